@@ -1,0 +1,1 @@
+"""Seaborn figures of the study; one function per paper figure."""

@@ -1,0 +1,28 @@
+"""One look for every figure, and one way to save it (png + pdf, never half-written)."""
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; never open a window (clusters and CI have no display)
+import matplotlib.pyplot as plt  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+DEFINITION_LABELS = {"fz": "FZ difference (Eq. 1)", "frac": "fractional difference (Eq. 2)"}
+PALETTE = {"fz": "#d95f02", "frac": "#1b9e77", "memorized": "#7570b3", "random": "#999999"}
+
+
+def setup() -> None:
+    sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
+
+
+def save_figure(fig, paths) -> None:
+    """Save `fig` to each path (format from the suffix), atomically, then close it."""
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+        fig.savefig(tmp, dpi=150, bbox_inches="tight")
+        os.replace(tmp, path)
+    plt.close(fig)
