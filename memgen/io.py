@@ -1,5 +1,6 @@
 """Reading and writing artifacts: atomic writes, and loads that fail with a clear message."""
 
+import json
 import os
 import zipfile
 from pathlib import Path
@@ -54,15 +55,88 @@ def save_checkpoint(path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path) -> dict:
-    """Load a checkpoint with weights_only=True: nothing read from disk can execute code."""
+# Every checkpoint carries these (docs/artifacts.md), so a file found alone can be explained.
+CHECKPOINT_KEYS = ("state_dict", "config", "seed")
+
+
+def load_checkpoint(path, required=CHECKPOINT_KEYS) -> dict:
+    """Load a checkpoint with weights_only=True: nothing read from disk can execute code.
+
+    A file that is truncated, not a dict, or lacks a key of `required` is a MemgenError naming the file;
+    pass required=() to load a dict of any shape.
+    """
     path = Path(path)
     if not path.exists():
         raise fail(f"checkpoint {path} does not exist", "rerun the member's training rule")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for bad files; all mean the same to the user
         raise fail(
-            f"checkpoint {path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:200]})",
+            f"checkpoint {path} cannot be read safely ({type(e).__name__}: {_first_line(e)}); "
+            "a truncated file, or one holding objects other than tensors and plain containers, "
+            "which are refused because unpickling them could run code",
             f"delete it and rerun: snakemake --rerun-incomplete --forcerun {path}",
         ) from None
+    if not isinstance(obj, dict):
+        raise fail(
+            f"checkpoint {path} holds a {type(obj).__name__}, not a dict with keys {list(required)}",
+            f"delete it and rerun: snakemake --forcerun {path}",
+        )
+    missing = [k for k in required if k not in obj]
+    if missing:
+        raise fail(
+            f"checkpoint {path} lacks keys {missing} (has {sorted(map(str, obj))}); "
+            "it was made by another version or rule",
+            f"delete it and rerun: snakemake --forcerun {path}",
+        )
+    return obj
+
+
+def _first_line(e: Exception) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0][:200] if lines else ""
+
+
+def save_json(path, obj) -> None:
+    """Write JSON atomically (sorted keys, indented), so a reader never sees half a record."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp(path)
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, allow_nan=False, default=_json_default)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def load_json(path) -> dict:
+    """Load a JSON object; a truncated or non-object file is a MemgenError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise fail(f"{path} does not exist", "run the workflow rule that makes it (snakemake <path>)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise fail(
+            f"{path} is truncated or not valid JSON ({type(e).__name__}: {e})",
+            f"delete it and rerun the rule that makes it: snakemake --forcerun {path}",
+        ) from None
+    if not isinstance(obj, dict):
+        raise fail(
+            f"{path} holds a JSON {type(obj).__name__}, not an object",
+            f"delete it and rerun: snakemake --forcerun {path}",
+        )
+    return obj
+
+
+def _json_default(o):
+    # numpy scalars/arrays and paths turn up in params and configs; store them as plain JSON values.
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, set | frozenset):
+        return sorted(o, key=str)
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")

@@ -1,0 +1,225 @@
+"""Follow provenance records from an artifact back to its roots and flag files that changed since.
+
+A file is "changed" when its bytes differ from what its own record says its rule wrote, or from what a
+rule that consumed it recorded: either way the artifacts downstream of it were not made from the file
+now on disk. "missing" is a recorded file that is gone; "no record" a file without a sidecar (a raw
+input such as a duplicate list, or an artifact made before records existed).
+"""
+
+import os
+from pathlib import Path
+
+from memgen.errors import fail
+from memgen.provenance import nbytes, read_record, record_path, sha256
+
+STATUSES = ("ok", "changed", "missing", "no record")
+BAD = ("changed", "missing")
+
+
+def _key(path, root: Path) -> str:
+    # Records store paths relative to the workflow's working directory; the user may type a path
+    # relative to wherever they stand, so both are turned into the record's spelling.
+    p = Path(os.path.abspath(path))
+    try:
+        return p.relative_to(root).as_posix()
+    except ValueError:
+        return p.as_posix()
+
+
+def _fs(key: str, root: Path) -> Path:
+    p = Path(key)
+    return p if p.is_absolute() else root / p
+
+
+def trace(path, root=".") -> list[dict]:
+    """Nodes of the provenance graph of `path`, depth-first from it, each file once.
+
+    `root` is the workflow's working directory (where records' relative paths start). Each node:
+    path, depth, status ("ok" | "changed" | "missing" | "no record"), reasons, rule, wildcards, params,
+    config, seeds, device, started, ended, duration_s, code, packages, host, recorded_sha256,
+    current_sha256, bytes, inputs (paths), used_by ([{path, sha256}] of the rules that read it).
+    """
+    root = Path(os.path.abspath(root))
+    start = _key(path, root)
+    if not _fs(start, root).exists() and read_record(_fs(start, root)) is None:
+        raise fail(
+            f"{path} does not exist and has no provenance record ({record_path(path)})",
+            f"check the path (it is read relative to the current directory), or make it: snakemake {path}",
+        )
+    nodes: dict[str, dict] = {}
+    _visit(start, 0, None, None, root, nodes)
+    out = list(nodes.values())  # dicts keep insertion order: depth-first preorder
+    for node in out:
+        node["status"], node["reasons"] = _status(node)
+    return out
+
+
+def _visit(key: str, depth: int, consumer: str | None, used_sha: str | None, root: Path, nodes: dict):
+    if key in nodes:
+        nodes[key]["used_by"].append({"path": consumer, "sha256": used_sha})
+        return
+    fs = _fs(key, root)
+    record = read_record(fs)
+    exists = fs.exists()
+    own = None
+    if record is not None:
+        own = next((o for o in record["outputs"] if o["path"].rstrip("/") == key.rstrip("/")), None)
+    r = record or {}
+    nodes[key] = {
+        "path": key,
+        "depth": depth,
+        "status": None,
+        "reasons": [],
+        "has_record": record is not None,
+        "listed_as_output": own is not None,
+        "rule": r.get("rule"),
+        "wildcards": r.get("wildcards"),
+        "params": r.get("params"),
+        "config": r.get("config"),
+        "seeds": r.get("seeds"),
+        "device": r.get("device"),
+        "started": r.get("started"),
+        "ended": r.get("ended"),
+        "duration_s": r.get("duration_s"),
+        "code": r.get("code"),
+        "packages": r.get("packages"),
+        "host": r.get("host"),
+        "log": r.get("log"),
+        "recorded_sha256": own["sha256"] if own else None,
+        "current_sha256": sha256(fs) if exists else None,
+        "bytes": nbytes(fs) if exists else None,
+        "inputs": [i["path"] for i in r.get("inputs", [])],
+        "used_by": [] if consumer is None else [{"path": consumer, "sha256": used_sha}],
+    }
+    for inp in r.get("inputs", []):
+        _visit(inp["path"], depth + 1, key, inp["sha256"], root, nodes)
+
+
+def _status(node: dict) -> tuple[str, list[str]]:
+    current = node["current_sha256"]
+    if current is None:
+        return "missing", ["recorded file is gone"]
+    reasons = []
+    if node["has_record"] and not node["listed_as_output"]:
+        reasons.append("its sidecar does not list it as an output (record of another file copied here?)")
+    if node["recorded_sha256"] is not None and node["recorded_sha256"] != current:
+        reasons.append(f"differs from what rule {node['rule']} wrote (sha256 {node['recorded_sha256'][:12]})")
+    for use in node["used_by"]:
+        if use["sha256"] != current:
+            used = use["sha256"][:12]
+            reasons.append(f"differs from the version {use['path']} was made from (sha256 {used})")
+    if reasons:
+        return "changed", reasons
+    return ("ok" if node["has_record"] else "no record"), []
+
+
+def _flat(d, prefix="") -> list[str]:
+    out = []
+    for k, v in (d or {}).items():
+        if isinstance(v, dict) and v:
+            out.extend(_flat(v, f"{prefix}{k}."))
+        else:
+            out.append(f"{prefix}{k}={v}")
+    return out
+
+
+def _summary(d, width=100) -> str:
+    items = _flat(d)
+    text, shown = "", 0
+    for item in items:
+        piece = (", " if text else "") + item
+        if len(text) + len(piece) > width and shown:
+            return f"{text}, … (+{len(items) - shown} more; --json shows all)"
+        text, shown = text + piece, shown + 1
+    return text
+
+
+def _code(code) -> str:
+    if not code:
+        return "code ?"
+    commit = code.get("commit", "unknown")
+    dirty = code.get("dirty")
+    return f"code {commit[:10]}" + ("+dirty" if dirty is True else "" if dirty is False else "?")
+
+
+def format_trace(nodes: list[dict], max_children: int = 6) -> str:
+    """A tree, indented by depth from the traced file, then a loud list of changed/missing files.
+
+    A rule with more than `max_children` inputs of one rule (e.g. 1,000 member logits) shows a few and
+    counts the rest; files that are not ok are always shown, in the tree and in the list at the end.
+    """
+    if not nodes:
+        return "(nothing to trace)"
+    by_path = {n["path"]: n for n in nodes}
+    root_pkgs = nodes[0].get("packages")
+    lines: list[str] = []
+    printed: set[str] = set()
+
+    def emit(node, depth):
+        pad = "    " * depth
+        mark = node["status"].upper() if node["status"] in BAD else node["status"]
+        head = f"{pad}{node['path']}  [{mark}]"
+        if node["rule"]:
+            wc = ", ".join(f"{k}={v}" for k, v in (node["wildcards"] or {}).items())
+            head += f"  rule {node['rule']}" + (f" ({wc})" if wc else "")
+        lines.append(head)
+        printed.add(node["path"])
+        sub = pad + "  | "
+        if node["has_record"]:
+            lines.append(
+                f"{sub}{_code(node['code'])}; {node['started']} ({node['duration_s']} s)"
+                f" on {node['device']} @ {(node['host'] or {}).get('hostname')}"
+            )
+            if node["packages"] and node["packages"] != root_pkgs:
+                diff = {k: v for k, v in node["packages"].items() if (root_pkgs or {}).get(k) != v}
+                lines.append(f"{sub}packages differ from the traced file's: {_summary(diff)}")
+            for label in ("params", "config", "seeds"):
+                if node[label]:
+                    lines.append(f"{sub}{label}: {_summary(node[label])}")
+        if node["current_sha256"]:
+            lines.append(f"{sub}sha256 {node['current_sha256'][:16]}  {node['bytes']} bytes")
+        for reason in node["reasons"]:
+            lines.append(f"{sub}!! {reason}")
+        # Group inputs by the rule that made them, so a fan-in of member files folds into one line.
+        groups: dict[str, list[dict]] = {}
+        for p in node["inputs"]:
+            child = by_path[p]
+            groups.setdefault(child["rule"] or "", []).append(child)
+        for rule, children in groups.items():
+            shown = children if len(children) <= max_children else children[: max_children // 2]
+            hidden = [c for c in children if c not in shown]
+            for child in shown + [c for c in hidden if c["status"] in BAD]:
+                if child["path"] in printed:
+                    lines.append(f"{pad}    {child['path']}  [{child['status']}] (shown above)")
+                else:
+                    emit(child, depth + 1)
+            rest = [c for c in hidden if c["status"] not in BAD]
+            if rest:
+                tally = {s: sum(c["status"] == s for c in rest) for s in STATUSES}
+                counts = ", ".join(f"{n} {s}" for s, n in tally.items() if n)
+                lines.append(f"{pad}    … {len(rest)} more inputs from rule {rule or '?'} ({counts})")
+
+    emit(nodes[0], 0)
+    bad = [n for n in nodes if n["status"] in BAD]
+    norec = [n for n in nodes if n["status"] == "no record"]
+    commits = sorted({_code(n["code"]) for n in nodes if n["has_record"]})
+    lines.append("")
+    lines.append(f"{len(nodes)} files traced; {len(commits)} code version(s): {', '.join(commits) or '-'}")
+    if norec:
+        lines.append(f"{len(norec)} file(s) without a provenance record (raw inputs or older runs):")
+        lines.extend(f"  {n['path']}" for n in norec[:20])
+        if len(norec) > 20:
+            lines.append(f"  … and {len(norec) - 20} more")
+    if bad:
+        lines.append(f"!!! {len(bad)} file(s) CHANGED or MISSING since the traced file was made:")
+        for n in bad:
+            lines.append(f"!!!   {n['status'].upper()}: {n['path']} — {'; '.join(n['reasons'])}")
+        lines.append("!!! Results downstream of these are stale: rerun them (snakemake -n shows what runs).")
+    else:
+        lines.append("All recorded files match their records.")
+    return "\n".join(lines)
+
+
+def exit_code(nodes: list[dict]) -> int:
+    """0 when every traced file matches its records, 1 when any is changed or missing."""
+    return 1 if any(n["status"] in BAD for n in nodes) else 0
