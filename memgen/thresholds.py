@@ -1,0 +1,190 @@
+"""Thresholds on memorization scores (paper Eq. 3) and the memorized set they select.
+
+The null is the score distribution of the canaries (randomly relabelled points, which can only be
+fit by memorization). Two rules pick τ: the null rule (a quantile of the null) and the fixed rule of
+the original setup (e.g. fz ≥ 0.25). A natural point is memorized when its score is ≥ τ.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from memgen.errors import fail
+from memgen.scores import DEFINITIONS
+
+TAILS = ("upper", "lower")
+# Both definitions are differences of accuracies in [0, 1], normalised or not: no score exceeds 1.
+MAX_SCORE = 1.0
+REQUIRED_COLUMNS = ("canary", "n_in", "n_out", "acc_in", *DEFINITIONS)
+
+
+def null_threshold(null_scores: np.ndarray, alpha: float, tail: str) -> float:
+    """τ from the canaries' scores. NaN scores are dropped; an empty null gives NaN.
+
+    tail "upper": τ = Quantile_{1-α}(null) (Eq. 3 as published): the smallest null score t with
+        fraction(null ≤ t) ≥ 1 − α.
+    tail "lower": τ = Quantile_α(null) read as "the level 1 − α of canaries reach": the largest null
+        score t with fraction(null ≥ t) ≥ 1 − α. With the ≥ rule this is exactly the 95 %-TPR operating
+        point of `definitions.fpr_at_tpr` (α = 0.05) on the same canaries.
+
+    Interpolation: none (Hyndman & Fan type 1, the inverse of the empirical CDF, mirrored for the
+    lower tail). Scores are ratios of member counts, so they are discrete with many ties; an
+    interpolated τ would be a score no point can have, and would not give the guarantee above
+    (that at least 1 − α of the canaries lie on the stated side of τ, ties included).
+    """
+    if tail not in TAILS:
+        raise fail(
+            f"threshold tail {tail!r} is not one of {TAILS}", "set the threshold tail to 'upper' or 'lower'"
+        )
+    if not (isinstance(alpha, (int, float)) and 0.0 < alpha < 1.0):
+        raise fail(
+            f"threshold alpha {alpha!r} is not a number strictly between 0 and 1", "set e.g. alpha: 0.05"
+        )
+    null = np.asarray(null_scores, dtype=float).ravel()
+    null = np.sort(null[~np.isnan(null)])
+    n = null.size
+    if n == 0:
+        return math.nan
+    # k = ceil((1 − α)·n), the 1-based rank; the epsilon keeps e.g. 0.95·20 = 19 from rounding up to 20.
+    k = max(1, math.ceil((1.0 - alpha) * n - 1e-9))
+    return float(null[k - 1] if tail == "upper" else null[::-1][k - 1])
+
+
+def check_columns(scores: pd.DataFrame, columns=REQUIRED_COLUMNS) -> None:
+    missing = [c for c in columns if c not in scores.columns]
+    if missing:
+        raise fail(
+            f"score table lacks columns {missing} (has {list(scores.columns)})",
+            "pass a scores.csv made by the scores rule (docs/artifacts.md)",
+        )
+
+
+def check_definition(definition: str) -> None:
+    if definition not in DEFINITIONS:
+        raise fail(f"definition {definition!r} is not one of {DEFINITIONS}", "use 'fz' or 'frac'")
+
+
+def scored(scores: pd.DataFrame, min_out: int) -> np.ndarray:
+    """bool [N]: points that get a score: trained on by ≥ 1 member, held out by ≥ min_out members,
+    and with both scores defined. The same set for fz and frac (both NaN exactly when n_in or n_out is 0)."""
+    check_columns(scores, ("n_in", "n_out", *DEFINITIONS))
+    return (
+        (scores["n_in"].to_numpy() >= 1)
+        & (scores["n_out"].to_numpy() >= min_out)
+        & scores["fz"].notna().to_numpy()
+        & scores["frac"].notna().to_numpy()
+    )
+
+
+def memorized(scores: pd.DataFrame, definition: str, tau: float, min_out: int) -> np.ndarray:
+    """bool [N]: natural points (canary == 0), scored (n_in ≥ 1, n_out ≥ min_out) with score ≥ τ.
+
+    Ties at τ count (DESIGN.md: under Eq. 2 every fitted canary scores exactly 1.0, so a strict > would
+    empty the set by construction). A NaN τ or a NaN score is never memorized.
+    """
+    check_definition(definition)
+    check_columns(scores)
+    tau = math.nan if tau is None else float(tau)
+    if math.isnan(tau):
+        return np.zeros(len(scores), dtype=bool)
+    natural = scores["canary"].to_numpy().astype(int) == 0
+    with np.errstate(invalid="ignore"):
+        high = scores[definition].to_numpy(dtype=float) >= tau  # NaN >= τ is False
+    return natural & scored(scores, min_out) & high
+
+
+def _json_float(x) -> float | None:
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def _summary(values: np.ndarray) -> dict:
+    """n, mean, std (sample, ddof = 1), min, quartiles, max; None where undefined."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return {"n": 0, **{k: None for k in ("mean", "std", "min", "q25", "median", "q75", "max")}}
+    q25, median, q75 = np.quantile(v, [0.25, 0.5, 0.75])  # descriptive only: numpy's default (linear)
+    return {
+        "n": int(v.size),
+        "mean": float(v.mean()),
+        "std": float(v.std(ddof=1)) if v.size > 1 else None,
+        "min": float(v.min()),
+        "q25": float(q25),
+        "median": float(median),
+        "q75": float(q75),
+        "max": float(v.max()),
+    }
+
+
+def _note(
+    rule: str, tau: float, null: np.ndarray, natural_scores: np.ndarray, n_memorized: int, min_out: int
+):
+    """Why the memorized set is empty (None when it is not)."""
+    if rule == "null" and null.size == 0:
+        return (
+            f"no canaries scored (none has n_in >= 1 and n_out >= {min_out}): null undefined, "
+            "so tau is undefined and no point is memorized"
+        )
+    if math.isnan(tau):
+        return "tau is undefined, so no point is memorized"
+    if n_memorized > 0:
+        return None
+    if natural_scores.size == 0:
+        return f"no natural point is scored (n_in >= 1 and n_out >= {min_out}), so none can be memorized"
+    top = float(natural_scores.max())
+    if tau > MAX_SCORE:
+        return f"tau {tau:g} exceeds the highest attainable score {MAX_SCORE:g}, so no point can reach it"
+    if tau == MAX_SCORE and rule == "null":
+        share = float(np.mean(null == MAX_SCORE))
+        return (
+            f"tau equals the highest attainable score {MAX_SCORE:g}: {share:.0%} of the canaries are fully "
+            f"memorized (score {MAX_SCORE:g}), and no natural point reaches it "
+            f"(highest natural score {top:.3g})"
+        )
+    return f"no natural point scores >= tau {tau:.3g} (highest natural score {top:.3g})"
+
+
+def compute_thresholds(scores: pd.DataFrame, alpha: float, tail: str, fixed_tau: float, min_out: int) -> dict:
+    """τ for each rule (null, fixed) and definition, the memorized set's size, and the canaries'
+    acc_in spread (which regime the run is in). JSON-ready: NaN becomes None. Never raises on an empty
+    null or an empty memorized set; `note` says why.
+
+    Counts: null_size = canaries scored; n_natural_scored = natural points scored; n_excluded = points
+    (canaries and natural) not scored (n_in == 0 or n_out < min_out), so the three add up to N.
+    """
+    check_columns(scores)
+    ok = scored(scores, min_out)
+    canary = scores["canary"].to_numpy().astype(int) == 1
+    natural = ~canary
+    n_natural_scored = int((ok & natural).sum())
+    rules: dict = {"null": {}, "fixed": {}}
+    for definition in DEFINITIONS:
+        values = scores[definition].to_numpy(dtype=float)
+        null = values[ok & canary]
+        natural_scores = values[ok & natural]
+        taus = {
+            "null": null_threshold(null, alpha, tail),
+            "fixed": math.nan if fixed_tau is None else float(fixed_tau),
+        }
+        for rule, tau in taus.items():
+            n_mem = int(memorized(scores, definition, tau, min_out).sum())
+            rules[rule][definition] = {
+                "tau": _json_float(tau),
+                "n_memorized": n_mem,
+                "fraction_memorized": n_mem / n_natural_scored if n_natural_scored else None,
+                "note": _note(rule, tau, null, natural_scores, n_mem, min_out),
+            }
+    acc_in = scores["acc_in"].to_numpy(dtype=float)[canary & (scores["n_in"].to_numpy() >= 1)]
+    return {
+        "alpha": float(alpha),
+        "tail": tail,
+        "min_out": int(min_out),
+        "null_size": int((ok & canary).sum()),
+        "n_natural_scored": n_natural_scored,
+        "n_excluded": int((~ok).sum()),
+        # every canary with n_in >= 1, whatever its n_out: how well members fit what they can only memorize
+        "canary_acc_in": _summary(acc_in),
+        "rules": rules,
+    }
