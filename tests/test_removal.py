@@ -1,0 +1,93 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from memgen.errors import MemgenError
+from memgen.removal import keep_indices, load_removal, removal_sets, save_removal
+
+# Ten training points: 0 and 1 are canaries with the highest scores; point 9 is held out by only 2
+# members, so with min_out = 3 it has no score. Natural points reaching fz >= 0.25: 2, 3 (tie), 7.
+FZ = [0.9, 0.8, 0.5, 0.25, 0.2, 0.1, 0.0, 0.3, -0.1, 0.9]
+
+
+def scores_table(fz=FZ, n_out=(5,) * 9 + (2,)):
+    fz = np.array(fz, dtype=float)
+    return pd.DataFrame(
+        {
+            "index": np.arange(len(fz)),
+            "canary": [1, 1] + [0] * (len(fz) - 2),
+            "n_in": 5,
+            "n_out": list(n_out),
+            "acc_in": 1.0,
+            "acc_out": 1.0 - fz,
+            "fz": fz,
+            "frac": fz / (2.0 - fz),
+        }
+    )
+
+
+def test_memorized_set_is_natural_points_at_or_above_tau():
+    sets = removal_sets(scores_table(), "fz", 0.25, min_out=3, seed=0)
+    assert sets["memorized"].tolist() == [2, 3, 7]
+    assert sets["memorized"].dtype == np.int64
+    assert sets["n_natural"] == 8 and sets["n_train"] == 10
+    assert sets["reason"] == ""
+
+
+def test_random_set_same_size_natural_only_and_seeded():
+    df = scores_table()
+    seen = np.zeros(10, dtype=int)
+    for seed in range(400):
+        r = removal_sets(df, "fz", 0.25, min_out=3, seed=seed)["random"]
+        assert r.dtype == np.int64 and len(r) == 3 and len(set(r.tolist())) == 3
+        assert r.tolist() == sorted(r.tolist())
+        seen[r] += 1
+    assert seen[0] == 0 and seen[1] == 0  # canaries are never drawn
+    # every natural point (also the unscored 9 and the memorized ones) is drawn, about 3/8 of the time
+    assert np.all(np.abs(seen[2:] / 400 - 3 / 8) < 0.1)
+    a = removal_sets(df, "fz", 0.25, 3, seed=7)["random"]
+    b = removal_sets(df, "fz", 0.25, 3, seed=7)["random"]
+    assert a.tolist() == b.tolist()
+
+
+def test_empty_memorized_set_has_a_reason():
+    high = removal_sets(scores_table(), "fz", 0.95, min_out=3, seed=0)
+    assert high["memorized"].size == 0 and high["random"].size == 0
+    assert "no natural point reaches" in high["reason"] and "0.5" in high["reason"]  # highest scored: 0.5
+    for tau in (None, float("nan")):
+        undefined = removal_sets(scores_table(), "frac", tau, min_out=3, seed=0)
+        assert undefined["memorized"].size == 0
+        assert "undefined" in undefined["reason"]
+
+
+def test_removal_of_every_natural_point_raises():
+    # tau = -1 and min_out = 0 make all 8 natural points memorized: the random control would be identical
+    with pytest.raises(MemgenError, match="natural points"):
+        removal_sets(scores_table(), "fz", -1.0, min_out=0, seed=0)
+    # no canaries at all: the whole training set would go
+    no_canaries = scores_table().assign(canary=0)
+    with pytest.raises(MemgenError, match="nothing to train on"):
+        removal_sets(no_canaries, "fz", -1.0, min_out=0, seed=0)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    sets = removal_sets(scores_table(), "fz", 0.25, min_out=3, seed=3)
+    save_removal(tmp_path / "r.npz", sets)
+    back = load_removal(tmp_path / "r.npz")
+    assert back["memorized"].tolist() == [2, 3, 7]
+    assert back["random"].tolist() == sets["random"].tolist()
+    assert back["n_natural"] == 8 and back["reason"] == "" and back["definition"] == "fz"
+    assert back["tau"] == 0.25 and back["seed"] == 3 and back["min_out"] == 3
+    empty = removal_sets(scores_table(), "fz", None, min_out=3, seed=0)
+    save_removal(tmp_path / "e.npz", empty)
+    back = load_removal(tmp_path / "e.npz")
+    assert back["memorized"].size == 0 and "undefined" in back["reason"] and np.isnan(back["tau"])
+
+
+def test_keep_indices():
+    assert keep_indices(6, np.array([4, 1])).tolist() == [0, 2, 3, 5]
+    assert keep_indices(3, np.array([], dtype=np.int64)).tolist() == [0, 1, 2]
+    with pytest.raises(MemgenError, match="outside"):
+        keep_indices(3, np.array([3]))
+    with pytest.raises(MemgenError, match="leaves none"):
+        keep_indices(2, np.array([0, 1]))
