@@ -71,7 +71,8 @@ def removal_sets(scores: pd.DataFrame, definition: str, tau: float | None, min_o
     if m >= n_natural:
         raise fail(
             f"{m} memorized points would be removed but only {n_natural} natural points exist to draw "
-            f"the random control from ({definition}, τ={tau_f:.4g}); both conditions would remove the same points",
+            f"the random control from ({definition}, τ={tau_f:.4g}); "
+            "both conditions would remove the same points",
             "raise the threshold (a lower α or the fixed rule) so that fewer points count as memorized",
         )
     # The random control is a uniform draw from all natural points, so it may overlap the memorized
