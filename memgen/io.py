@@ -6,7 +6,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from memgen.errors import fail
 
@@ -51,6 +50,8 @@ def save_checkpoint(path, obj: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp(path)
+    import torch  # here, not at the top: `memgen trace` and table rules should not pay torch's import
+
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
@@ -68,6 +69,8 @@ def load_checkpoint(path, required=CHECKPOINT_KEYS) -> dict:
     path = Path(path)
     if not path.exists():
         raise fail(f"checkpoint {path} does not exist", "rerun the member's training rule")
+    import torch
+
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for bad files; all mean the same to the user
@@ -101,10 +104,12 @@ def save_json(path, obj) -> None:
     """Write JSON atomically (sorted keys, indented), so a reader never sees half a record."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Serialise before opening, so an unserialisable value leaves neither the file nor a temporary.
+    # NaN is refused: it is not JSON, and jq/JavaScript readers of the file would choke on it.
+    text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False, default=_json_default) + "\n"
     tmp = _tmp(path)
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, allow_nan=False, default=_json_default)
-        f.write("\n")
+        f.write(text)
     os.replace(tmp, path)
 
 

@@ -8,6 +8,7 @@ sidecars back to the roots, so a reviewer handed results/table1.csv sees what pr
 
 import datetime as dt
 import hashlib
+import math
 import os
 import platform
 import socket
@@ -145,12 +146,14 @@ def _jsonable(obj):
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [_jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return repr(obj)  # 'nan', 'inf': strict JSON has no such numbers
     if obj is None or isinstance(obj, bool | int | float | str):
         return obj
     if hasattr(obj, "item") and getattr(obj, "ndim", 1) == 0:  # numpy / torch scalars
-        return obj.item()
+        return _jsonable(obj.item())
     if hasattr(obj, "tolist"):
-        return obj.tolist()
+        return _jsonable(obj.tolist())
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     return f"<{type(obj).__name__}> {obj!r}"
