@@ -1,0 +1,183 @@
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import memgen
+from memgen.errors import MemgenError
+from memgen.provenance import (
+    code_version,
+    package_versions,
+    read_record,
+    record_path,
+    sha256,
+    write_records,
+)
+
+ABC = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # FIPS 180-2 example
+EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+T0 = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC).timestamp()
+
+
+def test_sha256_known_vectors(tmp_path):
+    (tmp_path / "abc").write_bytes(b"abc")
+    (tmp_path / "empty").write_bytes(b"")
+    assert sha256(tmp_path / "abc") == ABC
+    assert sha256(tmp_path / "empty") == EMPTY
+
+
+def test_sha256_streams_files_larger_than_a_chunk(tmp_path):
+    data = bytes(range(256)) * (3 * 4096 + 7)  # ~3 MiB, not a multiple of the 1 MiB chunk
+    (tmp_path / "big").write_bytes(data)
+    assert sha256(tmp_path / "big") == hashlib.sha256(data).hexdigest()
+
+
+def test_sha256_of_a_directory_covers_names_and_contents(tmp_path):
+    d = tmp_path / "members"
+    (d / "0").mkdir(parents=True)
+    (d / "0" / "abc").write_bytes(b"abc")
+    (d / "e").write_bytes(b"")
+    # sorted relative paths: "0/abc" before "e"
+    expected = hashlib.sha256(f"0/abc\t{ABC}\ne\t{EMPTY}\n".encode()).hexdigest()
+    assert sha256(d) == expected
+    (d / "e").rename(d / "f")
+    assert sha256(d) != expected
+
+
+def _git(repo, *args):
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo), *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_code_version_of_a_git_checkout(tmp_path):
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    _git(tmp_path, "add", "a.py")
+    _git(tmp_path, "commit", "-qm", "one")
+    head = subprocess.run(
+        ["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert code_version(tmp_path) == {"commit": head, "dirty": False, "modified": []}
+    (tmp_path / "untracked.txt").write_text("results are not code\n")
+    assert code_version(tmp_path)["dirty"] is False
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert code_version(tmp_path) == {"commit": head, "dirty": True, "modified": ["a.py"]}
+
+
+def test_code_version_outside_git_is_unknown(tmp_path, monkeypatch):
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    assert code_version(tmp_path) == {"commit": "unknown", "dirty": "unknown", "modified": []}
+
+
+def test_package_versions():
+    v = package_versions()
+    assert set(v) == {
+        "python",
+        "memgen",
+        "torch",
+        "torchvision",
+        "timm",
+        "numpy",
+        "scipy",
+        "sklearn",
+        "pandas",
+        "snakemake",
+    }
+    assert v["python"] == platform.python_version()
+    assert v["memgen"] == memgen.__version__
+    assert v["numpy"] == np.__version__
+
+
+def test_write_records_beside_each_output(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "raw.csv").write_bytes(b"abc")
+    (tmp_path / "results" / "members").mkdir(parents=True)
+    (tmp_path / "results" / "scores.csv").write_bytes(b"")
+    (tmp_path / "results" / "members" / "abc").write_bytes(b"abc")
+    written = write_records(
+        "scores",
+        ["data/raw.csv"],
+        ["results/scores.csv", "results/members/"],
+        params={"min_out": np.int64(10), "alpha": 0.05, "tau": float("nan")},
+        config={"scores": {"definitions": ["fz", "frac"]}},
+        seeds={"masks": 3},
+        device="cpu",
+        started=T0,
+        ended=T0 + 90.5,
+        log="logs/scores.log",
+        wildcards={"dataset": "digits"},
+    )
+    assert written == [Path("results/scores.csv.prov.json"), Path("results/members.prov.json")]
+    a, b = (json.loads(p.read_text()) for p in written)
+    assert a == b  # one job, one record, beside each output
+    assert a["format"] == "memgen-provenance/1"
+    assert a["rule"] == "scores" and a["wildcards"] == {"dataset": "digits"}
+    assert a["params"] == {"min_out": 10, "alpha": 0.05, "tau": "nan"}
+    assert a["config"] == {"scores": {"definitions": ["fz", "frac"]}}
+    assert a["seeds"] == {"masks": 3} and a["device"] == "cpu"
+    assert a["started"] == "2026-01-02T03:04:05+00:00"
+    assert a["ended"] == "2026-01-02T03:05:35+00:00"
+    assert a["duration_s"] == 90.5
+    assert a["log"] == "logs/scores.log"
+    assert a["inputs"] == [{"path": "data/raw.csv", "sha256": ABC, "bytes": 3}]
+    dir_hash = hashlib.sha256(f"abc\t{ABC}\n".encode()).hexdigest()
+    assert a["outputs"] == [
+        {"path": "results/scores.csv", "sha256": EMPTY, "bytes": 0},
+        {"path": "results/members", "sha256": dir_hash, "bytes": 3},
+    ]
+    assert set(a["code"]) == {"commit", "dirty", "modified"}
+    assert a["packages"]["python"] == platform.python_version()
+    assert a["host"]["hostname"]
+    assert not [p for p in os.listdir(tmp_path / "results") if ".tmp" in p]
+    assert read_record("results/scores.csv") == a
+    assert read_record("results/members") == a
+    assert read_record("results/scores.csv.prov.json") == a
+
+
+def test_paths_outside_the_working_directory_stay_absolute(tmp_path, monkeypatch):
+    work, shared = tmp_path / "work", tmp_path / "shared"
+    work.mkdir()
+    shared.mkdir()
+    (shared / "abc").write_bytes(b"abc")
+    (work / "out").write_bytes(b"")
+    monkeypatch.chdir(work)
+    write_records("r", [str(shared / "abc")], ["out"], {}, {}, {}, "cpu", T0, T0)
+    rec = read_record("out")
+    assert rec["inputs"][0]["path"] == (shared / "abc").as_posix()
+    assert rec["outputs"][0]["path"] == "out"
+
+
+def test_nested_input_lists_are_flattened(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for n in ("a", "b", "c", "out"):
+        (tmp_path / n).write_bytes(b"abc")
+    write_records("r", [["a", "b"], "c"], ["out"], {}, {}, {}, "cpu", T0, T0)
+    assert [i["path"] for i in read_record("out")["inputs"]] == ["a", "b", "c"]
+
+
+def test_missing_output_is_an_error_naming_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MemgenError, match=r"rule masks: output results/masks\.npz does not exist.*Fix:"):
+        write_records("masks", [], ["results/masks.npz"], {}, {}, {}, "cpu", T0, T0)
+    assert not record_path(tmp_path / "results/masks.npz").exists()
+
+
+def test_read_record_none_without_sidecar_and_error_on_a_broken_one(tmp_path):
+    (tmp_path / "x.csv").write_text("1\n")
+    assert read_record(tmp_path / "x.csv") is None
+    (tmp_path / "x.csv.prov.json").write_text('{"format": "memgen-prov')
+    with pytest.raises(MemgenError, match=r"x\.csv\.prov\.json is truncated"):
+        read_record(tmp_path / "x.csv")
+    (tmp_path / "x.csv.prov.json").write_text('{"format": "other"}')
+    with pytest.raises(MemgenError, match="is not a memgen-provenance/1 record"):
+        read_record(tmp_path / "x.csv")
