@@ -1,0 +1,159 @@
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from memgen.errors import MemgenError
+from memgen.thresholds import compute_thresholds, memorized, null_threshold
+
+
+def table(rows):
+    """rows: (canary, n_in, n_out, acc_in, acc_out, fz, frac), scores written by hand."""
+    cols = ["canary", "n_in", "n_out", "acc_in", "acc_out", "fz", "frac"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+NAN = math.nan
+# canaries c1..c5, natural n1..n7; min_out = 2 in the tests below
+STUDY = table(
+    [
+        (1, 4, 4, 1.00, 0.00, 1.00, 1.0),  # c1
+        (1, 4, 4, 0.50, 0.00, 0.50, 1.0),  # c2
+        (1, 4, 4, 0.25, 0.00, 0.25, 1.0),  # c3
+        (1, 4, 4, 0.75, 0.25, 0.50, 0.5),  # c4: .5/1
+        (1, 4, 1, 1.00, 0.00, 1.00, 1.0),  # c5: held out once -> excluded at min_out 2
+        (0, 4, 4, 1.00, 0.50, 0.50, 1 / 3),  # n1: .5/1.5
+        (0, 4, 4, 1.00, 1.00, 0.00, 0.0),  # n2
+        (0, 4, 4, 0.50, 0.00, 0.50, 1.0),  # n3
+        (0, 4, 4, 0.25, 0.00, 0.25, 1.0),  # n4
+        (0, 4, 4, 0.00, 0.00, 0.00, 0.0),  # n5: 0/0 -> 0
+        (0, 8, 0, 1.00, NAN, NAN, NAN),  # n6: never held out
+        (0, 4, 1, 1.00, 0.00, 1.00, 1.0),  # n7: held out once -> excluded at min_out 2
+    ]
+)
+
+
+def test_upper_and_lower_quantile_of_four_scores():
+    null = np.array([0.4, 0.1, 0.3, 0.2])
+    # upper, alpha .25: smallest t with share(null <= t) >= .75: 0.2 -> 2/4, 0.3 -> 3/4
+    assert null_threshold(null, 0.25, "upper") == 0.3
+    # lower: largest t with share(null >= t) >= .75: 0.3 -> 2/4, 0.2 -> 3/4
+    assert null_threshold(null, 0.25, "lower") == 0.2
+
+
+def test_alpha_times_n_integer_does_not_round_up():
+    null = np.arange(1, 21) / 20  # 0.05 .. 1.00
+    # (1 - .05) * 20 = 19 exactly: the 19th smallest is 0.95 (19/20 <= 0.95), not the max
+    assert null_threshold(null, 0.05, "upper") == 0.95
+    # 19 of 20 are >= 0.10 (the 2nd smallest), 20 of 20 >= 0.05
+    assert null_threshold(null, 0.05, "lower") == 0.10
+
+
+def test_small_null_gives_extremes():
+    null = np.arange(10) / 10  # 0.0 .. 0.9; (1 - .05) * 10 = 9.5 -> rank 10
+    assert null_threshold(null, 0.05, "upper") == 0.9
+    assert null_threshold(null, 0.05, "lower") == 0.0
+
+
+def test_ties_and_nan_in_null():
+    null = np.array([0.5, 1.0, 1.0, 1.0])
+    # rank ceil(.5 * 4) = 2 either way: sorted [.5, 1, 1, 1][1] = 1, descending [1, 1, 1, .5][1] = 1
+    assert null_threshold(null, 0.5, "upper") == 1.0
+    assert null_threshold(null, 0.5, "lower") == 1.0
+    # NaN dropped: n = 2, rank ceil(.5 * 2) = 1 -> 0.1
+    assert null_threshold(np.array([NAN, 0.2, 0.1]), 0.5, "upper") == 0.1
+
+
+def test_empty_null_is_nan():
+    assert math.isnan(null_threshold(np.array([]), 0.05, "upper"))
+    assert math.isnan(null_threshold(np.array([NAN, NAN]), 0.05, "lower"))
+
+
+@pytest.mark.parametrize("alpha,tail", [(0.05, "both"), (0.0, "upper"), (1.0, "lower"), ("0.05", "upper")])
+def test_bad_alpha_or_tail_is_a_user_error(alpha, tail):
+    with pytest.raises(MemgenError, match="Fix:"):
+        null_threshold(np.array([0.1]), alpha, tail)
+
+
+def test_memorized_ties_count_and_exclusions():
+    # fz >= .5 among natural scored points (min_out 2): n1 (.5, a tie), n3 (.5); n7 (1.0) held out once;
+    # canaries c1, c2, c4 score >= .5 but are never "memorized"
+    got = memorized(STUDY, "fz", 0.5, min_out=2)
+    assert got.tolist() == [False] * 5 + [True, False, True, False, False, False, False]
+    # min_out 1 lets n7 in; n6 (n_out 0, score NaN) never
+    got = memorized(STUDY, "fz", 0.5, min_out=1)
+    assert np.flatnonzero(got).tolist() == [5, 7, 11]
+
+
+def test_memorized_nan_tau_is_empty():
+    assert not memorized(STUDY, "frac", NAN, min_out=1).any()
+    assert not memorized(STUDY, "frac", None, min_out=1).any()
+
+
+def test_memorized_unknown_definition():
+    with pytest.raises(MemgenError, match="definition"):
+        memorized(STUDY, "loo", 0.5, min_out=1)
+
+
+def test_compute_thresholds_by_hand():
+    out = compute_thresholds(STUDY, alpha=0.25, tail="upper", fixed_tau=0.25, min_out=2)
+    json.dumps(out, allow_nan=False)  # JSON-ready
+    assert (out["alpha"], out["tail"], out["min_out"]) == (0.25, "upper", 2)
+    # null: c1..c4; natural scored: n1..n5; excluded: c5, n6, n7 (4 + 5 + 3 = 12 rows)
+    assert (out["null_size"], out["n_natural_scored"], out["n_excluded"]) == (4, 5, 3)
+    null, fixed = out["rules"]["null"], out["rules"]["fixed"]
+    # fz null sorted [.25, .5, .5, 1]; rank ceil(.75 * 4) = 3 -> .5; natural >= .5: n1, n3 -> 2 / 5
+    assert null["fz"] == {"tau": 0.5, "n_memorized": 2, "fraction_memorized": 0.4, "note": None}
+    # frac null sorted [.5, 1, 1, 1] -> 1.0; natural >= 1: n3, n4
+    assert null["frac"] == {"tau": 1.0, "n_memorized": 2, "fraction_memorized": 0.4, "note": None}
+    # fixed .25: fz n1 .5, n3 .5, n4 .25 (tie); frac n1 1/3, n3 1, n4 1 -> 3 / 5 each
+    assert fixed["fz"] == {"tau": 0.25, "n_memorized": 3, "fraction_memorized": 0.6, "note": None}
+    assert fixed["frac"] == {"tau": 0.25, "n_memorized": 3, "fraction_memorized": 0.6, "note": None}
+    # canary acc_in over c1..c5 (n_in >= 1): [1, .5, .25, .75, 1], sorted [.25, .5, .75, 1, 1]
+    # mean 3.5 / 5 = .7; squared deviations .2025 + .04 + .0025 + .09 + .09 = .425, / 4 -> std sqrt(.10625)
+    acc = out["canary_acc_in"]
+    assert acc["n"] == 5 and acc["mean"] == pytest.approx(0.7)
+    assert acc["std"] == pytest.approx(math.sqrt(0.10625))
+    assert (acc["min"], acc["q25"], acc["median"], acc["q75"], acc["max"]) == (0.25, 0.5, 0.75, 1.0, 1.0)
+
+
+def test_lower_tail_rule():
+    out = compute_thresholds(STUDY, alpha=0.5, tail="lower", fixed_tau=0.25, min_out=2)
+    # fz null descending [1, .5, .5, .25]; rank ceil(.5 * 4) = 2 -> .5 (3 of 4 canaries reach it)
+    assert out["rules"]["null"]["fz"]["tau"] == 0.5
+    # upper with the same alpha: sorted [.25, .5, .5, 1] rank 2 -> .5 too; alpha .75 separates them:
+    # rank ceil(.25 * 4) = 1: upper .25, lower 1.0
+    assert compute_thresholds(STUDY, 0.75, "upper", 0.25, 2)["rules"]["null"]["fz"]["tau"] == 0.25
+    assert compute_thresholds(STUDY, 0.75, "lower", 0.25, 2)["rules"]["null"]["fz"]["tau"] == 1.0
+
+
+def test_empty_null_never_raises():
+    natural_only = STUDY[STUDY["canary"] == 0].reset_index(drop=True)
+    out = compute_thresholds(natural_only, alpha=0.05, tail="upper", fixed_tau=0.25, min_out=2)
+    json.dumps(out, allow_nan=False)
+    assert out["null_size"] == 0 and out["canary_acc_in"]["n"] == 0 and out["canary_acc_in"]["mean"] is None
+    rule = out["rules"]["null"]["frac"]
+    assert rule["tau"] is None and rule["n_memorized"] == 0 and rule["fraction_memorized"] == 0.0
+    assert "no canaries scored" in rule["note"]
+    assert out["rules"]["fixed"]["fz"]["n_memorized"] == 3  # the fixed rule still works
+
+
+def test_tau_at_max_score_with_no_natural_point_there():
+    # every scored canary fully memorized (fz = frac = 1); natural points below 1
+    scores = STUDY.copy()
+    scores.loc[scores["canary"] == 1, ["acc_in", "acc_out", "fz", "frac"]] = [1.0, 0.0, 1.0, 1.0]
+    scores.loc[[7, 8], ["frac"]] = 0.9
+    out = compute_thresholds(scores, alpha=0.05, tail="upper", fixed_tau=0.25, min_out=2)
+    rule = out["rules"]["null"]["frac"]
+    assert rule["tau"] == 1.0 and rule["n_memorized"] == 0
+    assert "highest attainable score 1" in rule["note"] and "100%" in rule["note"]
+
+
+def test_no_natural_point_scored():
+    # all natural points held out fewer than 5 times
+    out = compute_thresholds(STUDY, alpha=0.25, tail="upper", fixed_tau=0.25, min_out=5)
+    assert out["n_natural_scored"] == 0 and out["null_size"] == 0 and out["n_excluded"] == 12
+    assert out["rules"]["fixed"]["fz"]["fraction_memorized"] is None
+    assert "no natural point is scored" in out["rules"]["fixed"]["fz"]["note"]
