@@ -1,0 +1,91 @@
+"""Marginal utility of removed points: test accuracy of utility runs, paired by seed.
+
+A utility run is a model trained on the full training set (true labels) minus a removal set.
+Seed s of the "memorized removed" condition is paired with seed s of "random removed" (same
+initialisation and data order), so the per-seed difference is what the statistics use.
+"""
+
+import numpy as np
+import pandas as pd
+
+from memgen.errors import fail
+
+UTILITY_COLUMNS = ("seed", "acc_memorized", "acc_random", "diff_pp", "test_set", "n_removed")
+DUPLICATE_COLUMNS = ("TestID", "TrainID", "Distance", "Judgment")
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray, keep: np.ndarray | None = None) -> float:
+    """Fraction of test points whose argmax logit is the label; `keep` (bool mask [N] or index
+    array) restricts it to a test subset, e.g. the de-duplicated test set."""
+    logits = np.asarray(logits)
+    labels = np.asarray(labels).ravel()
+    if logits.ndim != 2 or logits.shape[0] != labels.shape[0]:
+        raise fail(
+            f"logits {logits.shape} and labels {labels.shape} do not match (expected [N, C] and [N])",
+            "pass the test logits and labels of the same test set",
+        )
+    correct = logits.argmax(axis=1) == labels
+    if keep is not None:
+        keep = np.asarray(keep)
+        if keep.dtype == bool and keep.shape != labels.shape:
+            raise fail(
+                f"test-set mask has shape {keep.shape}, test set has {labels.shape[0]} points",
+                "build the mask with dedup_keep(n_test, ...) for this test set",
+            )
+        correct = correct[keep]
+    if correct.size == 0:
+        raise fail("accuracy over an empty test set", "check the de-duplication list: it removes every point")
+    return float(correct.mean())
+
+
+def dedup_keep(n_test: int, duplicates: pd.DataFrame) -> np.ndarray:
+    """Bool mask [n_test]: True for test points NOT listed (TestID) as duplicates of training points."""
+    if "TestID" not in duplicates.columns:
+        raise fail(
+            f"duplicate list has columns {list(duplicates.columns)}, no 'TestID'",
+            "use the ciFAIR format: TestID,TrainID,Distance,Judgment",
+        )
+    ids = duplicates["TestID"].to_numpy(dtype=np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() >= n_test):
+        raise fail(
+            f"duplicate list names test points outside [0, {n_test}) (max TestID {ids.max()})",
+            "use the duplicate list made for this dataset's test set",
+        )
+    keep = np.ones(n_test, dtype=bool)
+    keep[ids] = False
+    return keep
+
+
+def utility_frame(
+    acc_memorized: dict[int, float], acc_random: dict[int, float], n_removed: int, test_set: str
+) -> pd.DataFrame:
+    """One row per seed: accuracies after memorized vs random removal (in %), their difference (pp).
+
+    Inputs are fractions in [0, 1] keyed by seed; rows are paired by seed key, never by position,
+    and sorted by seed.
+    """
+    seeds_m, seeds_r = set(acc_memorized), set(acc_random)
+    if seeds_m != seeds_r:
+        raise fail(
+            f"utility seeds do not pair: only after memorized removal {sorted(seeds_m - seeds_r)}, "
+            f"only after random removal {sorted(seeds_r - seeds_m)}",
+            "run both conditions for the same seeds (seed s of one pairs with seed s of the other)",
+        )
+    seeds = sorted(int(s) for s in seeds_m)
+    mem = np.array([acc_memorized[s] for s in seeds], dtype=float)
+    rnd = np.array([acc_random[s] for s in seeds], dtype=float)
+    both = np.concatenate([mem, rnd])
+    if both.size and (np.isnan(both).any() or both.min() < 0 or both.max() > 1):
+        raise fail(
+            "utility accuracies must be fractions in [0, 1]", "pass accuracy() values, not percentages"
+        )
+    return pd.DataFrame(
+        {
+            "seed": np.array(seeds, dtype=np.int64),
+            "acc_memorized": 100.0 * mem,
+            "acc_random": 100.0 * rnd,
+            "diff_pp": 100.0 * (mem - rnd),
+            "test_set": [test_set] * len(seeds),
+            "n_removed": np.full(len(seeds), int(n_removed), dtype=np.int64),
+        }
+    )
