@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 import memgen
-from memgen.errors import fail
+from memgen.errors import MemgenError, fail
 from memgen.io import load_json, save_json
 
 FORMAT = "memgen-provenance/1"
@@ -247,10 +247,13 @@ def read_record(path) -> dict | None:
     sidecar = path if path.name.endswith(SUFFIX) else record_path(Path(str(path).rstrip("/")))
     if not sidecar.exists():
         return None
-    record = load_json(sidecar)
+    artifact = str(sidecar)[: -len(SUFFIX)]
+    # The sidecar is not a Snakemake output: the fix is rerunning the rule of the artifact it describes.
+    fix = f"rerun the rule that makes {artifact}: snakemake --forcerun {artifact}"
+    try:
+        record = load_json(sidecar)
+    except MemgenError as e:
+        raise fail(f"provenance record {sidecar} cannot be read ({str(e).split('. Fix:')[0]})", fix) from None
     if record.get("format") != FORMAT or not isinstance(record.get("outputs"), list):
-        raise fail(
-            f"{sidecar} is not a {FORMAT} record (format: {record.get('format')!r})",
-            f"delete it and rerun the rule that makes {path}",
-        )
+        raise fail(f"{sidecar} is not a {FORMAT} record (format: {record.get('format')!r})", fix)
     return record

@@ -39,8 +39,8 @@ def trace(path, root=".") -> list[dict]:
     config, seeds, device, started, ended, duration_s, code, packages, host, recorded_sha256,
     current_sha256, bytes, inputs (paths), used_by ([{path, sha256}] of the rules that read it).
     """
-    root = Path(os.path.abspath(root))
-    start = _key(path, root)
+    root = Path(root)  # joined as given, so messages show the paths the user typed
+    start = _key(path, Path(os.path.abspath(root)))
     if not _fs(start, root).exists() and read_record(_fs(start, root)) is None:
         raise fail(
             f"{path} does not exist and has no provenance record ({record_path(path)})",
