@@ -1,0 +1,123 @@
+"""Test points that (nearly) duplicate training points: read published lists, or detect them.
+
+For CIFAR the ciFAIR lists (Barz & Denzler, "Do we train on test data? Purging CIFAR of
+near-duplicates", J. Imaging 6(6):41, 2020; shipped in data/cifair/) are used as published
+(paper A.2). For datasets without a list, near_duplicates() builds one the same way they did:
+nearest training neighbour by cosine similarity of L2-normalised deep features.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from memgen.errors import fail
+
+DUPLICATE_COLUMNS = ["TestID", "TrainID", "Distance", "Judgment"]
+NEAR_DUPLICATE = 1  # ciFAIR's Judgment code for "near-duplicate"; detected pairs are not judged by hand
+
+
+def _normalise(x: np.ndarray, what: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2:
+        raise fail(f"{what} features have shape {x.shape}, expected [n_points, n_features]", "flatten them")
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    if (norm == 0).any() or not np.isfinite(norm).all():
+        bad = np.flatnonzero((norm[:, 0] == 0) | ~np.isfinite(norm[:, 0]))[:5].tolist()
+        raise fail(
+            f"{what} features of points {bad} are all zero or not finite; cosine similarity is undefined",
+            "use features from a trained network's penultimate layer",
+        )
+    return x / norm
+
+
+def near_duplicates(
+    train_features: np.ndarray,
+    test_features: np.ndarray,
+    threshold: float,
+    test_chunk: int = 1024,
+    train_chunk: int = 8192,
+) -> pd.DataFrame:
+    """Pairs (test point, its nearest training point) whose cosine similarity is >= threshold.
+
+    The threshold is on cosine similarity in [-1, 1] (higher = more similar). Returns the ciFAIR
+    format, sorted by Distance: TestID, TrainID (nearest neighbour; ties -> lowest index),
+    Distance (Euclidean distance of the L2-normalised features, sqrt(2 - 2·cos)), Judgment = 1.
+    Similarities are computed in blocks of test_chunk × train_chunk float32 (32 MiB by default),
+    so 50k × 10k points never hold the full similarity matrix.
+    """
+    if not -1.0 <= float(threshold) <= 1.0:
+        raise fail(
+            f"near-duplicate threshold {threshold} is not a cosine similarity", "use a value in [-1, 1]"
+        )
+    train = _normalise(train_features, "training")
+    test = _normalise(test_features, "test")
+    if train.shape[1] != test.shape[1]:
+        raise fail(
+            f"training features have {train.shape[1]} dimensions, test features {test.shape[1]}",
+            "extract both with the same network and layer",
+        )
+    best_sim = np.full(len(test), -np.inf, dtype=np.float32)
+    best_idx = np.zeros(len(test), dtype=np.int64)
+    for t0 in range(0, len(test), test_chunk):
+        t = test[t0 : t0 + test_chunk]
+        sim_best = best_sim[t0 : t0 + test_chunk]
+        idx_best = best_idx[t0 : t0 + test_chunk]
+        for r0 in range(0, len(train), train_chunk):
+            sim = t @ train[r0 : r0 + train_chunk].T
+            j = sim.argmax(axis=1)
+            s = sim[np.arange(len(t)), j]
+            better = s > sim_best  # strict: an earlier (lower-index) training point wins ties
+            sim_best[better] = s[better]
+            idx_best[better] = j[better] + r0
+    hit = np.flatnonzero(best_sim >= threshold)
+    sim = np.clip(best_sim[hit].astype(np.float64), -1.0, 1.0)
+    df = pd.DataFrame(
+        {
+            "TestID": hit.astype(np.int64),
+            "TrainID": best_idx[hit],
+            "Distance": np.sqrt(np.maximum(2.0 - 2.0 * sim, 0.0)),
+            "Judgment": np.full(hit.size, NEAR_DUPLICATE, dtype=np.int64),
+        }
+    )
+    return df.sort_values(["Distance", "TestID"], kind="stable").reset_index(drop=True)
+
+
+def load_duplicate_list(path) -> pd.DataFrame:
+    """Read a ciFAIR-format list (TestID, TrainID, Distance, Judgment); wrong columns are a MemgenError."""
+    path = Path(path)
+    if not path.exists():
+        raise fail(
+            f"duplicate list {path} does not exist",
+            "point the config at a ciFAIR list (data/cifair/) or let the workflow detect near-duplicates",
+        )
+    df = pd.read_csv(path)
+    missing = [c for c in DUPLICATE_COLUMNS if c not in df.columns]
+    if missing:
+        raise fail(
+            f"duplicate list {path} lacks columns {missing} (has {list(df.columns)})",
+            "use the ciFAIR format: header TestID,TrainID,Distance,Judgment",
+        )
+    for c in ("TestID", "TrainID", "Judgment"):
+        if df[c].isna().any() or not pd.api.types.is_integer_dtype(df[c]):
+            raise fail(
+                f"duplicate list {path}: column {c} must hold integers only", "fix or regenerate the file"
+            )
+    if (df[["TestID", "TrainID"]] < 0).any().any():
+        raise fail(f"duplicate list {path} holds negative indices", "indices count from 0")
+    return df[DUPLICATE_COLUMNS].astype({"TestID": np.int64, "TrainID": np.int64, "Judgment": np.int64})
+
+
+def detection_quality(found: pd.DataFrame, planted) -> dict:
+    """Recall and precision of detected pairs against planted (test_id, train_id) pairs.
+
+    A detection counts only when both ids match a planted pair. NaN recall with nothing planted,
+    NaN precision with nothing found.
+    """
+    planted = {(int(a), int(b)) for a, b in np.asarray(planted, dtype=np.int64).reshape(-1, 2)}
+    got = set(zip(found["TestID"].astype(int), found["TrainID"].astype(int), strict=True))
+    hits = len(planted & got)
+    return {
+        "recall": hits / len(planted) if planted else float("nan"),
+        "precision": hits / len(got) if got else float("nan"),
+    }
