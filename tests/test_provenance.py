@@ -4,6 +4,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -181,3 +182,44 @@ def test_read_record_none_without_sidecar_and_error_on_a_broken_one(tmp_path):
     (tmp_path / "x.csv.prov.json").write_text('{"format": "other"}')
     with pytest.raises(MemgenError, match="is not a memgen-provenance/1 record"):
         read_record(tmp_path / "x.csv")
+
+
+_SNAKEFILE = """
+rule copy:
+    input:
+        raw="data/raw.txt",
+    output:
+        "results/{name}/copy.txt",
+    params:
+        factor=3,
+    log:
+        "logs/{name}/copy.log",
+    script:
+        "job.py"
+"""
+_SCRIPT = """
+from pathlib import Path
+from memgen.provenance import write_job_records
+Path(snakemake.output[0]).write_text(Path(snakemake.input.raw).read_text() * snakemake.params.factor)
+write_job_records(snakemake, config={"factor": 3}, seeds={"seed": 0}, device="cpu", started=0.0, ended=2.0)
+"""
+
+
+@pytest.mark.workflow
+def test_write_job_records_from_a_real_snakemake_job(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "raw.txt").write_bytes(b"abc")
+    (tmp_path / "Snakefile").write_text(_SNAKEFILE)
+    (tmp_path / "job.py").write_text(_SCRIPT)
+    smk = Path(sys.executable).with_name("snakemake")
+    r = subprocess.run(
+        [str(smk), "--cores", "1", "results/demo/copy.txt"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    rec = read_record(tmp_path / "results" / "demo" / "copy.txt")
+    assert rec["rule"] == "copy" and rec["wildcards"] == {"name": "demo"}
+    assert rec["params"] == {"factor": 3} and rec["log"] == "logs/demo/copy.log"
+    assert rec["inputs"] == [{"path": "data/raw.txt", "sha256": ABC, "bytes": 3}]
+    nine = hashlib.sha256(b"abcabcabc").hexdigest()
+    assert rec["outputs"] == [{"path": "results/demo/copy.txt", "sha256": nine, "bytes": 9}]
+    assert rec["duration_s"] == 2.0
