@@ -23,19 +23,19 @@ def _add_trace(sub) -> None:
         "trace",
         help="print what produced an artifact, back to its raw inputs, and flag files changed since",
         description=(
-            "Follow the provenance sidecars (<file>.prov.json) from PATH back through every input: rule, "
-            "wildcards, params, config values, seeds, code version, package versions, and the sha256 each "
-            "file had when it was written and used, compared with the file now on disk."
+            "Follow the provenance sidecars (<file>.prov.json) from PATH back through every input:\n"
+            "rule, wildcards, params, config values, seeds, code version, package versions, and the\n"
+            "sha256 each file had when it was written and used, compared with the file now on disk."
         ),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("path", metavar="PATH", help="an artifact, e.g. results/table1.csv")
+    p.add_argument("path", metavar="PATH", help="an artifact, e.g. results/table1.csv (relative to --root)")
     p.add_argument("--json", action="store_true", help="print the nodes as a JSON list instead of a tree")
     p.add_argument(
         "--root",
         default=".",
-        help="the workflow's working directory, where records' relative paths start (default: .)",
+        help="the workflow's working directory, where records' paths and PATH start (default: .)",
     )
     p.set_defaults(run=_run_trace)
 

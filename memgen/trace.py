@@ -34,17 +34,19 @@ def _fs(key: str, root: Path) -> Path:
 def trace(path, root=".") -> list[dict]:
     """Nodes of the provenance graph of `path`, depth-first from it, each file once.
 
-    `root` is the workflow's working directory (where records' relative paths start). Each node:
+    `root` is the workflow's working directory, where records' relative paths and a relative `path`
+    start. Each node:
     path, depth, status ("ok" | "changed" | "missing" | "no record"), reasons, rule, wildcards, params,
     config, seeds, device, started, ended, duration_s, code, packages, host, recorded_sha256,
     current_sha256, bytes, inputs (paths), used_by ([{path, sha256}] of the rules that read it).
     """
     root = Path(root)  # joined as given, so messages show the paths the user typed
-    start = _key(path, Path(os.path.abspath(root)))
+    start = _key(root / path, Path(os.path.abspath(root)))  # a relative PATH starts at root, like records
     if not _fs(start, root).exists() and read_record(_fs(start, root)) is None:
         raise fail(
-            f"{path} does not exist and has no provenance record ({record_path(path)})",
-            f"check the path (it is read relative to the current directory), or make it: snakemake {path}",
+            f"{root / path} does not exist and has no provenance record ({record_path(root / path)})",
+            f"check the path (relative paths start at the workflow directory {root}), or make it: "
+            f"snakemake {path}",
         )
     nodes: dict[str, dict] = {}
     _visit(start, 0, None, None, root, nodes)

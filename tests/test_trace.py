@@ -111,8 +111,25 @@ def test_root_option_from_another_directory(chain, monkeypatch, capsys):
     elsewhere = chain / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
+    assert main(["trace", TABLE, "--root", str(chain)]) == 0  # relative PATH starts at --root
+    assert f"    {SCORES}  [ok]" in capsys.readouterr().out
     assert main(["trace", str(chain / TABLE), "--root", str(chain)]) == 0
     assert f"    {SCORES}  [ok]" in capsys.readouterr().out
+    assert main(["trace", TABLE]) == 2  # not in the current directory: an input problem
+    assert "error: results/table1.csv does not exist" in capsys.readouterr().err
+
+
+def test_directory_artifacts_are_traced(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("members/0").mkdir(parents=True)
+    Path("members/0/logits.npz").write_bytes(b"l0")
+    write_records("train", [], ["members"], {}, {}, {}, "cpu", 0.0, 1.0)
+    _job("scores", ["members"], ["scores.csv"])
+    nodes = trace("scores.csv")
+    assert [(n["path"], n["status"]) for n in nodes] == [("scores.csv", "ok"), ("members", "ok")]
+    Path("members/1").mkdir()
+    Path("members/1/logits.npz").write_bytes(b"l1")
+    assert [n["status"] for n in trace("scores.csv")] == ["ok", "changed"]
 
 
 def test_file_without_record_is_one_node(tmp_path, monkeypatch):
