@@ -56,15 +56,17 @@ def save_checkpoint(path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
-# Every checkpoint carries these (docs/artifacts.md), so a file found alone can be explained.
+# A member or utility-run checkpoint carries these (docs/artifacts.md), so a file found alone can be
+# explained; readers of those pass required=CHECKPOINT_KEYS. The default stays () because resume states
+# (memgen.train) are checkpoints of another shape.
 CHECKPOINT_KEYS = ("state_dict", "config", "seed")
 
 
-def load_checkpoint(path, required=CHECKPOINT_KEYS) -> dict:
+def load_checkpoint(path, required=()) -> dict:
     """Load a checkpoint with weights_only=True: nothing read from disk can execute code.
 
-    A file that is truncated, not a dict, or lacks a key of `required` is a MemgenError naming the file;
-    pass required=() to load a dict of any shape.
+    A file that is truncated, not a dict, or lacks a key of `required` (e.g. CHECKPOINT_KEYS) is a
+    MemgenError naming the file and the fix.
     """
     path = Path(path)
     if not path.exists():

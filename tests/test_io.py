@@ -6,7 +6,15 @@ import pytest
 import torch
 
 from memgen.errors import MemgenError
-from memgen.io import load_checkpoint, load_json, load_npz, save_checkpoint, save_json, save_npz
+from memgen.io import (
+    CHECKPOINT_KEYS,
+    load_checkpoint,
+    load_json,
+    load_npz,
+    save_checkpoint,
+    save_json,
+    save_npz,
+)
 
 
 def _ckpt():
@@ -49,7 +57,7 @@ def test_missing_npz_says_how_to_make_it(tmp_path):
 def test_checkpoint_roundtrip(tmp_path):
     p = tmp_path / "members" / "0" / "0" / "checkpoint.pt"
     save_checkpoint(p, _ckpt())
-    out = load_checkpoint(p)
+    out = load_checkpoint(p, required=CHECKPOINT_KEYS)
     assert out["seed"] == 7 and out["config"] == {"lr": 0.4}
     assert out["state_dict"]["w"].tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
     assert sorted(os.listdir(p.parent)) == ["checkpoint.pt"]
@@ -71,12 +79,12 @@ def test_checkpoint_missing_keys_named(tmp_path):
     p = tmp_path / "checkpoint.pt"
     save_checkpoint(p, {"state_dict": {}, "epoch": 3})
     with pytest.raises(MemgenError) as e:
-        load_checkpoint(p)
+        load_checkpoint(p, required=CHECKPOINT_KEYS)
     msg = str(e.value)
     assert f"checkpoint {p} lacks keys ['config', 'seed'] (has ['epoch', 'state_dict'])" in msg
-    assert "Fix:" in msg
-    # required=() loads any dict, as before the key check existed.
-    assert load_checkpoint(p, required=())["epoch"] == 3
+    assert "Fix: delete it and rerun" in msg
+    # The default loads any dict (resume states have another shape), as before the key check existed.
+    assert load_checkpoint(p)["epoch"] == 3
     assert load_checkpoint(p, required=("epoch",))["epoch"] == 3
 
 
