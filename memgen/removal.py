@@ -11,7 +11,7 @@ import pandas as pd
 
 from memgen.errors import fail
 from memgen.io import load_npz, save_npz
-from memgen.thresholds import memorized
+from memgen.thresholds import check_columns, check_definition, memorized, scored
 
 REMOVAL_KEYS = ("memorized", "random", "n_natural", "n_train", "reason")
 
@@ -26,14 +26,11 @@ def _empty_reason(scores: pd.DataFrame, definition: str, tau: float | None, min_
     """Why nothing is memorized, in words a table note can show."""
     if tau is None or not math.isfinite(tau):
         return (
-            f"threshold τ for {definition} is undefined (no usable null: too few canaries with "
-            f"n_out >= {min_out})"
+            f"threshold τ for {definition} is undefined (e.g. the null rule found no canary "
+            f"with n_in >= 1 and n_out >= {min_out})"
         )
-    natural = _natural(scores)
     s = scores[definition].to_numpy(dtype=float)
-    usable = (
-        natural & (scores["n_in"].to_numpy() >= 1) & (scores["n_out"].to_numpy() >= min_out) & ~np.isnan(s)
-    )
+    usable = _natural(scores) & scored(scores, min_out)
     if not usable.any():
         return f"no natural point has a {definition} score with n_in >= 1 and n_out >= {min_out}"
     return (
@@ -50,6 +47,8 @@ def removal_sets(scores: pd.DataFrame, definition: str, tau: float | None, min_o
     inputs definition, tau (NaN when undefined), min_out, seed for provenance.
     Indices are positions in `scores` (= training indices: scores.csv rows are in dataset order).
     """
+    check_definition(definition)
+    check_columns(scores)
     natural = _natural(scores)
     n_train = len(scores)
     n_natural = int(natural.sum())

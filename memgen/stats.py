@@ -42,16 +42,12 @@ def paired_score(first, second=None) -> dict:
     Returns dict score (mean difference), std (sample std, ddof=1), n, t, p (two-sided paired t-test).
     n < 2 gives NaN std, t and p; equal differences on every seed are handled as in _zero_variance_test.
     """
-    a = np.asarray(first, dtype=float).ravel()
-    if second is None:
-        d = a
-        b = np.zeros_like(a)  # ttest_rel against zero differences is the paired test of the pair
-    else:
+    d = np.asarray(first, dtype=float).ravel()
+    if second is not None:
         b = np.asarray(second, dtype=float).ravel()
-        if a.shape != b.shape:
-            raise fail(f"paired samples differ in length ({a.size} vs {b.size})", "pair them by seed first")
-        d = a - b
-        a, b = d, np.zeros_like(d)
+        if d.shape != b.shape:
+            raise fail(f"paired samples differ in length ({d.size} vs {b.size})", "pair them by seed first")
+        d = d - b
     n = int(d.size)
     if n == 0:
         return {"score": NAN, "std": NAN, "n": 0, "t": NAN, "p": NAN}
@@ -61,7 +57,7 @@ def paired_score(first, second=None) -> dict:
     if _constant(d):
         t, p = _zero_variance_test(score)
         return {"score": score, "std": 0.0, "n": n, "t": t, "p": p}
-    res = sps.ttest_rel(a, b)
+    res = sps.ttest_rel(d, np.zeros_like(d))  # the paired test is a test of the differences against 0
     return {
         "score": score,
         "std": float(d.std(ddof=1)),

@@ -11,7 +11,6 @@ import pandas as pd
 from memgen.errors import fail
 
 UTILITY_COLUMNS = ("seed", "acc_memorized", "acc_random", "diff_pp", "test_set", "n_removed")
-DUPLICATE_COLUMNS = ("TestID", "TrainID", "Distance", "Judgment")
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray, keep: np.ndarray | None = None) -> float:

@@ -91,3 +91,8 @@ def test_keep_indices():
         keep_indices(3, np.array([3]))
     with pytest.raises(MemgenError, match="leaves none"):
         keep_indices(2, np.array([0, 1]))
+
+
+def test_unknown_definition_raises():
+    with pytest.raises(MemgenError, match="definition"):
+        removal_sets(scores_table(), "fZ", None, min_out=3, seed=0)
