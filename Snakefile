@@ -1,0 +1,27 @@
+# memgen: which training examples does a classifier memorize, and does it need them?
+# Stages, in order: data -> ensemble -> scores -> analysis -> utility -> figures (one .smk each).
+# Default study: `snakemake --cores 2 all` (digits, CPU). Paper: `--configfile configs/paper.yaml`.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"  # validates the config against schemas/config.schema.yaml
+include: "rules/data.smk"
+include: "rules/ensemble.smk"
+include: "rules/scores.smk"
+include: "rules/analysis.smk"
+include: "rules/utility.smk"
+include: "rules/figures.smk"
+
+
+rule all:
+    input:
+        all_scores,
+        all_analyses,
+        "results/table1.csv",
+        "results/table3.csv",
+        all_figures,

@@ -1,0 +1,141 @@
+"""The study configuration: schema validation with one clear message, defaults, and resolved settings.
+
+Snakefile calls `load(config, schema_path)` once; rules/common.smk asks this module for every value a
+rule uses, so a rule's `params` hold exactly the settings that affect its outputs (Snakemake reruns a job
+whose params changed, and nothing else).
+"""
+
+import zlib
+from copy import deepcopy
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from memgen.errors import MemgenError, fail
+from memgen.masks import check_mask_spec
+from memgen.models import SMALL, TIMM
+
+SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
+
+
+def _where(path) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _schema_message(err: jsonschema.ValidationError) -> str:
+    where = _where(err.absolute_path)
+    if err.validator == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = sorted(set(err.instance) - set(allowed))
+        hint = f"allowed keys here: {', '.join(allowed)}" if allowed else "see schemas/config.schema.yaml"
+        return str(fail(f"config: unknown key {extra} under {where}", f"fix the spelling or remove it ({hint})"))
+    if err.validator == "required":
+        return str(fail(f"config: {where} lacks {err.message.split(' is a required')[0]}", "add it (see config.yaml)"))
+    desc = err.schema.get("description", "")
+    return str(fail(f"config: {where} = {err.instance!r} is invalid: {err.message}", f"{desc} (schemas/config.schema.yaml)"))
+
+
+def _is_override(sub: dict) -> bool:
+    return sub.get("$ref") == "#/$defs/training"
+
+
+def _fill_defaults(schema: dict, node, root: dict, top: bool = True) -> None:
+    """Fill schema defaults in place (jsonschema validates but does not fill).
+
+    Training overrides (per dataset, architecture, ensemble) are left sparse: filling them would turn
+    "no override" into "override with the schema default" and silently replace the config's recipe.
+    """
+    if not isinstance(node, dict):
+        return
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].split("/")[-1]]
+    for key, sub in schema.get("properties", {}).items():
+        if _is_override(sub) and not (top and key == "training"):
+            node.setdefault(key, {}) if "default" in sub else None
+            continue
+        if "$ref" in sub:
+            sub = {**root["$defs"][sub["$ref"].split("/")[-1]], **{k: v for k, v in sub.items() if k != "$ref"}}
+        if key not in node and "default" in sub:
+            node[key] = deepcopy(sub["default"])
+        if key in node:
+            _fill_defaults(sub, node[key], root, top=False)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict) and not _is_override(extra):
+        for key, value in node.items():
+            if key not in schema.get("properties", {}):
+                _fill_defaults(extra, value, root, top=False)
+
+
+def validate(config: dict, schema_path=SCHEMA) -> dict:
+    """Validate against the JSON schema, fill defaults, then check what a schema cannot express."""
+    root = yaml.safe_load(Path(schema_path).read_text())
+    errors = sorted(jsonschema.Draft202012Validator(root).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise MemgenError(_schema_message(errors[0]))
+    _fill_defaults(root, config, root)
+    check(config)
+    return config
+
+
+def check(config: dict) -> None:
+    """Cross-key rules: block sizes, shard sizes, references between keys, architectures."""
+    block, shard = config["masks"]["block_size"], config["shard_size"]
+    for ds in config["datasets"]:
+        for arch in config["datasets"][ds]["archs"]:
+            if arch not in SMALL + TIMM:
+                raise fail(f"config: datasets.{ds}.archs has unknown architecture '{arch}'", f"use one of {', '.join(SMALL + TIMM)}")
+        for name in config["datasets"][ds].get("members", {}):
+            if name not in config["ensembles"]:
+                raise fail(f"config: datasets.{ds}.members names unknown ensemble '{name}'", f"use one of {sorted(config['ensembles'])}")
+        for name in config["ensembles"]:
+            k = members(config, ds, name)
+            check_mask_spec(config["ensembles"][name]["rate"], k, block, where=f"ensembles.{name} ({ds})")
+            if k % shard:
+                raise fail(f"config: ensembles.{name} has {k} members, not a multiple of shard_size = {shard}", "make members a multiple of shard_size (or lower shard_size)")
+    if shard <= 0:
+        raise fail(f"config: shard_size = {shard} must be at least 1", "use e.g. 32 on CPU, 4-8 on GPUs")
+    seeds = config["utility"]["seeds"]
+    if seeds > shard and seeds % shard:
+        raise fail(f"config: utility.seeds = {seeds} is not a multiple of shard_size = {shard}", f"use {seeds - seeds % shard} or {seeds - seeds % shard + shard}")
+    for key in ("baseline", "high_rate"):
+        if config["ablation"][key] not in config["ensembles"]:
+            raise fail(f"config: ablation.{key} = '{config['ablation'][key]}' is not an ensemble", f"use one of {sorted(config['ensembles'])}")
+    ref = reference(config)
+    if ref not in config["ensembles"]:
+        raise fail(f"config: analysis.reference = '{ref}' is not an ensemble", f"use one of {sorted(config['ensembles'])}")
+
+
+def members(config: dict, dataset: str, ens: str) -> int:
+    return config["datasets"][dataset].get("members", {}).get(ens, config["ensembles"][ens]["members"])
+
+
+def reference(config: dict) -> str:
+    ens = config["ensembles"]
+    return config["analysis"].get("reference") or max(ens, key=lambda e: ens[e]["rate"])
+
+
+def training(config: dict, dataset: str, arch: str, ens: str | None = None) -> dict:
+    """The training recipe for one job: global < dataset < architecture < ensemble overrides."""
+    out = deepcopy(config["training"])
+    layers = [config["datasets"][dataset].get("training", {}), config["datasets"][dataset]["archs"][arch] or {}]
+    if ens is not None:
+        layers.append(config["ensembles"][ens].get("training", {}))
+    for layer in layers:
+        out.update(deepcopy(layer))
+    return out
+
+
+def weight_decay(config: dict, dataset: str, arch: str, ens: str) -> float:
+    return training(config, dataset, arch, ens)["weight_decay"]
+
+
+def stable_seed(config: dict, *parts) -> int:
+    """A seed from the master seed and names: stable across runs and machines (no Python hash())."""
+    return (config["seed"] * 1_000_003 + zlib.crc32("/".join(map(str, parts)).encode())) % (2**31)
+
+
+def dataset_spec(config: dict, dataset: str) -> dict:
+    """What the data loader needs; a change here (e.g. split seed) invalidates everything downstream."""
+    spec = {k: v for k, v in config["datasets"][dataset].items() if k not in ("archs", "training", "members")}
+    return {**spec, "data_root": config["data_root"]}

@@ -1,0 +1,54 @@
+"""The ablation's variants (paper section 5) and the removal sets they share.
+
+A variant = (score ensemble, definition, threshold rule, test set). Variants that differ only in the test
+set share one removal set and so one set of utility runs; only their evaluation differs.
+"""
+
+VARIANTS = {
+    # name: (ensemble role, definition, threshold rule, test set role)
+    "baseline": ("baseline", "fz", "fixed", "original"),  # Feldman & Zhang: rate 0.7, Eq. 1, fz > 0.25
+    "frac": ("baseline", "frac", "fixed", "original"),  # + fractional difference (Eq. 2)
+    "dedup": ("baseline", "fz", "fixed", "clean"),  # + leakage-free test set
+    "rate": ("high_rate", "fz", "fixed", "original"),  # + 0.95 sampling rate
+    "null": ("baseline", "fz", "null", "original"),  # + principled (null) threshold, Eq. 3
+    "all": ("high_rate", "frac", "null", "clean"),  # all four fixes
+}
+LABELS = {
+    "baseline": "Baseline (Feldman and Zhang setup)",
+    "frac": "+ Fractional difference",
+    "dedup": "+ De-duplicated test",
+    "rate": "+ High sampling rate",
+    "null": "+ Principled (null) threshold",
+    "all": "All components changed",
+}
+
+
+def ensemble(config: dict, variant: str) -> str:
+    return config["ablation"][VARIANTS[variant][0]]
+
+
+def removal_id(config: dict, variant: str) -> str:
+    """Name of the removal set a variant uses, e.g. 'rate0.7-fz-fixed' (a path component)."""
+    _, definition, rule, _ = VARIANTS[variant]
+    return f"{ensemble(config, variant)}-{definition}-{rule}"
+
+
+def parse_removal_id(removal: str) -> tuple[str, str, str]:
+    """'rate0.7-wd0.1-fz-fixed' -> ('rate0.7-wd0.1', 'fz', 'fixed')."""
+    ens, definition, rule = removal.rsplit("-", 2)
+    return ens, definition, rule
+
+
+def test_set(config: dict, dataset: str, variant: str) -> str:
+    """The test set a variant is evaluated on. 'clean' means the new leakage-free test set where the
+    dataset has one (CIFAR-10.1), else the original minus listed duplicates ('dedup')."""
+    role = VARIANTS[variant][3]
+    if role == "original":
+        return "original"
+    new = config["datasets"][dataset].get("new_test_set")
+    # The "+ de-duplicated test" variant is literally de-duplication; "all" uses the best test set available.
+    return new.get("name", "cifar10.1") if (new and variant == "all") else "dedup"
+
+
+def removal_ids(config: dict) -> list[str]:
+    return sorted({removal_id(config, v) for v in VARIANTS})

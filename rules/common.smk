@@ -1,0 +1,235 @@
+# Helpers of the rules: wildcard constraints, named input functions and params.
+# Logic lives in memgen/ (tested without Snakemake); these functions only look values up.
+import sys
+
+import memgen.config as mc
+from memgen.errors import MemgenError
+from memgen.variants import VARIANTS, removal_ids, removal_id, parse_removal_id, test_set
+
+try:
+    mc.validate(config)
+except MemgenError as e:
+    sys.exit(f"memgen: {e}")
+
+DATASETS = list(config["datasets"])
+ENSEMBLES = list(config["ensembles"])
+SHARD = config["shard_size"]
+SLOTS = list(range(SHARD))
+# utility runs: the seeds of one condition are trained in shards too (all in one when seeds <= shard_size)
+USHARD = min(SHARD, config["utility"]["seeds"])
+USLOTS = list(range(USHARD))
+ARCHS = sorted({a for d in DATASETS for a in config["datasets"][d]["archs"]})
+
+
+def _alt(names):
+    return "|".join(sorted((n.replace(".", r"\.") for n in names), key=len, reverse=True))
+
+
+wildcard_constraints:
+    dataset=_alt(DATASETS),
+    arch=_alt(ARCHS),
+    ens=_alt(ENSEMBLES),
+    shard=r"\d+",
+    slot=r"\d+",
+    variant=_alt(VARIANTS),
+    condition="memorized|random",
+
+
+def pairs():
+    """Every (dataset, arch) the config studies."""
+    return [(d, a) for d in DATASETS for a in config["datasets"][d]["archs"]]
+
+
+# ---- params: exactly the settings each rule's outputs depend on -------------------------------------
+def dataset_params(wildcards):
+    return mc.dataset_spec(config, wildcards.dataset)
+
+
+def canary_params(wildcards):
+    return {"fraction": config["canaries"]["fraction"], "seed": mc.stable_seed(config, wildcards.dataset, "canaries")}
+
+
+def mask_params(wildcards):
+    ens = config["ensembles"][wildcards.ens]
+    return {
+        "rate": ens["rate"],
+        "members": mc.members(config, wildcards.dataset, wildcards.ens),
+        "block_size": config["masks"]["block_size"],
+        "seed": mc.stable_seed(config, wildcards.dataset, wildcards.ens, "masks"),
+    }
+
+
+def member_params(wildcards):
+    first = int(wildcards.shard) * SHARD
+    prefix = (wildcards.dataset, wildcards.arch, wildcards.ens, "member")
+    return {
+        "training": mc.training(config, wildcards.dataset, wildcards.arch, wildcards.ens),
+        "members": list(range(first, first + SHARD)),
+        "seeds": [mc.stable_seed(config, *prefix, k) for k in range(first, first + SHARD)],
+    }
+
+
+def threshold_params(wildcards):
+    return {**config["threshold"], "min_out": config["scores"]["min_out"]}
+
+
+def utility_params(wildcards):
+    first = int(wildcards.shard) * USHARD
+    # seed s is the same for "memorized removed" and "random removed": the pair shares init and data order
+    return {
+        "training": mc.training(config, wildcards.dataset, wildcards.arch),
+        "seeds": [mc.stable_seed(config, wildcards.dataset, wildcards.arch, "utility", s) for s in range(first, first + USHARD)],
+        "seed_ids": list(range(first, first + USHARD)),
+    }
+
+
+# ---- inputs ----------------------------------------------------------------------------------------
+def _shards(dataset, ens):
+    return range(mc.members(config, dataset, ens) // SHARD)
+
+
+def member_logits(wildcards):
+    return expand(
+        "results/{dataset}/{arch}/{ens}/members/{shard}/{slot}/logits.npz",
+        dataset=wildcards.dataset, arch=wildcards.arch, ens=wildcards.ens,
+        shard=_shards(wildcards.dataset, wildcards.ens), slot=SLOTS,
+    )
+
+
+def ensemble_scores(wildcards):
+    return {e: f"results/{wildcards.dataset}/{wildcards.arch}/{e}/scores.csv" for e in ENSEMBLES}
+
+
+def reference_correct(wildcards):
+    ref = mc.reference(config)
+    return {
+        "masks": f"results/{wildcards.dataset}/{wildcards.arch}/{ref}/masks.npz",
+        "correct": f"results/{wildcards.dataset}/{wildcards.arch}/{ref}/correct.npz",
+    }
+
+
+def duplicates_source(wildcards):
+    """The near-duplicate detector uses features of member 0 of the reference ensemble (first arch);
+    a published list (ciFAIR) is copied as it is."""
+    src = config["datasets"][wildcards.dataset]["duplicates"]
+    if src != "detect":
+        return {"csv": src}
+    arch = next(iter(config["datasets"][wildcards.dataset]["archs"]))
+    return {
+        "canaries": f"results/{wildcards.dataset}/data/canaries.npz",
+        "checkpoint": f"results/{wildcards.dataset}/{arch}/{mc.reference(config)}/members/0/0/checkpoint.pt",
+    }
+
+
+def removal_inputs(wildcards):
+    ens, _, _ = parse_removal_id(wildcards.removal)
+    return {
+        "scores": f"results/{wildcards.dataset}/{wildcards.arch}/{ens}/scores.csv",
+        "thresholds": f"results/{wildcards.dataset}/{wildcards.arch}/{ens}/thresholds.json",
+    }
+
+
+def removal_params(wildcards):
+    ens, definition, rule = parse_removal_id(wildcards.removal)
+    return {
+        "ensemble": ens, "definition": definition, "rule": rule, "min_out": config["scores"]["min_out"],
+        "seed": mc.stable_seed(config, wildcards.dataset, wildcards.arch, wildcards.removal, "random"),
+    }
+
+
+def variant_runs(wildcards):
+    """Utility-run logits of a variant: none when its memorized set is empty (no pointless training).
+    Decided after the removal checkpoint has run."""
+    import numpy as np
+
+    rid = removal_id(config, wildcards.variant)
+    path = checkpoints.removal.get(dataset=wildcards.dataset, arch=wildcards.arch, removal=rid).output[0]
+    with np.load(path) as z:
+        if len(z["memorized"]) == 0:
+            return []
+    return expand(
+        "results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}/{slot}/logits.npz",
+        dataset=wildcards.dataset, arch=wildcards.arch, removal=rid, condition=["memorized", "random"],
+        shard=range(config["utility"]["seeds"] // USHARD), slot=USLOTS,
+    )
+
+
+def variant_inputs(wildcards):
+    rid = removal_id(config, wildcards.variant)
+    return {
+        "removal": f"results/{wildcards.dataset}/{wildcards.arch}/removal/{rid}.npz",
+        "duplicates": f"results/{wildcards.dataset}/data/duplicates.csv",
+    }
+
+
+def variant_params(wildcards):
+    return {"test_set": test_set(config, wildcards.dataset, wildcards.variant), "seeds": config["utility"]["seeds"]}
+
+
+def table1_inputs(wildcards):
+    return [f"results/{d}/{a}/utility/{v}.csv" for d, a in pairs() for v in VARIANTS]
+
+
+def table3_inputs(wildcards):
+    return [f"results/{d}/{a}/utility/{config['ablation']['table3']}.csv" for d, a in pairs()]
+
+
+# ---- targets -----------------------------------------------------------------------------------------
+def all_scores(wildcards):
+    return [f"results/{d}/{a}/{e}/{f}" for d, a in pairs() for e in ENSEMBLES for f in ("scores.csv", "thresholds.json")]
+
+
+def all_analyses(wildcards):
+    return [f"results/{d}/{a}/{f}" for d, a in pairs() for f in ("definitions.csv", "sampling_bias.csv", "stability.csv")]
+
+
+def per_pair_figures():
+    return [f"{n}_{d}_{a}" for d, a in pairs() for n in ("fig3_null", "fig4_leakage", "fig7_curves", "fig10_removed", "fig11_seeds")]
+
+
+def all_figures(wildcards):
+    names = ["fig1_sampling_bias", "fig2_fpr", "fig5_utility", "fig8_sweep", "fig9_stability"] + per_pair_figures()
+    return [f"results/figures/{n}.{ext}" for n in names for ext in ("png", "pdf")]
+
+
+def all_definitions(wildcards):
+    return [f"results/{d}/{a}/definitions.csv" for d, a in pairs()]
+
+
+def all_sampling_bias(wildcards):
+    return [f"results/{d}/{a}/sampling_bias.csv" for d, a in pairs()]
+
+
+def all_stability(wildcards):
+    return [f"results/{d}/{a}/stability.csv" for d, a in pairs()]
+
+
+def ensemble_meta(wildcards):
+    """rate and weight decay of every ensemble, for tables and the regularization sweep."""
+    return {
+        e: {"rate": config["ensembles"][e]["rate"], "weight_decay": mc.weight_decay(config, wildcards.dataset, wildcards.arch, e),
+            "plain": not config["ensembles"][e].get("training")}
+        for e in ENSEMBLES
+    }
+
+
+def analysis_params(wildcards):
+    return {
+        "ensembles": ensemble_meta(wildcards), "reference": mc.reference(config),
+        "min_out": config["scores"]["min_out"], "stability_sizes": config["analysis"]["stability_sizes"],
+        "seed": mc.stable_seed(config, wildcards.dataset, wildcards.arch, "stability"),
+    }
+
+
+def removed_inputs(wildcards):
+    """Fig. 10: the table3 variant's removal set and the scores it was drawn from."""
+    rid = removal_id(config, config["ablation"]["table3"])
+    ens, _, _ = parse_removal_id(rid)
+    return {
+        "scores": f"results/{wildcards.dataset}/{wildcards.arch}/{ens}/scores.csv",
+        "removal": f"results/{wildcards.dataset}/{wildcards.arch}/removal/{rid}.npz",
+    }
+
+
+def table3_definition(wildcards):
+    return parse_removal_id(removal_id(config, config["ablation"]["table3"]))[1]

@@ -1,0 +1,28 @@
+# Stage 3, scores: Eq. 1 and Eq. 2 per training point, and the thresholds that call a point memorized.
+
+
+rule scores:
+    input:
+        canaries="results/{dataset}/data/canaries.npz",
+        masks="results/{dataset}/{arch}/{ens}/masks.npz",
+        logits=member_logits,
+    output:
+        scores="results/{dataset}/{arch}/{ens}/scores.csv",
+        correct="results/{dataset}/{arch}/{ens}/correct.npz",
+    log:
+        "logs/{dataset}/{arch}/{ens}/scores.log",
+    script:
+        "../workflow_scripts/scores.py"
+
+
+rule thresholds:
+    input:
+        "results/{dataset}/{arch}/{ens}/scores.csv",
+    output:
+        "results/{dataset}/{arch}/{ens}/thresholds.json",
+    params:
+        threshold=threshold_params,
+    log:
+        "logs/{dataset}/{arch}/{ens}/thresholds.log",
+    script:
+        "../workflow_scripts/thresholds.py"
