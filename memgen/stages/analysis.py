@@ -1,0 +1,251 @@
+"""I/O glue of the measurement stage (paper §3.1-3.3, App. A.1): thresholds, definitions, sampling
+bias, stability, and their figures (Fig. 1, 2, 3, 7, 8, 9).
+
+Each `write_*` function takes input paths and the rule's params, calls the logic in memgen, and writes
+its outputs atomically; no Snakemake object is needed, so each is unit-tested on its own.
+Tables carry `dataset` and `arch` columns, and `ensemble`, `rate`, `weight_decay` where a row belongs
+to one ensemble, so tables of several (dataset, arch) pairs can simply be concatenated.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from memgen.definitions import COLUMNS as DEFINITION_COLUMNS
+from memgen.definitions import compare_definitions
+from memgen.errors import fail
+from memgen.io import load_json, load_npz, save_json
+from memgen.plots import measurement as plots
+from memgen.plots.measurement import LINESTYLES
+from memgen.sampling_bias import COLUMNS as SAMPLING_BIAS_COLUMNS
+from memgen.sampling_bias import sampling_bias
+from memgen.stability import COLUMNS as STABILITY_COLUMNS
+from memgen.stability import stability
+from memgen.thresholds import REQUIRED_COLUMNS, compute_thresholds
+from memgen.variants import VARIANTS
+
+WHERE = ["dataset", "arch"]
+ENSEMBLE = ["ensemble", "rate", "weight_decay"]
+# Fig. 3 draws one definition: the one of the paper's recommended setup (the "all fixes" variant, Eq. 2)
+NULL_FIGURE_DEFINITION = VARIANTS["all"][1]
+# Stability pairs points held out by at least one member of each group; config min_out (~10) would leave
+# small groups (4 members at rate 0.95 hold out ~0.2 per point) with no point at all.
+STABILITY_MIN_OUT = 1
+
+
+# ---- reading and writing ------------------------------------------------------------------------------
+def save_csv(path, df: pd.DataFrame) -> None:
+    """Write a CSV atomically: a killed job leaves no half-written table that looks complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def read_csv(path, columns=()) -> pd.DataFrame:
+    """Read a table; a missing file, an unparsable one or a missing column is a MemgenError."""
+    path = Path(path)
+    if not path.exists():
+        raise fail(f"{path} does not exist", "run the workflow rule that makes it (snakemake <path>)")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise fail(
+            f"{path} is truncated or not a CSV table ({type(e).__name__}: {e})",
+            f"delete it and rerun the rule that makes it: snakemake --forcerun {path}",
+        ) from None
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise fail(
+            f"{path} lacks columns {missing} (has {list(df.columns)}); another version or rule made it",
+            f"delete it and rerun: snakemake --forcerun {path}",
+        )
+    return df
+
+
+def read_scores(path) -> pd.DataFrame:
+    return read_csv(path, ("index", *REQUIRED_COLUMNS))
+
+
+def _concat(paths, columns) -> pd.DataFrame:
+    """One table from the per-(dataset, arch) tables of a figure, in the order given."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if not paths:
+        raise fail(
+            "a figure was given no input tables", "list at least one (dataset, arch) pair in the config"
+        )
+    return pd.concat([read_csv(p, (*WHERE, *columns)) for p in paths], ignore_index=True)
+
+
+def _meta(analysis: dict, name: str) -> dict:
+    """rate and weight decay of one ensemble, from the rule's params."""
+    ensembles = analysis["ensembles"]
+    if name not in ensembles:
+        raise fail(
+            f"ensemble {name!r} has scores but no entry in the analysis params {sorted(ensembles)}",
+            "score only ensembles listed under `ensembles` in the config",
+        )
+    return {
+        "ensemble": name,
+        "rate": float(ensembles[name]["rate"]),
+        "weight_decay": float(ensembles[name]["weight_decay"]),
+    }
+
+
+def _order(names, analysis: dict) -> list[str]:
+    """Ensembles by rate, then weight decay, then name: the order of rows and of legends."""
+    return sorted(names, key=lambda n: (_meta(analysis, n)["rate"], _meta(analysis, n)["weight_decay"], n))
+
+
+def _tag(df: pd.DataFrame, dataset: str, arch: str, meta: dict | None = None) -> pd.DataFrame:
+    front = {"dataset": dataset, "arch": arch, **(meta or {})}
+    return df.assign(**front)[[*front, *(c for c in df.columns if c not in front)]]
+
+
+# ---- tables ---------------------------------------------------------------------------------------------
+def write_thresholds(scores_path, out_path, threshold: dict, dataset: str, arch: str, ensemble: str) -> dict:
+    """thresholds.json of one ensemble: τ per rule and definition, memorized-set sizes, the canaries'
+    acc_in spread (`memgen.thresholds.compute_thresholds`), plus dataset, arch and ensemble.
+
+    threshold: {alpha, tail, fixed_tau, min_out} (rule params).
+    """
+    out = compute_thresholds(
+        read_scores(scores_path),
+        threshold["alpha"],
+        threshold["tail"],
+        threshold["fixed_tau"],
+        threshold["min_out"],
+    )
+    out = {"dataset": dataset, "arch": arch, "ensemble": ensemble, **out}
+    save_json(out_path, out)
+    return out
+
+
+def write_definitions(score_paths: dict, out_path, analysis: dict, dataset: str, arch: str) -> pd.DataFrame:
+    """definitions.csv: FPR@95%TPR, AUROC, AUPR of fz and frac per ensemble (canaries = positives).
+
+    score_paths: ensemble name -> scores.csv. analysis: {ensembles: {name: {rate, weight_decay, plain}},
+    min_out, ...}. Columns: dataset, arch, ensemble, rate, weight_decay, then memgen.definitions.COLUMNS;
+    rows by rate, weight decay, ensemble, then definition (fz, frac).
+    """
+    tables = [
+        _tag(
+            compare_definitions(read_scores(score_paths[name]), analysis["min_out"]),
+            dataset,
+            arch,
+            _meta(analysis, name),
+        )
+        for name in _order(score_paths, analysis)
+    ]
+    df = pd.concat(tables, ignore_index=True)
+    save_csv(out_path, df)
+    return df
+
+
+def write_sampling_bias(score_paths: dict, out_path, analysis: dict, dataset: str, arch: str) -> pd.DataFrame:
+    """sampling_bias.csv: mean |score at rate r − reference score| of natural points, per ensemble and
+    definition.
+
+    Only ensembles trained with the plain recipe (`plain`: no training overrides) enter, plus the
+    reference: a weight-decay variant's error would mix regularization with sampling rate.
+    Columns: dataset, arch, reference, ensemble, rate, weight_decay, definition, mae, std_abs_error, n_points.
+    """
+    reference = analysis["reference"]
+    names = [n for n in score_paths if n == reference or analysis["ensembles"].get(n, {}).get("plain")]
+    scores = {n: read_scores(score_paths[n]) for n in names}
+    rates = {n: _meta(analysis, n)["rate"] for n in names}
+    df = sampling_bias(scores, rates, reference)
+    wd = {n: _meta(analysis, n)["weight_decay"] for n in names}
+    df = df.assign(reference=reference, weight_decay=df["ensemble"].map(wd).astype(float))
+    df = _tag(
+        df[["reference", *ENSEMBLE, *(c for c in SAMPLING_BIAS_COLUMNS if c not in ENSEMBLE)]], dataset, arch
+    )
+    save_csv(out_path, df)
+    return df
+
+
+def write_stability(
+    masks_path, correct_path, out_path, analysis: dict, dataset: str, arch: str
+) -> pd.DataFrame:
+    """stability.csv: mean pairwise Spearman ρ between disjoint sub-ensembles of the reference ensemble,
+    per definition and group size (App. A.1, Fig. 9).
+
+    masks_path: masks.npz (`mask` bool [K, N]); correct_path: correct.npz (`correct` bool [K, N]).
+    Columns: dataset, arch, ensemble, rate, weight_decay, members (K), then memgen.stability.COLUMNS.
+    """
+    mask = load_npz(masks_path, ("mask",))["mask"].astype(bool)
+    correct = load_npz(correct_path, ("correct",))["correct"].astype(bool)
+    if mask.ndim != 2 or mask.shape != correct.shape:
+        raise fail(
+            f"{masks_path} holds a mask of shape {mask.shape} but {correct_path} a correctness of shape "
+            f"{correct.shape}; both must be [members, points] of the same ensemble",
+            f"rerun the scores rule of that ensemble: snakemake --forcerun {correct_path}",
+        )
+    df = stability(mask, correct, analysis["stability_sizes"], analysis["seed"], min_out=STABILITY_MIN_OUT)
+    meta = {**_meta(analysis, analysis["reference"]), "members": int(mask.shape[0])}
+    df = _tag(df, dataset, arch, meta)
+    save_csv(out_path, df)
+    return df
+
+
+# ---- figures --------------------------------------------------------------------------------------------
+def write_fig_sampling_bias(csv_paths, png, pdf) -> None:
+    """Fig. 1 from the sampling_bias.csv of every (dataset, arch) pair."""
+    plots.fig_sampling_bias(_concat(csv_paths, SAMPLING_BIAS_COLUMNS), [png, pdf])
+
+
+def write_fig_fpr(csv_paths, png, pdf) -> None:
+    """Fig. 2 from the definitions.csv of every (dataset, arch) pair."""
+    plots.fig_fpr(_concat(csv_paths, [*ENSEMBLE, *DEFINITION_COLUMNS]), [png, pdf])
+
+
+def sweep_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the rates that were trained with at least two weight decays, per (dataset, arch):
+    a rate with one weight decay is a single point, not a sweep. All rows when no rate has two."""
+    counts = df.groupby([*WHERE, "rate"])["weight_decay"].transform("nunique")
+    swept = df[counts >= 2]
+    return swept if not swept.empty else df
+
+
+def write_fig_sweep(csv_paths, png, pdf) -> None:
+    """Fig. 8 from the definitions.csv of every (dataset, arch) pair: FPR vs weight decay."""
+    df = _concat(csv_paths, [*ENSEMBLE, *DEFINITION_COLUMNS])
+    plots.fig_sweep(sweep_rows(df), [png, pdf])
+
+
+def write_fig_stability(csv_paths, png, pdf) -> None:
+    """Fig. 9 from the stability.csv of every (dataset, arch) pair."""
+    plots.fig_stability(_concat(csv_paths, STABILITY_COLUMNS), [png, pdf])
+
+
+def write_fig_null(scores_path, thresholds_path, png, pdf, definition: str = NULL_FIGURE_DEFINITION) -> None:
+    """Fig. 3: canary (null) and natural score histograms of the reference ensemble with both thresholds."""
+    thresholds = load_json(thresholds_path)
+    missing = [k for k in ("min_out", "alpha", "tail", "null_size", "rules") if k not in thresholds]
+    if missing:
+        raise fail(
+            f"{thresholds_path} lacks keys {missing}; it was made by another version or rule",
+            f"delete it and rerun: snakemake --forcerun {thresholds_path}",
+        )
+    plots.fig_null(read_scores(scores_path), thresholds, definition, [png, pdf])
+
+
+def curve_ensembles(analysis: dict, names) -> list[str]:
+    """The ensembles Fig. 7 draws: those of the plain recipe (the rate sweep; Fig. 8 covers weight decay),
+    by rate. Line styles tell ensembles apart, so beyond len(LINESTYLES) an evenly spaced subset is
+    kept, always with the lowest and highest rate."""
+    plain = _order([n for n in names if analysis["ensembles"].get(n, {}).get("plain")], analysis)
+    plain = plain or _order(names, analysis)
+    if len(plain) <= len(LINESTYLES):
+        return plain
+    picks = np.unique(np.round(np.linspace(0, len(plain) - 1, len(LINESTYLES))).astype(int))
+    return [plain[i] for i in picks]
+
+
+def write_fig_curves(score_paths: dict, png, pdf, analysis: dict) -> None:
+    """Fig. 7: ROC and precision-recall curves of canary detection, per definition and ensemble."""
+    names = curve_ensembles(analysis, score_paths)
+    plots.fig_curves({n: read_scores(score_paths[n]) for n in names}, analysis["min_out"], [png, pdf])
