@@ -1,0 +1,336 @@
+"""memgen.stages.utility on tiny files written here: removal sets, utility tables, Tables 1 and 3, figures.
+
+Expected values are worked out by hand in the comments. The test labels are digits' (spec {}: 360 test
+points), so utility-run logits are built to be wrong on chosen test points.
+"""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from memgen.data import load_dataset
+from memgen.errors import MemgenError
+from memgen.removal import load_removal
+from memgen.stages.utility import (
+    read_table1,
+    read_table3,
+    read_utility,
+    save_csv,
+    utility_path_parts,
+    write_fig_leakage,
+    write_fig_removed,
+    write_fig_seeds,
+    write_fig_utility,
+    write_removal,
+    write_table1,
+    write_table3,
+    write_utility,
+)
+from memgen.utility import utility_frame
+
+N_TEST = 360  # digits, test_fraction 0.2
+
+
+@pytest.fixture(scope="module")
+def test_labels():
+    return load_dataset("digits", {}).tests["original"][1]
+
+
+def _scores(path, fz, canary, n_out):
+    n = len(fz)
+    df = pd.DataFrame(
+        {
+            "index": range(n),
+            "label": 0,
+            "true_label": 0,
+            "canary": canary,
+            "n_in": 5,
+            "n_out": n_out,
+            "acc_in": 1.0,
+            "acc_out": 0.0,
+            "fz": fz,
+            "frac": fz,
+        }
+    )
+    df.to_csv(path, index=False)
+    return df
+
+
+def _thresholds(path, fixed_tau, null_tau, min_out=1):
+    rules = {
+        r: {d: {"tau": t} for d in ("fz", "frac")} for r, t in (("fixed", fixed_tau), ("null", null_tau))
+    }
+    path.write_text(json.dumps({"min_out": min_out, "rules": rules}))
+
+
+REMOVAL = {"ensemble": "rate0.7", "definition": "fz", "rule": "fixed", "min_out": 1, "seed": 7}
+
+
+def test_write_removal_uses_the_rules_tau(tmp_path):
+    # points 1, 2, 3 are natural with fz >= 0.25; 4 is unscored (n_out 0); 5 is a canary
+    _scores(tmp_path / "s.csv", [0.1, 0.5, 0.3, 0.25, 0.9, 0.9], [0, 0, 0, 0, 0, 1], [3, 3, 3, 3, 0, 3])
+    _thresholds(tmp_path / "t.json", fixed_tau=0.25, null_tau=0.4)
+    extra = write_removal(tmp_path / "s.csv", tmp_path / "t.json", tmp_path / "fixed.npz", REMOVAL)
+    sets = load_removal(tmp_path / "fixed.npz")
+    assert sets["memorized"].tolist() == [1, 2, 3]
+    assert len(sets["random"]) == 3 and set(sets["random"]) <= {0, 1, 2, 3, 4}  # natural points only
+    assert sets["tau"] == 0.25 and sets["n_natural"] == 5 and extra == {"seeds": {"random": 7}}
+
+    write_removal(tmp_path / "s.csv", tmp_path / "t.json", tmp_path / "null.npz", REMOVAL | {"rule": "null"})
+    assert load_removal(tmp_path / "null.npz")["memorized"].tolist() == [1]  # only 0.5 >= 0.4
+
+
+def test_write_removal_undefined_tau_gives_an_empty_set_with_reason(tmp_path):
+    _scores(tmp_path / "s.csv", [0.1, 0.5], [0, 0], [3, 3])
+    _thresholds(tmp_path / "t.json", fixed_tau=0.25, null_tau=None)
+    write_removal(tmp_path / "s.csv", tmp_path / "t.json", tmp_path / "r.npz", REMOVAL | {"rule": "null"})
+    sets = load_removal(tmp_path / "r.npz")
+    assert len(sets["memorized"]) == 0 and len(sets["random"]) == 0
+    assert "undefined" in sets["reason"]
+
+
+def test_write_removal_rejects_unknown_rule_and_other_min_out(tmp_path):
+    _scores(tmp_path / "s.csv", [0.1, 0.5], [0, 0], [3, 3])
+    _thresholds(tmp_path / "t.json", fixed_tau=0.25, null_tau=0.4, min_out=10)
+    with pytest.raises(MemgenError, match="min_out = 10"):
+        write_removal(tmp_path / "s.csv", tmp_path / "t.json", tmp_path / "r.npz", REMOVAL)
+    with pytest.raises(MemgenError, match="no τ for rule 'lower'"):
+        write_removal(
+            tmp_path / "s.csv", tmp_path / "t.json", tmp_path / "r.npz", REMOVAL | {"rule": "lower"}
+        )
+    assert not (tmp_path / "r.npz").exists()
+
+
+def _removal(path, memorized, random=None, n_train=1100):
+    np.savez(
+        path,
+        memorized=np.array(memorized, dtype=np.int64),
+        random=np.array(memorized if random is None else random, dtype=np.int64),
+        n_natural=np.int64(n_train - 100),
+        n_train=np.int64(n_train),
+        reason=np.str_("" if memorized else "no natural point reaches τ = 1"),
+    )
+
+
+def _run(root, condition, seed, wrong, labels):
+    """Logits of one utility run that are right on every test point except those in `wrong`."""
+    pred = labels.copy()
+    pred[wrong] = (labels[wrong] + 1) % 10
+    logits = np.eye(10, dtype=np.float16)[pred]
+    path = root / condition / "0" / str(seed) / "logits.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, test_original=logits, seed_id=np.int64(seed))
+    return path
+
+
+def _runs(root, labels):
+    # memorized: seed 0 wrong on 0..8 (351/360 = 97.5 %), seed 1 on 0..17 (342/360 = 95 %)
+    # random: both seeds wrong on 0..35 (324/360 = 90 %)
+    return [
+        _run(root, "memorized", 0, np.arange(9), labels),
+        _run(root, "memorized", 1, np.arange(18), labels),
+        _run(root, "random", 0, np.arange(36), labels),
+        _run(root, "random", 1, np.arange(36), labels),
+    ]
+
+
+def _dups(path, test_ids):
+    pd.DataFrame({"TestID": test_ids, "TrainID": 0, "Distance": 0.1, "Judgment": 1}).to_csv(path, index=False)
+
+
+def test_write_utility_original_and_dedup(tmp_path, test_labels):
+    _removal(tmp_path / "r.npz", [4, 5, 6])
+    _dups(tmp_path / "d.csv", list(range(9)))  # test points 0..8 duplicate training points
+    runs = _runs(tmp_path / "runs", test_labels)
+
+    out = tmp_path / "original.csv"
+    write_utility(
+        tmp_path / "r.npz",
+        tmp_path / "d.csv",
+        runs[::-1],
+        out,
+        "digits",
+        {},
+        {"test_set": "original", "seeds": 2},
+    )
+    df = pd.read_csv(out)
+    assert df.columns.tolist() == [
+        "seed", "acc_memorized", "acc_random", "diff_pp", "test_set", "n_removed", "n_test", "note"
+    ]  # fmt: skip
+    assert df["seed"].tolist() == [0, 1]
+    assert df["acc_memorized"].tolist() == pytest.approx([97.5, 95.0])
+    assert df["acc_random"].tolist() == pytest.approx([90.0, 90.0])
+    assert df["diff_pp"].tolist() == pytest.approx([7.5, 5.0])
+    assert set(df["n_removed"]) == {3} and set(df["n_test"]) == {N_TEST}
+
+    # dedup: 351 test points; memorized seed 0 is then always right, seed 1 wrong on 9..17
+    out = tmp_path / "dedup.csv"
+    write_utility(
+        tmp_path / "r.npz", tmp_path / "d.csv", runs, out, "digits", {}, {"test_set": "dedup", "seeds": 2}
+    )
+    u = read_utility(out)["utility"]
+    assert u["acc_memorized"].tolist() == pytest.approx([100.0, 100 * 342 / 351])
+    assert u["acc_random"].tolist() == pytest.approx([100 * 324 / 351] * 2)
+    assert set(u["n_test"]) == {351} and set(u["test_set"]) == {"dedup"}
+    assert u["note"][0].startswith("9 of 360 test points dropped")
+
+
+def test_write_utility_needs_every_seed_of_both_conditions(tmp_path, test_labels):
+    _removal(tmp_path / "r.npz", [4, 5, 6])
+    _dups(tmp_path / "d.csv", [])
+    runs = _runs(tmp_path / "runs", test_labels)
+    variant = {"test_set": "original", "seeds": 2}
+    with pytest.raises(MemgenError, match=r"random utility runs have seed ids \[0\], expected 0..1"):
+        write_utility(
+            tmp_path / "r.npz", tmp_path / "d.csv", runs[:3], tmp_path / "u.csv", "digits", {}, variant
+        )
+    with pytest.raises(MemgenError, match="seed id 0"):
+        write_utility(
+            tmp_path / "r.npz", tmp_path / "d.csv", runs + runs[:1], tmp_path / "u.csv", "digits", {}, variant
+        )
+    with pytest.raises(MemgenError, match="no test set 'cifar10.1'"):
+        write_utility(
+            tmp_path / "r.npz", tmp_path / "d.csv", runs, tmp_path / "u.csv", "digits", {},
+            {"test_set": "cifar10.1", "seeds": 2},
+        )  # fmt: skip
+    assert not (tmp_path / "u.csv").exists()
+
+
+def test_empty_memorized_set_writes_one_row_with_the_reason(tmp_path):
+    _removal(tmp_path / "r.npz", [])
+    _dups(tmp_path / "d.csv", [])
+    out = tmp_path / "u.csv"
+    write_utility(
+        tmp_path / "r.npz", tmp_path / "d.csv", [], out, "digits", {}, {"test_set": "dedup", "seeds": 2}
+    )
+    df = pd.read_csv(out)
+    assert len(df) == 1 and df["n_removed"].tolist() == [0] and df["test_set"].tolist() == ["dedup"]
+    assert df[["seed", "acc_memorized", "acc_random", "diff_pp"]].isna().all().all()
+    assert df["note"][0] == "no natural point reaches τ = 1"
+    assert read_utility(out) == {
+        "utility": None,
+        "reason": "no natural point reaches τ = 1",
+        "test_set": "dedup",
+    }
+    with pytest.raises(MemgenError, match="removes no points"):
+        write_utility(
+            tmp_path / "r.npz",
+            tmp_path / "d.csv",
+            ["x/memorized/0/0/logits.npz"],
+            out,
+            "digits",
+            {},
+            {"test_set": "dedup", "seeds": 2},
+        )
+
+
+def _utility_csv(root, dataset, arch, variant, diffs, n_removed=5):
+    """A utility table whose per-seed differences are `diffs` (random removal at 80 %)."""
+    path = root / "results" / dataset / arch / "utility" / f"{variant}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if diffs is None:
+        pd.DataFrame(
+            {"seed": [None], "acc_memorized": [None], "acc_random": [None], "diff_pp": [None]}
+            | {"test_set": ["original"], "n_removed": [0], "n_test": [None], "note": ["nothing reaches τ"]}
+        ).to_csv(path, index=False)
+        return path
+    mem = {s: 0.8 + d / 100 for s, d in enumerate(diffs)}
+    df = utility_frame(mem, dict.fromkeys(mem, 0.8), n_removed, "original")
+    df["n_test"], df["note"] = 360, ""
+    save_csv(path, df)
+    return path
+
+
+def test_table1_orders_variants_baseline_first_and_labels_them(tmp_path):
+    paths = [
+        _utility_csv(tmp_path, "digits", "mlp", "null", None),
+        _utility_csv(tmp_path, "digits", "mlp", "frac", [2.0, 4.0]),
+        _utility_csv(tmp_path, "digits", "mlp", "baseline", [1.0, 3.0]),
+    ]
+    write_table1(paths, tmp_path / "table1.csv")
+    t = read_table1(tmp_path / "table1.csv")
+    assert t["variant"].tolist() == ["baseline", "frac", "null"]
+    assert t["setting"].tolist() == [
+        "Baseline (Feldman and Zhang setup)", "+ Fractional difference", "+ Principled (null) threshold"
+    ]  # fmt: skip
+    assert t.columns.tolist()[:4] == ["dataset", "arch", "variant", "setting"]
+    base, frac, null = t.to_dict("records")
+    # baseline differences 1, 3: Score 2, std √2, paired t = 2 with 1 df: p = 1 − 2·atan(2)/π
+    assert base["score_pp"] == pytest.approx(2.0) and base["std_pp"] == pytest.approx(math.sqrt(2))
+    assert base["p_value"] == pytest.approx(1 - 2 * math.atan(2) / math.pi)
+    # Δ = 3 − 2; Welch t = 1/√2 with 2 df: p = 1 − 1/√5
+    assert frac["delta_pp"] == pytest.approx(1.0) and frac["delta_p_value"] == pytest.approx(
+        1 - 1 / math.sqrt(5)
+    )
+    assert null["n_removed"] == 0 and null["seeds"] == 0 and math.isnan(null["score_pp"])
+    assert null["note"] == "nothing reaches τ"
+
+
+def test_table1_needs_a_baseline_and_utility_paths(tmp_path):
+    with pytest.raises(MemgenError, match="no baseline"):
+        write_table1([_utility_csv(tmp_path, "digits", "mlp", "frac", [2.0, 4.0])], tmp_path / "t.csv")
+    assert utility_path_parts("results/cifar10/resnet18/utility/all.csv") == ("cifar10", "resnet18", "all")
+    with pytest.raises(MemgenError, match="not a utility table path"):
+        utility_path_parts("results/cifar10/resnet18/utility/other.csv")
+
+
+def test_table3_and_fig5(tmp_path):
+    paths = [
+        _utility_csv(tmp_path, "digits", "mlp", "all", [1.0, 3.0], n_removed=7),
+        _utility_csv(tmp_path, "digits", "cnn", "all", None),
+    ]
+    write_table3(paths, tmp_path / "table3.csv")
+    t = read_table3(tmp_path / "table3.csv")
+    assert t[["dataset", "arch", "variant"]].values.tolist() == [
+        ["digits", "mlp", "all"],
+        ["digits", "cnn", "all"],
+    ]
+    mlp, cnn = t.to_dict("records")
+    assert mlp["acc_memorized_removed"] == pytest.approx(82.0) and mlp["acc_random_removed"] == pytest.approx(
+        80.0
+    )
+    assert mlp["diff_pp"] == pytest.approx(2.0) and mlp["n_removed"] == 7
+    assert pd.notna(mlp["significant_0.05"]) and not mlp["significant_0.05"]  # p = 0.295
+    assert pd.isna(cnn["significant_0.05"]) and cnn["n_removed"] == 0 and cnn["note"] == "nothing reaches τ"
+
+    out = [tmp_path / "fig5.png", tmp_path / "fig5.pdf"]
+    write_fig_utility(tmp_path / "table3.csv", out)
+    assert out[0].read_bytes()[:4] == b"\x89PNG" and out[1].read_bytes()[:4] == b"%PDF"
+
+
+def test_fig11_curve_and_message_without_runs(tmp_path):
+    out = [tmp_path / "f.png", tmp_path / "f.pdf"]
+    write_fig_seeds(_utility_csv(tmp_path, "digits", "mlp", "all", [1.0, 3.0, 2.0]), out)
+    assert out[0].read_bytes()[:4] == b"\x89PNG" and out[1].read_bytes()[:4] == b"%PDF"
+    for p in out:
+        p.unlink()
+    write_fig_seeds(_utility_csv(tmp_path, "digits", "cnn", "all", None), out)
+    assert all(p.stat().st_size > 0 for p in out)
+
+
+def test_fig4_and_fig10(tmp_path):
+    n = len(load_dataset("digits", {}).y_train)
+    fz = np.linspace(0, 1, n)
+    _scores(tmp_path / "s.csv", fz, (np.arange(n) % 20 == 0).astype(int), 12)
+    _dups(tmp_path / "d.csv", [3, 5, 8])
+    out = [tmp_path / "f4.png", tmp_path / "f4.pdf"]
+    write_fig_leakage(tmp_path / "s.csv", tmp_path / "d.csv", "digits", {}, out)
+    assert out[0].read_bytes()[:4] == b"\x89PNG" and out[1].read_bytes()[:4] == b"%PDF"
+
+    removal = tmp_path / "rate0.95-frac-null.npz"
+    _removal(removal, [n - 2, n - 1], [1, 2], n_train=n)
+    out = [tmp_path / "f10.png", tmp_path / "f10.pdf"]
+    write_fig_removed(tmp_path / "s.csv", removal, "fz", out)
+    assert out[0].read_bytes()[:4] == b"\x89PNG" and out[1].read_bytes()[:4] == b"%PDF"
+    _removal(removal, [1], n_train=n + 1)
+    with pytest.raises(MemgenError, match=f"drawn from {n + 1} training points"):
+        write_fig_removed(tmp_path / "s.csv", removal, "fz", out)
+
+
+def test_save_csv_is_atomic(tmp_path):
+    save_csv(tmp_path / "a" / "t.csv", pd.DataFrame({"x": [1, 2]}))
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["t.csv"]
+    assert pd.read_csv(tmp_path / "a" / "t.csv")["x"].tolist() == [1, 2]

@@ -1,0 +1,17 @@
+"""Rule utility: per-seed accuracies after memorized vs random removal for one variant."""
+
+from memgen.stages.utility import write_utility
+from memgen.workflow import run
+
+run(
+    snakemake,  # noqa: F821 (injected by Snakemake)
+    lambda smk: write_utility(
+        smk.input.removal,
+        smk.input.duplicates,
+        list(smk.input.runs),
+        smk.output[0],
+        smk.wildcards.dataset,
+        smk.params.dataset,
+        smk.params.variant,
+    ),
+)
