@@ -95,15 +95,28 @@ def check(config: dict) -> None:
                 raise fail(f"config: ensembles.{name} has {k} members, not a multiple of shard_size = {shard}", "make members a multiple of shard_size (or lower shard_size)")
     if shard <= 0:
         raise fail(f"config: shard_size = {shard} must be at least 1", "use e.g. 32 on CPU, 4-8 on GPUs")
-    seeds = config["utility"]["seeds"]
-    if seeds > shard and seeds % shard:
-        raise fail(f"config: utility.seeds = {seeds} is not a multiple of shard_size = {shard}", f"use {seeds - seeds % shard} or {seeds - seeds % shard + shard}")
+    for ds in config["datasets"]:
+        seeds, ushard = utility_seeds(config, ds), utility_shard(config, ds)
+        if seeds % ushard:
+            raise fail(
+                f"config: {seeds} utility seeds for {ds} is not a multiple of utility.shard_size = {ushard}",
+                f"use {seeds - seeds % ushard or ushard} or {seeds - seeds % ushard + ushard} seeds, or another utility.shard_size",
+            )
     for key in ("baseline", "high_rate"):
         if config["ablation"][key] not in config["ensembles"]:
             raise fail(f"config: ablation.{key} = '{config['ablation'][key]}' is not an ensemble", f"use one of {sorted(config['ensembles'])}")
     ref = reference(config)
     if ref not in config["ensembles"]:
         raise fail(f"config: analysis.reference = '{ref}' is not an ensemble", f"use one of {sorted(config['ensembles'])}")
+
+
+def utility_seeds(config: dict, dataset: str) -> int:
+    return config["datasets"][dataset].get("utility_seeds", config["utility"]["seeds"])
+
+
+def utility_shard(config: dict, dataset: str) -> int:
+    """Utility runs per job. Rule outputs are fixed at parse time, so it is one value for all datasets."""
+    return config["utility"]["shard_size"]
 
 
 def members(config: dict, dataset: str, ens: str) -> int:

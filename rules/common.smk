@@ -15,8 +15,9 @@ DATASETS = list(config["datasets"])
 ENSEMBLES = list(config["ensembles"])
 SHARD = config["shard_size"]
 SLOTS = list(range(SHARD))
-# utility runs: the seeds of one condition are trained in shards too (all in one when seeds <= shard_size)
-USHARD = min(SHARD, config["utility"]["seeds"])
+# utility runs: the seeds of one condition are trained in shards of utility.shard_size; the rule's outputs
+# are fixed when the Snakefile is parsed, so the shard size is the configured one (seeds fill whole shards)
+USHARD = config["utility"]["shard_size"]
 USLOTS = list(range(USHARD))
 ARCHS = sorted({a for d in DATASETS for a in config["datasets"][d]["archs"]})
 
@@ -150,7 +151,7 @@ def variant_runs(wildcards):
     return expand(
         "results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}/{slot}/logits.npz",
         dataset=wildcards.dataset, arch=wildcards.arch, removal=rid, condition=["memorized", "random"],
-        shard=range(config["utility"]["seeds"] // USHARD), slot=USLOTS,
+        shard=range(mc.utility_seeds(config, wildcards.dataset) // USHARD), slot=USLOTS,
     )
 
 
@@ -163,7 +164,7 @@ def variant_inputs(wildcards):
 
 
 def variant_params(wildcards):
-    return {"test_set": test_set(config, wildcards.dataset, wildcards.variant), "seeds": config["utility"]["seeds"]}
+    return {"test_set": test_set(config, wildcards.dataset, wildcards.variant), "seeds": mc.utility_seeds(config, wildcards.dataset)}
 
 
 def table1_inputs(wildcards):
