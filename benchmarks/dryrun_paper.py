@@ -1,0 +1,84 @@
+"""How long Snakemake takes to plan the paper-scale study, and how many jobs it plans.
+
+    .venv/bin/python benchmarks/dryrun_paper.py [--configfile configs/paper.yaml] [--target all]
+
+Runs `snakemake <target> -n --configfile <config>` from the repository root, measures its wall time
+and peak resident memory (of the Snakemake process tree), and prints one result line and the jobs
+per rule from the dry run's "Job stats" table.
+"""
+
+import argparse
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def job_stats(output: str) -> dict[str, int]:
+    """Jobs per rule from Snakemake's dry-run table ("Job stats:", header, dashes, rows, total)."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == "Job stats:"), None)
+    if start is None:
+        return {}
+    counts = {}
+    for line in lines[start + 3 :]:  # skip "Job stats:", "job count", "---- -----"
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def slurm_wait_expected() -> bool:
+    # the SLURM executor plugin runs `scontrol show config` (10 s timeout) when it is imported, so
+    # with slurm-client installed and no controller answering every Snakemake start waits ~9 s
+    if shutil.which("scontrol") is None:
+        return False
+    try:
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        return True
+    return "UP" not in ping.stdout
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configfile", default="configs/paper.yaml")
+    parser.add_argument("--target", default="all")
+    args = parser.parse_args(argv)
+    if not (REPO_ROOT / args.configfile).is_file():
+        print(f"no {args.configfile} in {REPO_ROOT}", file=sys.stderr)
+        return 2
+
+    # the target goes first: --configfile takes one or more values and would swallow it
+    cmd = [sys.executable, "-m", "snakemake", args.target, "-n", "--configfile", args.configfile]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux: KiB
+    output = done.stdout + done.stderr
+    if done.returncode != 0:
+        print(output[-4000:], file=sys.stderr)
+        print(f"dry run failed (exit {done.returncode}): {' '.join(cmd[1:])}", file=sys.stderr)
+        return done.returncode
+
+    counts = job_stats(output)
+    total = counts.pop("total", sum(counts.values()))
+    note = " (includes ~9 s SLURM plugin wait: no slurmctld answers)" if slurm_wait_expected() else ""
+    print(
+        f"dry run {args.configfile} {args.target}: {total} jobs, {wall:.1f} s wall{note}, "
+        f"peak RSS {peak_mb:.0f} MB"
+    )
+    width = max((len(rule) for rule in counts), default=4)
+    print(f"{'rule':<{width}}  jobs")
+    for rule, n in sorted(counts.items(), key=lambda item: -item[1]):
+        print(f"{rule:<{width}}  {n}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
