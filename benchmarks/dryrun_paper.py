@@ -4,7 +4,8 @@
 
 Runs `snakemake <target> -n --configfile <config>` from the repository root, measures its wall time
 and peak resident memory (of the Snakemake process tree), and prints one result line and the jobs
-per rule from the dry run's "Job stats" table.
+per rule from the dry run's "Job stats" table. Jobs behind a checkpoint (the utility runs wait for
+the `removal` checkpoint) are not planned before it has run, so the counts are a lower bound.
 """
 
 import argparse
