@@ -1,0 +1,71 @@
+"""Eq. 1 and Eq. 2 on small masks whose scores are worked out by hand."""
+
+import numpy as np
+import pytest
+
+from memgen.scores import compute_scores, score_table
+
+T, F = True, False
+# 4 members x 6 points.
+MASK = np.array(
+    [
+        [T, T, T, F, T, T],
+        [T, F, T, F, T, T],
+        [F, T, F, F, T, F],
+        [F, F, F, F, T, F],
+    ]
+)
+CORRECT = np.array(
+    [
+        [T, T, F, T, T, T],
+        [T, T, F, F, T, F],
+        [F, T, F, T, F, T],
+        [F, F, F, F, F, T],
+    ]
+)
+# point 0: in {0,1} both right, out {2,3} both wrong   -> acc_in 1,   acc_out 0,   fz 1,    frac 1
+# point 1: in {0,2} both right, out {1,3}: 1 of 2      -> acc_in 1,   acc_out .5,  fz .5,   frac .5/1.5 = 1/3
+# point 2: never right, in {0,1} out {2,3}             -> acc_in 0,   acc_out 0,   fz 0,    frac 0/0 -> 0
+# point 3: never in (out of all 4), 2 of 4 right       -> acc_in NaN, acc_out .5,  fz NaN,  frac NaN
+# point 4: in all 4, 2 right, never held out           -> acc_in .5,  acc_out NaN, fz NaN,  frac NaN
+# point 5: in {0,1}: 1 right, out {2,3}: both right -> acc_in .5,  acc_out 1,   fz -.5,  frac -.5/1.5 = -1/3
+
+
+def test_hand_worked_scores():
+    s = compute_scores(MASK, CORRECT)
+    np.testing.assert_array_equal(s["n_in"], [2, 2, 2, 0, 4, 2])
+    np.testing.assert_array_equal(s["n_out"], [2, 2, 2, 4, 0, 2])
+    np.testing.assert_allclose(s["acc_in"], [1, 1, 0, np.nan, 0.5, 0.5])
+    np.testing.assert_allclose(s["acc_out"], [0, 0.5, 0, 0.5, np.nan, 1])
+    np.testing.assert_allclose(s["fz"], [1, 0.5, 0, np.nan, np.nan, -0.5])
+    np.testing.assert_allclose(s["frac"], [1, 1 / 3, 0, np.nan, np.nan, -1 / 3])
+
+
+def test_ties_and_definition_difference():
+    # two points with the same fz but different acc levels: frac separates them, fz ties
+    mask = np.array([[T, T], [T, T], [F, F], [F, F]])
+    correct = np.array([[T, T], [T, F], [F, F], [F, F]])
+    # point 0: acc_in 1, acc_out 0 -> fz 1, frac 1; point 1: acc_in .5, acc_out 0 -> fz .5, frac 1
+    s = compute_scores(mask, correct)
+    np.testing.assert_allclose(s["fz"], [1.0, 0.5])
+    assert s["frac"][0] == s["frac"][1] == 1.0  # a tie: both only ever right when trained on
+    # identical columns give identical scores exactly
+    s2 = compute_scores(np.tile(mask[:, :1], (1, 3)), np.tile(correct[:, :1], (1, 3)))
+    assert len(set(s2["fz"])) == 1 and len(set(s2["frac"])) == 1
+
+
+def test_shape_mismatch():
+    with pytest.raises(ValueError, match="differ in shape"):
+        compute_scores(MASK, CORRECT[:, :3])
+
+
+def test_score_table_rows():
+    label = [0, 1, 2, 3, 4, 5]
+    true = [0, 1, 9, 3, 4, 5]
+    canary = [F, F, T, F, F, F]
+    t = score_table(MASK, CORRECT, label, true, canary)
+    assert list(t["index"]) == list(range(6))
+    assert list(t["canary"]) == [0, 0, 1, 0, 0, 0]
+    assert t.loc[2, "true_label"] == 9 and t.loc[2, "label"] == 2
+    assert t.loc[1, "frac"] == pytest.approx(1 / 3)
+    assert {"n_in", "n_out", "acc_in", "acc_out", "fz", "frac"} <= set(t.columns)
