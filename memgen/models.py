@@ -52,7 +52,8 @@ def _adapt_small_inputs(model: nn.Module, arch: str) -> nn.Module:
     import timm.layers
 
     if arch.startswith("resnet"):
-        model.conv1 = nn.Conv2d(3, model.conv1.out_channels, 3, stride=1, padding=1, bias=False)
+        c_in, c_out = model.conv1.in_channels, model.conv1.out_channels  # grayscale inputs keep 1 channel
+        model.conv1 = nn.Conv2d(c_in, c_out, 3, stride=1, padding=1, bias=False)
         model.maxpool = nn.Identity()
     elif arch.startswith("mobilenetv2"):
         model.conv_stem.stride = (1, 1)
