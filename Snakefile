@@ -6,7 +6,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# --configfile replaces the default study rather than being merged into it (Snakemake's default would
+# merge configs/paper.yaml into config.yaml and study digits too).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "rules/common.smk"  # validates the config against schemas/config.schema.yaml

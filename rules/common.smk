@@ -31,6 +31,7 @@ wildcard_constraints:
     arch=_alt(ARCHS),
     ens=_alt(ENSEMBLES),
     shard=r"\d+",
+    block=r"\d+",
     slot=r"\d+",
     variant=_alt(VARIANTS),
     condition="memorized|random",
@@ -51,10 +52,8 @@ def canary_params(wildcards):
 
 
 def mask_params(wildcards):
-    ens = config["ensembles"][wildcards.ens]
     return {
-        "rate": ens["rate"],
-        "members": mc.members(config, wildcards.dataset, wildcards.ens),
+        "rate": config["ensembles"][wildcards.ens]["rate"],
         "block_size": config["masks"]["block_size"],
         "seed": mc.stable_seed(config, wildcards.dataset, wildcards.ens, "masks"),
     }
@@ -87,6 +86,18 @@ def utility_params(wildcards):
 # ---- inputs ----------------------------------------------------------------------------------------
 def _shards(dataset, ens):
     return range(mc.members(config, dataset, ens) // SHARD)
+
+
+def mask_blocks(wildcards):
+    n_blocks = mc.members(config, wildcards.dataset, wildcards.ens) // config["masks"]["block_size"]
+    return [f"results/{wildcards.dataset}/{wildcards.arch}/{wildcards.ens}/masks/{b}.npz" for b in range(n_blocks)]
+
+
+def shard_blocks(wildcards):
+    """The mask blocks holding this shard's members (block b holds members b*B ... b*B + B - 1)."""
+    B, first = config["masks"]["block_size"], int(wildcards.shard) * SHARD
+    blocks = range(first // B, (first + SHARD - 1) // B + 1)
+    return [f"results/{wildcards.dataset}/{wildcards.arch}/{wildcards.ens}/masks/{b}.npz" for b in blocks]
 
 
 def member_logits(wildcards):

@@ -1,12 +1,25 @@
 # Stage 2, score ensembles: balanced masks, then members trained in shards (one job per shard).
 
 
-rule masks:
+# A block depends on (seed, block index, rate, block size) only, never on the ensemble's size K:
+# raising K adds blocks (and shards) and leaves every existing member's inputs untouched.
+rule mask_block:
     output:
-        "results/{dataset}/{arch}/{ens}/masks.npz",
+        "results/{dataset}/{arch}/{ens}/masks/{block}.npz",
     params:
         masks=mask_params,
         dataset=dataset_params,
+    log:
+        "logs/{dataset}/{arch}/{ens}/masks/{block}.log",
+    script:
+        "../workflow_scripts/mask_block.py"
+
+
+rule masks:
+    input:
+        mask_blocks,
+    output:
+        "results/{dataset}/{arch}/{ens}/masks.npz",
     log:
         "logs/{dataset}/{arch}/{ens}/masks.log",
     script:
@@ -16,7 +29,7 @@ rule masks:
 rule members:
     input:
         canaries="results/{dataset}/data/canaries.npz",
-        masks="results/{dataset}/{arch}/{ens}/masks.npz",
+        blocks=shard_blocks,
     output:
         checkpoints=expand(
             "results/{{dataset}}/{{arch}}/{{ens}}/members/{{shard}}/{slot}/checkpoint.pt",

@@ -10,7 +10,7 @@ from memgen.canaries import make_canaries
 from memgen.data import load_dataset
 from memgen.errors import fail
 from memgen.io import load_checkpoint, load_npz, save_checkpoint, save_npz
-from memgen.masks import balanced_mask
+from memgen.masks import block, check_mask_spec
 from memgen.scores import score_table
 from memgen.train import Job, TrainConfig, predict, train
 
@@ -34,12 +34,31 @@ def write_canaries(spec: dict, name: str, params: dict, out: str) -> dict:
     return {"seeds": {"canaries": params["seed"]}}
 
 
-def write_masks(spec: dict, name: str, params: dict, out: str) -> dict:
+def write_mask_block(spec: dict, name: str, params: dict, b: int, out: str) -> dict:
     n = len(dataset_from(spec, name).y_train)
-    mask = balanced_mask(params["seed"], params["members"], params["block_size"], n, params["rate"])
-    save_npz(out, mask=mask, rate=params["rate"], block_size=params["block_size"], seed=params["seed"])
-    log.info("mask %s: %d members x %d points, each point in %d members", out, *mask.shape, mask[:, 0].sum())
+    check_mask_spec(params["rate"], params["block_size"], params["block_size"])
+    mask = block(params["seed"], b, params["block_size"], n, params["rate"])
+    save_npz(out, mask=mask, block=b, rate=params["rate"], block_size=params["block_size"], seed=params["seed"])
+    log.info("mask block %d: %d members x %d points, each point in %d of them", b, *mask.shape, mask[:, 0].sum())
     return {"seeds": {"masks": params["seed"]}}
+
+
+def write_masks(block_paths: list[str], out: str) -> None:
+    """The ensemble's K x N mask: its blocks in order."""
+    blocks = [load_npz(p, ["mask", "rate", "block_size", "seed"]) for p in block_paths]
+    mask = np.concatenate([b["mask"] for b in blocks])
+    save_npz(out, mask=mask, rate=blocks[0]["rate"], block_size=blocks[0]["block_size"], seed=blocks[0]["seed"])
+    log.info("mask %s: %d members x %d points", out, *mask.shape)
+
+
+def member_masks(block_paths: list[str], members: list[int]) -> list[np.ndarray]:
+    """Rows of the given members, from the blocks that hold them."""
+    blocks = {int(z["block"]): z["mask"] for z in (load_npz(p, ["mask", "block"]) for p in block_paths)}
+    size = len(next(iter(blocks.values())))
+    missing = sorted({k // size for k in members} - set(blocks))
+    if missing:
+        raise fail(f"mask blocks {missing} are not among the inputs {block_paths}", "rerun the members rule (snakemake --forcerun)")
+    return [blocks[k // size][k % size] for k in members]
 
 
 def _eval_sets(ds) -> dict[str, np.ndarray]:
@@ -66,14 +85,14 @@ def train_and_save(ds, labels, indices, seeds, ids, arch, cfg_dict, ckpts, logit
     return {"device": dev, "seeds": {str(i): int(s) for i, s in zip(ids, seeds)}}
 
 
-def write_members(spec, name, arch, canaries_path, masks_path, params, ckpts, logits, resume) -> dict:
+def write_members(spec, name, arch, canaries_path, block_paths, params, ckpts, logits, resume) -> dict:
     ds = dataset_from(spec, name)
     labels = load_npz(canaries_path, ["label"])["label"]
-    mask = load_npz(masks_path, ["mask"])["mask"]
     ids = params["members"]
-    if max(ids) >= len(mask) or mask.shape[1] != len(labels):
-        raise fail(f"{masks_path} ({mask.shape}) does not fit members {ids} of {len(labels)} points", f"rerun: snakemake --forcerun {masks_path}")
-    indices = [np.flatnonzero(mask[k]) for k in ids]
+    rows = member_masks(block_paths, ids)
+    if len(rows[0]) != len(labels):
+        raise fail(f"mask blocks {block_paths} cover {len(rows[0])} points, the dataset {len(labels)}", "rerun the mask_block rule (snakemake --forcerun)")
+    indices = [np.flatnonzero(r) for r in rows]
     return train_and_save(ds, labels, indices, params["seeds"], ids, arch, params["training"], ckpts, logits, resume)
 
 

@@ -1,0 +1,126 @@
+"""The workflow end to end on tests/configs/tiny.yaml: real Snakemake, real training, real files."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+from workflow_helpers import copy_workflow, planned_jobs, snakemake, tiny_config, write_config
+
+pytestmark = pytest.mark.workflow
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """One complete run of the tiny study (every rule), shared by the tests below."""
+    wd = copy_workflow(tmp_path_factory.mktemp("study"))
+    snakemake(wd, "all")
+    return wd
+
+
+def test_complete_run_writes_every_artifact(study):
+    r = study / "results"
+    for ens in ("rate0.5", "rate0.7", "rate0.95", "rate0.5-wd0.008"):
+        scores = pd.read_csv(r / f"digits/mlp/{ens}/scores.csv")
+        assert list(scores.columns) == [
+            "index", "label", "true_label", "canary", "n_in", "n_out", "acc_in", "acc_out", "fz", "frac",
+        ]
+        assert len(scores) == 1437 and scores["canary"].sum() == 72
+        assert (r / f"digits/mlp/{ens}/thresholds.json").exists()
+    for f in ("definitions.csv", "sampling_bias.csv", "stability.csv"):
+        assert len(pd.read_csv(r / "digits/mlp" / f)) > 0
+    assert len(pd.read_csv(r / "table1.csv")) == 6
+    assert len(pd.read_csv(r / "table3.csv")) == 1
+    pngs = sorted(p.name for p in (r / "figures").glob("*.png"))
+    assert len(pngs) == 10 and all((r / "figures" / p).stat().st_size > 5000 for p in pngs)
+    ckpt = r / "digits/mlp/rate0.5/members/1/3/checkpoint.pt"
+    import torch
+
+    state = torch.load(ckpt, weights_only=True)
+    assert state["member"] == 11 and state["config"]["epochs"] == 4 and "state_dict" in state
+    logits = np.load(r / "digits/mlp/rate0.5/members/1/3/logits.npz")
+    assert logits["train"].dtype == np.float16 and logits["train"].shape == (1437, 10)
+    assert logits["test_original"].shape == (360, 10)
+
+
+def test_complete_run_leaves_nothing_to_do(study):
+    out = snakemake(study, "-n", "all").stdout
+    assert "Nothing to be done" in out, out[-2000:]
+
+
+def test_changing_one_ensembles_epochs_reruns_only_that_ensemble(study, tmp_path):
+    cfg = tiny_config()
+    cfg["ensembles"]["rate0.5"]["training"] = {"epochs": 5}
+    write_config(study, cfg)
+    try:
+        jobs = planned_jobs(study, "all")
+    finally:
+        write_config(study, tiny_config())
+    members = {(w["ens"], w["shard"]) for r, w in jobs if r == "members"}
+    assert members == {("rate0.5", "0"), ("rate0.5", "1")}, jobs
+    assert {w["ens"] for r, w in jobs if r in ("scores", "thresholds")} == {"rate0.5"}
+    assert not [r for r, _ in jobs if r in ("canaries", "mask_block", "masks", "utility_runs")], jobs
+
+
+def test_growing_k_trains_only_new_members(study):
+    cfg = tiny_config()
+    cfg["ensembles"]["rate0.5"]["members"] = 32
+    write_config(study, cfg)
+    try:
+        jobs = planned_jobs(study, "all")
+    finally:
+        write_config(study, tiny_config())
+    assert {(w["ens"], w["shard"]) for r, w in jobs if r == "members"} == {("rate0.5", "2"), ("rate0.5", "3")}
+    assert {w["block"] for r, w in jobs if r == "mask_block"} == {"1"}
+
+
+def test_trace_reaches_masks_and_flags_a_changed_logits_file(study):
+    import subprocess
+    import sys
+
+    trace = [sys.executable, "-m", "memgen", "trace", "--root", str(study)]
+    ok = subprocess.run([*trace, "results/table1.csv"], capture_output=True, text=True, cwd=study)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "masks" in ok.stdout and "canaries.npz" in ok.stdout
+    victim = study / "results/digits/mlp/rate0.7/members/0/2/logits.npz"
+    original = victim.read_bytes()
+    victim.write_bytes(original + b"\0")
+    try:
+        bad = subprocess.run([*trace, "results/table1.csv"], capture_output=True, text=True, cwd=study)
+    finally:
+        victim.write_bytes(original)
+    assert bad.returncode == 1
+    assert "rate0.7/members/0/2/logits.npz" in bad.stdout and "CHANGED" in bad.stdout
+
+
+def test_table1_alone_builds_only_what_it_needs(tmp_path):
+    wd = copy_workflow(tmp_path / "wf")
+    rules = {r for r, _ in planned_jobs(wd, "results/table1.csv")}
+    assert "members" in rules and "removal" in rules
+    assert not any(r.startswith("fig") for r in rules), rules
+    assert not rules & {"definitions", "sampling_bias", "stability"}, rules
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda c: c.update(epochz=3), "unknown key ['epochz']"),
+        (lambda c: c["ensembles"]["rate0.5"].update(rate=1.5), "ensembles.rate0.5.rate"),
+        (lambda c: c["ensembles"]["rate0.5"].update(members=24), "not a positive multiple of masks.block_size"),
+        (lambda c: c.update(shard_size=0), "shard_size"),
+        (lambda c: c["datasets"].update(cifar10={"archs": {"resnet18": {}}}), "cifar10 data not found"),
+    ],
+    ids=["unknown-key", "rate", "block", "shard0", "dataset-missing"],
+)
+def test_bad_input_gives_one_clear_message(tmp_path, edit, expected):
+    cfg = copy.deepcopy(tiny_config())
+    edit(cfg)
+    wd = copy_workflow(tmp_path / "wf", cfg)
+    target = "results/cifar10/data/canaries.npz" if "cifar10" in cfg["datasets"] else "all"
+    proc = snakemake(wd, target, check=False, timeout=300)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert expected in text, text[-3000:]
+    assert "Fix:" in text or "download" in text
+    assert "Traceback" not in text, text[-3000:]
+    assert not (wd / "results/cifar10/data/canaries.npz").exists()

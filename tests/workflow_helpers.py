@@ -1,0 +1,58 @@
+"""Run the real workflow on a copy of it in a temporary folder (shared by the workflow tests)."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+PARTS = ["Snakefile", "rules", "workflow_scripts", "schemas", "profiles", "report", "data/cifair"]
+
+
+def copy_workflow(dest: Path, config: dict | None = None) -> Path:
+    """The workflow files (not results) in `dest`, with `config` (default tests/configs/tiny.yaml) as config.yaml."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in PARTS:
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part, dirs_exist_ok=True)
+        else:
+            (dest / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dest / part)
+    write_config(dest, config or tiny_config())
+    return dest
+
+
+def tiny_config() -> dict:
+    return yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
+
+
+def write_config(dest: Path, config: dict) -> None:
+    (dest / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def snakemake(workdir: Path, *args, timeout=900, check=True, **kw) -> subprocess.CompletedProcess:
+    cmd = [SNAKEMAKE, "--cores", "2", "--directory", str(workdir), "--snakefile", str(workdir / "Snakefile"), *args]
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def planned_jobs(workdir: Path, *targets) -> list[tuple[str, dict]]:
+    """(rule, wildcards) of every job a dry run would execute."""
+    out = snakemake(workdir, "-n", *targets).stdout
+    jobs, rule = [], None
+    for line in out.splitlines():
+        m = re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):", line.strip())
+        if m:
+            rule = m.group(1)
+            jobs.append((rule, {}))
+        m = re.match(r"^\s*wildcards: (.*)$", line)
+        if m and rule:
+            jobs[-1] = (rule, dict(kv.split("=", 1) for kv in m.group(1).split(", ")))
+    return jobs
