@@ -99,7 +99,12 @@ def prepare(xb: torch.Tensor, mean, std, shifts=None, flips=None, pad: int = 0) 
         xp = F.pad(x, (pad, pad, pad, pad))
         rows = (shifts[:, 0:1] + torch.arange(h, device=x.device))[:, None, :, None]
         cols = (shifts[:, 1:2] + torch.arange(w, device=x.device))[:, None, None, :]
-        x = xp[torch.arange(b, device=x.device)[:, None, None, None], torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
+        x = xp[
+            torch.arange(b, device=x.device)[:, None, None, None],
+            torch.arange(c, device=x.device)[None, :, None, None],
+            rows,
+            cols,
+        ]
     if flips is not None and bool(flips.any()):
         x = torch.where(flips[:, None, None, None], x.flip(-1), x)
     return x
@@ -118,14 +123,17 @@ def _fmt_eta(seconds: float) -> str:
 # ----------------------------------------------------------------------------------------------------
 # one model at a time (CUDA path, BatchNorm models, reference for the batched path)
 # ----------------------------------------------------------------------------------------------------
-def train_sequential(job: Job, cfg: TrainConfig, device: str = "cpu", resume: Path | None = None) -> list[dict]:
+def train_sequential(
+    job: Job, cfg: TrainConfig, device: str = "cpu", resume: Path | None = None
+) -> list[dict]:
     dev = torch.device(device)
     cuda = dev.type == "cuda"
     x_all = torch.as_tensor(job.x, device=dev)  # uint8 stays uint8 on the device: 4x less memory
     y_all = torch.as_tensor(job.y, device=dev)
     mean = torch.as_tensor(job.mean, dtype=torch.float32, device=dev)[None, :, None, None]
     std = torch.as_tensor(job.std, dtype=torch.float32, device=dev)[None, :, None, None]
-    state = _load_resume(resume, cfg) or {"done": [], "current": None}
+    key = _resume_key(job, cfg, "sequential")
+    state = _load_resume(resume, key) or {"done": [], "current": None}
     results = list(state["done"])
     t0 = time.time()
     for k in range(len(results), len(job.seeds)):
@@ -133,7 +141,11 @@ def train_sequential(job: Job, cfg: TrainConfig, device: str = "cpu", resume: Pa
         if cuda and cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
         opt = torch.optim.SGD(
-            model.parameters(), lr=0.0, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+            model.parameters(),
+            lr=0.0,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay,
         )
         start = 0
         if state["current"] is not None:
@@ -149,7 +161,9 @@ def train_sequential(job: Job, cfg: TrainConfig, device: str = "cpu", resume: Pa
         for epoch in range(start, cfg.epochs):
             te = time.time()
             model.train()
-            order, shifts, flips = (torch.as_tensor(a, device=dev) for a in epoch_plan(job.seeds[k], epoch, n, cfg))
+            order, shifts, flips = (
+                torch.as_tensor(a, device=dev) for a in epoch_plan(job.seeds[k], epoch, n, cfg)
+            )
             loss_sum, hits = 0.0, 0
             for s in range(spe):
                 sel = order[s * cfg.batch_size : (s + 1) * cfg.batch_size]
@@ -168,19 +182,31 @@ def train_sequential(job: Job, cfg: TrainConfig, device: str = "cpu", resume: Pa
                 loss_sum += loss.item() * len(idx)
                 hits += (out.argmax(1) == y_all[idx]).sum().item()
             done_epochs = epoch + 1
-            if cfg.checkpoint_every and resume and done_epochs % cfg.checkpoint_every == 0 and done_epochs < cfg.epochs:
+            if (
+                cfg.checkpoint_every
+                and resume
+                and done_epochs % cfg.checkpoint_every == 0
+                and done_epochs < cfg.epochs
+            ):
                 cur = {"model": model.state_dict(), "opt": opt.state_dict(), "epoch": done_epochs}
-                _save_resume(resume, cfg, {"done": results, "current": cur})
+                _save_resume(resume, key, {"done": results, "current": cur})
             dt = time.time() - te
             if dt > 1.0 or done_epochs == cfg.epochs:
                 left = dt * (cfg.epochs - done_epochs) + dt * cfg.epochs * (len(job.seeds) - k - 1)
                 log.info(
                     "model %d/%d epoch %d/%d | loss %.4f | train acc %.3f | %.2f s/epoch | eta %s",
-                    k + 1, len(job.seeds), done_epochs, cfg.epochs, loss_sum / n, hits / n, dt, _fmt_eta(left),
+                    k + 1,
+                    len(job.seeds),
+                    done_epochs,
+                    cfg.epochs,
+                    loss_sum / n,
+                    hits / n,
+                    dt,
+                    _fmt_eta(left),
                 )
         results.append({"state_dict": {n_: t.detach().cpu().clone() for n_, t in model.state_dict().items()}})
         if resume and cfg.checkpoint_every:
-            _save_resume(resume, cfg, {"done": results, "current": None})
+            _save_resume(resume, key, {"done": results, "current": None})
     log.info("trained %d model(s) in %.1f s", len(job.seeds), time.time() - t0)
     return results
 
@@ -208,7 +234,8 @@ def train_batched(job: Job, cfg: TrainConfig, resume: Path | None = None) -> lis
     sizes = [len(i) for i in job.indices]
     spe = [steps_per_epoch(n, cfg.batch_size) for n in sizes]
     start = 0
-    state = _load_resume(resume, cfg)
+    key = _resume_key(job, cfg, "batched")
+    state = _load_resume(resume, key)
     if state is not None:
         params, bufs, start = state["params"], state["bufs"], state["epoch"]
         log.info("shard resumed at epoch %d", start)
@@ -232,7 +259,14 @@ def train_batched(job: Job, cfg: TrainConfig, resume: Path | None = None) -> lis
                 order, shifts, flips = plans[k]
                 sel = order[s * B : (s + 1) * B]
                 idx = torch.as_tensor(np.asarray(job.indices[k])[sel])
-                xb = prepare(x_all[idx], mean, std, torch.as_tensor(shifts[sel]), torch.as_tensor(flips[sel]), cfg.crop_padding)
+                xb = prepare(
+                    x_all[idx],
+                    mean,
+                    std,
+                    torch.as_tensor(shifts[sel]),
+                    torch.as_tensor(flips[sel]),
+                    cfg.crop_padding,
+                )
                 pad = B - len(idx)  # short last batch / finished member: padded rows carry weight 0
                 w = torch.ones(len(idx))
                 yb = y_all[idx]
@@ -257,14 +291,24 @@ def train_batched(job: Job, cfg: TrainConfig, resume: Path | None = None) -> lis
                     bufs[n] = torch.where(on, buf, bufs[n])
                     params[n] = torch.where(on, params[n] - lr.view(shape) * step, params[n])
         done_epochs = epoch + 1
-        if cfg.checkpoint_every and resume and done_epochs % cfg.checkpoint_every == 0 and done_epochs < cfg.epochs:
-            _save_resume(resume, cfg, {"params": params, "bufs": bufs, "epoch": done_epochs})
+        if (
+            cfg.checkpoint_every
+            and resume
+            and done_epochs % cfg.checkpoint_every == 0
+            and done_epochs < cfg.epochs
+        ):
+            _save_resume(resume, key, {"params": params, "bufs": bufs, "epoch": done_epochs})
         dt = time.time() - te
         if done_epochs % max(1, cfg.epochs // 10) == 0 or done_epochs == cfg.epochs:
             n_tot = torch.tensor(sizes, dtype=torch.float32)
             log.info(
                 "shard of %d epoch %d/%d | loss %.4f | train acc %.3f | %.2f s/epoch | eta %s",
-                K, done_epochs, cfg.epochs, (loss_sum / n_tot).mean(), (hit_sum / n_tot).mean(), dt,
+                K,
+                done_epochs,
+                cfg.epochs,
+                (loss_sum / n_tot).mean(),
+                (hit_sum / n_tot).mean(),
+                dt,
                 _fmt_eta(dt * (cfg.epochs - done_epochs)),
             )
     log.info("trained %d members batched in %.1f s", K, time.time() - t0)
@@ -279,7 +323,9 @@ def train(job: Job, cfg: TrainConfig, device: str = "cpu", resume: Path | None =
 
 
 @torch.no_grad()
-def predict(job: Job, cfg: TrainConfig, state_dict: dict, x: np.ndarray, device: str = "cpu", chunk: int = 1024):
+def predict(
+    job: Job, cfg: TrainConfig, state_dict: dict, x: np.ndarray, device: str = "cpu", chunk: int = 1024
+):
     """Logits in eval mode on unaugmented inputs, float16 [len(x), classes]."""
     dev = torch.device(device)
     model = build_model(job.arch, job.x.shape[1:], job.num_classes, cfg.model)
@@ -295,16 +341,28 @@ def predict(job: Job, cfg: TrainConfig, state_dict: dict, x: np.ndarray, device:
     return torch.cat(out).numpy().astype(np.float16)
 
 
-def _save_resume(path: Path, cfg: TrainConfig, state: dict) -> None:
-    save_checkpoint(path, {**state, "config_digest": cfg.digest()})
+def _resume_key(job: Job, cfg: TrainConfig, path_kind: str) -> str:
+    """What a resume state must match: the recipe, the training path (batched and sequential states
+    differ in shape) and the job itself. A job killed, then rerun after a config change that keeps the
+    recipe (master seed, mask, canaries) must start over, not continue other members' weights."""
+    h = hashlib.sha256(json.dumps([cfg.digest(), path_kind, job.arch, job.num_classes]).encode())
+    h.update(json.dumps([int(s) for s in job.seeds]).encode())
+    for a in (job.x, job.y, *(np.asarray(i, dtype=np.int64) for i in job.indices)):
+        h.update(str(a.shape).encode())
+        h.update(np.ascontiguousarray(a))
+    return h.hexdigest()[:16]
 
 
-def _load_resume(path: Path | None, cfg: TrainConfig):
-    """Resumable state of a killed job, if it was made by the same recipe; otherwise start over."""
+def _save_resume(path: Path, key: str, state: dict) -> None:
+    save_checkpoint(path, {**state, "resume_key": key})
+
+
+def _load_resume(path: Path | None, key: str):
+    """Resumable state of a killed job, if it was made by this job and recipe; otherwise start over."""
     if path is None or not Path(path).exists():
         return None
     state = load_checkpoint(path)
-    if state.get("config_digest") != cfg.digest():
-        log.warning("ignoring %s: it was saved under a different training config", path)
+    if state.get("resume_key") != key:
+        log.warning("ignoring %s: it was saved by another job, training path or training config", path)
         return None
     return state

@@ -190,7 +190,13 @@ def test_imagefolder_missing(tmp_path):
 # --------------------------------------------------------------------------------------------------
 def test_longtail_ground_truth():
     ds = generate(
-        n_classes=3, subpops_per_class=4, max_size=10, n_flipped=2, n_test_per_subpop=2, n_duplicates=5
+        n_classes=3,
+        subpops_per_class=4,
+        zipf_a=1.3,
+        max_size=10,
+        n_flipped=2,
+        n_test_per_subpop=2,
+        n_duplicates=5,
     )
     n, m = len(ds.y_train), len(ds.tests["original"][1])
     assert ds.x_train.shape == (n, 1, 8, 8) and ds.x_train.dtype == np.uint8

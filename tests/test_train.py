@@ -1,0 +1,200 @@
+"""Training: the batched (vmapped) shard equals members trained one at a time; the learning-rate
+schedule by hand; a killed job resumes to the same weights; a BatchNorm model takes the sequential path."""
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+import memgen.train as train_mod
+from memgen.train import (
+    Job,
+    TrainConfig,
+    can_batch,
+    epoch_plan,
+    lr_at,
+    predict,
+    prepare,
+    train,
+    train_batched,
+    train_sequential,
+)
+
+
+def make_job(arch="mlp", sizes=(20, 17, 12, 9), seeds=(11, 12, 13, 14), n=40, classes=4, shape=(1, 8, 8)):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(n, *shape), dtype=np.uint8)
+    y = rng.integers(0, classes, size=n).astype(np.int64)
+    # different subset sizes: with batch 8 the members take 3, 3, 2 and 2 steps, each with a short last batch
+    indices = [np.sort(rng.choice(n, size=s, replace=False)) for s in sizes]
+    mean = (x / 255).mean(axis=(0, 2, 3))
+    std = (x / 255).std(axis=(0, 2, 3))
+    return Job(x, y, indices, list(seeds), arch, classes, mean, std)
+
+
+def recipe(**kw):
+    base = dict(
+        epochs=3,
+        batch_size=8,
+        lr_peak=0.1,
+        lr_warmup=0.25,
+        weight_decay=5e-3,
+        crop_padding=1,  # exercises the per-example shifts
+        flip=True,
+        checkpoint_every=0,
+        model={"hidden": 16, "width": 4},
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+def assert_same_weights(a: dict, b: dict, atol=1e-4):
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=atol, rtol=0, msg=lambda m, n=name: f"{n}: {m}")
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_batched_shard_equals_members_trained_alone(arch):
+    job = make_job(arch)
+    cfg = recipe()
+    assert can_batch(job, cfg, "cpu")
+    batched = train_batched(job, cfg)
+    alone = train_sequential(job, cfg)
+    assert len(batched) == len(alone) == 4
+    init = train_mod.init_model(job, 0, cfg).state_dict()
+    for k in range(4):
+        assert_same_weights(batched[k]["state_dict"], alone[k]["state_dict"])
+        lb = predict(job, cfg, batched[k]["state_dict"], job.x)
+        la = predict(job, cfg, alone[k]["state_dict"], job.x)
+        assert lb.dtype == np.float16 and lb.shape == (40, 4)
+        np.testing.assert_allclose(lb.astype(np.float32), la.astype(np.float32), atol=2e-2, rtol=1e-2)
+    # not vacuous: training moved the weights, and members (different seeds and subsets) differ
+    w = next(iter(init))
+    assert (batched[0]["state_dict"][w] - init[w]).abs().max() > 1e-3
+    assert (batched[0]["state_dict"][w] - batched[1]["state_dict"][w]).abs().max() > 1e-3
+
+
+def test_train_dispatch_batched_on_cpu():
+    job = make_job(sizes=(10, 10), seeds=(1, 2))
+    assert can_batch(job, recipe(), "cpu")
+    assert not can_batch(job, recipe(batched=False), "cpu")
+    assert not can_batch(job, recipe(), "cuda")
+    assert not can_batch(make_job(sizes=(10,), seeds=(1,)), recipe(), "cpu")  # one model: nothing to batch
+
+
+def test_lr_schedule_by_hand():
+    cfg = TrainConfig(lr_peak=1.0, lr_warmup=0.25)
+    # total 8 steps, peak at step round(0.25 * 8) = 2: up 1/2, 2/2, then down (8 - s - 1) / 6
+    got = [lr_at(s, 8, cfg) for s in range(8)]
+    np.testing.assert_allclose(got, [0.5, 1.0, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6, 0.0])
+    cfg = TrainConfig(lr_peak=0.4, lr_warmup=0.5)
+    np.testing.assert_allclose([lr_at(s, 4, cfg) for s in range(4)], [0.2, 0.4, 0.2, 0.0])
+    assert lr_at(0, 1, cfg) == pytest.approx(0.4)  # a single step runs at the peak
+
+
+def test_epoch_plan_and_prepare():
+    cfg = recipe(crop_padding=1, flip=True)
+    o1, s1, f1 = epoch_plan(3, 2, 50, cfg)
+    o2, s2, f2 = epoch_plan(3, 2, 50, cfg)
+    np.testing.assert_array_equal(o1, o2), np.testing.assert_array_equal(s1, s2)
+    assert sorted(o1) == list(range(50)) and s1.min() == 0 and s1.max() == 2 and 0 < f1.sum() < 50
+    assert not np.array_equal(o1, epoch_plan(3, 3, 50, cfg)[0])  # each epoch its own order
+    # a 1x1x3x3 image 0..8; shift (0, 2) of a 1-padded image moves it one row down and one column left
+    img = torch.arange(9, dtype=torch.uint8).reshape(1, 1, 3, 3)
+    mean, std = torch.zeros(1, 1, 1, 1), torch.ones(1, 1, 1, 1) / 255  # x / 255 / (1 / 255) = x
+    out = prepare(img, mean, std, torch.tensor([[0, 2]]), torch.tensor([False]), pad=1)
+    np.testing.assert_allclose(out[0, 0].numpy(), [[0, 0, 0], [1, 2, 0], [4, 5, 0]], atol=1e-5)
+    out = prepare(img, mean, std, torch.tensor([[1, 1]]), torch.tensor([True]), pad=1)  # centre crop, flipped
+    np.testing.assert_allclose(out[0, 0].numpy(), [[2, 1, 0], [5, 4, 3], [8, 7, 6]], atol=1e-5)
+
+
+class Killed(Exception):
+    """Stands in for SIGKILL: raised right after the n-th resume state reached the disk."""
+
+
+def kill_after_saves(monkeypatch, n):
+    real = train_mod._save_resume
+    count = {"saves": 0}
+
+    def save_then_die(*args, **kwargs):
+        real(*args, **kwargs)
+        count["saves"] += 1
+        if count["saves"] == n:
+            raise Killed
+
+    monkeypatch.setattr(train_mod, "_save_resume", save_then_die)
+
+
+def test_batched_resume_gives_uninterrupted_weights(tmp_path, monkeypatch, caplog):
+    job = make_job(sizes=(20, 9), seeds=(5, 6))
+    cfg = recipe(epochs=4, checkpoint_every=1)
+    want = train_batched(job, cfg)  # no resume file: uninterrupted
+    resume = tmp_path / "shard.resume.pt"
+    with monkeypatch.context() as m:
+        kill_after_saves(m, 2)  # dies after epoch 2's state is saved
+        with pytest.raises(Killed):
+            train_batched(job, cfg, resume)
+    with caplog.at_level(logging.INFO, logger="memgen.train"):
+        got = train_batched(job, cfg, resume)
+    assert "resumed at epoch 2" in caplog.text
+    for k in range(2):
+        assert_same_weights(got[k]["state_dict"], want[k]["state_dict"], atol=1e-6)
+
+
+def test_sequential_resume_gives_uninterrupted_weights(tmp_path, monkeypatch, caplog):
+    job = make_job(sizes=(20, 9), seeds=(5, 6))
+    cfg = recipe(epochs=3, checkpoint_every=1)
+    want = train_sequential(job, cfg)
+    resume = tmp_path / "shard.resume.pt"
+    with monkeypatch.context() as m:
+        # saves: model 0 after epochs 1, 2, then done; model 1 after epoch 1 -> die mid model 1
+        kill_after_saves(m, 4)
+        with pytest.raises(Killed):
+            train_sequential(job, cfg, resume=resume)
+    with caplog.at_level(logging.INFO, logger="memgen.train"):
+        got = train_sequential(job, cfg, resume=resume)
+    assert "model 1: resumed at epoch 1" in caplog.text
+    for k in range(2):
+        assert_same_weights(got[k]["state_dict"], want[k]["state_dict"], atol=1e-6)
+
+
+def test_resume_state_of_another_job_is_ignored(tmp_path, monkeypatch):
+    job = make_job(sizes=(20, 9), seeds=(5, 6))
+    cfg = recipe(epochs=3, checkpoint_every=1)
+    resume = tmp_path / "shard.resume.pt"
+    with monkeypatch.context() as m:
+        kill_after_saves(m, 1)
+        with pytest.raises(Killed):
+            train_batched(job, cfg, resume)
+    # same recipe, other seeds (e.g. the master seed changed before the rerun): start over
+    other = make_job(sizes=(20, 9), seeds=(7, 8))
+    got = train_batched(other, cfg, resume)
+    want = train_batched(other, cfg)
+    for k in range(2):
+        assert_same_weights(got[k]["state_dict"], want[k]["state_dict"], atol=1e-6)
+    # a batched state met by the sequential path (job moved to a GPU node) is not misread either
+    with monkeypatch.context() as m:
+        kill_after_saves(m, 1)
+        with pytest.raises(Killed):
+            train_batched(job, cfg, resume)
+    got = train_sequential(job, cfg, resume=resume)
+    want = train_sequential(job, cfg)
+    for k in range(2):
+        assert_same_weights(got[k]["state_dict"], want[k]["state_dict"], atol=1e-6)
+
+
+def test_resnet18_with_batchnorm_trains_sequentially_on_cpu():
+    # 8 images of 32x32: two members of 4 images each, batch 2 -> 2 steps per member
+    job = make_job("resnet18", sizes=(4, 4), seeds=(0, 1), n=8, classes=3, shape=(3, 32, 32))
+    job.indices = [np.arange(4), np.arange(4, 8)]
+    cfg = recipe(epochs=1, batch_size=2, flip=True, crop_padding=2, model={})
+    assert not can_batch(job, cfg, "cpu")  # BatchNorm running statistics cannot be vmapped
+    out = train(job, cfg)
+    assert len(out) == 2
+    sd = out[0]["state_dict"]
+    assert sd["bn1.num_batches_tracked"].item() == 2
+    assert sd["bn1.running_mean"].abs().max() > 0  # updated from its initial zeros
+    assert (sd["conv1.weight"] - out[1]["state_dict"]["conv1.weight"]).abs().max() > 0  # two seeds
+    logits = predict(job, cfg, sd, job.x)
+    assert logits.shape == (8, 3) and logits.dtype == np.float16 and np.isfinite(logits).all()
