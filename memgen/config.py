@@ -33,7 +33,13 @@ def _schema_message(err: jsonschema.ValidationError) -> str:
     if err.validator == "required":
         return str(fail(f"config: {where} lacks {err.message.split(' is a required')[0]}", "add it (see config.yaml)"))
     desc = err.schema.get("description", "")
-    return str(fail(f"config: {where} = {err.instance!r} is invalid: {err.message}", f"{desc} (schemas/config.schema.yaml)"))
+    what = f" ({desc})" if desc else ""
+    return str(
+        fail(
+            f"config: {where} = {err.instance!r} is invalid: {err.message}",
+            f"give {where} a value that satisfies this{what}; see schemas/config.schema.yaml",
+        )
+    )
 
 
 def _is_override(sub: dict) -> bool:
@@ -81,6 +87,8 @@ def validate(config: dict, schema_path=SCHEMA) -> dict:
 def check(config: dict) -> None:
     """Cross-key rules: block sizes, shard sizes, references between keys, architectures."""
     block, shard = config["masks"]["block_size"], config["shard_size"]
+    if shard <= 0:  # before anything divides by it
+        raise fail(f"config: shard_size = {shard} must be at least 1", "use e.g. 32 on CPU, 4-8 on GPUs")
     for ds in config["datasets"]:
         for arch in config["datasets"][ds]["archs"]:
             if arch not in SMALL + TIMM:
@@ -93,8 +101,6 @@ def check(config: dict) -> None:
             check_mask_spec(config["ensembles"][name]["rate"], k, block, where=f"ensembles.{name} ({ds})")
             if k % shard:
                 raise fail(f"config: ensembles.{name} has {k} members, not a multiple of shard_size = {shard}", "make members a multiple of shard_size (or lower shard_size)")
-    if shard <= 0:
-        raise fail(f"config: shard_size = {shard} must be at least 1", "use e.g. 32 on CPU, 4-8 on GPUs")
     for ds in config["datasets"]:
         seeds, ushard = utility_seeds(config, ds), utility_shard(config, ds)
         if seeds % ushard:
