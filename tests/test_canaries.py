@@ -20,9 +20,7 @@ def test_count_seed_and_shapes():
     assert not np.array_equal(a["index"], c["index"])
     np.testing.assert_array_equal(a["true_label"], labels)
     assert a["label"].dtype == np.int64 and a["index"].dtype == np.int64
-    assert (
-        len(make_canaries(np.zeros(30, int) + 1, 3, 0.05, 0)["index"]) == 2
-    )  # round(1.5) = 2
+    assert len(make_canaries(np.zeros(30, int) + 1, 3, 0.05, 0)["index"]) == 2  # round(1.5) = 2
 
 
 def test_canaries_change_label_others_do_not():
