@@ -14,7 +14,7 @@ from memgen.data import Dataset
 def generate(
     n_classes: int = 5,
     subpops_per_class: int = 12,
-    zipf_a: float = 1.3,
+    zipf_a: float = 2.0,
     max_size: int = 60,
     noise: float = 0.35,
     n_flipped: int = 10,
