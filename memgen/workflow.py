@@ -35,6 +35,8 @@ def run(smk, work, *, config: dict | None = None, seeds: dict | None = None, dev
     log_path = smk.log[0] if len(smk.log) else None
     setup_logging(log_path)
     log = logging.getLogger(f"memgen.{smk.rule}")
+    if "torch" in sys.modules:  # one BLAS/OpenMP thread pool per granted core: oversubscribing 2 cores is ~10x slower
+        sys.modules["torch"].set_num_threads(max(1, int(smk.threads)))
     started = time.time()
     try:
         extra = work(smk) or {}

@@ -45,6 +45,7 @@ rule members:
         resume="results/{dataset}/{arch}/{ens}/members/{shard}/resume.pt",
     log:
         "logs/{dataset}/{arch}/{ens}/members/{shard}.log",
+    threads: 2
     benchmark:
         "logs/{dataset}/{arch}/{ens}/members/{shard}.benchmark.tsv"
     script:

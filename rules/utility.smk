@@ -33,6 +33,7 @@ rule utility_runs:
         resume="results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}/resume.pt",
     log:
         "logs/{dataset}/{arch}/utility/{removal}/{condition}/{shard}.log",
+    threads: 2
     benchmark:
         "logs/{dataset}/{arch}/utility/{removal}/{condition}/{shard}.benchmark.tsv"
     script:

@@ -70,7 +70,6 @@ def train_and_save(ds, labels, indices, seeds, ids, arch, cfg_dict, ckpts, logit
     cfg = TrainConfig.from_dict(cfg_dict)
     job = Job(ds.x_train, labels, indices, seeds, arch, ds.num_classes, ds.mean, ds.std)
     dev = device()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     results = train(job, cfg, dev, Path(resume))
     for k, res in enumerate(results):
         sets = {name: predict(job, cfg, res["state_dict"], x, dev) for name, x in _eval_sets(ds).items()}
