@@ -112,7 +112,8 @@ def test_read_csv_names_missing_columns_and_files(tmp_path):
 def test_thresholds_json_hand_values(score_paths, tmp_path):
     out = tmp_path / "thresholds.json"
     params = {"alpha": 0.5, "tail": "upper", "fixed_tau": 0.55, "min_out": 1}
-    st.write_thresholds(score_paths["rate0.95"], out, params, "digits", "mlp", "rate0.95")
+    # memgen.workflow.run takes a returned value as provenance: these return None (stability its seed)
+    assert st.write_thresholds(score_paths["rate0.95"], out, params, "digits", "mlp", "rate0.95") is None
     t = json.loads(out.read_text())
     assert (t["dataset"], t["arch"], t["ensemble"]) == ("digits", "mlp", "rate0.95")
     assert (t["null_size"], t["n_natural_scored"], t["n_excluded"]) == (2, 2, 1)
@@ -128,7 +129,7 @@ def test_thresholds_json_hand_values(score_paths, tmp_path):
 
 def test_definitions_table_hand_values(score_paths, tmp_path):
     out = tmp_path / "definitions.csv"
-    st.write_definitions(score_paths, out, ANALYSIS, "digits", "mlp")
+    assert st.write_definitions(score_paths, out, ANALYSIS, "digits", "mlp") is None
     df = pd.read_csv(out)
     assert list(df.columns) == ["dataset", "arch", "ensemble", "rate", "weight_decay", *DEFINITION_COLUMNS]
     assert set(df["dataset"]) == {"digits"} and set(df["arch"]) == {"mlp"}
@@ -155,7 +156,7 @@ def test_definitions_unknown_ensemble_is_named(score_paths, tmp_path):
 
 def test_sampling_bias_plain_ensembles_natural_points_only(score_paths, tmp_path):
     out = tmp_path / "sampling_bias.csv"
-    st.write_sampling_bias(score_paths, out, ANALYSIS, "digits", "mlp")
+    assert st.write_sampling_bias(score_paths, out, ANALYSIS, "digits", "mlp") is None
     df = pd.read_csv(out)
     assert list(df.columns) == [
         "dataset", "arch", "reference", "ensemble", "rate", "weight_decay",
@@ -191,7 +192,10 @@ def test_stability_table_groups_agree(tmp_path):
     save_npz(tmp_path / "masks.npz", mask=mask, rate=0.5)
     save_npz(tmp_path / "correct.npz", correct=correct)
     out = tmp_path / "stability.csv"
-    st.write_stability(tmp_path / "masks.npz", tmp_path / "correct.npz", out, ANALYSIS, "digits", "mlp")
+    extra = st.write_stability(
+        tmp_path / "masks.npz", tmp_path / "correct.npz", out, ANALYSIS, "digits", "mlp"
+    )
+    assert extra == {"seeds": {"stability": 0}}
     df = pd.read_csv(out)
     assert list(df.columns) == [
         "dataset", "arch", "ensemble", "rate", "weight_decay", "members",

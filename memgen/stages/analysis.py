@@ -2,7 +2,8 @@
 bias, stability, and their figures (Fig. 1, 2, 3, 7, 8, 9).
 
 Each `write_*` function takes input paths and the rule's params, calls the logic in memgen, and writes
-its outputs atomically; no Snakemake object is needed, so each is unit-tested on its own.
+its outputs atomically; no Snakemake object is needed, so each is unit-tested on its own. They return
+None or, like `memgen.workflow.run` expects of its work, a dict of extra provenance.
 Tables carry `dataset` and `arch` columns, and `ensemble`, `rate`, `weight_decay` where a row belongs
 to one ensemble, so tables of several (dataset, arch) pairs can simply be concatenated.
 """
@@ -106,7 +107,7 @@ def _tag(df: pd.DataFrame, dataset: str, arch: str, meta: dict | None = None) ->
 
 
 # ---- tables ---------------------------------------------------------------------------------------------
-def write_thresholds(scores_path, out_path, threshold: dict, dataset: str, arch: str, ensemble: str) -> dict:
+def write_thresholds(scores_path, out_path, threshold: dict, dataset: str, arch: str, ensemble: str) -> None:
     """thresholds.json of one ensemble: τ per rule and definition, memorized-set sizes, the canaries'
     acc_in spread (`memgen.thresholds.compute_thresholds`), plus dataset, arch and ensemble.
 
@@ -121,10 +122,9 @@ def write_thresholds(scores_path, out_path, threshold: dict, dataset: str, arch:
     )
     out = {"dataset": dataset, "arch": arch, "ensemble": ensemble, **out}
     save_json(out_path, out)
-    return out
 
 
-def write_definitions(score_paths: dict, out_path, analysis: dict, dataset: str, arch: str) -> pd.DataFrame:
+def write_definitions(score_paths: dict, out_path, analysis: dict, dataset: str, arch: str) -> None:
     """definitions.csv: FPR@95%TPR, AUROC, AUPR of fz and frac per ensemble (canaries = positives).
 
     score_paths: ensemble name -> scores.csv. analysis: {ensembles: {name: {rate, weight_decay, plain}},
@@ -140,12 +140,10 @@ def write_definitions(score_paths: dict, out_path, analysis: dict, dataset: str,
         )
         for name in _order(score_paths, analysis)
     ]
-    df = pd.concat(tables, ignore_index=True)
-    save_csv(out_path, df)
-    return df
+    save_csv(out_path, pd.concat(tables, ignore_index=True))
 
 
-def write_sampling_bias(score_paths: dict, out_path, analysis: dict, dataset: str, arch: str) -> pd.DataFrame:
+def write_sampling_bias(score_paths: dict, out_path, analysis: dict, dataset: str, arch: str) -> None:
     """sampling_bias.csv: mean |score at rate r − reference score| of natural points, per ensemble and
     definition.
 
@@ -164,12 +162,9 @@ def write_sampling_bias(score_paths: dict, out_path, analysis: dict, dataset: st
         df[["reference", *ENSEMBLE, *(c for c in SAMPLING_BIAS_COLUMNS if c not in ENSEMBLE)]], dataset, arch
     )
     save_csv(out_path, df)
-    return df
 
 
-def write_stability(
-    masks_path, correct_path, out_path, analysis: dict, dataset: str, arch: str
-) -> pd.DataFrame:
+def write_stability(masks_path, correct_path, out_path, analysis: dict, dataset: str, arch: str) -> dict:
     """stability.csv: mean pairwise Spearman ρ between disjoint sub-ensembles of the reference ensemble,
     per definition and group size (App. A.1, Fig. 9).
 
@@ -186,9 +181,8 @@ def write_stability(
         )
     df = stability(mask, correct, analysis["stability_sizes"], analysis["seed"], min_out=STABILITY_MIN_OUT)
     meta = {**_meta(analysis, analysis["reference"]), "members": int(mask.shape[0])}
-    df = _tag(df, dataset, arch, meta)
-    save_csv(out_path, df)
-    return df
+    save_csv(out_path, _tag(df, dataset, arch, meta))
+    return {"seeds": {"stability": analysis["seed"]}}  # provenance for memgen.workflow.run
 
 
 # ---- figures --------------------------------------------------------------------------------------------
