@@ -39,7 +39,8 @@ def run(smk, work, *, config: dict | None = None, seeds: dict | None = None, dev
         sys.modules["torch"].set_num_threads(max(1, int(smk.threads)))
     started = time.time()
     try:
-        extra = work(smk) or {}
+        extra = work(smk)
+        extra = extra if isinstance(extra, dict) else {}  # stage functions may return their table
     except MemgenError as e:
         for path in _outputs(smk):  # nothing half-written may be taken as done by a later rule
             Path(path).unlink(missing_ok=True)
