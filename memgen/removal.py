@@ -87,7 +87,7 @@ def removal_sets(scores: pd.DataFrame, definition: str, tau: float | None, min_o
         "definition": definition,
         "tau": tau_f,
         "min_out": int(min_out),
-        "seed": int(seed),
+        "seed": int(np.ravel(seed)[0]),
     }
 
 
@@ -105,6 +105,7 @@ def save_removal(path, sets: dict) -> None:
         tau=np.float64(sets.get("tau", float("nan"))),
         min_out=np.int64(sets.get("min_out", -1)),
         seed=np.int64(sets.get("seed", -1)),
+        random_by_seed=np.asarray(sets.get("random_by_seed", np.asarray(sets["random"])[None]), dtype=np.int64),
     )
 
 
@@ -112,6 +113,8 @@ def load_removal(path) -> dict:
     """Read what save_removal wrote back into the dict removal_sets returns."""
     z = load_npz(path, keys=REMOVAL_KEYS)
     out = {"memorized": z["memorized"].astype(np.int64), "random": z["random"].astype(np.int64)}
+    if "random_by_seed" in z:
+        out["random_by_seed"] = z["random_by_seed"].astype(np.int64)
     for k in ("n_natural", "n_train", "min_out", "seed"):
         if k in z:
             out[k] = int(z[k])

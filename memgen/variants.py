@@ -10,7 +10,8 @@ VARIANTS = {
     "frac": ("baseline", "frac", "fixed", "original"),  # + fractional difference (Eq. 2)
     "dedup": ("baseline", "fz", "fixed", "clean"),  # + leakage-free test set
     "rate": ("high_rate", "fz", "fixed", "original"),  # + 0.95 sampling rate
-    "null": ("baseline", "fz", "null", "original"),  # + principled (null) threshold, Eq. 3
+    # named "principled", not "null": pandas reads the word null in a CSV as a missing value
+    "principled": ("baseline", "fz", "null", "original"),  # + principled (null) threshold, Eq. 3
     "all": ("high_rate", "frac", "null", "clean"),  # all four fixes
 }
 LABELS = {
@@ -18,7 +19,7 @@ LABELS = {
     "frac": "+ Fractional difference",
     "dedup": "+ De-duplicated test",
     "rate": "+ High sampling rate",
-    "null": "+ Principled (null) threshold",
+    "principled": "+ Principled (null) threshold",
     "all": "All components changed",
 }
 

@@ -46,6 +46,9 @@ def run(smk, work, *, config: dict | None = None, seeds: dict | None = None, dev
             Path(path).unlink(missing_ok=True)
         log.error("memgen: error in rule %s: %s", smk.rule, e)
         sys.exit(1)
+    except Exception:  # a bug, not bad input: keep the traceback, and in the rule's log too
+        log.exception("memgen: unexpected error in rule %s (please report it)", smk.rule)
+        raise
     missing = [p for p in _outputs(smk) if not Path(p).exists()]
     if missing:
         log.error("memgen: rule %s did not write %s", smk.rule, missing)

@@ -45,7 +45,7 @@ rule stability:
             category="Tables",
         ),
     params:
-        analysis=analysis_params,
+        analysis=stability_params,
     log:
         "logs/{dataset}/{arch}/stability.log",
     script:

@@ -146,6 +146,7 @@ def removal_params(wildcards):
     return {
         "ensemble": ens, "definition": definition, "rule": rule, "min_out": config["scores"]["min_out"],
         "seed": mc.stable_seed(config, wildcards.dataset, wildcards.arch, wildcards.removal, "random"),
+        "seeds": mc.utility_seeds(config, wildcards.dataset),  # one random control per utility seed
     }
 
 
@@ -168,10 +169,10 @@ def variant_runs(wildcards):
 
 def variant_inputs(wildcards):
     rid = removal_id(config, wildcards.variant)
-    return {
-        "removal": f"results/{wildcards.dataset}/{wildcards.arch}/removal/{rid}.npz",
-        "duplicates": f"results/{wildcards.dataset}/data/duplicates.csv",
-    }
+    inputs = {"removal": f"results/{wildcards.dataset}/{wildcards.arch}/removal/{rid}.npz"}
+    if test_set(config, wildcards.dataset, wildcards.variant) == "dedup":  # only they read the duplicate list
+        inputs["duplicates"] = f"results/{wildcards.dataset}/data/duplicates.csv"
+    return inputs
 
 
 def variant_params(wildcards):
@@ -226,9 +227,12 @@ def ensemble_meta(wildcards):
 
 
 def analysis_params(wildcards):
+    return {"ensembles": ensemble_meta(wildcards), "reference": mc.reference(config), "min_out": config["scores"]["min_out"]}
+
+
+def stability_params(wildcards):
     return {
-        "ensembles": ensemble_meta(wildcards), "reference": mc.reference(config),
-        "min_out": config["scores"]["min_out"], "stability_sizes": config["analysis"]["stability_sizes"],
+        **analysis_params(wildcards), "stability_sizes": config["analysis"]["stability_sizes"],
         "seed": mc.stable_seed(config, wildcards.dataset, wildcards.arch, "stability"),
     }
 

@@ -155,10 +155,10 @@ def test_overrides_stay_sparse():
     base = mc.training(c, "digits", "mlp", "rate0.5")
     wd = mc.training(c, "digits", "mlp", "rate0.5-wd0.002")
     assert {k for k in base if base[k] != wd[k]} == {"weight_decay"}
-    assert wd["weight_decay"] == 0.002 and base["weight_decay"] == 0.004  # config.yaml's, not the schema's
+    assert wd["weight_decay"] == 0.002 and base["weight_decay"] == 0.001  # config.yaml's, not the schema's
     assert base["lr_peak"] == 0.2 and base["epochs"] == 60
     assert mc.training(c, "digits", "mlp") == base  # utility runs: no ensemble layer
-    assert mc.weight_decay(c, "digits", "mlp", "rate0.5-wd0.008") == 0.008
+    assert mc.weight_decay(c, "digits", "mlp", "rate0.5-wd0.0005") == 0.0005
 
 
 def test_override_layers_in_order():

@@ -246,13 +246,13 @@ def _utility_csv(root, dataset, arch, variant, diffs, n_removed=5):
 
 def test_table1_orders_variants_baseline_first_and_labels_them(tmp_path):
     paths = [
-        _utility_csv(tmp_path, "digits", "mlp", "null", None),
+        _utility_csv(tmp_path, "digits", "mlp", "principled", None),
         _utility_csv(tmp_path, "digits", "mlp", "frac", [2.0, 4.0]),
         _utility_csv(tmp_path, "digits", "mlp", "baseline", [1.0, 3.0]),
     ]
     write_table1(paths, tmp_path / "table1.csv")
     t = read_table1(tmp_path / "table1.csv")
-    assert t["variant"].tolist() == ["baseline", "frac", "null"]
+    assert t["variant"].tolist() == ["baseline", "frac", "principled"]
     assert t["setting"].tolist() == [
         "Baseline (Feldman and Zhang setup)", "+ Fractional difference", "+ Principled (null) threshold"
     ]  # fmt: skip

@@ -7,7 +7,7 @@ run(
     snakemake,  # noqa: F821 (injected by Snakemake)
     lambda smk: write_utility(
         smk.input.removal,
-        smk.input.duplicates,
+        smk.input.get("duplicates"),
         list(smk.input.runs),
         smk.output[0],
         smk.wildcards.dataset,

@@ -101,11 +101,17 @@ def write_utility_runs(spec, name, arch, canaries_path, removal_path, condition,
 
     ds = dataset_from(spec, name)
     true = load_npz(canaries_path, ["true_label"])["true_label"]
-    removed = load_removal(removal_path)[condition]
-    keep = keep_indices(len(true), removed)
-    indices = [keep] * len(params["seeds"])
+    sets = load_removal(removal_path)
+    if condition == "memorized":
+        removed = [sets["memorized"]] * len(params["seed_ids"])
+    else:  # seed s removes its own random draw (same size as the memorized set)
+        by_seed = sets["random_by_seed"]
+        if max(params["seed_ids"]) >= len(by_seed):
+            raise fail(f"{removal_path} holds random sets for {len(by_seed)} seeds, seed {max(params['seed_ids'])} asked", f"rerun: snakemake --forcerun {removal_path}")
+        removed = [by_seed[s] for s in params["seed_ids"]]
+    indices = [keep_indices(len(true), r) for r in removed]
     return train_and_save(ds, true, indices, params["seeds"], params["seed_ids"], arch, params["training"], ckpts, logits, resume,
-                          extra={"condition": condition, "n_removed": int(len(removed))})
+                          extra={"condition": condition, "n_removed": int(len(removed[0]))})
 
 
 def write_scores(canaries_path, masks_path, logit_paths, out_scores, out_correct) -> None:
