@@ -22,7 +22,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", default="mlp", choices=["mlp", "cnn"])
     ap.add_argument("--members", type=int, default=32, help="shard size for the batched run")
-    ap.add_argument("--sequential", type=int, default=8, help="members trained one at a time (timed, then per member)")
+    ap.add_argument(
+        "--sequential", type=int, default=8, help="members trained one at a time (timed, then per member)"
+    )
     ap.add_argument("--epochs", type=int, default=None, help="default: the config's")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -34,7 +36,16 @@ def main() -> None:
     cfg = TrainConfig.from_dict(recipe)
     ds = load_digits()
     mask = balanced_mask(0, args.members, args.members, len(ds.y_train), 0.5)
-    job = Job(ds.x_train, ds.y_train, [np.flatnonzero(m) for m in mask], list(range(args.members)), args.arch, 10, ds.mean, ds.std)
+    job = Job(
+        ds.x_train,
+        ds.y_train,
+        [np.flatnonzero(m) for m in mask],
+        list(range(args.members)),
+        args.arch,
+        10,
+        ds.mean,
+        ds.std,
+    )
     t = time.perf_counter()
     train_batched(job, cfg)
     batched = (time.perf_counter() - t) / args.members
@@ -43,7 +54,9 @@ def main() -> None:
     t = time.perf_counter()
     train_sequential(one, cfg)
     sequential = (time.perf_counter() - t) / n
-    print(f"digits {args.arch}, {cfg.epochs} epochs, rate 0.5, batch {cfg.batch_size}, {args.threads} threads")
+    print(
+        f"digits {args.arch}, {cfg.epochs} epochs, rate 0.5, batch {cfg.batch_size}, {args.threads} threads"
+    )
     print(f"  batched shard of {args.members}: {batched:.3f} s per member")
     print(f"  one at a time ({n} members):  {sequential:.3f} s per member")
     print(f"  speed-up: {sequential / batched:.1f}x")

@@ -75,7 +75,7 @@ else
 fi
 
 # --- 3. lint
-step "ruff" "$PY" -m ruff check memgen tests
+step "ruff" "$PY" -m ruff check memgen tests benchmarks workflow_scripts
 if [ -f Snakefile ]; then
   step "snakefmt" snakefmt --check Snakefile rules
   step "snakemake --lint" "$PY" -m snakemake --lint

@@ -29,9 +29,15 @@ def _schema_message(err: jsonschema.ValidationError) -> str:
         allowed = sorted(err.schema.get("properties", {}))
         extra = sorted(set(err.instance) - set(allowed))
         hint = f"allowed keys here: {', '.join(allowed)}" if allowed else "see schemas/config.schema.yaml"
-        return str(fail(f"config: unknown key {extra} under {where}", f"fix the spelling or remove it ({hint})"))
+        return str(
+            fail(f"config: unknown key {extra} under {where}", f"fix the spelling or remove it ({hint})")
+        )
     if err.validator == "required":
-        return str(fail(f"config: {where} lacks {err.message.split(' is a required')[0]}", "add it (see config.yaml)"))
+        return str(
+            fail(
+                f"config: {where} lacks {err.message.split(' is a required')[0]}", "add it (see config.yaml)"
+            )
+        )
     desc = err.schema.get("description", "")
     what = f" ({desc})" if desc else ""
     return str(
@@ -61,7 +67,10 @@ def _fill_defaults(schema: dict, node, root: dict, top: bool = True) -> None:
             node.setdefault(key, {}) if "default" in sub else None
             continue
         if "$ref" in sub:
-            sub = {**root["$defs"][sub["$ref"].split("/")[-1]], **{k: v for k, v in sub.items() if k != "$ref"}}
+            sub = {
+                **root["$defs"][sub["$ref"].split("/")[-1]],
+                **{k: v for k, v in sub.items() if k != "$ref"},
+            }
         if key not in node and "default" in sub:
             node[key] = deepcopy(sub["default"])
         if key in node:
@@ -76,7 +85,9 @@ def _fill_defaults(schema: dict, node, root: dict, top: bool = True) -> None:
 def validate(config: dict, schema_path=SCHEMA) -> dict:
     """Validate against the JSON schema, fill defaults, then check what a schema cannot express."""
     root = yaml.safe_load(Path(schema_path).read_text())
-    errors = sorted(jsonschema.Draft202012Validator(root).iter_errors(config), key=lambda e: list(e.absolute_path))
+    errors = sorted(
+        jsonschema.Draft202012Validator(root).iter_errors(config), key=lambda e: list(e.absolute_path)
+    )
     if errors:
         raise MemgenError(_schema_message(errors[0]))
     _fill_defaults(root, config, root)
@@ -92,28 +103,44 @@ def check(config: dict) -> None:
     for ds in config["datasets"]:
         for arch in config["datasets"][ds]["archs"]:
             if arch not in SMALL + TIMM:
-                raise fail(f"config: datasets.{ds}.archs has unknown architecture '{arch}'", f"use one of {', '.join(SMALL + TIMM)}")
+                raise fail(
+                    f"config: datasets.{ds}.archs has unknown architecture '{arch}'",
+                    f"use one of {', '.join(SMALL + TIMM)}",
+                )
         for name in config["datasets"][ds].get("members", {}):
             if name not in config["ensembles"]:
-                raise fail(f"config: datasets.{ds}.members names unknown ensemble '{name}'", f"use one of {sorted(config['ensembles'])}")
+                raise fail(
+                    f"config: datasets.{ds}.members names unknown ensemble '{name}'",
+                    f"use one of {sorted(config['ensembles'])}",
+                )
         for name in config["ensembles"]:
             k = members(config, ds, name)
             check_mask_spec(config["ensembles"][name]["rate"], k, block, where=f"ensembles.{name} ({ds})")
             if k % shard:
-                raise fail(f"config: ensembles.{name} has {k} members, not a multiple of shard_size = {shard}", "make members a multiple of shard_size (or lower shard_size)")
+                raise fail(
+                    f"config: ensembles.{name} has {k} members, not a multiple of shard_size = {shard}",
+                    "make members a multiple of shard_size (or lower shard_size)",
+                )
     for ds in config["datasets"]:
         seeds, ushard = utility_seeds(config, ds), utility_shard(config, ds)
         if seeds % ushard:
             raise fail(
                 f"config: {seeds} utility seeds for {ds} is not a multiple of utility.shard_size = {ushard}",
-                f"use {seeds - seeds % ushard or ushard} or {seeds - seeds % ushard + ushard} seeds, or another utility.shard_size",
+                f"use {seeds - seeds % ushard or ushard} or {seeds - seeds % ushard + ushard} seeds, "
+                "or another utility.shard_size",
             )
     for key in ("baseline", "high_rate"):
         if config["ablation"][key] not in config["ensembles"]:
-            raise fail(f"config: ablation.{key} = '{config['ablation'][key]}' is not an ensemble", f"use one of {sorted(config['ensembles'])}")
+            raise fail(
+                f"config: ablation.{key} = '{config['ablation'][key]}' is not an ensemble",
+                f"use one of {sorted(config['ensembles'])}",
+            )
     ref = reference(config)
     if ref not in config["ensembles"]:
-        raise fail(f"config: analysis.reference = '{ref}' is not an ensemble", f"use one of {sorted(config['ensembles'])}")
+        raise fail(
+            f"config: analysis.reference = '{ref}' is not an ensemble",
+            f"use one of {sorted(config['ensembles'])}",
+        )
 
 
 def utility_seeds(config: dict, dataset: str) -> int:
@@ -137,7 +164,10 @@ def reference(config: dict) -> str:
 def training(config: dict, dataset: str, arch: str, ens: str | None = None) -> dict:
     """The training recipe for one job: global < dataset < architecture < ensemble overrides."""
     out = deepcopy(config["training"])
-    layers = [config["datasets"][dataset].get("training", {}), config["datasets"][dataset]["archs"][arch] or {}]
+    layers = [
+        config["datasets"][dataset].get("training", {}),
+        config["datasets"][dataset]["archs"][arch] or {},
+    ]
     if ens is not None:
         layers.append(config["ensembles"][ens].get("training", {}))
     for layer in layers:

@@ -63,4 +63,6 @@ def generate(
         "test_subpop": test_sub,
         "duplicates": np.stack([dup_test, dup_train], axis=1),  # (test index, train index)
     }
-    return Dataset("longtail", to_img(z_train), y_train, {"original": (to_img(z_test), y_test)}, n_classes, truth)
+    return Dataset(
+        "longtail", to_img(z_train), y_train, {"original": (to_img(z_test), y_test)}, n_classes, truth
+    )

@@ -18,13 +18,19 @@ def check_mask_spec(rate: float, members: int, block_size: int, where: str = "en
     if members <= 0 or members % block_size:
         raise fail(
             f"{where}: members = {members} is not a positive multiple of masks.block_size = {block_size}",
-            " or ".join(f"{m} members" for m in sorted({max(1, members // block_size) * block_size, (members // block_size + 1) * block_size}))
+            " or ".join(
+                f"{m} members"
+                for m in sorted(
+                    {max(1, members // block_size) * block_size, (members // block_size + 1) * block_size}
+                )
+            )
             + ", or change masks.block_size",
         )
     m = round(rate * block_size)
     if m in (0, block_size):
         raise fail(
-            f"{where}: rate {rate} with block_size {block_size} puts every point in {m} of {block_size} members, "
+            f"{where}: rate {rate} with block_size {block_size} puts every point in {m} of {block_size} "
+            "members, "
             "so no point is ever held out (or ever trained on)",
             "raise masks.block_size or move the rate away from 0 and 1",
         )

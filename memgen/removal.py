@@ -105,7 +105,9 @@ def save_removal(path, sets: dict) -> None:
         tau=np.float64(sets.get("tau", float("nan"))),
         min_out=np.int64(sets.get("min_out", -1)),
         seed=np.int64(sets.get("seed", -1)),
-        random_by_seed=np.asarray(sets.get("random_by_seed", np.asarray(sets["random"])[None]), dtype=np.int64),
+        random_by_seed=np.asarray(
+            sets.get("random_by_seed", np.asarray(sets["random"])[None]), dtype=np.int64
+        ),
     )
 
 

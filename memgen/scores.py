@@ -28,7 +28,9 @@ def compute_scores(mask: np.ndarray, correct: np.ndarray) -> dict[str, np.ndarra
         total = acc_in + acc_out
         # Eq. 2 is 0/0 for a point never classified correctly, in or out: nothing was learned, so it
         # is not memorized -> score 0 (DESIGN.md decision). NaN inputs stay NaN.
-        frac = np.where(total > 0, fz / np.where(total > 0, total, 1.0), np.where(np.isnan(total), np.nan, 0.0))
+        frac = np.where(
+            total > 0, fz / np.where(total > 0, total, 1.0), np.where(np.isnan(total), np.nan, 0.0)
+        )
     return {"n_in": n_in, "n_out": n_out, "acc_in": acc_in, "acc_out": acc_out, "fz": fz, "frac": frac}
 
 

@@ -20,7 +20,9 @@ def setup_logging(log_path: str | None) -> None:
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, mode="w"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", handlers=handlers, force=True)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", handlers=handlers, force=True
+    )
 
 
 def _outputs(smk) -> list[str]:
@@ -35,7 +37,9 @@ def run(smk, work, *, config: dict | None = None, seeds: dict | None = None, dev
     log_path = smk.log[0] if len(smk.log) else None
     setup_logging(log_path)
     log = logging.getLogger(f"memgen.{smk.rule}")
-    if "torch" in sys.modules:  # one BLAS/OpenMP thread pool per granted core: oversubscribing 2 cores is ~10x slower
+    if (
+        "torch" in sys.modules
+    ):  # one BLAS/OpenMP thread pool per granted core: oversubscribing 2 cores is ~10x slower
         sys.modules["torch"].set_num_threads(max(1, int(smk.threads)))
     started = time.time()
     try:

@@ -10,10 +10,12 @@ rule definitions:
             caption="../report/definitions.rst",
             category="Tables",
         ),
-    params:
-        analysis=analysis_params,
     log:
         "logs/{dataset}/{arch}/definitions.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        analysis=analysis_params,
     script:
         "../workflow_scripts/definitions.py"
 
@@ -27,10 +29,12 @@ rule sampling_bias:
             caption="../report/sampling_bias.rst",
             category="Tables",
         ),
-    params:
-        analysis=analysis_params,
     log:
         "logs/{dataset}/{arch}/sampling_bias.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        analysis=analysis_params,
     script:
         "../workflow_scripts/sampling_bias.py"
 
@@ -44,9 +48,11 @@ rule stability:
             caption="../report/stability.rst",
             category="Tables",
         ),
-    params:
-        analysis=stability_params,
     log:
         "logs/{dataset}/{arch}/stability.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        analysis=stability_params,
     script:
         "../workflow_scripts/stability.py"

@@ -4,7 +4,13 @@ import sys
 
 import memgen.config as mc
 from memgen.errors import MemgenError
-from memgen.variants import VARIANTS, removal_ids, removal_id, parse_removal_id, test_set
+from memgen.variants import (
+    VARIANTS,
+    removal_ids,
+    removal_id,
+    parse_removal_id,
+    test_set,
+)
 
 try:
     mc.validate(config)
@@ -23,7 +29,9 @@ ARCHS = sorted({a for d in DATASETS for a in config["datasets"][d]["archs"]})
 
 
 def _alt(names):
-    return "|".join(sorted((n.replace(".", r"\.") for n in names), key=len, reverse=True))
+    return "|".join(
+        sorted((n.replace(".", r"\.") for n in names), key=len, reverse=True)
+    )
 
 
 wildcard_constraints:
@@ -48,7 +56,10 @@ def dataset_params(wildcards):
 
 
 def canary_params(wildcards):
-    return {"fraction": config["canaries"]["fraction"], "seed": mc.stable_seed(config, wildcards.dataset, "canaries")}
+    return {
+        "fraction": config["canaries"]["fraction"],
+        "seed": mc.stable_seed(config, wildcards.dataset, "canaries"),
+    }
 
 
 def mask_params(wildcards):
@@ -63,9 +74,13 @@ def member_params(wildcards):
     first = int(wildcards.shard) * SHARD
     prefix = (wildcards.dataset, wildcards.arch, wildcards.ens, "member")
     return {
-        "training": mc.training(config, wildcards.dataset, wildcards.arch, wildcards.ens),
+        "training": mc.training(
+            config, wildcards.dataset, wildcards.arch, wildcards.ens
+        ),
         "members": list(range(first, first + SHARD)),
-        "seeds": [mc.stable_seed(config, *prefix, k) for k in range(first, first + SHARD)],
+        "seeds": [
+            mc.stable_seed(config, *prefix, k) for k in range(first, first + SHARD)
+        ],
     }
 
 
@@ -78,7 +93,10 @@ def utility_params(wildcards):
     # seed s is the same for "memorized removed" and "random removed": the pair shares init and data order
     return {
         "training": mc.training(config, wildcards.dataset, wildcards.arch),
-        "seeds": [mc.stable_seed(config, wildcards.dataset, wildcards.arch, "utility", s) for s in range(first, first + USHARD)],
+        "seeds": [
+            mc.stable_seed(config, wildcards.dataset, wildcards.arch, "utility", s)
+            for s in range(first, first + USHARD)
+        ],
         "seed_ids": list(range(first, first + USHARD)),
     }
 
@@ -89,27 +107,42 @@ def _shards(dataset, ens):
 
 
 def mask_blocks(wildcards):
-    n_blocks = mc.members(config, wildcards.dataset, wildcards.ens) // config["masks"]["block_size"]
-    return [f"results/{wildcards.dataset}/{wildcards.arch}/{wildcards.ens}/masks/{b}.npz" for b in range(n_blocks)]
+    n_blocks = (
+        mc.members(config, wildcards.dataset, wildcards.ens)
+        // config["masks"]["block_size"]
+    )
+    return [
+        f"results/{wildcards.dataset}/{wildcards.arch}/{wildcards.ens}/masks/{b}.npz"
+        for b in range(n_blocks)
+    ]
 
 
 def shard_blocks(wildcards):
     """The mask blocks holding this shard's members (block b holds members b*B ... b*B + B - 1)."""
     B, first = config["masks"]["block_size"], int(wildcards.shard) * SHARD
     blocks = range(first // B, (first + SHARD - 1) // B + 1)
-    return [f"results/{wildcards.dataset}/{wildcards.arch}/{wildcards.ens}/masks/{b}.npz" for b in blocks]
+    return [
+        f"results/{wildcards.dataset}/{wildcards.arch}/{wildcards.ens}/masks/{b}.npz"
+        for b in blocks
+    ]
 
 
 def member_logits(wildcards):
     return expand(
         "results/{dataset}/{arch}/{ens}/members/{shard}/{slot}/logits.npz",
-        dataset=wildcards.dataset, arch=wildcards.arch, ens=wildcards.ens,
-        shard=_shards(wildcards.dataset, wildcards.ens), slot=SLOTS,
+        dataset=wildcards.dataset,
+        arch=wildcards.arch,
+        ens=wildcards.ens,
+        shard=_shards(wildcards.dataset, wildcards.ens),
+        slot=SLOTS,
     )
 
 
 def ensemble_scores(wildcards):
-    return {e: f"results/{wildcards.dataset}/{wildcards.arch}/{e}/scores.csv" for e in ENSEMBLES}
+    return {
+        e: f"results/{wildcards.dataset}/{wildcards.arch}/{e}/scores.csv"
+        for e in ENSEMBLES
+    }
 
 
 def reference_correct(wildcards):
@@ -144,9 +177,16 @@ def removal_inputs(wildcards):
 def removal_params(wildcards):
     ens, definition, rule = parse_removal_id(wildcards.removal)
     return {
-        "ensemble": ens, "definition": definition, "rule": rule, "min_out": config["scores"]["min_out"],
-        "seed": mc.stable_seed(config, wildcards.dataset, wildcards.arch, wildcards.removal, "random"),
-        "seeds": mc.utility_seeds(config, wildcards.dataset),  # one random control per utility seed
+        "ensemble": ens,
+        "definition": definition,
+        "rule": rule,
+        "min_out": config["scores"]["min_out"],
+        "seed": mc.stable_seed(
+            config, wildcards.dataset, wildcards.arch, wildcards.removal, "random"
+        ),
+        "seeds": mc.utility_seeds(
+            config, wildcards.dataset
+        ),  # one random control per utility seed
     }
 
 
@@ -156,27 +196,40 @@ def variant_runs(wildcards):
     import numpy as np
 
     rid = removal_id(config, wildcards.variant)
-    path = checkpoints.removal.get(dataset=wildcards.dataset, arch=wildcards.arch, removal=rid).output[0]
+    path = checkpoints.removal.get(
+        dataset=wildcards.dataset, arch=wildcards.arch, removal=rid
+    ).output[0]
     with np.load(path) as z:
         if len(z["memorized"]) == 0:
             return []
     return expand(
         "results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}/{slot}/logits.npz",
-        dataset=wildcards.dataset, arch=wildcards.arch, removal=rid, condition=["memorized", "random"],
-        shard=range(mc.utility_seeds(config, wildcards.dataset) // USHARD), slot=USLOTS,
+        dataset=wildcards.dataset,
+        arch=wildcards.arch,
+        removal=rid,
+        condition=["memorized", "random"],
+        shard=range(mc.utility_seeds(config, wildcards.dataset) // USHARD),
+        slot=USLOTS,
     )
 
 
 def variant_inputs(wildcards):
     rid = removal_id(config, wildcards.variant)
-    inputs = {"removal": f"results/{wildcards.dataset}/{wildcards.arch}/removal/{rid}.npz"}
-    if test_set(config, wildcards.dataset, wildcards.variant) == "dedup":  # only they read the duplicate list
+    inputs = {
+        "removal": f"results/{wildcards.dataset}/{wildcards.arch}/removal/{rid}.npz"
+    }
+    if (
+        test_set(config, wildcards.dataset, wildcards.variant) == "dedup"
+    ):  # only they read the duplicate list
         inputs["duplicates"] = f"results/{wildcards.dataset}/data/duplicates.csv"
     return inputs
 
 
 def variant_params(wildcards):
-    return {"test_set": test_set(config, wildcards.dataset, wildcards.variant), "seeds": mc.utility_seeds(config, wildcards.dataset)}
+    return {
+        "test_set": test_set(config, wildcards.dataset, wildcards.variant),
+        "seeds": mc.utility_seeds(config, wildcards.dataset),
+    }
 
 
 def table1_inputs(wildcards):
@@ -184,24 +237,52 @@ def table1_inputs(wildcards):
 
 
 def table3_inputs(wildcards):
-    return [f"results/{d}/{a}/utility/{config['ablation']['table3']}.csv" for d, a in pairs()]
+    return [
+        f"results/{d}/{a}/utility/{config['ablation']['table3']}.csv"
+        for d, a in pairs()
+    ]
 
 
 # ---- targets -----------------------------------------------------------------------------------------
 def all_scores(wildcards):
-    return [f"results/{d}/{a}/{e}/{f}" for d, a in pairs() for e in ENSEMBLES for f in ("scores.csv", "thresholds.json")]
+    return [
+        f"results/{d}/{a}/{e}/{f}"
+        for d, a in pairs()
+        for e in ENSEMBLES
+        for f in ("scores.csv", "thresholds.json")
+    ]
 
 
 def all_analyses(wildcards):
-    return [f"results/{d}/{a}/{f}" for d, a in pairs() for f in ("definitions.csv", "sampling_bias.csv", "stability.csv")]
+    return [
+        f"results/{d}/{a}/{f}"
+        for d, a in pairs()
+        for f in ("definitions.csv", "sampling_bias.csv", "stability.csv")
+    ]
 
 
 def per_pair_figures():
-    return [f"{n}_{d}_{a}" for d, a in pairs() for n in ("fig3_null", "fig4_leakage", "fig7_curves", "fig10_removed", "fig11_seeds")]
+    return [
+        f"{n}_{d}_{a}"
+        for d, a in pairs()
+        for n in (
+            "fig3_null",
+            "fig4_leakage",
+            "fig7_curves",
+            "fig10_removed",
+            "fig11_seeds",
+        )
+    ]
 
 
 def all_figures(wildcards):
-    names = ["fig1_sampling_bias", "fig2_fpr", "fig5_utility", "fig8_sweep", "fig9_stability"] + per_pair_figures()
+    names = [
+        "fig1_sampling_bias",
+        "fig2_fpr",
+        "fig5_utility",
+        "fig8_sweep",
+        "fig9_stability",
+    ] + per_pair_figures()
     return [f"results/figures/{n}.{ext}" for n in names for ext in ("png", "pdf")]
 
 
@@ -220,19 +301,29 @@ def all_stability(wildcards):
 def ensemble_meta(wildcards):
     """rate and weight decay of every ensemble, for tables and the regularization sweep."""
     return {
-        e: {"rate": config["ensembles"][e]["rate"], "weight_decay": mc.weight_decay(config, wildcards.dataset, wildcards.arch, e),
-            "plain": not config["ensembles"][e].get("training")}
+        e: {
+            "rate": config["ensembles"][e]["rate"],
+            "weight_decay": mc.weight_decay(
+                config, wildcards.dataset, wildcards.arch, e
+            ),
+            "plain": not config["ensembles"][e].get("training"),
+        }
         for e in ENSEMBLES
     }
 
 
 def analysis_params(wildcards):
-    return {"ensembles": ensemble_meta(wildcards), "reference": mc.reference(config), "min_out": config["scores"]["min_out"]}
+    return {
+        "ensembles": ensemble_meta(wildcards),
+        "reference": mc.reference(config),
+        "min_out": config["scores"]["min_out"],
+    }
 
 
 def stability_params(wildcards):
     return {
-        **analysis_params(wildcards), "stability_sizes": config["analysis"]["stability_sizes"],
+        **analysis_params(wildcards),
+        "stability_sizes": config["analysis"]["stability_sizes"],
         "seed": mc.stable_seed(config, wildcards.dataset, wildcards.arch, "stability"),
     }
 

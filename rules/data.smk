@@ -4,11 +4,13 @@
 rule canaries:
     output:
         "results/{dataset}/data/canaries.npz",
+    log:
+        "logs/{dataset}/canaries.log",
+    conda:
+        "../envs/memgen.yaml"
     params:
         dataset=dataset_params,
         canaries=canary_params,
-    log:
-        "logs/{dataset}/canaries.log",
     script:
         "../workflow_scripts/canaries.py"
 
@@ -18,10 +20,12 @@ rule duplicates:
         unpack(duplicates_source),
     output:
         "results/{dataset}/data/duplicates.csv",
+    log:
+        "logs/{dataset}/duplicates.log",
+    conda:
+        "../envs/memgen.yaml"
     params:
         dataset=dataset_params,
         threshold=config["utility"]["duplicate_threshold"],
-    log:
-        "logs/{dataset}/duplicates.log",
     script:
         "../workflow_scripts/duplicates.py"

@@ -6,11 +6,13 @@
 rule mask_block:
     output:
         "results/{dataset}/{arch}/{ens}/masks/{block}.npz",
+    log:
+        "logs/{dataset}/{arch}/{ens}/masks/{block}.log",
+    conda:
+        "../envs/memgen.yaml"
     params:
         masks=mask_params,
         dataset=dataset_params,
-    log:
-        "logs/{dataset}/{arch}/{ens}/masks/{block}.log",
     script:
         "../workflow_scripts/mask_block.py"
 
@@ -22,6 +24,8 @@ rule masks:
         "results/{dataset}/{arch}/{ens}/masks.npz",
     log:
         "logs/{dataset}/{arch}/{ens}/masks.log",
+    conda:
+        "../envs/memgen.yaml"
     script:
         "../workflow_scripts/masks.py"
 
@@ -39,14 +43,16 @@ rule members:
             "results/{{dataset}}/{{arch}}/{{ens}}/members/{{shard}}/{slot}/logits.npz",
             slot=SLOTS,
         ),
+    log:
+        "logs/{dataset}/{arch}/{ens}/members/{shard}.log",
+    benchmark:
+        "logs/{dataset}/{arch}/{ens}/members/{shard}.benchmark.tsv"
+    conda:
+        "../envs/memgen.yaml"
+    threads: 2
     params:
         dataset=dataset_params,
         member=member_params,
         resume="results/{dataset}/{arch}/{ens}/members/{shard}/resume.pt",
-    log:
-        "logs/{dataset}/{arch}/{ens}/members/{shard}.log",
-    threads: 2
-    benchmark:
-        "logs/{dataset}/{arch}/{ens}/members/{shard}.benchmark.tsv"
     script:
         "../workflow_scripts/members.py"

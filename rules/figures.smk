@@ -5,10 +5,16 @@ rule fig_sampling_bias:
     input:
         all_sampling_bias,
     output:
-        png=report("results/figures/fig1_sampling_bias.png", caption="../report/fig1.rst", category="Figures"),
+        png=report(
+            "results/figures/fig1_sampling_bias.png",
+            caption="../report/fig1.rst",
+            category="Figures",
+        ),
         pdf="results/figures/fig1_sampling_bias.pdf",
     log:
         "logs/figures/fig1_sampling_bias.log",
+    conda:
+        "../envs/memgen.yaml"
     script:
         "../workflow_scripts/fig_sampling_bias.py"
 
@@ -17,10 +23,16 @@ rule fig_fpr:
     input:
         all_definitions,
     output:
-        png=report("results/figures/fig2_fpr.png", caption="../report/fig2.rst", category="Figures"),
+        png=report(
+            "results/figures/fig2_fpr.png",
+            caption="../report/fig2.rst",
+            category="Figures",
+        ),
         pdf="results/figures/fig2_fpr.pdf",
     log:
         "logs/figures/fig2_fpr.log",
+    conda:
+        "../envs/memgen.yaml"
     script:
         "../workflow_scripts/fig_fpr.py"
 
@@ -29,10 +41,16 @@ rule fig_sweep:
     input:
         all_definitions,
     output:
-        png=report("results/figures/fig8_sweep.png", caption="../report/fig8.rst", category="Figures"),
+        png=report(
+            "results/figures/fig8_sweep.png",
+            caption="../report/fig8.rst",
+            category="Figures",
+        ),
         pdf="results/figures/fig8_sweep.pdf",
     log:
         "logs/figures/fig8_sweep.log",
+    conda:
+        "../envs/memgen.yaml"
     script:
         "../workflow_scripts/fig_sweep.py"
 
@@ -41,10 +59,16 @@ rule fig_stability:
     input:
         all_stability,
     output:
-        png=report("results/figures/fig9_stability.png", caption="../report/fig9.rst", category="Figures"),
+        png=report(
+            "results/figures/fig9_stability.png",
+            caption="../report/fig9.rst",
+            category="Figures",
+        ),
         pdf="results/figures/fig9_stability.pdf",
     log:
         "logs/figures/fig9_stability.log",
+    conda:
+        "../envs/memgen.yaml"
     script:
         "../workflow_scripts/fig_stability.py"
 
@@ -54,10 +78,16 @@ rule fig_null:
         scores=f"results/{{dataset}}/{{arch}}/{mc.reference(config)}/scores.csv",
         thresholds=f"results/{{dataset}}/{{arch}}/{mc.reference(config)}/thresholds.json",
     output:
-        png=report("results/figures/fig3_null_{dataset}_{arch}.png", caption="../report/fig3.rst", category="Figures"),
+        png=report(
+            "results/figures/fig3_null_{dataset}_{arch}.png",
+            caption="../report/fig3.rst",
+            category="Figures",
+        ),
         pdf="results/figures/fig3_null_{dataset}_{arch}.pdf",
     log:
         "logs/figures/fig3_null_{dataset}_{arch}.log",
+    conda:
+        "../envs/memgen.yaml"
     script:
         "../workflow_scripts/fig_null.py"
 
@@ -66,12 +96,18 @@ rule fig_curves:
     input:
         unpack(ensemble_scores),
     output:
-        png=report("results/figures/fig7_curves_{dataset}_{arch}.png", caption="../report/fig7.rst", category="Figures"),
+        png=report(
+            "results/figures/fig7_curves_{dataset}_{arch}.png",
+            caption="../report/fig7.rst",
+            category="Figures",
+        ),
         pdf="results/figures/fig7_curves_{dataset}_{arch}.pdf",
-    params:
-        analysis=analysis_params,
     log:
         "logs/figures/fig7_curves_{dataset}_{arch}.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        analysis=analysis_params,
     script:
         "../workflow_scripts/fig_curves.py"
 
@@ -81,12 +117,18 @@ rule fig_leakage:
         scores=f"results/{{dataset}}/{{arch}}/{mc.reference(config)}/scores.csv",
         duplicates="results/{dataset}/data/duplicates.csv",
     output:
-        png=report("results/figures/fig4_leakage_{dataset}_{arch}.png", caption="../report/fig4.rst", category="Figures"),
+        png=report(
+            "results/figures/fig4_leakage_{dataset}_{arch}.png",
+            caption="../report/fig4.rst",
+            category="Figures",
+        ),
         pdf="results/figures/fig4_leakage_{dataset}_{arch}.pdf",
-    params:
-        dataset=dataset_params,
     log:
         "logs/figures/fig4_leakage_{dataset}_{arch}.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        dataset=dataset_params,
     script:
         "../workflow_scripts/fig_leakage.py"
 
@@ -95,10 +137,16 @@ rule fig_utility:
     input:
         "results/table3.csv",
     output:
-        png=report("results/figures/fig5_utility.png", caption="../report/fig5.rst", category="Figures"),
+        png=report(
+            "results/figures/fig5_utility.png",
+            caption="../report/fig5.rst",
+            category="Figures",
+        ),
         pdf="results/figures/fig5_utility.pdf",
     log:
         "logs/figures/fig5_utility.log",
+    conda:
+        "../envs/memgen.yaml"
     script:
         "../workflow_scripts/fig_utility.py"
 
@@ -107,12 +155,18 @@ rule fig_removed:
     input:
         unpack(removed_inputs),
     output:
-        png=report("results/figures/fig10_removed_{dataset}_{arch}.png", caption="../report/fig10.rst", category="Figures"),
+        png=report(
+            "results/figures/fig10_removed_{dataset}_{arch}.png",
+            caption="../report/fig10.rst",
+            category="Figures",
+        ),
         pdf="results/figures/fig10_removed_{dataset}_{arch}.pdf",
-    params:
-        definition=table3_definition,
     log:
         "logs/figures/fig10_removed_{dataset}_{arch}.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        definition=table3_definition,
     script:
         "../workflow_scripts/fig_removed.py"
 
@@ -121,9 +175,15 @@ rule fig_seeds:
     input:
         f"results/{{dataset}}/{{arch}}/utility/{config['ablation']['table3']}.csv",
     output:
-        png=report("results/figures/fig11_seeds_{dataset}_{arch}.png", caption="../report/fig11.rst", category="Figures"),
+        png=report(
+            "results/figures/fig11_seeds_{dataset}_{arch}.png",
+            caption="../report/fig11.rst",
+            category="Figures",
+        ),
         pdf="results/figures/fig11_seeds_{dataset}_{arch}.pdf",
     log:
         "logs/figures/fig11_seeds_{dataset}_{arch}.log",
+    conda:
+        "../envs/memgen.yaml"
     script:
         "../workflow_scripts/fig_seeds.py"

@@ -11,6 +11,8 @@ rule scores:
         correct="results/{dataset}/{arch}/{ens}/correct.npz",
     log:
         "logs/{dataset}/{arch}/{ens}/scores.log",
+    conda:
+        "../envs/memgen.yaml"
     script:
         "../workflow_scripts/scores.py"
 
@@ -20,9 +22,11 @@ rule thresholds:
         "results/{dataset}/{arch}/{ens}/scores.csv",
     output:
         "results/{dataset}/{arch}/{ens}/thresholds.json",
-    params:
-        threshold=threshold_params,
     log:
         "logs/{dataset}/{arch}/{ens}/thresholds.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        threshold=threshold_params,
     script:
         "../workflow_scripts/thresholds.py"

@@ -6,10 +6,12 @@ checkpoint removal:
         unpack(removal_inputs),
     output:
         "results/{dataset}/{arch}/removal/{removal}.npz",
-    params:
-        removal=removal_params,
     log:
         "logs/{dataset}/{arch}/removal/{removal}.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        removal=removal_params,
     script:
         "../workflow_scripts/removal.py"
 
@@ -27,15 +29,17 @@ rule utility_runs:
             "results/{{dataset}}/{{arch}}/utility/{{removal}}/{{condition}}/{{shard}}/{slot}/logits.npz",
             slot=USLOTS,
         ),
+    log:
+        "logs/{dataset}/{arch}/utility/{removal}/{condition}/{shard}.log",
+    benchmark:
+        "logs/{dataset}/{arch}/utility/{removal}/{condition}/{shard}.benchmark.tsv"
+    conda:
+        "../envs/memgen.yaml"
+    threads: 2
     params:
         dataset=dataset_params,
         utility=utility_params,
         resume="results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}/resume.pt",
-    log:
-        "logs/{dataset}/{arch}/utility/{removal}/{condition}/{shard}.log",
-    threads: 2
-    benchmark:
-        "logs/{dataset}/{arch}/utility/{removal}/{condition}/{shard}.benchmark.tsv"
     script:
         "../workflow_scripts/utility_runs.py"
 
@@ -46,11 +50,13 @@ rule utility:
         runs=variant_runs,
     output:
         "results/{dataset}/{arch}/utility/{variant}.csv",
+    log:
+        "logs/{dataset}/{arch}/utility/{variant}.log",
+    conda:
+        "../envs/memgen.yaml"
     params:
         dataset=dataset_params,
         variant=variant_params,
-    log:
-        "logs/{dataset}/{arch}/utility/{variant}.log",
     script:
         "../workflow_scripts/utility.py"
 
@@ -62,6 +68,8 @@ rule table1:
         report("results/table1.csv", caption="../report/table1.rst", category="Tables"),
     log:
         "logs/table1.log",
+    conda:
+        "../envs/memgen.yaml"
     script:
         "../workflow_scripts/table1.py"
 
@@ -73,5 +81,7 @@ rule table3:
         report("results/table3.csv", caption="../report/table3.rst", category="Tables"),
     log:
         "logs/table3.log",
+    conda:
+        "../envs/memgen.yaml"
     script:
         "../workflow_scripts/table3.py"

@@ -20,9 +20,23 @@ def test_singletons_score_far_above_large_subpopulations():
     k = 16
     mask = balanced_mask(0, k, k, len(ds.y_train), 0.5)
     cfg = TrainConfig(epochs=30, lr_peak=0.1, weight_decay=5e-4, batch_size=64)
-    job = Job(ds.x_train, ds.y_train, [np.flatnonzero(m) for m in mask], list(range(k)), "mlp", ds.num_classes, ds.mean, ds.std)
+    job = Job(
+        ds.x_train,
+        ds.y_train,
+        [np.flatnonzero(m) for m in mask],
+        list(range(k)),
+        "mlp",
+        ds.num_classes,
+        ds.mean,
+        ds.std,
+    )
     models = train(job, cfg)
-    correct = np.stack([predict(job, cfg, m["state_dict"], ds.x_train).astype(np.float32).argmax(1) == ds.y_train for m in models])
+    correct = np.stack(
+        [
+            predict(job, cfg, m["state_dict"], ds.x_train).astype(np.float32).argmax(1) == ds.y_train
+            for m in models
+        ]
+    )
     s = compute_scores(mask, correct)
     singleton = (truth["subpop_size"] == 1) & ~truth["flipped"]
     large = (truth["subpop_size"] >= 20) & ~truth["flipped"]

@@ -36,7 +36,9 @@ def test_kill_9_then_rerun_gives_identical_outputs(tmp_path):
     killed = copy_workflow(tmp_path / "killed", _config())
     clean = copy_workflow(tmp_path / "clean", _config())
     cmd = [SNAKEMAKE, "--cores", "2", _target(killed)]
-    proc = subprocess.Popen(cmd, cwd=killed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=killed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     resume = killed / SHARD / "resume.pt"
     deadline = time.time() + 240
     while not resume.exists() and time.time() < deadline and proc.poll() is None:

@@ -23,7 +23,16 @@ def test_complete_run_writes_every_artifact(study):
     for ens in ("rate0.5", "rate0.7", "rate0.95", "rate0.5-wd0.008"):
         scores = pd.read_csv(r / f"digits/mlp/{ens}/scores.csv")
         assert list(scores.columns) == [
-            "index", "label", "true_label", "canary", "n_in", "n_out", "acc_in", "acc_out", "fz", "frac",
+            "index",
+            "label",
+            "true_label",
+            "canary",
+            "n_in",
+            "n_out",
+            "acc_in",
+            "acc_out",
+            "fz",
+            "frac",
         ]
         assert len(scores) == 1437 and scores["canary"].sum() == 72
         assert (r / f"digits/mlp/{ens}/thresholds.json").exists()
@@ -106,7 +115,10 @@ def test_table1_alone_builds_only_what_it_needs(tmp_path):
     [
         (lambda c: c.update(epochz=3), "unknown key ['epochz']"),
         (lambda c: c["ensembles"]["rate0.5"].update(rate=1.5), "ensembles.rate0.5.rate"),
-        (lambda c: c["ensembles"]["rate0.5"].update(members=24), "not a positive multiple of masks.block_size"),
+        (
+            lambda c: c["ensembles"]["rate0.5"].update(members=24),
+            "not a positive multiple of masks.block_size",
+        ),
         (lambda c: c.update(shard_size=0), "shard_size"),
         (lambda c: c["datasets"].update(cifar10={"archs": {"resnet18": {}}}), "cifar10 data not found"),
     ],

@@ -14,7 +14,7 @@ PARTS = ["Snakefile", "rules", "workflow_scripts", "schemas", "profiles", "repor
 
 
 def copy_workflow(dest: Path, config: dict | None = None) -> Path:
-    """The workflow files (not results) in `dest`, with `config` (default tests/configs/tiny.yaml) as config.yaml."""
+    """Copy the workflow (not results) to `dest`, with `config` (default: the tiny one) as config.yaml."""
     dest.mkdir(parents=True, exist_ok=True)
     for part in PARTS:
         src = REPO / part
@@ -36,10 +36,21 @@ def write_config(dest: Path, config: dict) -> None:
 
 
 def snakemake(workdir: Path, *args, timeout=900, check=True, **kw) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, "--cores", "2", "--directory", str(workdir), "--snakefile", str(workdir / "Snakefile"), *args]
+    cmd = [
+        SNAKEMAKE,
+        "--cores",
+        "2",
+        "--directory",
+        str(workdir),
+        "--snakefile",
+        str(workdir / "Snakefile"),
+        *args,
+    ]
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, **kw)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 

@@ -3,5 +3,7 @@ from memgen.workflow import run
 
 run(
     snakemake,  # noqa: F821 (injected by Snakemake)
-    lambda smk: write_duplicates(smk.params.dataset, smk.wildcards.dataset, dict(smk.input), smk.params.threshold, smk.output[0]),
+    lambda smk: write_duplicates(
+        smk.params.dataset, smk.wildcards.dataset, dict(smk.input), smk.params.threshold, smk.output[0]
+    ),
 )

@@ -91,8 +91,11 @@ def write_removal(scores_path, thresholds_path, out_path, removal: dict) -> dict
         )
     sets = removal_sets(scores, definition, tau, removal["min_out"], removal["seed"])
     # Utility seed s gets its own random control, drawn from (seed, s): the paired t-test then carries the
-    # variance of choosing random points, not only of training noise (one shared draw gave p ~ 1e-17 on digits).
-    draws = [removal_sets(scores, definition, tau, removal["min_out"], [removal["seed"], s]) for s in range(removal.get("seeds", 1))]
+    # variance of choosing random points, not only training noise (one shared draw gave p ~ 1e-17 on digits).
+    draws = [
+        removal_sets(scores, definition, tau, removal["min_out"], [removal["seed"], s])
+        for s in range(removal.get("seeds", 1))
+    ]
     sets["random_by_seed"] = np.stack([d["random"] for d in draws]) if draws else sets["random"][None]
     save_removal(out_path, sets)
     return {"seeds": {"random": int(removal["seed"])}}
