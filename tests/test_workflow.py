@@ -136,3 +136,20 @@ def test_bad_input_gives_one_clear_message(tmp_path, edit, expected):
     assert "Fix:" in text or "download" in text
     assert "Traceback" not in text, text[-3000:]
     assert not (wd / "results/cifar10/data/canaries.npz").exists()
+
+
+def test_truncated_logits_fail_scores_with_one_message_and_no_table(study):
+    """Runs last on the shared study: it breaks one member's logits, then restores them."""
+    victim = study / "results/digits/mlp/rate0.5/members/0/1/logits.npz"
+    scores = study / "results/digits/mlp/rate0.5/scores.csv"
+    original = victim.read_bytes()
+    victim.write_bytes(original[: len(original) // 2])
+    try:
+        proc = snakemake(study, str(scores.relative_to(study)), check=False, timeout=300)
+        text = proc.stdout + proc.stderr
+        assert proc.returncode != 0
+        assert "logits.npz is truncated or corrupt" in text and "Fix:" in text, text[-3000:]
+        assert not scores.exists(), "a failed scores job must not leave a table behind"
+    finally:
+        victim.write_bytes(original)
+        snakemake(study, str(scores.relative_to(study)))
