@@ -10,7 +10,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-PARTS = ["Snakefile", "rules", "workflow_scripts", "schemas", "profiles", "report", "data/cifair"]
+PARTS = ["Snakefile", "rules", "workflow_scripts", "schemas", "profiles", "report", "envs", "data/cifair"]
 
 
 def copy_workflow(dest: Path, config: dict | None = None) -> Path:
