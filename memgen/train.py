@@ -3,9 +3,9 @@
 Two ways to run the same recipe (same init, batch order, augmentation and SGD arithmetic per seed):
 - `train_sequential`: one nn.Module after another with torch.optim.SGD; the CUDA path (data held on the
   GPU as uint8, augmentation on the GPU, bf16 autocast, channels_last) and the path for models with BatchNorm.
-- `train_batched`: every member of a shard as one vmapped computation (torch.func) on CPU; a plain loop over
-  small models on 2 cores is ~6-10x slower. torch.func cannot update BatchNorm running statistics, so only
-  normalisation-free models (mlp, cnn) take this path.
+- `train_batched`: every member of a shard as one vmapped computation (torch.func) on CPU, for MLPs: 1.7x
+  faster than one at a time on 2 cores (benchmarks/members_digits.py). torch.func cannot update BatchNorm
+  running statistics, and vmapped convolutions were slower than a loop (0.7x), so other models loop.
 A test checks that both give each member the same weights (within float tolerance).
 """
 
@@ -217,7 +217,11 @@ def train_sequential(
 def can_batch(job: Job, cfg: TrainConfig, device: str) -> bool:
     if not cfg.batched or device != "cpu" or len(job.seeds) < 2:
         return False
-    return not has_batchnorm(build_model(job.arch, job.x.shape[1:], job.num_classes, cfg.model))
+    model = build_model(job.arch, job.x.shape[1:], job.num_classes, cfg.model)
+    # Measured on 2 cores (benchmarks/members_digits.py): vmapped MLPs 1.7x faster than one at a time, but
+    # vmapped convolutions 0.7x (torch.func runs them member by member), so conv nets go one at a time.
+    has_conv = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    return not has_batchnorm(model) and not has_conv
 
 
 def train_batched(job: Job, cfg: TrainConfig, resume: Path | None = None) -> list[dict]:
@@ -231,7 +235,8 @@ def train_batched(job: Job, cfg: TrainConfig, resume: Path | None = None) -> lis
     y_all = torch.as_tensor(job.y)
     mean = torch.as_tensor(job.mean, dtype=torch.float32)[None, :, None, None]
     std = torch.as_tensor(job.std, dtype=torch.float32)[None, :, None, None]
-    sizes = [len(i) for i in job.indices]
+    subsets = [np.asarray(i, dtype=np.int64) for i in job.indices]
+    sizes = [len(i) for i in subsets]
     spe = [steps_per_epoch(n, cfg.batch_size) for n in sizes]
     start = 0
     key = _resume_key(job, cfg, "batched")
@@ -254,31 +259,38 @@ def train_batched(job: Job, cfg: TrainConfig, resume: Path | None = None) -> lis
         loss_sum = torch.zeros(K)
         hit_sum = torch.zeros(K)
         for s in range(max(spe)):
-            xs, ys, ws, lrs = [], [], [], []
+            # one gather for the whole shard: a per-member Python loop over tensors costs more than the math
+            idx = np.zeros((K, B), dtype=np.int64)
+            wts = np.zeros(
+                (K, B), dtype=np.float32
+            )  # short last batch / finished member: padded rows weigh 0
+            shifts = np.zeros((K, B, 2), dtype=np.int64)
+            flips = np.zeros((K, B), dtype=bool)
             for k in range(K):
-                order, shifts, flips = plans[k]
+                order, shift_k, flip_k = plans[k]
                 sel = order[s * B : (s + 1) * B]
-                idx = torch.as_tensor(np.asarray(job.indices[k])[sel])
-                xb = prepare(
-                    x_all[idx],
-                    mean,
-                    std,
-                    torch.as_tensor(shifts[sel]),
-                    torch.as_tensor(flips[sel]),
-                    cfg.crop_padding,
-                )
-                pad = B - len(idx)  # short last batch / finished member: padded rows carry weight 0
-                w = torch.ones(len(idx))
-                yb = y_all[idx]
-                if pad:
-                    xb = torch.cat([xb, xb.new_zeros((pad, *xb.shape[1:]))])
-                    yb = torch.cat([yb, yb.new_zeros(pad)])
-                    w = torch.cat([w, torch.zeros(pad)])
-                xs.append(xb), ys.append(yb), ws.append(w)
-                lrs.append(lr_at(epoch * spe[k] + s, cfg.epochs * spe[k], cfg) if s < spe[k] else 0.0)
+                idx[k, : len(sel)] = subsets[k][sel]
+                wts[k, : len(sel)] = 1.0
+                shifts[k, : len(sel)] = shift_k[sel]
+                flips[k, : len(sel)] = flip_k[sel]
+            flat = torch.from_numpy(idx.ravel())
+            xb = prepare(
+                x_all[flat],
+                mean,
+                std,
+                torch.from_numpy(shifts.reshape(-1, 2)),
+                torch.from_numpy(flips.ravel()),
+                cfg.crop_padding,
+            )
+            xs = xb.view(K, B, *xb.shape[1:])
+            ys = y_all[flat].view(K, B)
+            ws = torch.from_numpy(wts)
+            lrs = [
+                lr_at(epoch * spe[k] + s, cfg.epochs * spe[k], cfg) if s < spe[k] else 0.0 for k in range(K)
+            ]
             active = torch.tensor([s < spe[k] for k in range(K)])
-            (grads, (loss, hits)) = step_fn(params, torch.stack(xs), torch.stack(ys), torch.stack(ws))
-            loss_sum += loss.detach() * torch.stack(ws).sum(1)
+            (grads, (loss, hits)) = step_fn(params, xs, ys, ws)
+            loss_sum += loss.detach() * ws.sum(1)
             hit_sum += hits.detach()
             lr = torch.tensor(lrs)
             with torch.no_grad():
