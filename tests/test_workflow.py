@@ -138,6 +138,12 @@ def test_bad_input_gives_one_clear_message(tmp_path, edit, expected):
     assert not (wd / "results/cifar10/data/canaries.npz").exists()
 
 
+def test_html_report_holds_the_figures_and_tables(study):
+    snakemake(study, "--report", "results/report.html")
+    html = (study / "results/report.html").read_text(errors="replace")
+    assert len(html) > 100_000 and "fig5_utility" in html and "table1" in html
+
+
 def test_truncated_logits_fail_scores_with_one_message_and_no_table(study):
     """Runs last on the shared study: it breaks one member's logits, then restores them."""
     victim = study / "results/digits/mlp/rate0.5/members/0/1/logits.npz"
