@@ -18,7 +18,8 @@ def check_mask_spec(rate: float, members: int, block_size: int, where: str = "en
     if members <= 0 or members % block_size:
         raise fail(
             f"{where}: members = {members} is not a positive multiple of masks.block_size = {block_size}",
-            " or ".join(
+            "use "
+            + " or ".join(
                 f"{m} members"
                 for m in sorted(
                     {max(1, members // block_size) * block_size, (members // block_size + 1) * block_size}
