@@ -46,6 +46,15 @@ def load_npz(path, keys=()) -> dict[str, np.ndarray]:
     return out
 
 
+def save_csv(path, df) -> None:
+    """Write a DataFrame as CSV atomically: a killed job leaves no half-written table that looks complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp(path)
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
 def save_checkpoint(path, obj: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -57,7 +57,9 @@ def test_detector_finds_the_planted_duplicates():
 
     ds = generate(seed=0)
     cfg = TrainConfig(epochs=20, lr_peak=0.1, weight_decay=5e-4, batch_size=64)
-    job = Job(ds.x_train, ds.y_train, [np.arange(len(ds.y_train))], [0], "mlp", ds.num_classes, ds.mean, ds.std)
+    job = Job(
+        ds.x_train, ds.y_train, [np.arange(len(ds.y_train))], [0], "mlp", ds.num_classes, ds.mean, ds.std
+    )
     state = train(job, cfg)[0]["state_dict"]
     model = init_model(job, 0, cfg)
     model.load_state_dict(state)

@@ -8,7 +8,6 @@ Tables carry `dataset` and `arch` columns, and `ensemble`, `rate`, `weight_decay
 to one ensemble, so tables of several (dataset, arch) pairs can simply be concatenated.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import pandas as pd
 from memgen.definitions import COLUMNS as DEFINITION_COLUMNS
 from memgen.definitions import compare_definitions
 from memgen.errors import fail
-from memgen.io import load_json, load_npz, save_json
+from memgen.io import load_json, load_npz, save_csv, save_json
 from memgen.plots import measurement as plots
 from memgen.plots.measurement import LINESTYLES
 from memgen.sampling_bias import COLUMNS as SAMPLING_BIAS_COLUMNS
@@ -37,15 +36,6 @@ STABILITY_MIN_OUT = 1
 
 
 # ---- reading and writing ------------------------------------------------------------------------------
-def save_csv(path, df: pd.DataFrame) -> None:
-    """Write a CSV atomically: a killed job leaves no half-written table that looks complete."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-
 def read_csv(path, columns=()) -> pd.DataFrame:
     """Read a table; a missing file, an unparsable one or a missing column is a MemgenError."""
     path = Path(path)

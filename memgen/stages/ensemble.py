@@ -9,7 +9,7 @@ import torch
 from memgen.canaries import make_canaries
 from memgen.data import load_dataset
 from memgen.errors import fail
-from memgen.io import load_checkpoint, load_npz, save_checkpoint, save_npz
+from memgen.io import load_checkpoint, load_npz, save_checkpoint, save_csv, save_npz
 from memgen.masks import block, check_mask_spec
 from memgen.scores import score_table
 from memgen.train import Job, TrainConfig, predict, train
@@ -180,10 +180,7 @@ def write_scores(canaries_path, masks_path, logit_paths, out_scores, out_correct
             )
         correct[k] = train_logits.astype(np.float32).argmax(1) == c["label"]
     table = score_table(mask, correct, c["label"], c["true_label"], c["canary"])
-    Path(out_scores).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(out_scores).with_name(f".{Path(out_scores).name}.tmp")
-    table.to_csv(tmp, index=False, float_format="%.6g")
-    tmp.replace(out_scores)
+    save_csv(out_scores, table)
     save_npz(out_correct, correct=correct)
     can = c["canary"]
     ai = table["acc_in"][can]
@@ -226,8 +223,5 @@ def write_duplicates(spec, name, source: dict, threshold: float, out: str) -> No
             ).numpy()
 
         df = near_duplicates(feats(ds.x_train), feats(ds.tests["original"][0]), threshold)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(out).with_name(f".{Path(out).name}.tmp")
-    pd.DataFrame(df).to_csv(tmp, index=False)
-    tmp.replace(out)
+    save_csv(out, pd.DataFrame(df))
     log.info("%s: %d test points listed as duplicates of training points", name, len(df))

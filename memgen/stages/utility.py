@@ -14,7 +14,6 @@ Utility table `results/{dataset}/{arch}/utility/{variant}.csv` (written by write
 """
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ import pandas as pd
 from memgen.data import load_dataset
 from memgen.dedup import load_duplicate_list
 from memgen.errors import fail
-from memgen.io import load_json, load_npz
+from memgen.io import load_json, load_npz, save_csv
 from memgen.removal import load_removal, removal_sets, save_removal
 from memgen.stats import seed_curve
 from memgen.tables import table1, table3
@@ -35,15 +34,6 @@ CONDITIONS = ("memorized", "random")
 # Fig. 4 of the paper shows Feldman & Zhang's own scores (Eq. 1), so the leakage figure ranks by fz.
 LEAKAGE_DEFINITION = "fz"
 LEAKAGE_PAIRS = 8
-
-
-def save_csv(path, df: pd.DataFrame) -> None:
-    """Write a CSV atomically (temporary file, then rename): a killed job leaves no half table."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
 
 
 def _read_csv(path, what: str) -> pd.DataFrame:
