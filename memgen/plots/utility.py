@@ -117,15 +117,23 @@ def fig_utility(table3: pd.DataFrame, paths):
         std = np.nan_to_num(t["std_pp"].to_numpy(dtype=float))
         ax.bar(x, np.nan_to_num(diff), yerr=std, color=PALETTE["memorized"], capsize=3, width=0.6)
         ax.axhline(0, color="black", lw=0.8)
-        for xi, d, e, mark in zip(x, diff, std, utility_marks(t), strict=True):
+        for xi, d, mark in zip(x, diff, utility_marks(t), strict=True):
             if mark == "n/a":
                 ax.text(xi, 0, mark, ha="center", va="bottom", fontsize=8)
-            elif mark == "*":
-                y = d + e if d >= 0 else d - e
-                ax.text(xi, y, mark, ha="center", va="bottom" if d >= 0 else "top", fontsize=13)
+            elif mark == "*":  # beside the bar's end, clear of the error bar's cap
+                ax.annotate(
+                    mark,
+                    (xi, d),
+                    xytext=(10, 0),
+                    textcoords="offset points",
+                    ha="left",
+                    va="center",
+                    fontsize=13,
+                )
         ax.set_xticks(x, t["arch"].astype(str), rotation=30, ha="right")
         ax.set_title(ds)
     axes[0, 0].set_ylabel("acc. memorized removed −\nacc. random removed (pp)")
+    fig.suptitle("Test accuracy after removing memorized vs as many random training points")
     fig.text(
         0.5,
         -0.04,
