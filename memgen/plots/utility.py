@@ -37,7 +37,14 @@ def _message_figure(text: str, paths) -> None:
 
 
 def fig_top_memorized(
-    train_images, test_images, scores: pd.DataFrame, duplicates: pd.DataFrame, definition, n, paths
+    train_images,
+    test_images,
+    scores: pd.DataFrame,
+    duplicates: pd.DataFrame,
+    definition,
+    n,
+    paths,
+    title=None,
 ):
     """Fig. 4: the n highest-scoring natural training points that have a near-duplicate in the test set,
     each above its closest listed test neighbour (pairs from a duplicate / nearest-neighbour list)."""
@@ -65,13 +72,14 @@ def fig_top_memorized(
         )
         return
     k = len(pairs)
-    fig, axes = plt.subplots(2, k, figsize=(1.5 * k + 0.8, 3.6), squeeze=False)
+    fig, axes = plt.subplots(2, k, figsize=(1.5 * k + 0.8, 4.4), squeeze=False)
     for c, (_, p) in enumerate(pairs.iterrows()):
         top, bottom = axes[0, c], axes[1, c]
         top.imshow(train[int(p["TrainID"])], cmap=cmap)
         top.set_title(f"train {int(p['TrainID'])}\nscore {p['score']:.2f}", fontsize=8)
         bottom.imshow(test[int(p["TestID"])], cmap=cmap)
-        bottom.set_title(f"test {int(p['TestID'])}\ndist. {p['Distance']:.2f}", fontsize=8)
+        listed = " (listed)" if p.get("Listed", False) else ""
+        bottom.set_title(f"test {int(p['TestID'])}{listed}\ndist. {p['Distance']:.2f}", fontsize=8)
         for ax in (top, bottom):
             ax.set_xticks([])
             ax.set_yticks([])
@@ -79,7 +87,8 @@ def fig_top_memorized(
     axes[0, 0].set_ylabel("training", fontsize=9)
     axes[1, 0].set_ylabel("test", fontsize=9)
     fig.suptitle(
-        f"Highest-scoring training points ({DEFINITION_LABELS.get(definition, definition)}) "
+        title
+        or f"Highest-scoring training points ({DEFINITION_LABELS.get(definition, definition)}) "
         "with a near-duplicate in the test set",
         fontsize=9,
     )
