@@ -229,5 +229,6 @@ def fig_seed_curve(df_curve: pd.DataFrame, paths):
     ax_p.set_xlabel("utility seeds")
     ax_p.set_ylabel(f"p (two-sided paired t-test, floor {P_FLOOR:g})")
     ax_p.legend(loc="best", fontsize=8)
+    fig.suptitle("How many utility seeds? Score and its p-value using the first n seeds")
     fig.tight_layout()
     save_figure(fig, paths)
