@@ -149,9 +149,10 @@ def load_imagefolder(name="imagefolder", spec=None, root=Path("data")) -> Datase
     if not classes:
         raise fail(f"{base}/train has no class sub-folders", how)
 
-    def read(split: str):
+    def read(split: str, folders=None):
+        """Images of base/split/<folder>/; label = position of the folder in `folders` (default: classes)."""
         xs, ys = [], []
-        for c, cname in enumerate(classes):
+        for c, cname in enumerate(folders or classes):
             for f in sorted((base / split / cname).glob("*")):
                 if f.suffix.lower() not in {".jpg", ".jpeg", ".png", ".bmp", ".webp"}:
                     continue
@@ -163,4 +164,11 @@ def load_imagefolder(name="imagefolder", spec=None, root=Path("data")) -> Datase
         return np.stack(xs).astype(np.uint8), np.asarray(ys, dtype=np.int64)
 
     x_tr, y_tr = read("train")
-    return Dataset(name, x_tr, y_tr, {"original": read("test")}, len(classes))
+    tests = {"original": read("test")}
+    new = spec.get("new_test_set")
+    if new:  # e.g. ImageNetV2, whose sub-folders are class indices 0..C-1 in the sorted order of train/
+        d = new.get("dir", "imagenetv2")
+        how_new = f"put the new test set in {base}/{d}/<class index>/*.jpeg (ImageNetV2's layout)"
+        _need(base / d, f"{new.get('name', d)} test set", how_new)
+        tests[new.get("name", d)] = read(d, folders=[str(i) for i in range(len(classes))])
+    return Dataset(name, x_tr, y_tr, tests, len(classes))

@@ -176,6 +176,22 @@ def test_imagefolder(tmp_path):
     np.testing.assert_array_equal(x_te[0, :, 3, 3], [10, 20, 30])
 
 
+def test_imagefolder_with_an_imagenetv2_style_new_test_set(tmp_path):
+    base = tmp_path / "imagenet"
+    _png(base / "train" / "n01" / "a.png", (255, 0, 0))
+    _png(base / "train" / "n02" / "b.png", (0, 255, 0))
+    _png(base / "test" / "n02" / "c.png", (0, 0, 255))
+    spec = {"kind": "imagenet", "image_size": 8, "new_test_set": {"name": "imagenetv2", "dir": "v2"}}
+    with pytest.raises(MemgenError, match=r"imagenet/v2"):  # named, with ImageNetV2's layout as the fix
+        load_dataset("imagenet", spec, tmp_path)
+    _png(base / "v2" / "1" / "x.png", (0, 255, 0))  # folder "1" = the second class in sorted order (n02)
+    _png(base / "v2" / "0" / "y.png", (255, 0, 0))
+    ds = load_dataset("imagenet", spec, tmp_path)
+    x, y = ds.tests["imagenetv2"]
+    np.testing.assert_array_equal(y, [0, 1])
+    np.testing.assert_array_equal(x[:, :, 4, 4], [[255, 0, 0], [0, 255, 0]])
+
+
 def test_imagefolder_missing(tmp_path):
     with pytest.raises(MemgenError, match=r"mine/train"):
         load_dataset("mine", {"kind": "imagefolder"}, tmp_path)
