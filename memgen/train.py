@@ -135,6 +135,8 @@ def train_sequential(
     key = _resume_key(job, cfg, "sequential")
     state = _load_resume(resume, key) or {"done": [], "current": None}
     results = list(state["done"])
+    if results:
+        log.info("resumed: %d of %d model(s) already trained", len(results), len(job.seeds))
     t0 = time.time()
     for k in range(len(results), len(job.seeds)):
         model = init_model(job, k, cfg).to(dev)

@@ -23,8 +23,8 @@ SHARD = "results/digits/cnn/rate0.5/members/0"
 def _config():
     cfg = tiny_config()
     cfg["datasets"]["digits"]["archs"] = {"cnn": {}}
-    # one model after another, saving every 4 epochs: slow enough (~20 s) to be killed mid-shard
-    cfg["training"].update(epochs=40, checkpoint_every=4, batched=False)
+    # one model after another, saving every 4 epochs: slow enough (a few seconds) to be killed mid-shard
+    cfg["training"].update(epochs=60, checkpoint_every=4, batched=False)
     return cfg
 
 
@@ -44,7 +44,7 @@ def test_kill_9_then_rerun_gives_identical_outputs(tmp_path):
     while not resume.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert resume.exists(), "training never saved a resumable state"
-    time.sleep(1.0)  # let it get further into the shard
+    time.sleep(0.3)  # let it get a little further into the shard
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
@@ -53,7 +53,8 @@ def test_kill_9_then_rerun_gives_identical_outputs(tmp_path):
     snakemake(killed, "--unlock")
     snakemake(killed, _target(killed))
     log = (killed / "logs/digits/cnn/rate0.5/members/0.log").read_text()
-    assert "resumed at epoch" in log, log[-2000:]
+    # killed mid-member: "model k: resumed at epoch e"; killed between members: "resumed: k of 8 ... trained"
+    assert "resumed" in log, log[-2000:]
     assert not resume.exists(), "the resumable state should be removed once the shard is done"
 
     snakemake(clean, _target(clean))
