@@ -31,6 +31,9 @@ def compute_scores(mask: np.ndarray, correct: np.ndarray) -> dict[str, np.ndarra
         frac = np.where(
             total > 0, fz / np.where(total > 0, total, 1.0), np.where(np.isnan(total), np.nan, 0.0)
         )
+    # Scores are differences and ratios of member counts; round off float noise (e.g. 0.24999999999999997)
+    # so that scores equal on paper compare equal to a threshold like 0.25 (ties count as memorized).
+    fz, frac = np.round(fz, 12), np.round(frac, 12)
     return {"n_in": n_in, "n_out": n_out, "acc_in": acc_in, "acc_out": acc_out, "fz": fz, "frac": frac}
 
 
