@@ -116,6 +116,16 @@ def init_model(job: Job, k: int, cfg: TrainConfig) -> torch.nn.Module:
         return build_model(job.arch, job.x.shape[1:], job.num_classes, cfg.model)
 
 
+def _checkpoint_due(cfg: TrainConfig, resume, done_epochs: int) -> bool:
+    """Save resumable state every checkpoint_every epochs; the last epoch writes real outputs instead."""
+    return bool(
+        cfg.checkpoint_every
+        and resume
+        and done_epochs % cfg.checkpoint_every == 0
+        and done_epochs < cfg.epochs
+    )
+
+
 def _fmt_eta(seconds: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(max(0, seconds)))
 
@@ -184,12 +194,7 @@ def train_sequential(
                 loss_sum += loss.item() * len(idx)
                 hits += (out.argmax(1) == y_all[idx]).sum().item()
             done_epochs = epoch + 1
-            if (
-                cfg.checkpoint_every
-                and resume
-                and done_epochs % cfg.checkpoint_every == 0
-                and done_epochs < cfg.epochs
-            ):
+            if _checkpoint_due(cfg, resume, done_epochs):
                 cur = {"model": model.state_dict(), "opt": opt.state_dict(), "epoch": done_epochs}
                 _save_resume(resume, key, {"done": results, "current": cur})
             dt = time.time() - te
@@ -305,12 +310,7 @@ def train_batched(job: Job, cfg: TrainConfig, resume: Path | None = None) -> lis
                     bufs[n] = torch.where(on, buf, bufs[n])
                     params[n] = torch.where(on, params[n] - lr.view(shape) * step, params[n])
         done_epochs = epoch + 1
-        if (
-            cfg.checkpoint_every
-            and resume
-            and done_epochs % cfg.checkpoint_every == 0
-            and done_epochs < cfg.epochs
-        ):
+        if _checkpoint_due(cfg, resume, done_epochs):
             _save_resume(resume, key, {"params": params, "bufs": bufs, "epoch": done_epochs})
         dt = time.time() - te
         if done_epochs % max(1, cfg.epochs // 10) == 0 or done_epochs == cfg.epochs:
