@@ -52,6 +52,18 @@ def _span(values) -> str:
     return f"{lo}" if lo == hi else f"{lo}–{hi}"
 
 
+def _lines_with_band(ax, df: pd.DataFrame, x: str, y: str, std: str, count, lower=None) -> None:
+    """One line per definition (y against x) with a +-1 std band; `count(d)` goes in the legend label."""
+    for definition in DEFINITIONS:
+        d = df[df["definition"] == definition].sort_values(x)
+        if d.empty:
+            continue
+        color = PALETTE[definition]
+        ax.plot(d[x], d[y], marker="o", color=color, label=f"{DEFINITION_LABELS[definition]} ({count(d)})")
+        sd = d[std].fillna(0.0)
+        ax.fill_between(d[x], (d[y] - sd).clip(lower=lower), d[y] + sd, color=color, alpha=0.15)
+
+
 def _titled(fig, axes, panels, suptitle: str) -> None:
     for ax, (title, _) in zip(axes, panels, strict=True):
         if title:
@@ -69,22 +81,15 @@ def fig_sampling_bias(df_sampling_bias: pd.DataFrame, paths) -> None:
         if df.empty:
             _no_data(ax, "non-reference ensemble")
             continue
-        for definition in DEFINITIONS:
-            d = df[df["definition"] == definition].sort_values("rate")
-            if d.empty:
-                continue
-            color = PALETTE[definition]
-            ax.plot(
-                d["rate"],
-                d["mae"],
-                marker="o",
-                color=color,
-                label=f"{DEFINITION_LABELS[definition]} (n = {_span(d['n_points'])} points per rate)",
-            )
-            std = d["std_abs_error"].fillna(0.0)
-            ax.fill_between(
-                d["rate"], (d["mae"] - std).clip(lower=0), d["mae"] + std, color=color, alpha=0.15
-            )
+        _lines_with_band(
+            ax,
+            df,
+            "rate",
+            "mae",
+            "std_abs_error",
+            lambda d: f"n = {_span(d['n_points'])} points per rate",
+            lower=0,
+        )
         ax.set_xlabel("sampling rate r (fraction of the training set each member sees)")
         ax.set_ylabel("mean |score − reference score|\n(score units; band: ± 1 std over points)")
         ax.set_ylim(bottom=0)
@@ -291,22 +296,14 @@ def fig_stability(df_stability: pd.DataFrame, paths) -> None:
         if df.empty or df["mean_spearman"].isna().all():
             _no_data(ax, "size with two groups and a defined correlation")
             continue
-        for definition in DEFINITIONS:
-            d = df[df["definition"] == definition].sort_values("size")
-            if d.empty:
-                continue
-            color = PALETTE[definition]
-            ax.plot(
-                d["size"],
-                d["mean_spearman"],
-                marker="o",
-                color=color,
-                label=f"{DEFINITION_LABELS[definition]} ({_span(d['n_pairs'])} group pairs per size)",
-            )
-            std = d["std_spearman"].fillna(0.0)
-            ax.fill_between(
-                d["size"], d["mean_spearman"] - std, d["mean_spearman"] + std, color=color, alpha=0.15
-            )
+        _lines_with_band(
+            ax,
+            df,
+            "size",
+            "mean_spearman",
+            "std_spearman",
+            lambda d: f"{_span(d['n_pairs'])} group pairs per size",
+        )
         ax.set_xlabel("sub-ensemble size (members per group)")
         ax.set_ylabel("mean pairwise Spearman ρ\nbetween groups (band: ± 1 std)")
         ax.legend(fontsize="small", loc="best")
