@@ -51,8 +51,25 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> "TrainConfig":
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
-    def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+    def recipe(self, device: str = "cpu") -> dict:
+        """The settings a trained model depends on: everything but how the job runs (RUN_ONLY), with the
+        precision flags only where they act. Decision: bf16 and channels_last change numbers on CUDA
+        alone (CPU ignores them), so they are part of a member's recipe only when it trains on CUDA;
+        a checkpoint records the device and the flags in effect, and the Snakemake params of a member
+        leave them out (planning cannot know the device a job lands on)."""
+        out = {k: v for k, v in asdict(self).items() if k not in RUN_ONLY}
+        for flag in DEVICE_ONLY:
+            out[flag] = bool(out[flag]) if device == "cuda" else None
+        return out
+
+    def digest(self, device: str = "cpu") -> str:
+        return hashlib.sha256(json.dumps(self.recipe(device), sort_keys=True).encode()).hexdigest()[:16]
+
+
+# How a job runs, not what it trains: never part of a member's identity (params, resume key).
+RUN_ONLY = ("checkpoint_every", "batched")
+# Flags that act on CUDA only (torch ignores them in memgen's CPU path).
+DEVICE_ONLY = ("bf16", "channels_last")
 
 
 @dataclass
@@ -142,7 +159,7 @@ def train_sequential(
     y_all = torch.as_tensor(job.y, device=dev)
     mean = torch.as_tensor(job.mean, dtype=torch.float32, device=dev)[None, :, None, None]
     std = torch.as_tensor(job.std, dtype=torch.float32, device=dev)[None, :, None, None]
-    key = _resume_key(job, cfg, "sequential")
+    key = _resume_key(job, cfg, "sequential", dev.type)
     state = _load_resume(resume, key) or {"done": [], "current": None}
     results = list(state["done"])
     if results:
@@ -355,11 +372,11 @@ def predict(
     return torch.cat(out).numpy().astype(np.float16)
 
 
-def _resume_key(job: Job, cfg: TrainConfig, path_kind: str) -> str:
+def _resume_key(job: Job, cfg: TrainConfig, path_kind: str, device: str = "cpu") -> str:
     """What a resume state must match: the recipe, the training path (batched and sequential states
     differ in shape) and the job itself. A job killed, then rerun after a config change that keeps the
     recipe (master seed, mask, canaries) must start over, not continue other members' weights."""
-    h = hashlib.sha256(json.dumps([cfg.digest(), path_kind, job.arch, job.num_classes]).encode())
+    h = hashlib.sha256(json.dumps([cfg.digest(device), path_kind, job.arch, job.num_classes]).encode())
     h.update(json.dumps([int(s) for s in job.seeds]).encode())
     for a in (job.x, job.y, *(np.asarray(i, dtype=np.int64) for i in job.indices)):
         h.update(str(a.shape).encode())
