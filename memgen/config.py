@@ -100,6 +100,12 @@ def check(config: dict) -> None:
     block, shard = config["masks"]["block_size"], config["shard_size"]
     if shard <= 0:  # before anything divides by it
         raise fail(f"config: shard_size = {shard} must be at least 1", "use e.g. 32 on CPU, 4-8 on GPUs")
+    if block % shard:  # a job trains a slice of one mask block, so members never depend on the grouping
+        divisors = [d for d in range(1, block + 1) if block % d == 0]
+        raise fail(
+            f"config: shard_size = {shard} does not divide masks.block_size = {block}",
+            f"use one of {', '.join(map(str, divisors))} (a job trains a slice of one mask block)",
+        )
     for ds in config["datasets"]:
         for arch in config["datasets"][ds]["archs"]:
             if arch not in SMALL + TIMM:
@@ -184,7 +190,37 @@ def stable_seed(config: dict, *parts) -> int:
     return (config["seed"] * 1_000_003 + zlib.crc32("/".join(map(str, parts)).encode())) % (2**31)
 
 
+# Keys of a dataset entry the loaders do not read: what is studied on it, and the duplicate list's source
+# (read by the duplicates rule alone, through its input).
+NOT_LOADER = ("archs", "training", "members", "utility_seeds", "duplicates")
+BUNDLED = ("digits", "longtail")  # never read from disk: data_root does not matter
+
+
+def loader_spec(config: dict, dataset: str, new_test_set: bool = True) -> dict:
+    """What the data loader needs, and nothing else: a change here (e.g. split seed) invalidates everything
+    that reads the dataset. Score members never evaluate the new test set, so theirs leaves it out."""
+    entry = config["datasets"][dataset]
+    spec = {k: v for k, v in entry.items() if k not in NOT_LOADER}
+    if not new_test_set:
+        spec.pop("new_test_set", None)
+    if entry.get("kind", dataset) not in BUNDLED and "root" not in entry:
+        spec["data_root"] = config["data_root"]
+    return spec
+
+
 def dataset_spec(config: dict, dataset: str) -> dict:
-    """What the data loader needs; a change here (e.g. split seed) invalidates everything downstream."""
-    spec = {k: v for k, v in config["datasets"][dataset].items() if k not in ("archs", "training", "members")}
-    return {**spec, "data_root": config["data_root"]}
+    """The loader's spec with data_root always set (what memgen.data.load_dataset takes)."""
+    return {"data_root": config["data_root"], **loader_spec(config, dataset)}
+
+
+def member_recipe(config: dict, dataset: str, arch: str, ens: str | None = None) -> dict:
+    """The training settings a model's weights depend on: `training()` minus how the job runs (checkpoint
+    interval, batching, ...) and minus the CUDA-only precision flags (see TrainConfig.recipe)."""
+    from memgen.train import DEVICE_ONLY, RUN_ONLY
+
+    return {k: v for k, v in training(config, dataset, arch, ens).items() if k not in RUN_ONLY + DEVICE_ONLY}
+
+
+def member_seed(config: dict, dataset: str, arch: str, ens: str, k: int) -> int:
+    """Member k's seed (init, batch order, augmentation): from the master seed and its identity alone."""
+    return stable_seed(config, dataset, arch, ens, "member", k)

@@ -23,6 +23,11 @@ class Dataset:
     tests: dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (uint8 [M, C, H, W], int64 [M])
     num_classes: int
     truth: dict = field(default_factory=dict)  # generator ground truth (longtail only)
+    class_names: list[str] | None = None  # default: the class indices as text
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.class_names or [str(c) for c in range(self.num_classes)])
 
     @property
     def mean(self) -> np.ndarray:
@@ -127,7 +132,36 @@ def load_cifar(name="cifar10", spec=None, root=Path("data")) -> Dataset:
             np.load(labels).astype(np.int64),
         )
     x_tr = tr.data.transpose(0, 3, 1, 2).copy()
-    return Dataset(name, x_tr, np.asarray(tr.targets, dtype=np.int64), tests, n_cls)
+    return Dataset(
+        name, x_tr, np.asarray(tr.targets, dtype=np.int64), tests, n_cls, class_names=list(tr.classes)
+    )
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def folder_base(name: str, spec: dict, root: Path) -> Path:
+    return Path(spec.get("root", Path(root) / name))
+
+
+def folder_classes(base: Path) -> list[str]:
+    train = base / "train"
+    return sorted(p.name for p in train.iterdir() if p.is_dir()) if train.is_dir() else []
+
+
+def image_files(base: Path, split: str, folders: list[str]) -> list[tuple[str, int]]:
+    """(path relative to base, label) of every image of base/split/<folder>/, in the order the loaders use:
+    folders in the given order (label = position), files sorted by name within each."""
+    out = []
+    for c, cname in enumerate(folders):
+        d = base / split / cname
+        if d.is_dir():
+            out += [
+                (f"{split}/{cname}/{f.name}", c)
+                for f in sorted(d.iterdir())
+                if f.suffix.lower() in IMAGE_SUFFIXES
+            ]
+    return out
 
 
 def load_imagefolder(name="imagefolder", spec=None, root=Path("data")) -> Dataset:
@@ -138,27 +172,24 @@ def load_imagefolder(name="imagefolder", spec=None, root=Path("data")) -> Datase
     from PIL import Image
 
     spec = spec or {}
-    base = Path(spec.get("root", root / name))
+    base = folder_base(name, spec, root)
     size = int(spec.get("image_size", 32))
     how = (
         f"put images in {base}/train/<class>/*.jpg and {base}/test/<class>/*.jpg, or set datasets.{name}.root"
     )
     _need(base / "train", f"{name} training folder", how)
     _need(base / "test", f"{name} test folder", how)
-    classes = sorted(p.name for p in (base / "train").iterdir() if p.is_dir())
+    classes = folder_classes(base)
     if not classes:
         raise fail(f"{base}/train has no class sub-folders", how)
 
     def read(split: str, folders=None):
         """Images of base/split/<folder>/; label = position of the folder in `folders` (default: classes)."""
         xs, ys = [], []
-        for c, cname in enumerate(folders or classes):
-            for f in sorted((base / split / cname).glob("*")):
-                if f.suffix.lower() not in {".jpg", ".jpeg", ".png", ".bmp", ".webp"}:
-                    continue
-                img = Image.open(f).convert("RGB").resize((size, size), Image.BILINEAR)
-                xs.append(np.asarray(img).transpose(2, 0, 1))
-                ys.append(c)
+        for f, c in image_files(base, split, folders or classes):
+            img = Image.open(base / f).convert("RGB").resize((size, size), Image.BILINEAR)
+            xs.append(np.asarray(img).transpose(2, 0, 1))
+            ys.append(c)
         if not xs:
             raise fail(f"{base}/{split} holds no images", how)
         return np.stack(xs).astype(np.uint8), np.asarray(ys, dtype=np.int64)
@@ -171,4 +202,4 @@ def load_imagefolder(name="imagefolder", spec=None, root=Path("data")) -> Datase
         how_new = f"put the new test set in {base}/{d}/<class index>/*.jpeg (ImageNetV2's layout)"
         _need(base / d, f"{new.get('name', d)} test set", how_new)
         tests[new.get("name", d)] = read(d, folders=[str(i) for i in range(len(classes))])
-    return Dataset(name, x_tr, y_tr, tests, len(classes))
+    return Dataset(name, x_tr, y_tr, tests, len(classes), class_names=classes)

@@ -1,8 +1,10 @@
 # Helpers of the rules: wildcard constraints, named input functions and params.
 # Logic lives in memgen/ (tested without Snakemake); these functions only look values up.
+import functools
 import sys
 
 import memgen.config as mc
+from memgen.index import fingerprint
 from memgen.errors import MemgenError
 from memgen.variants import (
     VARIANTS,
@@ -19,8 +21,9 @@ except MemgenError as e:
 
 DATASETS = list(config["datasets"])
 ENSEMBLES = list(config["ensembles"])
-SHARD = config["shard_size"]
-SLOTS = list(range(SHARD))
+BLOCK = config["masks"]["block_size"]
+SHARD = config["shard_size"]  # divides BLOCK (checked): a member job trains one slice of one mask block
+SLICES = list(range(0, BLOCK, SHARD))
 # utility runs: the seeds of one condition are trained in shards of utility.shard_size; the rule's outputs
 # are fixed when the Snakefile is parsed, so the shard size is the configured one (seeds fill whole shards)
 USHARD = config["utility"]["shard_size"]
@@ -50,9 +53,58 @@ def pairs():
     return [(d, a) for d in DATASETS for a in config["datasets"][d]["archs"]]
 
 
-# ---- params: exactly the settings each rule's outputs depend on -------------------------------------
+def member_files(first, name):
+    """Output files of the member rule for slots [first, first + SHARD) of block {block}."""
+    return [
+        f"results/{{dataset}}/{{arch}}/{{ens}}/members/{{block}}/{s}/{name}"
+        for s in range(first, first + SHARD)
+    ]
+
+
+def member_rule_resources():
+    """The profile's `set-resources`/`set-threads` for `members` also hold for every slice rule members_<first>
+    (a profile names rules, and the slice rules' names depend on shard_size). Snakemake has no public hook
+    for this; its settings object is read here, and nothing happens when it is shaped otherwise."""
+    rs = getattr(workflow, "resource_settings", None)
+    for attr in ("_parsed_overwrite_resources", "_parsed_overwrite_threads"):
+        table = getattr(rs, attr, None)
+        if isinstance(table, dict) and "members" in table:
+            for first in SLICES:
+                table.setdefault(f"members_{first}", table["members"])
+
+
+member_rule_resources()
+
+
+# ---- params: exactly the settings each rule's outputs depend on (docs/rerun.md: which key reruns what) ----
+@functools.cache
+def _fingerprint(dataset):
+    return fingerprint(
+        dataset, mc.loader_spec(config, dataset, new_test_set=False), config["data_root"]
+    )
+
+
+def index_params(wildcards):
+    """The loader's settings (not the new test set: the index holds the original test set) and the files."""
+    return {
+        **mc.loader_spec(config, wildcards.dataset, new_test_set=False),
+        "files": _fingerprint(wildcards.dataset),
+    }
+
+
 def dataset_params(wildcards):
-    return mc.dataset_spec(config, wildcards.dataset)
+    """Rules that load pixels and test sets (utility runs, utility tables, Fig. 4)."""
+    return mc.loader_spec(config, wildcards.dataset)
+
+
+def duplicates_params(wildcards):
+    """The detector reads the original test set and member features; a published list needs nothing."""
+    if config["datasets"][wildcards.dataset]["duplicates"] != "detect":
+        return {}
+    return {
+        "loader": mc.loader_spec(config, wildcards.dataset, new_test_set=False),
+        "threshold": config["utility"]["duplicate_threshold"],
+    }
 
 
 def canary_params(wildcards):
@@ -71,16 +123,14 @@ def mask_params(wildcards):
 
 
 def member_params(wildcards):
-    first = int(wildcards.shard) * SHARD
-    prefix = (wildcards.dataset, wildcards.arch, wildcards.ens, "member")
+    """A member's identity: its recipe, the data it reads, the master seed its own seed derives from (with
+    its index), and what it writes. No shard, slice or run-only setting: the job reads those from config."""
+    d, a, e = wildcards.dataset, wildcards.arch, wildcards.ens
     return {
-        "training": mc.training(
-            config, wildcards.dataset, wildcards.arch, wildcards.ens
-        ),
-        "members": list(range(first, first + SHARD)),
-        "seeds": [
-            mc.stable_seed(config, *prefix, k) for k in range(first, first + SHARD)
-        ],
+        "training": mc.member_recipe(config, d, a, e),
+        "loader": mc.loader_spec(config, d, new_test_set=False),
+        "seed": config["seed"],
+        "full_logits": config["full_logits"],
     }
 
 
@@ -92,50 +142,36 @@ def utility_params(wildcards):
     first = int(wildcards.shard) * USHARD
     # seed s is the same for "memorized removed" and "random removed": the pair shares init and data order
     return {
-        "training": mc.training(config, wildcards.dataset, wildcards.arch),
+        "training": mc.member_recipe(config, wildcards.dataset, wildcards.arch),
+        "loader": mc.loader_spec(config, wildcards.dataset),
         "seeds": [
             mc.stable_seed(config, wildcards.dataset, wildcards.arch, "utility", s)
             for s in range(first, first + USHARD)
         ],
         "seed_ids": list(range(first, first + USHARD)),
+        "full_logits": config["full_logits"],
     }
 
 
 # ---- inputs ----------------------------------------------------------------------------------------
-def _shards(dataset, ens):
-    return range(mc.members(config, dataset, ens) // SHARD)
+def _blocks(dataset, ens):
+    return range(mc.members(config, dataset, ens) // BLOCK)
 
 
 def mask_blocks(wildcards):
-    n_blocks = (
-        mc.members(config, wildcards.dataset, wildcards.ens)
-        // config["masks"]["block_size"]
-    )
     return [
         f"results/{wildcards.dataset}/{wildcards.arch}/{wildcards.ens}/masks/{b}.npz"
-        for b in range(n_blocks)
+        for b in _blocks(wildcards.dataset, wildcards.ens)
     ]
 
 
-def shard_blocks(wildcards):
-    """The mask blocks holding this shard's members (block b holds members b*B ... b*B + B - 1)."""
-    B, first = config["masks"]["block_size"], int(wildcards.shard) * SHARD
-    blocks = range(first // B, (first + SHARD - 1) // B + 1)
+def member_outputs(wildcards):
+    """Every member's outputs, in mask row order (member k = block * BLOCK + slot)."""
     return [
-        f"results/{wildcards.dataset}/{wildcards.arch}/{wildcards.ens}/masks/{b}.npz"
-        for b in blocks
+        f"results/{wildcards.dataset}/{wildcards.arch}/{wildcards.ens}/members/{b}/{s}/outputs.npz"
+        for b in _blocks(wildcards.dataset, wildcards.ens)
+        for s in range(BLOCK)
     ]
-
-
-def member_logits(wildcards):
-    return expand(
-        "results/{dataset}/{arch}/{ens}/members/{shard}/{slot}/logits.npz",
-        dataset=wildcards.dataset,
-        arch=wildcards.arch,
-        ens=wildcards.ens,
-        shard=_shards(wildcards.dataset, wildcards.ens),
-        slot=SLOTS,
-    )
 
 
 def ensemble_scores(wildcards):
@@ -163,6 +199,7 @@ def duplicates_source(wildcards):
     return {
         "canaries": f"results/{wildcards.dataset}/data/canaries.npz",
         "checkpoint": f"results/{wildcards.dataset}/{arch}/{mc.reference(config)}/members/0/0/checkpoint.pt",
+        "index": f"results/{wildcards.dataset}/data/index.npz",
     }
 
 
@@ -203,7 +240,7 @@ def variant_runs(wildcards):
         if len(z["memorized"]) == 0:
             return []
     return expand(
-        "results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}/{slot}/logits.npz",
+        "results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}/{slot}/outputs.npz",
         dataset=wildcards.dataset,
         arch=wildcards.arch,
         removal=rid,

@@ -1,7 +1,25 @@
-# Stage 1, data: canaries (the null of memorization) and the list of test points that leak from training.
+# Stage 1, data: the dataset index (N, labels, files), canaries (the null of memorization) and the list of
+# test points that leak from training.
+
+
+# Light rules (canaries, mask blocks) read this index, never the pixels. Its params are the loader's
+# settings plus a fingerprint of the files on disk, so a changed image re-indexes that dataset alone.
+rule dataset_index:
+    output:
+        "results/{dataset}/data/index.npz",
+    log:
+        "logs/{dataset}/index.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        dataset=index_params,
+    script:
+        "../workflow_scripts/dataset_index.py"
 
 
 rule canaries:
+    input:
+        "results/{dataset}/data/index.npz",
     output:
         "results/{dataset}/data/canaries.npz",
     log:
@@ -9,7 +27,6 @@ rule canaries:
     conda:
         "../envs/memgen.yaml"
     params:
-        dataset=dataset_params,
         canaries=canary_params,
     script:
         "../workflow_scripts/canaries.py"
@@ -25,7 +42,6 @@ rule duplicates:
     conda:
         "../envs/memgen.yaml"
     params:
-        dataset=dataset_params,
-        threshold=config["utility"]["duplicate_threshold"],
+        dataset=duplicates_params,
     script:
         "../workflow_scripts/duplicates.py"

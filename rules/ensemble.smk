@@ -1,9 +1,11 @@
-# Stage 2, score ensembles: balanced masks, then members trained in shards (one job per shard).
+# Stage 2, score ensembles: balanced masks, then members trained in jobs of shard_size members.
 
 
-# A block depends on (seed, block index, rate, block size) only, never on the ensemble's size K:
-# raising K adds blocks (and shards) and leaves every existing member's inputs untouched.
+# A block depends on (seed, block index, rate, block size) and N only, never on the ensemble's size K:
+# raising K adds blocks (and member jobs) and leaves every existing member's inputs untouched.
 rule mask_block:
+    input:
+        "results/{dataset}/data/index.npz",
     output:
         "results/{dataset}/{arch}/{ens}/masks/{block}.npz",
     log:
@@ -12,7 +14,6 @@ rule mask_block:
         "../envs/memgen.yaml"
     params:
         masks=mask_params,
-        dataset=dataset_params,
     script:
         "../workflow_scripts/mask_block.py"
 
@@ -30,29 +31,32 @@ rule masks:
         "../workflow_scripts/masks.py"
 
 
-rule members:
-    input:
-        canaries="results/{dataset}/data/canaries.npz",
-        blocks=shard_blocks,
-    output:
-        checkpoints=expand(
-            "results/{{dataset}}/{{arch}}/{{ens}}/members/{{shard}}/{slot}/checkpoint.pt",
-            slot=SLOTS,
-        ),
-        logits=expand(
-            "results/{{dataset}}/{{arch}}/{{ens}}/members/{{shard}}/{slot}/logits.npz",
-            slot=SLOTS,
-        ),
-    log:
-        "logs/{dataset}/{arch}/{ens}/members/{shard}.log",
-    benchmark:
-        "logs/{dataset}/{arch}/{ens}/members/{shard}.benchmark.tsv"
-    conda:
-        "../envs/memgen.yaml"
-    threads: 2
-    params:
-        dataset=dataset_params,
-        member=member_params,
-        resume="results/{dataset}/{arch}/{ens}/members/{shard}/resume.pt",
-    script:
-        "../workflow_scripts/members.py"
+# Member k = b * block_size + s lives in members/{b}/{s}/ whatever the job size: one rule per slice
+# [first, first + shard_size) of a block trains those slots of any block. Changing shard_size renames rules,
+# never files, and params hold no slice, so it retrains nothing (Snakemake's rerun triggers look at files,
+# params, inputs and code, not rule names). The SLURM profile's `members` resources apply to every slice
+# (rules/common.smk: member_rule_resources). Measured alternatives: one job per member costs ~3 s of
+# start-up each on CPU and ~10x the jobs to plan (issue 9 in docs/rerun.md).
+for first in SLICES:
+
+    rule:
+        name:
+            f"members_{first}"
+        input:
+            index="results/{dataset}/data/index.npz",
+            canaries="results/{dataset}/data/canaries.npz",
+            block="results/{dataset}/{arch}/{ens}/masks/{block}.npz",
+        output:
+            checkpoints=member_files(first, "checkpoint.pt"),
+            outputs=member_files(first, "outputs.npz"),
+        log:
+            f"logs/{{dataset}}/{{arch}}/{{ens}}/members/{{block}}/{first}.log",
+        benchmark:
+            f"logs/{{dataset}}/{{arch}}/{{ens}}/members/{{block}}/{first}.benchmark.tsv"
+        conda:
+            "../envs/memgen.yaml"
+        threads: 2
+        params:
+            member=member_params,
+        script:
+            "../workflow_scripts/members.py"

@@ -5,7 +5,7 @@ rule scores:
     input:
         canaries="results/{dataset}/data/canaries.npz",
         masks="results/{dataset}/{arch}/{ens}/masks.npz",
-        logits=member_logits,
+        outputs=member_outputs,
     output:
         scores="results/{dataset}/{arch}/{ens}/scores.csv",
         correct="results/{dataset}/{arch}/{ens}/correct.npz",

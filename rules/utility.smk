@@ -25,8 +25,8 @@ rule utility_runs:
             "results/{{dataset}}/{{arch}}/utility/{{removal}}/{{condition}}/{{shard}}/{slot}/checkpoint.pt",
             slot=USLOTS,
         ),
-        logits=expand(
-            "results/{{dataset}}/{{arch}}/utility/{{removal}}/{{condition}}/{{shard}}/{slot}/logits.npz",
+        outputs=expand(
+            "results/{{dataset}}/{{arch}}/utility/{{removal}}/{{condition}}/{{shard}}/{slot}/outputs.npz",
             slot=USLOTS,
         ),
     log:
@@ -37,7 +37,6 @@ rule utility_runs:
         "../envs/memgen.yaml"
     threads: 2
     params:
-        dataset=dataset_params,
         utility=utility_params,
         resume="results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}/resume.pt",
     script:

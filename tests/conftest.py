@@ -34,3 +34,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("workflow") or item.get_closest_marker("slurm"):
         if not (REPO_ROOT / "Snakefile").is_file():
             unavailable(f"no Snakefile in {REPO_ROOT}")
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory):
+    """One complete run of the tiny study (every rule), shared by the workflow and rerun-matrix tests.
+    Tests that edit it restore it before they end."""
+    from workflow_helpers import copy_workflow, snakemake
+
+    wd = copy_workflow(tmp_path_factory.mktemp("study"))
+    snakemake(wd, "all")
+    return wd

@@ -94,10 +94,10 @@ def test_shard_size_zero():
         mc.check(c)
 
 
-def test_members_not_multiple_of_shard_size():
+def test_shard_size_must_divide_the_block_size():
     msg = error_of(lambda c: c.update(shard_size=48))
-    assert "ensembles.rate0.25 has 64 members, not a multiple of shard_size = 48" in msg
-    assert "Fix: make members a multiple of shard_size" in msg
+    assert "shard_size = 48 does not divide masks.block_size = 64" in msg
+    assert "Fix: use one of 1, 2, 4, 8, 16, 32, 64" in msg
 
 
 def test_members_override_per_dataset():

@@ -1,8 +1,8 @@
 """kill -9 during member training loses nothing but the time since the last resumable state.
 
 A real Snakemake run is killed (SIGKILL to its whole process group) while a shard trains; the README's
-rerun (`snakemake --unlock`, then the same command) resumes from `resume.pt` and must give byte-identical
-logits and weights to an uninterrupted run (CPU, same seeds).
+rerun (`snakemake --unlock`, then the same command) resumes from `resume-0.pt` and must give byte-identical
+outputs and weights to an uninterrupted run (CPU, same seeds).
 """
 
 import os
@@ -17,7 +17,7 @@ from workflow_helpers import SNAKEMAKE, copy_workflow, snakemake, tiny_config
 
 pytestmark = pytest.mark.workflow
 
-SHARD = "results/digits/cnn/rate0.5/members/0"
+SHARD = "results/digits/cnn/rate0.5/members/0"  # mask block 0; the job trains its slots 0-7
 
 
 def _config():
@@ -29,7 +29,7 @@ def _config():
 
 
 def _target(wd):
-    return f"{SHARD}/7/logits.npz"
+    return f"{SHARD}/7/outputs.npz"
 
 
 def test_kill_9_then_rerun_gives_identical_outputs(tmp_path):
@@ -39,7 +39,7 @@ def test_kill_9_then_rerun_gives_identical_outputs(tmp_path):
     proc = subprocess.Popen(
         cmd, cwd=killed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-    resume = killed / SHARD / "resume.pt"
+    resume = killed / SHARD / "resume-0.pt"
     deadline = time.time() + 240
     while not resume.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -48,19 +48,19 @@ def test_kill_9_then_rerun_gives_identical_outputs(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    assert not (killed / f"{SHARD}/7/logits.npz").exists()
+    assert not (killed / f"{SHARD}/7/outputs.npz").exists()
 
     snakemake(killed, "--unlock")
     snakemake(killed, _target(killed))
-    log = (killed / "logs/digits/cnn/rate0.5/members/0.log").read_text()
+    log = (killed / "logs/digits/cnn/rate0.5/members/0/0.log").read_text()
     # killed mid-member: "model k: resumed at epoch e"; killed between members: "resumed: k of 8 ... trained"
     assert "resumed" in log, log[-2000:]
     assert not resume.exists(), "the resumable state should be removed once the shard is done"
 
     snakemake(clean, _target(clean))
     for slot in range(8):
-        a = np.load(killed / f"{SHARD}/{slot}/logits.npz")
-        b = np.load(clean / f"{SHARD}/{slot}/logits.npz")
+        a = np.load(killed / f"{SHARD}/{slot}/outputs.npz")
+        b = np.load(clean / f"{SHARD}/{slot}/outputs.npz")
         for key in b.files:
             np.testing.assert_array_equal(a[key], b[key], err_msg=f"slot {slot} {key}")
         wa = torch.load(killed / f"{SHARD}/{slot}/checkpoint.pt", weights_only=True)["state_dict"]

@@ -10,12 +10,9 @@ from workflow_helpers import copy_workflow, planned_jobs, snakemake, tiny_config
 pytestmark = pytest.mark.workflow
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    """One complete run of the tiny study (every rule), shared by the tests below."""
-    wd = copy_workflow(tmp_path_factory.mktemp("study"))
-    snakemake(wd, "all")
-    return wd
+def _members(jobs):
+    """(ensemble, block, first slot) of every member job; member rules are members_<first slot>."""
+    return {(w["ens"], w["block"], r.split("_")[1]) for r, w in jobs if r.startswith("members_")}
 
 
 def test_complete_run_writes_every_artifact(study):
@@ -42,14 +39,22 @@ def test_complete_run_writes_every_artifact(study):
     assert len(pd.read_csv(r / "table3.csv")) == 1
     pngs = sorted(p.name for p in (r / "figures").glob("*.png"))
     assert len(pngs) == 10 and all((r / "figures" / p).stat().st_size > 5000 for p in pngs)
-    ckpt = r / "digits/mlp/rate0.5/members/1/3/checkpoint.pt"
+    ckpt = r / "digits/mlp/rate0.5/members/0/11/checkpoint.pt"  # block 0 (of 16 members), slot 11
     import torch
+
+    from memgen.outputs import load_outputs
 
     state = torch.load(ckpt, weights_only=True)
     assert state["member"] == 11 and state["config"]["epochs"] == 4 and "state_dict" in state
-    logits = np.load(r / "digits/mlp/rate0.5/members/1/3/logits.npz")
-    assert logits["train"].dtype == np.float16 and logits["train"].shape == (1437, 10)
-    assert logits["test_original"].shape == (360, 10)
+    out = load_outputs(
+        r / "digits/mlp/rate0.5/members/0/11/outputs.npz",
+        n=1437,
+        sets=("train", "test_original"),
+        fields=("pred", "margin", "log_odds"),
+    )
+    assert out["train"]["pred"].shape == (1437,) and out["test_original"]["margin"].shape == (360,)
+    size = (r / "digits/mlp/rate0.5/members/0/11/outputs.npz").stat().st_size
+    assert size <= 12 * (1437 + 360) + 4096, size  # compact: <= 12 bytes per point (+ npz headers)
 
 
 def test_complete_run_leaves_nothing_to_do(study):
@@ -65,10 +70,20 @@ def test_changing_one_ensembles_epochs_reruns_only_that_ensemble(study, tmp_path
         jobs = planned_jobs(study, "all")
     finally:
         write_config(study, tiny_config())
-    members = {(w["ens"], w["shard"]) for r, w in jobs if r == "members"}
-    assert members == {("rate0.5", "0"), ("rate0.5", "1")}, jobs
+    assert _members(jobs) == {("rate0.5", "0", "0"), ("rate0.5", "0", "8")}, jobs
     assert {w["ens"] for r, w in jobs if r in ("scores", "thresholds")} == {"rate0.5"}
     assert not [r for r, _ in jobs if r in ("canaries", "mask_block", "masks", "utility_runs")], jobs
+
+
+def test_changing_shard_size_retrains_nothing(study):
+    cfg = tiny_config()
+    cfg["shard_size"] = 4
+    write_config(study, cfg)
+    try:
+        out = snakemake(study, "-n", "all").stdout
+    finally:
+        write_config(study, tiny_config())
+    assert "Nothing to be done" in out, out[-3000:]
 
 
 def test_growing_k_trains_only_new_members(study):
@@ -79,11 +94,11 @@ def test_growing_k_trains_only_new_members(study):
         jobs = planned_jobs(study, "all")
     finally:
         write_config(study, tiny_config())
-    assert {(w["ens"], w["shard"]) for r, w in jobs if r == "members"} == {("rate0.5", "2"), ("rate0.5", "3")}
+    assert _members(jobs) == {("rate0.5", "1", "0"), ("rate0.5", "1", "8")}
     assert {w["block"] for r, w in jobs if r == "mask_block"} == {"1"}
 
 
-def test_trace_reaches_masks_and_flags_a_changed_logits_file(study):
+def test_trace_reaches_masks_and_flags_a_changed_outputs_file(study):
     import subprocess
     import sys
 
@@ -91,7 +106,7 @@ def test_trace_reaches_masks_and_flags_a_changed_logits_file(study):
     ok = subprocess.run([*trace, "results/table1.csv"], capture_output=True, text=True, cwd=study)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "masks" in ok.stdout and "canaries.npz" in ok.stdout
-    victim = study / "results/digits/mlp/rate0.7/members/0/2/logits.npz"
+    victim = study / "results/digits/mlp/rate0.7/members/0/2/outputs.npz"
     original = victim.read_bytes()
     victim.write_bytes(original + b"\0")
     try:
@@ -99,13 +114,13 @@ def test_trace_reaches_masks_and_flags_a_changed_logits_file(study):
     finally:
         victim.write_bytes(original)
     assert bad.returncode == 1
-    assert "rate0.7/members/0/2/logits.npz" in bad.stdout and "CHANGED" in bad.stdout
+    assert "rate0.7/members/0/2/outputs.npz" in bad.stdout and "CHANGED" in bad.stdout
 
 
 def test_table1_alone_builds_only_what_it_needs(tmp_path):
     wd = copy_workflow(tmp_path / "wf")
     rules = {r for r, _ in planned_jobs(wd, "results/table1.csv")}
-    assert "members" in rules and "removal" in rules
+    assert "members_0" in rules and "removal" in rules
     assert not any(r.startswith("fig") for r in rules), rules
     assert not rules & {"definitions", "sampling_bias", "stability"}, rules
 
@@ -144,9 +159,9 @@ def test_html_report_holds_the_figures_and_tables(study):
     assert len(html) > 100_000 and "fig5_utility" in html and "table1" in html
 
 
-def test_truncated_logits_fail_scores_with_one_message_and_no_table(study):
-    """Runs last on the shared study: it breaks one member's logits, then restores them."""
-    victim = study / "results/digits/mlp/rate0.5/members/0/1/logits.npz"
+def test_truncated_outputs_fail_scores_with_one_message_and_no_table(study):
+    """Runs last on the shared study: it breaks one member's outputs, then restores them."""
+    victim = study / "results/digits/mlp/rate0.5/members/0/1/outputs.npz"
     scores = study / "results/digits/mlp/rate0.5/scores.csv"
     original = victim.read_bytes()
     victim.write_bytes(original[: len(original) // 2])
@@ -154,7 +169,7 @@ def test_truncated_logits_fail_scores_with_one_message_and_no_table(study):
         proc = snakemake(study, str(scores.relative_to(study)), check=False, timeout=300)
         text = proc.stdout + proc.stderr
         assert proc.returncode != 0
-        assert "logits.npz is truncated or corrupt" in text and "Fix:" in text, text[-3000:]
+        assert "outputs.npz is truncated or corrupt" in text and "Fix:" in text, text[-3000:]
         assert not scores.exists(), "a failed scores job must not leave a table behind"
     finally:
         victim.write_bytes(original)

@@ -1,7 +1,9 @@
 from memgen.stages.ensemble import write_canaries
 from memgen.workflow import run
 
-run(
-    snakemake,  # noqa: F821 (injected by Snakemake)
-    lambda smk: write_canaries(smk.params.dataset, smk.wildcards.dataset, smk.params.canaries, smk.output[0]),
-)
+
+def work(smk):
+    return write_canaries(smk.input[0], smk.wildcards.dataset, smk.params.canaries, smk.output[0])
+
+
+run(snakemake, work)  # noqa: F821 (injected by Snakemake)

@@ -1,9 +1,9 @@
 from memgen.stages.ensemble import write_duplicates
 from memgen.workflow import run
 
-run(
-    snakemake,  # noqa: F821 (injected by Snakemake)
-    lambda smk: write_duplicates(
-        smk.params.dataset, smk.wildcards.dataset, dict(smk.input), smk.params.threshold, smk.output[0]
-    ),
-)
+
+def work(smk):
+    return write_duplicates(smk.wildcards.dataset, dict(smk.input), dict(smk.params.dataset), smk.output[0])
+
+
+run(snakemake, work)  # noqa: F821 (injected by Snakemake)

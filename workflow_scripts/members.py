@@ -1,18 +1,18 @@
-from memgen.stages.ensemble import write_members
+from memgen.stages.members import write_members
 from memgen.workflow import run
 
 
 def work(smk):
     return write_members(
-        smk.params.dataset,
+        smk.config,  # run-only settings (checkpoint interval, batching): not params, so never a rerun
         smk.wildcards.dataset,
         smk.wildcards.arch,
-        smk.input.canaries,
-        list(smk.input.blocks),
+        smk.wildcards.ens,
+        int(smk.wildcards.block),
+        {"index": smk.input.index, "canaries": smk.input.canaries, "block": smk.input.block},
         smk.params.member,
         list(smk.output.checkpoints),
-        list(smk.output.logits),
-        smk.params.resume,
+        list(smk.output.outputs),
     )
 
 

@@ -1,10 +1,10 @@
-from memgen.stages.ensemble import write_utility_runs
+from memgen.stages.members import write_utility_runs
 from memgen.workflow import run
 
 
 def work(smk):
     return write_utility_runs(
-        smk.params.dataset,
+        smk.config,  # run-only settings (checkpoint interval, batching): not params, so never a rerun
         smk.wildcards.dataset,
         smk.wildcards.arch,
         smk.input.canaries,
@@ -12,7 +12,7 @@ def work(smk):
         smk.wildcards.condition,
         smk.params.utility,
         list(smk.output.checkpoints),
-        list(smk.output.logits),
+        list(smk.output.outputs),
         smk.params.resume,
     )
 

@@ -1,7 +1,6 @@
-"""Stages that make the score ensembles and the utility runs: canaries, masks, training, scores."""
+"""Stages of the score ensembles that train nothing: canaries, masks, scores, the duplicate list."""
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -9,10 +8,10 @@ import torch
 from memgen.canaries import make_canaries
 from memgen.data import load_dataset
 from memgen.errors import fail
-from memgen.io import load_checkpoint, load_npz, save_checkpoint, save_csv, save_npz
+from memgen.index import load_index
+from memgen.io import load_checkpoint, load_npz, save_csv, save_npz
 from memgen.masks import block, check_mask_spec
 from memgen.scores import score_table
-from memgen.train import Job, TrainConfig, predict, train
 
 log = logging.getLogger("memgen.stages")
 
@@ -26,22 +25,22 @@ def dataset_from(spec: dict, name: str):
     return load_dataset(name, spec, spec.get("data_root", "data"))
 
 
-def write_canaries(spec: dict, name: str, params: dict, out: str) -> dict:
-    ds = dataset_from(spec, name)
-    c = make_canaries(ds.y_train, ds.num_classes, params["fraction"], params["seed"])
+def write_canaries(index_path: str, name: str, params: dict, out: str) -> dict:
+    idx = load_index(index_path)
+    c = make_canaries(idx["labels"], idx["num_classes"], params["fraction"], params["seed"])
     save_npz(out, **c)
     log.info(
         "%s: %d training points, %d canaries (%.1f %%)",
         name,
-        len(ds.y_train),
+        idx["n"],
         len(c["index"]),
         100 * c["canary"].mean(),
     )
     return {"seeds": {"canaries": params["seed"]}}
 
 
-def write_mask_block(spec: dict, name: str, params: dict, b: int, out: str) -> dict:
-    n = len(dataset_from(spec, name).y_train)
+def write_mask_block(index_path: str, params: dict, b: int, out: str) -> dict:
+    n = load_index(index_path)["n"]
     check_mask_spec(params["rate"], params["block_size"], params["block_size"])
     mask = block(params["seed"], b, params["block_size"], n, params["rate"])
     save_npz(
@@ -63,138 +62,53 @@ def write_masks(block_paths: list[str], out: str) -> None:
     log.info("mask %s: %d members x %d points", out, *mask.shape)
 
 
-def member_masks(block_paths: list[str], members: list[int]) -> list[np.ndarray]:
-    """Rows of the given members, from the blocks that hold them."""
-    blocks = {int(z["block"]): z["mask"] for z in (load_npz(p, ["mask", "block"]) for p in block_paths)}
-    size = len(next(iter(blocks.values())))
-    missing = sorted({k // size for k in members} - set(blocks))
-    if missing:
-        raise fail(
-            f"mask blocks {missing} are not among the inputs {block_paths}",
-            "rerun the members rule (snakemake --forcerun)",
-        )
-    return [blocks[k // size][k % size] for k in members]
+def write_scores(canaries_path, masks_path, output_paths, out_scores, out_correct) -> None:
+    """scores.csv from the members' predictions, and correct.npz: `correct` (bool K x N) and `log_odds`
+    (the label's log-odds, float16 K x N, for confidence-based definitions and LiRA)."""
+    from memgen.outputs import load_outputs
 
-
-def _eval_sets(ds) -> dict[str, np.ndarray]:
-    return {"train": ds.x_train, **{f"test_{k}": v[0] for k, v in ds.tests.items()}}
-
-
-def train_and_save(
-    ds, labels, indices, seeds, ids, arch, cfg_dict, ckpts, logits, resume, extra=None
-) -> dict:
-    """Train one shard (members or utility seeds) and write each model's checkpoint and logits."""
-    cfg = TrainConfig.from_dict(cfg_dict)
-    job = Job(ds.x_train, labels, indices, seeds, arch, ds.num_classes, ds.mean, ds.std)
-    dev = device()
-    results = train(job, cfg, dev, Path(resume))
-    for k, res in enumerate(results):
-        sets = {name: predict(job, cfg, res["state_dict"], x, dev) for name, x in _eval_sets(ds).items()}
-        save_npz(logits[k], **sets, seed_id=np.int64(ids[k]))
-        save_checkpoint(
-            ckpts[k],
-            {
-                "state_dict": res["state_dict"],
-                "config": cfg_dict,
-                "seed": int(seeds[k]),
-                "member": int(ids[k]),
-                "epoch": cfg.epochs,
-                "arch": arch,
-                "num_classes": ds.num_classes,
-                "mean": ds.mean.tolist(),
-                "std": ds.std.tolist(),
-                **(extra or {}),
-            },
-        )
-    Path(resume).unlink(missing_ok=True)  # finished: the resumable state has served its purpose
-    return {"device": dev, "seeds": {str(i): int(s) for i, s in zip(ids, seeds, strict=True)}}
-
-
-def write_members(spec, name, arch, canaries_path, block_paths, params, ckpts, logits, resume) -> dict:
-    ds = dataset_from(spec, name)
-    labels = load_npz(canaries_path, ["label"])["label"]
-    ids = params["members"]
-    rows = member_masks(block_paths, ids)
-    if len(rows[0]) != len(labels):
-        raise fail(
-            f"mask blocks {block_paths} cover {len(rows[0])} points, the dataset {len(labels)}",
-            "rerun the mask_block rule (snakemake --forcerun)",
-        )
-    indices = [np.flatnonzero(r) for r in rows]
-    return train_and_save(
-        ds, labels, indices, params["seeds"], ids, arch, params["training"], ckpts, logits, resume
-    )
-
-
-def write_utility_runs(
-    spec, name, arch, canaries_path, removal_path, condition, params, ckpts, logits, resume
-) -> dict:
-    """Utility runs use TRUE labels (canaries are only for score ensembles) minus the removal set."""
-    from memgen.removal import keep_indices, load_removal
-
-    ds = dataset_from(spec, name)
-    true = load_npz(canaries_path, ["true_label"])["true_label"]
-    sets = load_removal(removal_path)
-    if condition == "memorized":
-        removed = [sets["memorized"]] * len(params["seed_ids"])
-    else:  # seed s removes its own random draw (same size as the memorized set)
-        by_seed = sets["random_by_seed"]
-        if max(params["seed_ids"]) >= len(by_seed):
-            raise fail(
-                f"{removal_path} holds random sets for {len(by_seed)} seeds, "
-                f"seed {max(params['seed_ids'])} asked",
-                f"rerun: snakemake --forcerun {removal_path}",
-            )
-        removed = [by_seed[s] for s in params["seed_ids"]]
-    indices = [keep_indices(len(true), r) for r in removed]
-    return train_and_save(
-        ds,
-        true,
-        indices,
-        params["seeds"],
-        params["seed_ids"],
-        arch,
-        params["training"],
-        ckpts,
-        logits,
-        resume,
-        extra={"condition": condition, "n_removed": int(len(removed[0]))},
-    )
-
-
-def write_scores(canaries_path, masks_path, logit_paths, out_scores, out_correct) -> None:
     c = load_npz(canaries_path, ["label", "true_label", "canary"])
     mask = load_npz(masks_path, ["mask"])["mask"]
-    if len(logit_paths) != len(mask):
+    if len(output_paths) != len(mask):
         raise fail(
-            f"{len(logit_paths)} member logits for a mask of {len(mask)} members",
+            f"{len(output_paths)} member outputs for a mask of {len(mask)} members",
             "rerun the ensemble's members",
         )
+    if len(c["label"]) != mask.shape[1]:
+        raise fail(
+            f"{canaries_path} labels {len(c['label'])} points, {masks_path} masks {mask.shape[1]}",
+            f"rerun: snakemake --forcerun {masks_path}",
+        )
+    # log_odds is float16: at 512 members x 1.28 M points a float32 matrix alone is 2.6 GB and the stage
+    # would pass 4 GiB. float16 keeps 3 significant digits, far finer than the member-to-member spread
+    # that confidence scores and LiRA's Gaussians measure; the member files keep float32.
     correct = np.zeros(mask.shape, dtype=bool)
-    for k, p in enumerate(logit_paths):  # member order = mask row order (paths come sorted by shard, slot)
-        train_logits = load_npz(p, ["train"])["train"]
-        if train_logits.shape[0] != mask.shape[1]:
-            raise fail(
-                f"{p} has logits for {train_logits.shape[0]} points, the mask {mask.shape[1]}",
-                f"rerun: snakemake --forcerun {p}",
-            )
-        correct[k] = train_logits.astype(np.float32).argmax(1) == c["label"]
+    log_odds = np.zeros(mask.shape, dtype=np.float16)
+    for k, p in enumerate(output_paths):  # member order = mask row order (paths come sorted by block, slot)
+        train = load_outputs(p, n=mask.shape[1], fields=("pred", "log_odds"))["train"]
+        correct[k] = train["pred"] == c["label"]
+        log_odds[k] = train["log_odds"]
+    # correct.npz first, so the log-odds are freed before score_table's K x N temporaries
+    save_npz(out_correct, correct=correct, log_odds=log_odds)
+    del log_odds
     table = score_table(mask, correct, c["label"], c["true_label"], c["canary"])
     save_csv(out_scores, table)
-    save_npz(out_correct, correct=correct)
-    can = c["canary"]
-    ai = table["acc_in"][can]
+    ai = table["acc_in"][c["canary"]].dropna()
+    if ai.empty:  # canaries.fraction 0 (or no canary ever trained on): nothing to summarise
+        log.info("scored %d points; no canary was trained on", len(table))
+        return
     log.info(
         "scored %d points; canaries acc_in mean %.2f, quartiles %.2f/%.2f/%.2f "
         "(regime: partly fit when well below 1)",
         len(table),
         ai.mean(),
-        *np.nanquantile(ai, [0.25, 0.5, 0.75]),
+        *np.quantile(ai, [0.25, 0.5, 0.75]),
     )
 
 
-def write_duplicates(spec, name, source: dict, threshold: float, out: str) -> None:
-    """A published duplicate list (ciFAIR) as it is, or the near-duplicate detector on member features."""
+def write_duplicates(name, source: dict, params: dict, out: str) -> None:
+    """A published duplicate list (ciFAIR) as it is, or the near-duplicate detector on member features
+    (params: the loader's spec and the similarity threshold)."""
     import pandas as pd
 
     from memgen.dedup import load_duplicate_list, near_duplicates
@@ -203,7 +117,8 @@ def write_duplicates(spec, name, source: dict, threshold: float, out: str) -> No
     if "csv" in source:
         df = load_duplicate_list(source["csv"])
     else:
-        ds = dataset_from(spec, name)
+        threshold = params["threshold"]
+        ds = dataset_from(params["loader"], name)
         ck = load_checkpoint(source["checkpoint"], required=("state_dict", "arch"))
         model = build_model(ck["arch"], ds.x_train.shape[1:], ds.num_classes, ck["config"].get("model"))
         model.load_state_dict(ck["state_dict"])

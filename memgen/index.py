@@ -1,0 +1,119 @@
+"""The dataset index: one light artifact per dataset, read instead of pixels by rules needing N and labels.
+
+`results/{dataset}/data/index.npz` holds N, the training labels, the class names, the original test set's
+labels, and for image folders each training and test file's path (relative to the folder), size and
+sha256, so every per-point output can name its file and a changed image is visible in the index.
+
+Which settings and files the index depends on is `fingerprint()`: the rule's params, computed when Snakemake
+plans. For an image folder it lists every file with its size and modification time (a `stat` per file, no
+read): an added, removed, renamed or rewritten image changes it and re-indexes that dataset alone.
+"""
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from memgen.data import folder_base, folder_classes, image_files, load_dataset
+from memgen.errors import fail
+from memgen.io import load_npz, save_npz
+
+log = logging.getLogger("memgen.index")
+
+FOLDER_KINDS = ("imagenet", "imagefolder")
+CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+
+
+def _kind(name: str, spec: dict) -> str:
+    return spec.get("kind", name)
+
+
+def fingerprint(name: str, spec: dict, data_root: str = "data") -> str:
+    """What on disk the dataset's index depends on, as a short digest ("" for generated/bundled data)."""
+    kind = _kind(name, spec)
+    h = hashlib.sha256()
+    if kind in FOLDER_KINDS:
+        base = folder_base(name, spec, Path(data_root))
+        for split in ("train", "test"):
+            top = base / split
+            if not top.is_dir():
+                continue
+            for d in sorted(os.scandir(top), key=lambda e: e.name):
+                if not d.is_dir():
+                    continue
+                for f in sorted(os.scandir(d.path), key=lambda e: e.name):
+                    st = f.stat()
+                    h.update(f"{split}/{d.name}/{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    elif kind in CIFAR_FOLDERS:
+        folder = Path(spec.get("root", Path(data_root) / kind)) / CIFAR_FOLDERS[kind]
+        for f in sorted(folder.glob("*")) if folder.is_dir() else []:
+            st = f.stat()
+            h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    else:
+        return ""
+    return h.hexdigest()[:16]
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def build_index(name: str, spec: dict, data_root: str = "data") -> dict:
+    """Arrays of the index (see the module docstring)."""
+    kind = _kind(name, spec)
+    if kind in FOLDER_KINDS:
+        base = folder_base(name, spec, Path(data_root))
+        ds = load_dataset(name, spec, data_root)  # validates the folder (and is what members will train on)
+        classes = folder_classes(base)
+        train, test = image_files(base, "train", classes), image_files(base, "test", classes)
+        files = {"train": train, "test": test}
+        arrays = {}
+        for split, listing in files.items():
+            paths = [p for p, _ in listing]
+            arrays[f"{split}_path"] = np.array(paths, dtype=str)
+            arrays[f"{split}_size"] = np.array([(base / p).stat().st_size for p in paths], dtype=np.int64)
+            arrays[f"{split}_sha256"] = np.array([_sha256(base / p) for p in paths], dtype=str)
+        labels, test_labels = ds.y_train, ds.tests["original"][1]
+        if len(train) != len(labels) or len(test) != len(test_labels):
+            raise fail(
+                f"{base}: the index lists {len(train)}/{len(test)} images, the loader read "
+                f"{len(labels)}/{len(test_labels)}",
+                "remove files the loader cannot read from the class folders",
+            )
+    else:
+        ds = load_dataset(name, spec, data_root)
+        arrays, labels, test_labels = {}, ds.y_train, ds.tests["original"][1]
+    return {
+        "n": np.int64(len(labels)),
+        "labels": labels.astype(np.int64),
+        "test_labels": test_labels.astype(np.int64),
+        "num_classes": np.int64(ds.num_classes),
+        "classes": np.array(ds.classes, dtype=str),
+        **arrays,
+    }
+
+
+def write_index(name: str, spec: dict, out: str) -> dict:
+    idx = build_index(name, spec, spec.get("data_root", "data"))
+    save_npz(out, **idx)
+    log.info(
+        "%s: %d training points, %d test points, %d classes%s",
+        name,
+        idx["n"],
+        len(idx["test_labels"]),
+        idx["num_classes"],
+        f", {len(idx['train_path'])} training files hashed" if "train_path" in idx else "",
+    )
+    return {}
+
+
+def load_index(path) -> dict:
+    """The index as plain values: n, labels, test_labels, num_classes, classes, and paths when present."""
+    z = load_npz(path, ["n", "labels", "num_classes", "classes"])
+    out = {k: z[k] for k in z}
+    out["n"], out["num_classes"] = int(out["n"]), int(out["num_classes"])
+    out["classes"] = [str(c) for c in out["classes"]]
+    return out

@@ -1,0 +1,176 @@
+"""Stages that train models: score-ensemble members and utility runs, each writing a checkpoint and its
+compact per-point outputs (memgen.outputs).
+
+A member's identity is (dataset, arch, ensemble, k) with k = block * block_size + slot; its files live in
+members/{block}/{slot}/ however many members a job trains (config shard_size), and its seed derives from
+the master seed and k alone. The job's run-only settings (checkpoint interval, batching) come from the
+config, not from the rule's params, so changing them never marks a member out of date.
+"""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+import memgen.config as mc
+from memgen.data import load_dataset
+from memgen.errors import fail
+from memgen.index import load_index
+from memgen.io import load_npz, save_checkpoint
+from memgen.outputs import compact, save_outputs
+from memgen.train import Job, TrainConfig, predict, train
+
+log = logging.getLogger("memgen.stages")
+
+
+def device() -> str:
+    """cuda when a GPU is visible (SLURM jobs), else cpu; CPU-only machines never touch CUDA."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def slots_of(paths: list[str]) -> list[int]:
+    """Slot of each member file .../members/{block}/{slot}/<file>, from its folder name."""
+    try:
+        return [int(Path(p).parent.name) for p in paths]
+    except ValueError:
+        raise fail(
+            f"member files {paths[:2]}... are not under members/<block>/<slot>/", "use the workflow's paths"
+        ) from None
+
+
+def _load(spec: dict, name: str):
+    return load_dataset(name, spec, spec.get("data_root", "data"))
+
+
+def train_and_save(
+    ds,
+    labels,
+    eval_sets,
+    indices,
+    seeds,
+    ids,
+    arch,
+    cfg_dict,
+    ckpts,
+    outputs,
+    resume,
+    full_logits,
+    extra=None,
+) -> dict:
+    """Train one job's models; write each one's checkpoint (weights + the config that made it) and outputs.
+
+    eval_sets: name -> (uint8 images, labels the compact outputs are taken against)."""
+    cfg = TrainConfig.from_dict(cfg_dict)
+    job = Job(ds.x_train, labels, indices, seeds, arch, ds.num_classes, ds.mean, ds.std)
+    dev = device()
+    results = train(job, cfg, dev, Path(resume))
+    for k, res in enumerate(results):
+        sets = {}
+        for name, (x, y) in eval_sets.items():
+            logits = predict(job, cfg, res["state_dict"], x, dev, dtype=np.float32)
+            sets[name] = compact(logits, y)
+            if full_logits:
+                sets[name]["logits"] = logits.astype(np.float16)
+        save_outputs(outputs[k], sets, seed_id=np.int64(ids[k]), member=np.int64(ids[k]))
+        save_checkpoint(
+            ckpts[k],
+            {
+                "state_dict": res["state_dict"],
+                "config": cfg_dict,
+                "recipe": cfg.recipe(dev),
+                "device": dev,
+                "seed": int(seeds[k]),
+                "member": int(ids[k]),
+                "epoch": cfg.epochs,
+                "arch": arch,
+                "num_classes": ds.num_classes,
+                "mean": ds.mean.tolist(),
+                "std": ds.std.tolist(),
+                **(extra or {}),
+            },
+        )
+    Path(resume).unlink(missing_ok=True)  # finished: the resumable state has served its purpose
+    return {"device": dev, "seeds": {str(i): int(s) for i, s in zip(ids, seeds, strict=True)}}
+
+
+def write_members(config, name, arch, ens, block, paths: dict, params: dict, ckpts, outputs) -> dict:
+    """Train slots `slots_of(outputs)` of mask block `block` of ensemble `ens`.
+
+    paths: index, canaries, block (the mask block's file). params: the rule's (the member's identity)."""
+    ds = _load({"data_root": config["data_root"], **params["loader"]}, name)
+    labels = load_npz(paths["canaries"], ["label"])["label"]
+    idx = load_index(paths["index"])
+    z = load_npz(paths["block"], ["mask", "block"])
+    if int(z["block"]) != block:
+        raise fail(
+            f"{paths['block']} holds mask block {int(z['block'])}, not {block}",
+            f"rerun: snakemake --forcerun {paths['block']}",
+        )
+    if z["mask"].shape[1] != len(labels) or idx["n"] != len(ds.y_train):
+        raise fail(
+            f"mask block {paths['block']} covers {z['mask'].shape[1]} points, the canaries {len(labels)}, "
+            f"the index {idx['n']}, the dataset {len(ds.y_train)}",
+            "rerun the dataset's rules: snakemake --forcerun " + paths["index"],
+        )
+    size = len(z["mask"])
+    slots = slots_of(outputs)
+    ids = [block * size + s for s in slots]
+    seeds = [mc.member_seed({"seed": params["seed"]}, name, arch, ens, k) for k in ids]
+    indices = [np.flatnonzero(z["mask"][s]) for s in slots]
+    resume = Path(outputs[0]).parents[1] / f"resume-{slots[0]}.pt"  # per job: a slice of the block
+    eval_sets = {"train": (ds.x_train, labels), "test_original": ds.tests["original"]}
+    return train_and_save(
+        ds,
+        labels,
+        eval_sets,
+        indices,
+        seeds,
+        ids,
+        arch,
+        mc.training(config, name, arch, ens),
+        ckpts,
+        outputs,
+        resume,
+        params["full_logits"],
+    )
+
+
+def write_utility_runs(
+    config, name, arch, canaries_path, removal_path, condition, params, ckpts, outputs, resume
+) -> dict:
+    """Utility runs use TRUE labels (canaries are only for score ensembles) minus the removal set."""
+    from memgen.removal import keep_indices, load_removal
+
+    ds = _load({"data_root": config["data_root"], **params["loader"]}, name)
+    true = load_npz(canaries_path, ["true_label"])["true_label"]
+    sets = load_removal(removal_path)
+    if condition == "memorized":
+        removed = [sets["memorized"]] * len(params["seed_ids"])
+    else:  # seed s removes its own random draw (same size as the memorized set)
+        by_seed = sets["random_by_seed"]
+        if max(params["seed_ids"]) >= len(by_seed):
+            raise fail(
+                f"{removal_path} holds random sets for {len(by_seed)} seeds, "
+                f"seed {max(params['seed_ids'])} asked",
+                f"rerun: snakemake --forcerun {removal_path}",
+            )
+        removed = [by_seed[s] for s in params["seed_ids"]]
+    indices = [keep_indices(len(true), r) for r in removed]
+    eval_sets = {f"test_{k}": v for k, v in ds.tests.items()}
+    return train_and_save(
+        ds,
+        true,
+        eval_sets,
+        indices,
+        params["seeds"],
+        params["seed_ids"],
+        arch,
+        mc.training(config, name, arch),
+        ckpts,
+        outputs,
+        resume,
+        params["full_logits"],
+        extra={"condition": condition, "n_removed": int(len(removed[0]))},
+    )

@@ -1,0 +1,111 @@
+"""The rerun matrix: on a finished tiny study, change one config key at a time and check, with a dry run,
+exactly which rules Snakemake schedules again. docs/rerun.md holds the same table for users; print it with
+`python tests/test_rerun_matrix.py <finished study folder>`.
+
+A member is GPU-hours at paper scale, so the rows that must schedule no `members` job matter most:
+run-only settings (checkpoint interval, batching, CUDA-only flags, shard size) and settings read only
+downstream (duplicates source, thresholds, analysis, utility, ablation).
+"""
+
+import copy
+import sys
+
+import pytest
+from workflow_helpers import planned_jobs, tiny_config, write_config
+
+pytestmark = pytest.mark.workflow
+
+# the tiny study's rules, by what they follow
+ANALYSES = {"definitions", "sampling_bias", "stability"}
+FIGS = {"fig_curves", "fig_fpr", "fig_null", "fig_sampling_bias", "fig_stability", "fig_sweep"}
+UTILITY = {"removal", "utility_runs", "utility", "table1", "table3", "fig_utility", "fig_seeds", "fig_removed"}
+SCORES = {"scores", "thresholds", *ANALYSES, *FIGS, *UTILITY}
+MEMBERS = {"members", *SCORES, "duplicates", "fig_leakage"}  # duplicates: features of member 0
+DATA = {"dataset_index", "canaries", "mask_block", "masks", *MEMBERS}
+NOTHING: set = set()
+
+
+def _put(*path_and_value):
+    *path, value = path_and_value
+
+    def edit(cfg):
+        node = cfg
+        for p in path[:-1]:
+            node = node.setdefault(p, {})
+        node[path[-1]] = value
+
+    return edit
+
+
+EDITS = {
+    "training.epochs": _put("training", "epochs", 5),
+    "training.batch_size": _put("training", "batch_size", 64),
+    "training.lr_peak": _put("training", "lr_peak", 0.1),
+    "training.lr_warmup": _put("training", "lr_warmup", 0.5),
+    "training.momentum": _put("training", "momentum", 0.8),
+    "training.nesterov": _put("training", "nesterov", False),
+    "training.weight_decay": _put("training", "weight_decay", 0.003),
+    "training.crop_padding": _put("training", "crop_padding", 1),
+    "training.flip": _put("training", "flip", True),
+    "training.model": _put("training", "model", {"hidden": 16}),
+    "training.checkpoint_every": _put("training", "checkpoint_every", 1),
+    "training.batched": _put("training", "batched", False),
+    "training.bf16": _put("training", "bf16", False),
+    "training.channels_last": _put("training", "channels_last", False),
+    "full_logits": _put("full_logits", True),
+    "canaries.fraction": _put("canaries", "fraction", 0.1),
+    "masks.block_size": _put("masks", "block_size", 8),
+    "shard_size": _put("shard_size", 4),
+    "ensembles.rate0.5.rate": _put("ensembles", "rate0.5", "rate", 0.4),
+    "ensembles.rate0.5.members (16 -> 32)": _put("ensembles", "rate0.5", "members", 32),
+    "ensembles.rate0.5.training": _put("ensembles", "rate0.5", "training", {"epochs": 5}),
+    "datasets.digits.duplicates": _put("datasets", "digits", "duplicates", "dups.csv"),
+    "datasets.digits.test_fraction": _put("datasets", "digits", "test_fraction", 0.25),
+    "datasets.digits.new_test_set": _put("datasets", "digits", "new_test_set", {"name": "v2", "dir": "v2"}),
+    "datasets.digits.archs (mlp option)": _put("datasets", "digits", "archs", "mlp", {"model": {"hidden": 24}}),
+    "datasets.digits.archs (+ cnn)": _put("datasets", "digits", "archs", "cnn", {}),
+    "scores.min_out": _put("scores", "min_out", 3),
+    "threshold.alpha": _put("threshold", "alpha", 0.1),
+    "threshold.tail": _put("threshold", "tail", "lower"),
+    "threshold.fixed_tau": _put("threshold", "fixed_tau", 0.3),
+    "analysis.reference": _put("analysis", "reference", "rate0.7"),
+    "analysis.stability_sizes": _put("analysis", "stability_sizes", [2, 4]),
+    "utility.seeds": _put("utility", "seeds", 8),
+    "utility.shard_size": _put("utility", "shard_size", 2),
+    "utility.duplicate_threshold": _put("utility", "duplicate_threshold", 0.98),
+    "ablation.baseline": _put("ablation", "baseline", "rate0.5"),
+    "ablation.high_rate": _put("ablation", "high_rate", "rate0.7"),
+    "ablation.table3": _put("ablation", "table3", "principled"),
+    "seed": _put("seed", 1),
+}
+
+EXPECTED = {}
+
+
+def scheduled(study, edit) -> set[str]:
+    """Rules a dry run schedules after `edit` (members_<first> counted as members); the config is restored."""
+    cfg = copy.deepcopy(tiny_config())
+    edit(cfg)
+    write_config(study, cfg)
+    if "dups.csv" in str(cfg):  # a ciFAIR-format list for the duplicates row
+        (study / "dups.csv").write_text("test_index,train_index\n3,10\n")
+    try:
+        jobs = planned_jobs(study, "all")
+    finally:
+        write_config(study, tiny_config())
+    return {"members" if r.startswith("members_") else r for r, _ in jobs} - {"all"}
+
+
+@pytest.mark.parametrize("key", list(EXPECTED))
+def test_one_key_reruns_exactly_what_reads_it(study, key):
+    assert scheduled(study, EDITS[key]) == EXPECTED[key]
+
+
+if __name__ == "__main__":  # print the matrix as measured on a finished study (docs/rerun.md)
+    from pathlib import Path
+
+    study = Path(sys.argv[1])
+    print("| key changed | rules scheduled again |\n|---|---|")
+    for key, edit in EDITS.items():
+        rules = scheduled(study, edit)
+        print(f"| `{key}` | {', '.join(sorted(rules)) or 'nothing'} |", flush=True)
