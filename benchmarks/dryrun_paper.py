@@ -1,6 +1,9 @@
 """How long Snakemake takes to plan the paper-scale study, and how many jobs it plans.
 
-    .venv/bin/python benchmarks/dryrun_paper.py [--configfile configs/paper.yaml] [--target all]
+    .venv/bin/python benchmarks/dryrun_paper.py [--configfile configs/paper.yaml] [--target all] [--scale 10]
+
+--scale K multiplies every ensemble's members (and per-dataset member counts) by K, written to
+benchmarks/out/scaled.yaml: how planning grows with K (issue 9: x10 must plan in <= 60 s and <= 2 GiB).
 
 Runs `snakemake <target> -n --configfile <config>` from the repository root, measures its wall time
 and peak resident memory (of the Snakemake process tree), and prints one result line and the jobs
@@ -34,6 +37,20 @@ def job_stats(output: str) -> dict[str, int]:
     return counts
 
 
+def scaled_config(path: Path, scale: int) -> Path:
+    import yaml
+
+    cfg = yaml.safe_load(path.read_text())
+    for ens in cfg["ensembles"].values():
+        ens["members"] *= scale
+    for ds in cfg["datasets"].values():
+        ds["members"] = {e: k * scale for e, k in ds.get("members", {}).items()}
+    out = REPO_ROOT / "benchmarks" / "out" / "scaled.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return out
+
+
 def slurm_wait_expected() -> bool:
     # the SLURM executor plugin runs `scontrol show config` (10 s timeout) when it is imported, so
     # with slurm-client installed and no controller answering every Snakemake start waits ~9 s
@@ -50,10 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configfile", default="configs/paper.yaml")
     parser.add_argument("--target", default="all")
+    parser.add_argument("--scale", type=int, default=1, help="multiply every ensemble's members by this")
     args = parser.parse_args(argv)
     if not (REPO_ROOT / args.configfile).is_file():
         print(f"no {args.configfile} in {REPO_ROOT}", file=sys.stderr)
         return 2
+    if args.scale != 1:
+        args.configfile = str(scaled_config(REPO_ROOT / args.configfile, args.scale).relative_to(REPO_ROOT))
 
     # the target goes first: --configfile takes one or more values and would swallow it
     cmd = [sys.executable, "-m", "snakemake", args.target, "-n", "--configfile", args.configfile]
@@ -67,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dry run failed (exit {done.returncode}): {' '.join(cmd[1:])}", file=sys.stderr)
         return done.returncode
 
-    counts = job_stats(output)
+    counts = {}
+    for rule, n in job_stats(output).items():  # members_<first>: one rule per slice of a mask block
+        family = "members" if rule.startswith("members_") else rule
+        counts[family] = counts.get(family, 0) + n
     total = counts.pop("total", sum(counts.values()))
     note = " (includes ~9 s SLURM plugin wait: no slurmctld answers)" if slurm_wait_expected() else ""
     print(
