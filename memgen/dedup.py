@@ -31,6 +31,13 @@ def _normalise(x: np.ndarray, what: str) -> np.ndarray:
     return x / norm
 
 
+def _cosine64(a: np.ndarray, ia: np.ndarray, b: np.ndarray, ib: np.ndarray) -> np.ndarray:
+    """Cosine similarity of the pairs (a[ia[k]], b[ib[k]]) in float64, each pair on its own."""
+    x = np.asarray(a)[ia].astype(np.float64)
+    y = np.asarray(b)[ib].astype(np.float64)
+    return (x * y).sum(1) / (np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1))
+
+
 def near_duplicates(
     train_features: np.ndarray,
     test_features: np.ndarray,
@@ -43,8 +50,9 @@ def near_duplicates(
     The threshold is on cosine similarity in [-1, 1] (higher = more similar). Returns the ciFAIR
     format, sorted by Distance: TestID, TrainID (nearest neighbour; ties -> lowest index),
     Distance (Euclidean distance of the L2-normalised features, sqrt(2 - 2·cos)), Judgment = 1.
-    Similarities are computed in blocks of test_chunk × train_chunk float32 (32 MiB by default),
-    so 50k × 10k points never hold the full similarity matrix.
+    Neighbours are searched in blocks of test_chunk × train_chunk float32 (32 MiB by default), so 50k × 10k
+    points never hold the full similarity matrix; the threshold and Distance use each chosen pair's
+    similarity recomputed in float64, the same whatever the block sizes.
     """
     if not -1.0 <= float(threshold) <= 1.0:
         raise fail(
@@ -70,8 +78,13 @@ def near_duplicates(
             better = s > sim_best  # strict: an earlier (lower-index) training point wins ties
             sim_best[better] = s[better]
             idx_best[better] = j[better] + r0
-    hit = np.flatnonzero(best_sim >= threshold)
-    sim = np.clip(best_sim[hit].astype(np.float64), -1.0, 1.0)
+    # The float32 blocks only pick each test point's neighbour; its similarity is then recomputed in float64
+    # from the raw features, one pair at a time, so the threshold and distances do not depend on the block
+    # sizes or the BLAS (a float32 dot product differs by ~1e-5 between the two). The neighbour among training
+    # points within ~1e-6 cosine of each other may still depend on them.
+    sim = np.clip(_cosine64(train_features, best_idx, test_features, np.arange(len(test))), -1.0, 1.0)
+    hit = np.flatnonzero(sim >= threshold)
+    sim = sim[hit]
     df = pd.DataFrame(
         {
             "TestID": hit.astype(np.int64),

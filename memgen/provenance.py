@@ -4,13 +4,18 @@
 params, the config values the rule used, seeds, device, times, code version, package versions, host,
 and the path, sha256 and size of every input and output. `memgen.trace` follows the inputs' own
 sidecars back to the roots, so a reviewer handed results/table1.csv sees what produced it.
+
+Hashes that records take are cached (see _cached_sha256): a member's 10 MB outputs are read once, by the
+job that wrote them, not again by the scores job that lists all 512 of them as inputs.
 """
 
+import contextlib
 import datetime as dt
 import hashlib
 import math
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -39,23 +44,83 @@ _PACKAGES = {
 _CHUNK = 1 << 20
 
 
-def sha256(path) -> str:
+def sha256(path, cache: bool = False) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks so checkpoints never sit whole in memory.
 
     A directory hashes as the sha256 of its sorted `relative/path<TAB>sha256<NL>` lines (files only,
-    recursively), so renaming, adding or editing any file inside changes it.
+    recursively), so renaming, adding or editing any file inside changes it. `cache=True` reuses the
+    hash of a file whose stat is unchanged (provenance records); without it the file is always read
+    (`memgen trace`, which checks that files still are what their records say).
     """
     path = Path(path)
     if path.is_dir():
         h = hashlib.sha256()
         for f in sorted(p for p in path.rglob("*") if p.is_file()):
-            h.update(f"{f.relative_to(path).as_posix()}\t{sha256(f)}\n".encode())
+            h.update(f"{f.relative_to(path).as_posix()}\t{sha256(f, cache)}\n".encode())
         return h.hexdigest()
+    return _cached_sha256(path) if cache else _read_sha256(path)
+
+
+def _read_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
     return h.hexdigest()
+
+
+# The hash cache: one small file per hashed file version, named by the sha256 of (real path, inode, size,
+# mtime_ns, ctime_ns), holding the digest. Why this shape:
+# - entries are keyed by the file's stat, so an edited file (new mtime/ctime, or a new inode: memgen's
+#   writers replace files atomically) misses and is read again; ctime is in the key because tools that
+#   restore an mtime (cp -p, rsync -t, touch -d) cannot restore it. The one blind spot is an in-place
+#   rewrite of the same size within one filesystem timestamp tick, which no memgen writer does.
+# - one file per entry, each written to a temporary and renamed, needs no lock and no read-modify-write:
+#   concurrent jobs (SLURM nodes on NFS included, where sqlite locking is unreliable) never lose or tear
+#   an entry; an unreadable or malformed entry is ignored and rewritten; a stale one is never looked up.
+# - it lives in results/.memgen-hash-cache (MEMGEN_HASH_CACHE overrides; "" turns it off), so artifact
+#   folders hold only artifacts, and deleting results/ or the cache folder at any time is safe.
+CACHE_ENV = "MEMGEN_HASH_CACHE"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _cache_root() -> Path | None:
+    env = os.environ.get(CACHE_ENV)
+    if env is not None:
+        return Path(env) if env else None
+    results = Path(os.getcwd()) / "results"
+    return results / ".memgen-hash-cache" if results.is_dir() else None
+
+
+def _stat_key(path: Path) -> str:
+    st = os.stat(path)
+    ident = f"{os.path.realpath(path)}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}"
+    return hashlib.sha256(ident.encode()).hexdigest()
+
+
+def _cached_sha256(path: Path) -> str:
+    root = _cache_root()
+    if root is None:
+        return _read_sha256(path)
+    key = _stat_key(path)
+    entry = root / key[:2] / key
+    try:
+        digest = entry.read_text(encoding="ascii").strip()
+        if _HEX64.fullmatch(digest):
+            return digest
+    except (OSError, UnicodeDecodeError):  # no entry yet, or a broken one: read the file
+        pass
+    digest = _read_sha256(path)
+    if _stat_key(path) == key:  # not changed while it was read
+        tmp = entry.with_name(f".{key}.{os.getpid()}.{os.urandom(4).hex()}")
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(digest + "\n", encoding="ascii")
+            os.replace(tmp, entry)
+        except OSError:  # a full or read-only disk costs a re-read next time, never the job
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+    return digest
 
 
 def nbytes(path) -> int:
@@ -137,7 +202,7 @@ def _file_entry(path: str, cwd: Path, role: str, rule: str) -> dict:
             f"rule {rule}: {role} {path} does not exist when its provenance record is written",
             "write the record after the outputs are complete, and list only files the rule really has",
         )
-    return {"path": _rel(path, cwd), "sha256": sha256(path), "bytes": nbytes(path)}
+    return {"path": _rel(path, cwd), "sha256": sha256(path, cache=True), "bytes": nbytes(path)}
 
 
 def _jsonable(obj):

@@ -13,17 +13,17 @@ from memgen.errors import fail
 UTILITY_COLUMNS = ("seed", "acc_memorized", "acc_random", "diff_pp", "test_set", "n_removed")
 
 
-def accuracy(logits: np.ndarray, labels: np.ndarray, keep: np.ndarray | None = None) -> float:
-    """Fraction of test points whose argmax logit is the label; `keep` (bool mask [N] or index
-    array) restricts it to a test subset, e.g. the de-duplicated test set."""
-    logits = np.asarray(logits)
+def accuracy(pred: np.ndarray, labels: np.ndarray, keep: np.ndarray | None = None) -> float:
+    """Fraction of test points whose predicted class (`pred` [N], a run's compact outputs) is the label;
+    `keep` (bool mask [N] or index array) restricts it to a test subset, e.g. the de-duplicated test set."""
+    pred = np.asarray(pred)
     labels = np.asarray(labels).ravel()
-    if logits.ndim != 2 or logits.shape[0] != labels.shape[0]:
+    if pred.ndim != 1 or pred.shape != labels.shape:
         raise fail(
-            f"logits {logits.shape} and labels {labels.shape} do not match (expected [N, C] and [N])",
-            "pass the test logits and labels of the same test set",
+            f"predictions {pred.shape} and labels {labels.shape} do not match (expected [N] and [N])",
+            "pass the predicted classes and labels of the same test set",
         )
-    correct = logits.argmax(axis=1) == labels
+    correct = pred == labels
     if keep is not None:
         keep = np.asarray(keep)
         if keep.dtype == bool and keep.shape != labels.shape:

@@ -5,12 +5,14 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import memgen
+import memgen.provenance as provenance
 from memgen.errors import MemgenError
 from memgen.provenance import (
     code_version,
@@ -49,6 +51,89 @@ def test_sha256_of_a_directory_covers_names_and_contents(tmp_path):
     assert sha256(d) == expected
     (d / "e").rename(d / "f")
     assert sha256(d) != expected
+
+
+@pytest.fixture
+def reads(tmp_path, monkeypatch):
+    """Hash cache in tmp_path/cache; returns the list of files actually read by the hasher."""
+    monkeypatch.setenv(provenance.CACHE_ENV, str(tmp_path / "cache"))
+    seen, read = [], provenance._read_sha256
+
+    def counting(path):
+        seen.append(Path(path).name)
+        return read(path)
+
+    monkeypatch.setattr(provenance, "_read_sha256", counting)
+    return seen
+
+
+def _replace(path: Path, data: bytes) -> None:
+    # how memgen writes every artifact (memgen.io): a temporary renamed over the file
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def test_hash_cache_reads_an_unchanged_file_once(tmp_path, reads, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").write_bytes(b"abc")
+    (tmp_path / "out").write_bytes(b"")
+    assert sha256(tmp_path / "a", cache=True) == ABC
+    assert sha256(tmp_path / "a", cache=True) == ABC
+    write_records("r", ["a"], ["out"], {}, {}, {}, "cpu", T0, T0)
+    write_records("r", ["a"], ["out"], {}, {}, {}, "cpu", T0, T0)
+    assert reads == ["a", "out"]
+    assert read_record("out")["inputs"] == [{"path": "a", "sha256": ABC, "bytes": 3}]
+    assert sha256(tmp_path / "a") == ABC and reads[-1] == "a"  # uncached (trace) always reads
+    assert all(".tmp" not in p.name for p in (tmp_path / "cache").rglob("*"))
+
+
+def test_hash_cache_sees_a_changed_file_of_the_same_size(tmp_path, reads):
+    f = tmp_path / "a"
+    _replace(f, b"abc")
+    assert sha256(f, cache=True) == ABC
+    _replace(f, b"abd")  # same size, written at once: a new inode
+    assert sha256(f, cache=True) == hashlib.sha256(b"abd").hexdigest()
+    # edited in place (same inode) with its mtime put back, as cp -p or rsync -t do: the ctime still moves
+    before = os.stat(f)
+    time.sleep(0.05)
+    with open(f, "r+b") as fh:
+        fh.write(b"abe")
+    os.utime(f, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(f)
+    if after.st_ctime_ns == before.st_ctime_ns:
+        pytest.skip("this filesystem's timestamps are too coarse to tell the edit apart")
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, 3, before.st_mtime_ns)
+    assert sha256(f, cache=True) == hashlib.sha256(b"abe").hexdigest()
+    assert reads == ["a", "a", "a"]
+
+
+def test_a_corrupt_or_unwritable_hash_cache_is_ignored(tmp_path, reads, monkeypatch):
+    f = tmp_path / "a"
+    f.write_bytes(b"abc")
+    assert sha256(f, cache=True) == ABC
+    (entry,) = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    entry.write_text("not a digest")
+    assert sha256(f, cache=True) == ABC and len(reads) == 2
+    assert entry.read_text().strip() == ABC  # repaired
+    entry.write_bytes(b"\xff\xfe")
+    assert sha256(f, cache=True) == ABC and len(reads) == 3
+    monkeypatch.setenv(provenance.CACHE_ENV, str(f / "cannot-be-a-folder"))  # a file in the way
+    assert sha256(f, cache=True) == ABC and len(reads) == 4
+    monkeypatch.setenv(provenance.CACHE_ENV, "")  # off
+    assert sha256(f, cache=True) == ABC and sha256(f, cache=True) == ABC and len(reads) == 6
+
+
+def test_hash_cache_defaults_to_the_results_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv(provenance.CACHE_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").write_bytes(b"abc")
+    assert sha256("a", cache=True) == ABC
+    assert os.listdir(tmp_path) == ["a"]  # no results/ here: nothing cached, nothing created
+    (tmp_path / "results" / "x").mkdir(parents=True)
+    assert sha256("a", cache=True) == ABC
+    assert sorted(os.listdir(tmp_path / "results")) == [".memgen-hash-cache", "x"]
+    assert os.listdir(tmp_path / "results" / "x") == []
 
 
 def _git(repo, *args):

@@ -1,9 +1,14 @@
 """Eq. 1 and Eq. 2 on small masks whose scores are worked out by hand."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from memgen.errors import MemgenError
+from memgen.io import load_npz, save_npz
+from memgen.outputs import save_outputs
 from memgen.scores import compute_scores, score_table
+from memgen.stages.ensemble import write_scores
 
 T, F = True, False
 # 4 members x 6 points.
@@ -69,3 +74,51 @@ def test_score_table_rows():
     assert t.loc[2, "true_label"] == 9 and t.loc[2, "label"] == 2
     assert t.loc[1, "frac"] == pytest.approx(1 / 3)
     assert {"n_in", "n_out", "acc_in", "acc_out", "fz", "frac"} <= set(t.columns)
+
+
+def _ensemble(root, mask=MASK, correct=CORRECT, classes=10):
+    """canaries.npz, masks.npz and one compact outputs file per member, right exactly where `correct`."""
+    k, n = mask.shape
+    label = np.arange(n) % classes
+    save_npz(root / "canaries.npz", label=label, true_label=label, canary=np.zeros(n, bool))
+    save_npz(root / "masks.npz", mask=mask)
+    paths = []
+    for m in range(k):
+        pred = np.where(correct[m], label, (label + 1) % classes)
+        log_odds = np.where(correct[m], 1.0, -1.0) * (m + np.arange(n) / 8)
+        path = root / "members" / str(m) / "outputs.npz"
+        train = {"pred": pred, "margin": log_odds, "log_odds": log_odds}
+        save_outputs(path, {"train": train}, seed_id=np.int64(m))
+        paths.append(path)
+    return paths
+
+
+def test_write_scores_reads_member_predictions_in_mask_row_order(tmp_path):
+    paths = _ensemble(tmp_path)
+    write_scores(
+        tmp_path / "canaries.npz", tmp_path / "masks.npz", paths, tmp_path / "s.csv", tmp_path / "c.npz"
+    )
+    c = load_npz(tmp_path / "c.npz", ["correct", "log_odds"])
+    np.testing.assert_array_equal(c["correct"], CORRECT)
+    assert c["log_odds"].dtype == np.float16 and c["log_odds"].shape == MASK.shape
+    assert (
+        c["log_odds"][3, 5] == np.float16(3 + 5 / 8)
+        and c["log_odds"][3, 4] == np.float16(-3.5)
+        and c["log_odds"][0, 0] == 0
+    )
+    table = pd.read_csv(tmp_path / "s.csv")
+    np.testing.assert_allclose(table["fz"], compute_scores(MASK, CORRECT)["fz"])
+
+
+def test_write_scores_rejects_members_of_another_dataset_or_layout(tmp_path):
+    paths = _ensemble(tmp_path)
+    save_outputs(paths[2], {"train": {f: np.zeros(5) for f in ("pred", "margin", "log_odds")}})
+    args = (tmp_path / "canaries.npz", tmp_path / "masks.npz", paths, tmp_path / "s.csv", tmp_path / "c.npz")
+    with pytest.raises(MemgenError, match=r"5 training points, the dataset has 6.*Fix: delete it and rerun"):
+        write_scores(*args)
+    save_npz(paths[2], train=np.zeros((6, 10), np.float16), seed_id=np.int64(2))
+    with pytest.raises(MemgenError, match="old layout"):
+        write_scores(*args)
+    with pytest.raises(MemgenError, match="3 member outputs for a mask of 4 members"):
+        write_scores(args[0], args[1], paths[:3], *args[3:])
+    assert not (tmp_path / "s.csv").exists() and not (tmp_path / "c.npz").exists()

@@ -1,7 +1,7 @@
 """memgen.stages.utility on tiny files written here: removal sets, utility tables, Tables 1 and 3, figures.
 
 Expected values are worked out by hand in the comments. The test labels are digits' (spec {}: 360 test
-points), so utility-run logits are built to be wrong on chosen test points.
+points), so utility-run outputs are built to be wrong on chosen test points.
 """
 
 import json
@@ -13,6 +13,7 @@ import pytest
 
 from memgen.data import load_dataset
 from memgen.errors import MemgenError
+from memgen.outputs import compact, save_outputs
 from memgen.removal import load_removal
 from memgen.stages.utility import (
     read_table1,
@@ -116,13 +117,11 @@ def _removal(path, memorized, random=None, n_train=1100):
 
 
 def _run(root, condition, seed, wrong, labels):
-    """Logits of one utility run that are right on every test point except those in `wrong`."""
+    """Outputs of one utility run that is right on every test point except those in `wrong`."""
     pred = labels.copy()
     pred[wrong] = (labels[wrong] + 1) % 10
-    logits = np.eye(10, dtype=np.float16)[pred]
-    path = root / condition / "0" / str(seed) / "logits.npz"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, test_original=logits, seed_id=np.int64(seed))
+    path = root / condition / "0" / str(seed) / "outputs.npz"
+    save_outputs(path, {"test_original": compact(np.eye(10, dtype=np.float16)[pred], labels)}, seed_id=seed)
     return path
 
 
@@ -196,6 +195,9 @@ def test_write_utility_needs_every_seed_of_both_conditions(tmp_path, test_labels
             tmp_path / "r.npz", tmp_path / "d.csv", runs, tmp_path / "u.csv", "digits", {},
             {"test_set": "cifar10.1", "seeds": 2},
         )  # fmt: skip
+    np.savez(runs[0], test_original=np.zeros((N_TEST, 10), np.float16), seed_id=np.int64(0))  # old logits
+    with pytest.raises(MemgenError, match=r"memorized/0/0/outputs.npz holds full logits in the old layout"):
+        write_utility(tmp_path / "r.npz", tmp_path / "d.csv", runs, tmp_path / "u.csv", "digits", {}, variant)
     assert not (tmp_path / "u.csv").exists()
 
 
@@ -219,7 +221,7 @@ def test_empty_memorized_set_writes_one_row_with_the_reason(tmp_path):
         write_utility(
             tmp_path / "r.npz",
             tmp_path / "d.csv",
-            ["x/memorized/0/0/logits.npz"],
+            ["x/memorized/0/0/outputs.npz"],
             out,
             "digits",
             {},

@@ -5,20 +5,22 @@ import pytest
 from memgen.errors import MemgenError
 from memgen.utility import accuracy, dedup_keep, utility_frame
 
-LOGITS = np.array([[2.0, 1.0], [0.0, 3.0], [5.0, 4.0], [1.0, 2.0]])  # predictions 0, 1, 0, 1
+PRED = np.array([0, 1, 0, 1], dtype=np.uint16)  # compact outputs store the argmax class as uint16
 LABELS = np.array([0, 1, 1, 0])
 
 
 def test_accuracy_whole_and_subset():
-    assert accuracy(LOGITS, LABELS) == pytest.approx(0.5)
-    assert accuracy(LOGITS, LABELS, keep=np.array([True, True, False, False])) == pytest.approx(1.0)
-    assert accuracy(LOGITS, LABELS, keep=np.array([0, 2])) == pytest.approx(0.5)
+    assert accuracy(PRED, LABELS) == pytest.approx(0.5)
+    assert accuracy(PRED, LABELS, keep=np.array([True, True, False, False])) == pytest.approx(1.0)
+    assert accuracy(PRED, LABELS, keep=np.array([0, 2])) == pytest.approx(0.5)
     with pytest.raises(MemgenError, match="empty"):
-        accuracy(LOGITS, LABELS, keep=np.zeros(4, dtype=bool))
+        accuracy(PRED, LABELS, keep=np.zeros(4, dtype=bool))
     with pytest.raises(MemgenError, match="mask"):
-        accuracy(LOGITS, LABELS, keep=np.ones(3, dtype=bool))
+        accuracy(PRED, LABELS, keep=np.ones(3, dtype=bool))
     with pytest.raises(MemgenError, match="do not match"):
-        accuracy(LOGITS, LABELS[:3])
+        accuracy(PRED, LABELS[:3])
+    with pytest.raises(MemgenError, match="do not match"):
+        accuracy(np.zeros((4, 2)), LABELS)  # logits are not predictions
 
 
 def test_dedup_keep_drops_listed_test_points():

@@ -84,9 +84,10 @@ def write_scores(canaries_path, masks_path, output_paths, out_scores, out_correc
     # that confidence scores and LiRA's Gaussians measure; the member files keep float32.
     correct = np.zeros(mask.shape, dtype=bool)
     log_odds = np.zeros(mask.shape, dtype=np.float16)
+    label = c["label"].astype(np.int32)  # uint16 pred == int32 is 10x faster than == int64
     for k, p in enumerate(output_paths):  # member order = mask row order (paths come sorted by block, slot)
         train = load_outputs(p, n=mask.shape[1], fields=("pred", "log_odds"))["train"]
-        correct[k] = train["pred"] == c["label"]
+        correct[k] = train["pred"] == label
         log_odds[k] = train["log_odds"]
     # correct.npz first, so the log-odds are freed before score_table's K x N temporaries
     save_npz(out_correct, correct=correct, log_odds=log_odds)

@@ -22,7 +22,8 @@ import pandas as pd
 from memgen.data import load_dataset
 from memgen.dedup import load_duplicate_list
 from memgen.errors import fail
-from memgen.io import load_json, load_npz, save_csv
+from memgen.io import load_json, save_csv
+from memgen.outputs import load_meta, load_outputs
 from memgen.removal import load_removal, removal_sets, save_removal
 from memgen.stats import seed_curve
 from memgen.tables import table1, table3
@@ -95,22 +96,32 @@ def write_removal(scores_path, thresholds_path, out_path, removal: dict) -> dict
 def run_accuracies(run_paths, labels: np.ndarray, key: str, keep=None) -> dict[str, dict[int, float]]:
     """Test accuracy (fraction) of every utility run, by condition then seed id.
 
-    Each path is `.../{condition}/{shard}/{slot}/logits.npz` holding `key` ([N_test, C]) and `seed_id`;
-    the condition is read from the path, the seed from the file (so shard size does not matter).
+    Each path is `.../{condition}/{shard}/{slot}/outputs.npz`, compact outputs (memgen.outputs) holding
+    set `key` (e.g. "test_original") and `seed_id`; the condition is read from the path, the seed from the
+    file (so shard size does not matter).
     """
     acc: dict[str, dict[int, float]] = {c: {} for c in CONDITIONS}
     for p in map(Path, run_paths):
         condition = p.parts[-4] if len(p.parts) >= 4 else ""
         if condition not in CONDITIONS:
             raise fail(
-                f"utility-run logits {p} are not under a memorized/ or random/ folder",
-                "pass paths .../utility/{removal}/{condition}/{shard}/{slot}/logits.npz",
+                f"utility-run outputs {p} are not under a memorized/ or random/ folder",
+                "pass paths .../utility/{removal}/{condition}/{shard}/{slot}/outputs.npz",
             )
-        z = load_npz(p, keys=(key, "seed_id"))
-        seed = int(z["seed_id"])
+        pred = load_outputs(p, sets=(key,), fields=("pred",))[key]["pred"]
+        meta = load_meta(p)
+        if "seed_id" not in meta:
+            raise fail(f"{p} records no seed_id", f"delete it and rerun: snakemake --forcerun {p}")
+        seed = int(meta["seed_id"])
         if seed in acc[condition]:
             raise fail(f"two {condition} utility runs have seed id {seed} ({p})", "pass each run once")
-        acc[condition][seed] = accuracy(z[key].astype(np.float32), labels, keep)
+        if len(pred) != len(np.ravel(labels)):
+            raise fail(
+                f"{p} holds {len(pred)} points of {key}, the test set has {len(np.ravel(labels))}: "
+                "it was made for another dataset",
+                f"delete it and rerun: snakemake --forcerun {p}",
+            )
+        acc[condition][seed] = accuracy(pred, labels, keep)
     return acc
 
 
@@ -158,7 +169,7 @@ def write_utility(
         if sorted(acc[condition]) != list(range(m)):
             raise fail(
                 f"{condition} utility runs have seed ids {sorted(acc[condition])}, expected 0..{m - 1}",
-                f"pass the logits of all {m} seeds of both conditions",
+                f"pass the outputs of all {m} seeds of both conditions",
             )
     df = utility_frame(acc["memorized"], acc["random"], n_removed, test_set)
     df["n_test"] = int(len(labels) if keep is None else keep.sum())
