@@ -26,6 +26,7 @@ rule all:
     input:
         all_scores,
         all_analyses,
+        all_removals,
         "results/table1.csv",
         "results/table3.csv",
         all_figures,

@@ -290,6 +290,20 @@ def all_scores(wildcards):
     ]
 
 
+def all_removals(wildcards):
+    """Every variant's removal set. A target of `all` on purpose: a utility table depends on its removal
+    set through the removal checkpoint, and Snakemake does not rerun a finished job whose checkpoint input
+    is missing (e.g. after ablation.baseline names another ensemble); asking for the set builds it, and
+    the utility table is then re-evaluated with its new input."""
+    return sorted(
+        {
+            f"results/{d}/{a}/removal/{removal_id(config, v)}.npz"
+            for d, a in pairs()
+            for v in VARIANTS
+        }
+    )
+
+
 def all_analyses(wildcards):
     return [
         f"results/{d}/{a}/{f}"

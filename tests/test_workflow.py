@@ -2,7 +2,6 @@
 
 import copy
 
-import numpy as np
 import pandas as pd
 import pytest
 from workflow_helpers import copy_workflow, planned_jobs, snakemake, tiny_config, write_config
