@@ -355,9 +355,16 @@ def train(job: Job, cfg: TrainConfig, device: str = "cpu", resume: Path | None =
 
 @torch.no_grad()
 def predict(
-    job: Job, cfg: TrainConfig, state_dict: dict, x: np.ndarray, device: str = "cpu", chunk: int = 1024
+    job: Job,
+    cfg: TrainConfig,
+    state_dict: dict,
+    x: np.ndarray,
+    device: str = "cpu",
+    chunk: int = 1024,
+    dtype=np.float16,
 ):
-    """Logits in eval mode on unaugmented inputs, float16 [len(x), classes]."""
+    """Logits in eval mode on unaugmented inputs, [len(x), classes] of `dtype` (float32 for exact compact
+    outputs; float16 halves full logits on disk)."""
     dev = torch.device(device)
     model = build_model(job.arch, job.x.shape[1:], job.num_classes, cfg.model)
     model.load_state_dict(state_dict)
@@ -369,7 +376,7 @@ def predict(
         xb = prepare(torch.as_tensor(x[i : i + chunk], device=dev), mean, std)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda" and cfg.bf16):
             out.append(model(xb).float().cpu())
-    return torch.cat(out).numpy().astype(np.float16)
+    return torch.cat(out).numpy().astype(dtype)
 
 
 def _resume_key(job: Job, cfg: TrainConfig, path_kind: str, device: str = "cpu") -> str:
