@@ -1,19 +1,22 @@
 """Training members and utility runs: one loop, readable top to bottom.
 
 Two ways to run the same recipe (same init, batch order, augmentation and SGD arithmetic per seed):
-- `train_sequential`: one nn.Module after another with torch.optim.SGD; the CUDA path (data held on the
-  GPU as uint8, augmentation on the GPU, bf16 autocast, channels_last) and the path for models with BatchNorm.
+- `train_sequential`: nn.Modules with torch.optim.SGD, `concurrent_members` at a time (each on its own CUDA
+  stream; on CPU they take turns); the CUDA path (data held on the GPU as uint8, augmentation on the GPU,
+  bf16 autocast, channels_last, no host synchronisation inside an epoch) and the path for BatchNorm models.
 - `train_batched`: every member of a shard as one vmapped computation (torch.func) on CPU, for MLPs: 1.7x
   faster than one at a time on 2 cores (benchmarks/members_digits.py). torch.func cannot update BatchNorm
   running statistics, and vmapped convolutions were slower than a loop (0.7x), so other models loop.
 A test checks that both give each member the same weights (within float tolerance).
 """
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -45,6 +48,8 @@ class TrainConfig:
     batched: bool = True  # on CPU, train a shard's members as one vmapped computation when possible
     bf16: bool = True  # CUDA only: bf16 autocast
     channels_last: bool = True  # CUDA only
+    compile: bool = False  # torch.compile each model's forward (not yet measured to win on GPU: off)
+    concurrent_members: int = 1  # models a job trains at once, each on its own CUDA stream (CPU: in turns)
     model: dict | None = None  # architecture options (e.g. hidden width)
 
     @classmethod
@@ -66,9 +71,10 @@ class TrainConfig:
         return hashlib.sha256(json.dumps(self.recipe(device), sort_keys=True).encode()).hexdigest()[:16]
 
 
-# How a job runs, not what it trains: never part of a member's identity (params, resume key).
-RUN_ONLY = ("checkpoint_every", "batched")
-# Flags that act on CUDA only (torch ignores them in memgen's CPU path).
+# How a job runs, not what it trains: never part of a member's identity (params, resume key). compile and
+# concurrent_members give each member the same weights (bitwise on CPU, within float tolerance on CUDA).
+RUN_ONLY = ("checkpoint_every", "batched", "compile", "concurrent_members")
+# Flags that act on CUDA only (memgen's CPU path ignores them, unless a test asks: train(flags_on_cpu=True)).
 DEVICE_ONLY = ("bf16", "channels_last")
 
 
@@ -122,7 +128,7 @@ def prepare(xb: torch.Tensor, mean, std, shifts=None, flips=None, pad: int = 0) 
             rows,
             cols,
         ]
-    if flips is not None and bool(flips.any()):
+    if flips is not None:  # no `flips.any()` shortcut: reading it back would stall the GPU every step
         x = torch.where(flips[:, None, None, None], x.flip(-1), x)
     return x
 
@@ -148,87 +154,152 @@ def _fmt_eta(seconds: float) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------
-# one model at a time (CUDA path, BatchNorm models, reference for the batched path)
+# nn.Modules, one group of concurrent_members after another (CUDA path, BatchNorm models, reference for
+# the batched path)
 # ----------------------------------------------------------------------------------------------------
+@dataclass
+class _Member:
+    """One model in flight: its module, optimizer, subset and schedule, and this epoch's plan and sums."""
+
+    k: int  # position in the job
+    model: torch.nn.Module
+    forward: Callable  # the model, or torch.compile(model) (same parameters)
+    opt: torch.optim.Optimizer
+    stream: "torch.cuda.Stream | None"  # its own CUDA stream when several train at once, else None
+    idx: torch.Tensor  # its training indices, on the device
+    spe: int  # steps per epoch
+    lrs: list  # learning rate of every step: Python floats, so setting one costs no device work
+    start: int  # first epoch to run (> 0 when resumed)
+    plan: tuple = ()  # this epoch's order, shifts, flips on the device
+    loss_sum: torch.Tensor | None = None  # on the device: read once per epoch, never inside the step loop
+    hits: torch.Tensor | None = None
+
+
+def _on(stream):
+    """Queue work on a member's CUDA stream; without one (CPU, or one member) on the current stream."""
+    return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
+
+
 def train_sequential(
-    job: Job, cfg: TrainConfig, device: str = "cpu", resume: Path | None = None
+    job: Job, cfg: TrainConfig, device: str = "cpu", resume: Path | None = None, flags_on_cpu: bool = False
 ) -> list[dict]:
     dev = torch.device(device)
     cuda = dev.type == "cuda"
+    # bf16 and channels_last act on CUDA; flags_on_cpu switches them on for CPU (tests, see train())
+    flags = cuda or flags_on_cpu
+    bf16, channels_last = flags and cfg.bf16, flags and cfg.channels_last
+    G = max(1, int(cfg.concurrent_members))
+    if cuda:  # fixed shapes: let cuDNN time its convolution kernels once and keep the fastest
+        torch.backends.cudnn.benchmark = True
     x_all = torch.as_tensor(job.x, device=dev)  # uint8 stays uint8 on the device: 4x less memory
     y_all = torch.as_tensor(job.y, device=dev)
     mean = torch.as_tensor(job.mean, dtype=torch.float32, device=dev)[None, :, None, None]
     std = torch.as_tensor(job.std, dtype=torch.float32, device=dev)[None, :, None, None]
-    key = _resume_key(job, cfg, "sequential", dev.type)
+    # a group's resume state holds G models: a state saved with another G (or path) must not be misread
+    key = _resume_key(job, cfg, "sequential" if G == 1 else f"concurrent{G}", "cuda" if flags else "cpu")
     state = _load_resume(resume, key) or {"done": [], "current": None}
     results = list(state["done"])
+    in_flight = state["current"] or []
+    if isinstance(in_flight, dict):  # written before groups existed: the one model then in flight
+        in_flight = [in_flight]
     if results:
         log.info("resumed: %d of %d model(s) already trained", len(results), len(job.seeds))
+    B = cfg.batch_size
     t0 = time.time()
-    for k in range(len(results), len(job.seeds)):
-        model = init_model(job, k, cfg).to(dev)
-        if cuda and cfg.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        opt = torch.optim.SGD(
-            model.parameters(),
-            lr=0.0,
-            momentum=cfg.momentum,
-            nesterov=cfg.nesterov,
-            weight_decay=cfg.weight_decay,
-        )
-        start = 0
-        if state["current"] is not None:
-            model.load_state_dict(state["current"]["model"])
-            opt.load_state_dict(state["current"]["opt"])
-            start = state["current"]["epoch"]
-            state["current"] = None
-            log.info("model %d: resumed at epoch %d", k, start)
-        idx_k = torch.as_tensor(np.asarray(job.indices[k]), device=dev)
-        n = len(idx_k)
-        spe = steps_per_epoch(n, cfg.batch_size)
-        total = cfg.epochs * spe
-        for epoch in range(start, cfg.epochs):
-            te = time.time()
-            model.train()
-            order, shifts, flips = (
-                torch.as_tensor(a, device=dev) for a in epoch_plan(job.seeds[k], epoch, n, cfg)
+    for first in range(len(results), len(job.seeds), G):
+        # ---- set up the group's models (on the current stream; each member's stream waits for it below)
+        group = []
+        for j, k in enumerate(range(first, min(first + G, len(job.seeds)))):
+            model = init_model(job, k, cfg).to(dev)
+            if channels_last:
+                model = model.to(memory_format=torch.channels_last)
+            opt = torch.optim.SGD(
+                model.parameters(),
+                lr=0.0,
+                momentum=cfg.momentum,
+                nesterov=cfg.nesterov,
+                weight_decay=cfg.weight_decay,
             )
-            loss_sum, hits = 0.0, 0
-            for s in range(spe):
-                sel = order[s * cfg.batch_size : (s + 1) * cfg.batch_size]
-                idx = idx_k[sel]
-                xb = prepare(x_all[idx], mean, std, shifts[sel], flips[sel], cfg.crop_padding)
-                if cuda and cfg.channels_last:
-                    xb = xb.contiguous(memory_format=torch.channels_last)
-                for g in opt.param_groups:
-                    g["lr"] = lr_at(epoch * spe + s, total, cfg)
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda and cfg.bf16):
-                    out = model(xb)
-                    loss = F.cross_entropy(out.float(), y_all[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                loss_sum += loss.item() * len(idx)
-                hits += (out.argmax(1) == y_all[idx]).sum().item()
+            start = 0
+            if j < len(in_flight):
+                model.load_state_dict(in_flight[j]["model"])
+                opt.load_state_dict(in_flight[j]["opt"])
+                start = in_flight[j]["epoch"]
+                log.info("model %d: resumed at epoch %d", k, start)
+            idx_k = torch.as_tensor(np.asarray(job.indices[k]), device=dev)
+            spe = steps_per_epoch(len(idx_k), B)
+            lrs = [lr_at(i, cfg.epochs * spe, cfg) for i in range(cfg.epochs * spe)]
+            stream = torch.cuda.Stream(dev) if cuda and G > 1 else None
+            if stream is not None:
+                stream.wait_stream(torch.cuda.current_stream(dev))  # the data and this model are ready
+            forward = torch.compile(model) if cfg.compile else model
+            group.append(_Member(k, model, forward, opt, stream, idx_k, spe, lrs, start))
+        in_flight = []
+        # ---- train them: the members of a group run the same epochs (they start and resume together)
+        for epoch in range(group[0].start, cfg.epochs):
+            te = time.time()
+            for m in group:
+                with _on(m.stream):
+                    m.model.train()
+                    plan = epoch_plan(job.seeds[m.k], epoch, len(m.idx), cfg)
+                    m.plan = tuple(torch.as_tensor(a, device=dev) for a in plan)
+                    m.loss_sum = torch.zeros((), device=dev)
+                    m.hits = torch.zeros((), dtype=torch.int64, device=dev)
+            for s in range(max(m.spe for m in group)):
+                # each member queues one step in turn: on CUDA on its own stream, so the GPU overlaps them
+                for m in group:
+                    if s >= m.spe:
+                        continue  # a smaller subset: this member's epoch is over
+                    with _on(m.stream):
+                        order, shifts, flips = m.plan
+                        sel = order[s * B : (s + 1) * B]
+                        idx = m.idx[sel]
+                        flip = flips[sel] if cfg.flip else None
+                        xb = prepare(x_all[idx], mean, std, shifts[sel], flip, cfg.crop_padding)
+                        if channels_last:
+                            xb = xb.contiguous(memory_format=torch.channels_last)
+                        yb = y_all[idx]
+                        for g in m.opt.param_groups:
+                            g["lr"] = m.lrs[epoch * m.spe + s]
+                        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+                            out = m.forward(xb)
+                            loss = F.cross_entropy(out.float(), yb)
+                        m.opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        m.opt.step()
+                        m.loss_sum += loss.detach() * len(sel)
+                        m.hits += (out.argmax(1) == yb).sum()
+            # ---- end of epoch: the one wait for the device, then logs and resumable state
+            if cuda:
+                torch.cuda.synchronize(dev)
+            sums = torch.stack([torch.stack((m.loss_sum, m.hits.float())) for m in group]).cpu().tolist()
             done_epochs = epoch + 1
             if _checkpoint_due(cfg, resume, done_epochs):
-                cur = {"model": model.state_dict(), "opt": opt.state_dict(), "epoch": done_epochs}
+                cur = [
+                    {"model": m.model.state_dict(), "opt": m.opt.state_dict(), "epoch": done_epochs}
+                    for m in group
+                ]
                 _save_resume(resume, key, {"done": results, "current": cur})
             dt = time.time() - te
             if dt > 1.0 or done_epochs == cfg.epochs:
-                left = dt * (cfg.epochs - done_epochs) + dt * cfg.epochs * (len(job.seeds) - k - 1)
-                log.info(
-                    "model %d/%d epoch %d/%d | loss %.4f | train acc %.3f | %.2f s/epoch | eta %s",
-                    k + 1,
-                    len(job.seeds),
-                    done_epochs,
-                    cfg.epochs,
-                    loss_sum / n,
-                    hits / n,
-                    dt,
-                    _fmt_eta(left),
-                )
-        results.append({"state_dict": {n_: t.detach().cpu().clone() for n_, t in model.state_dict().items()}})
+                groups_left = math.ceil((len(job.seeds) - first - len(group)) / G)
+                left = dt * (cfg.epochs - done_epochs) + dt * cfg.epochs * groups_left
+                for m, (loss_sum, hits) in zip(group, sums, strict=True):
+                    log.info(
+                        "model %d/%d epoch %d/%d | loss %.4f | train acc %.3f | %.2f s/epoch | eta %s",
+                        m.k + 1,
+                        len(job.seeds),
+                        done_epochs,
+                        cfg.epochs,
+                        loss_sum / len(m.idx),
+                        hits / len(m.idx),
+                        dt,
+                        _fmt_eta(left),
+                    )
+        for m in group:
+            results.append(
+                {"state_dict": {n: t.detach().cpu().clone() for n, t in m.model.state_dict().items()}}
+            )
         if resume and cfg.checkpoint_every:
             _save_resume(resume, key, {"done": results, "current": None})
     log.info("trained %d model(s) in %.1f s", len(job.seeds), time.time() - t0)
@@ -303,7 +374,7 @@ def train_batched(job: Job, cfg: TrainConfig, resume: Path | None = None) -> lis
                 mean,
                 std,
                 torch.from_numpy(shifts.reshape(-1, 2)),
-                torch.from_numpy(flips.ravel()),
+                torch.from_numpy(flips.ravel()) if cfg.flip else None,
                 cfg.crop_padding,
             )
             xs = xb.view(K, B, *xb.shape[1:])
@@ -346,11 +417,16 @@ def train_batched(job: Job, cfg: TrainConfig, resume: Path | None = None) -> lis
     return [{"state_dict": {n: params[n][k].clone() for n in names}} for k in range(K)]
 
 
-def train(job: Job, cfg: TrainConfig, device: str = "cpu", resume: Path | None = None) -> list[dict]:
-    """Train every model of the job; returns one {"state_dict"} per model, in job order."""
-    if can_batch(job, cfg, device):
+def train(
+    job: Job, cfg: TrainConfig, device: str = "cpu", resume: Path | None = None, flags_on_cpu: bool = False
+) -> list[dict]:
+    """Train every model of the job; returns one {"state_dict"} per model, in job order.
+
+    flags_on_cpu: apply bf16 autocast and channels_last on CPU too (torch supports both there), so that
+    tests run the CUDA path's branches without a GPU; it takes the sequential path, which has them."""
+    if can_batch(job, cfg, device) and not flags_on_cpu:
         return train_batched(job, cfg, resume)
-    return train_sequential(job, cfg, device, resume)
+    return train_sequential(job, cfg, device, resume, flags_on_cpu)
 
 
 @torch.no_grad()

@@ -1,5 +1,7 @@
 """Training: the batched (vmapped) shard equals members trained one at a time; the learning-rate
-schedule by hand; a killed job resumes to the same weights; a BatchNorm model takes the sequential path."""
+schedule by hand; a killed job resumes to the same weights; a BatchNorm model takes the sequential path.
+Concurrent members equal members trained alone (bitwise), and the CUDA path's branches (bf16 autocast,
+channels_last, torch.compile) run on CPU too, with no host synchronisation inside an epoch."""
 
 import logging
 
@@ -9,6 +11,7 @@ import torch
 
 import memgen.train as train_mod
 from memgen.train import (
+    RUN_ONLY,
     Job,
     TrainConfig,
     can_batch,
@@ -199,3 +202,152 @@ def test_resnet18_with_batchnorm_trains_sequentially_on_cpu():
     assert (sd["conv1.weight"] - out[1]["state_dict"]["conv1.weight"]).abs().max() > 0  # two seeds
     logits = predict(job, cfg, sd, job.x)
     assert logits.shape == (8, 3) and logits.dtype == np.float16 and np.isfinite(logits).all()
+
+
+# ----------------------------------------------------------------------------------------------------
+# concurrent members, the CUDA path's branches on CPU, host synchronisation
+# ----------------------------------------------------------------------------------------------------
+def assert_identical(a: list[dict], b: list[dict]):
+    assert len(a) == len(b)
+    for k, (ra, rb) in enumerate(zip(a, b, strict=True)):
+        assert ra["state_dict"].keys() == rb["state_dict"].keys()
+        for name, t in rb["state_dict"].items():
+            assert torch.equal(ra["state_dict"][name], t), f"model {k} {name}"
+
+
+@pytest.mark.parametrize("flags_on_cpu, g", [(False, 3), (True, 2)], ids=["fp32-3", "bf16-channels_last-2"])
+def test_concurrent_members_equal_members_trained_alone(flags_on_cpu, g):
+    # four members of different subset sizes (3, 3, 2, 2 steps) in groups of 3 (3 + 1) or 2 (2 + 2)
+    job = make_job("cnn", shape=(3, 8, 8))
+    alone = train_sequential(job, recipe(), flags_on_cpu=flags_on_cpu)
+    together = train_sequential(job, recipe(concurrent_members=g), flags_on_cpu=flags_on_cpu)
+    assert_identical(together, alone)
+    w = "body.0.weight"
+    assert (alone[0]["state_dict"][w] - alone[1]["state_dict"][w]).abs().max() > 1e-3  # not one model twice
+
+
+def test_concurrent_resnet18_with_flags_on_cpu_equals_alone():
+    # BatchNorm (running statistics, num_batches_tracked), bf16 autocast and channels_last, two at once
+    job = make_job("resnet18", sizes=(4, 4), seeds=(0, 1), n=8, classes=3, shape=(3, 32, 32))
+    cfg = recipe(epochs=1, batch_size=2, crop_padding=2, model={})
+    alone = train(job, cfg, flags_on_cpu=True)
+    assert_identical(
+        train(job, recipe(**{**cfg.__dict__, "concurrent_members": 2}), flags_on_cpu=True), alone
+    )
+    assert alone[0]["state_dict"]["bn1.num_batches_tracked"].item() == 2
+
+
+@pytest.mark.parametrize("flags_on_cpu", [False, True])
+def test_flags_on_cpu_switch_on_autocast_and_channels_last(monkeypatch, flags_on_cpu):
+    seen = []
+    real_init = train_mod.init_model
+
+    def init_with_hook(job, k, cfg):
+        model = real_init(job, k, cfg)
+        conv = model.body[0]
+        conv.register_forward_hook(lambda mod, inp, out: seen.append((inp[0], out)))
+        return model
+
+    monkeypatch.setattr(train_mod, "init_model", init_with_hook)
+    job = make_job("cnn", sizes=(8,), seeds=(1,), shape=(3, 8, 8))  # 1 channel: channels_last is contiguous
+    out = train(job, recipe(epochs=1), flags_on_cpu=flags_on_cpu)
+    x, y = seen[0]
+    assert x.is_contiguous(memory_format=torch.channels_last) == flags_on_cpu
+    assert y.dtype == (torch.bfloat16 if flags_on_cpu else torch.float32)
+    assert all(t.dtype == torch.float32 for t in out[0]["state_dict"].values())  # weights stay fp32
+    # the flags act only where the recipe asks for them
+    seen.clear()
+    train(job, recipe(epochs=1, bf16=False, channels_last=False), flags_on_cpu=flags_on_cpu)
+    assert seen[0][1].dtype == torch.float32 and seen[0][0].is_contiguous()
+
+
+@pytest.mark.parametrize(
+    "saves, resumed",
+    [
+        (2, ["model 0: resumed at epoch 2", "model 1: resumed at epoch 2"]),  # killed inside the first group
+        (4, ["resumed: 2 of 3 model(s) already trained", "model 2: resumed at epoch 1"]),  # inside the second
+    ],
+)
+def test_concurrent_resume_gives_uninterrupted_weights(tmp_path, monkeypatch, caplog, saves, resumed):
+    job = make_job("cnn", sizes=(20, 9, 12), seeds=(5, 6, 7))
+    cfg = recipe(epochs=3, checkpoint_every=1, concurrent_members=2)
+    want = train_sequential(job, recipe(epochs=3, checkpoint_every=1))  # one at a time, uninterrupted
+    resume = tmp_path / "shard.resume.pt"
+    with monkeypatch.context() as m:
+        # saves: group {0, 1} after epochs 1, 2, then done; group {2} after epoch 1, 2, then done
+        kill_after_saves(m, saves)
+        with pytest.raises(Killed):
+            train_sequential(job, cfg, resume=resume)
+    with caplog.at_level(logging.INFO, logger="memgen.train"):
+        got = train_sequential(job, cfg, resume=resume)
+    for line in resumed:
+        assert line in caplog.text
+    assert_identical(got, want)
+
+
+def test_resume_state_of_another_group_size_is_ignored(tmp_path, monkeypatch, caplog):
+    job = make_job("cnn", sizes=(20, 9), seeds=(5, 6))
+    resume = tmp_path / "shard.resume.pt"
+    with monkeypatch.context() as m:
+        kill_after_saves(m, 1)
+        with pytest.raises(Killed):
+            train_sequential(job, recipe(checkpoint_every=1, concurrent_members=2), resume=resume)
+    # the rerun trains one at a time: a state of two models in flight is not this path's, start over
+    with caplog.at_level(logging.INFO, logger="memgen.train"):
+        got = train_sequential(job, recipe(checkpoint_every=1), resume=resume)
+    assert "ignoring" in caplog.text and "resumed" not in caplog.text
+    assert_identical(got, train_sequential(job, recipe()))
+
+
+def test_run_only_settings_leave_a_members_identity_alone():
+    assert {"compile", "concurrent_members"} <= set(RUN_ONLY)
+    assert TrainConfig().compile is False and TrainConfig().concurrent_members == 1  # defaults
+    run = TrainConfig.from_dict({"compile": True, "concurrent_members": 4, "checkpoint_every": 1})
+    for device in ("cpu", "cuda"):
+        assert run.digest(device) == TrainConfig().digest(device)
+    job = make_job(sizes=(10, 10), seeds=(1, 2))
+    keys = {train_mod._resume_key(job, run, kind) for kind in ("sequential", "concurrent2", "batched")}
+    assert len(keys) == 3  # the state's shape depends on the path: each its own key
+
+
+SYNCS = ("item", "tolist", "cpu", "numpy", "__bool__", "__int__", "__float__")
+
+
+def count_host_reads(monkeypatch, fn):
+    """Calls of the Tensor methods that read a device tensor back to the host (each one waits for the GPU)."""
+    count = {"n": 0}
+    for name in SYNCS:
+        real = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _real=real, **kw):
+            count["n"] += 1
+            return _real(self, *a, **kw)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    try:
+        fn()
+    finally:
+        monkeypatch.undo()
+    return count["n"]
+
+
+def test_no_host_synchronisation_inside_the_step_loop(monkeypatch):
+    # 3x the steps per epoch, same number of reads: none of them is per step (on CPU nothing waits, but the
+    # same reads of a CUDA tensor would stall the GPU; tests/test_cuda.py checks it with CUDA's sync debug)
+    cfg = recipe(epochs=2, concurrent_members=2)
+    few = make_job("cnn", sizes=(16, 12, 8), seeds=(1, 2, 3), n=60)  # 2, 2, 1 steps per epoch
+    many = make_job("cnn", sizes=(48, 36, 24), seeds=(1, 2, 3), n=60)  # 6, 5, 3
+    n_few = count_host_reads(monkeypatch, lambda: train_sequential(few, cfg, flags_on_cpu=True))
+    n_many = count_host_reads(monkeypatch, lambda: train_sequential(many, cfg, flags_on_cpu=True))
+    assert 0 < n_few == n_many
+    assert n_few <= 2 * 2 + 3 * 20  # per epoch of each group, and copying the trained weights out
+
+
+def test_torch_compile_gives_the_same_member_as_eager():
+    # The compile branch on CPU. Measured on 2 cores: 13-14 s with a cold inductor cache (it compiles C++),
+    # 2-4 s warm, for this MLP with one batch shape (the CNN with a short last batch: 32 s cold).
+    job = make_job("mlp", sizes=(16, 8), seeds=(5, 6))
+    got = train_sequential(job, recipe(epochs=2, compile=True))
+    want = train_sequential(job, recipe(epochs=2))
+    for k in range(2):  # inductor fuses differently: the same member within float rounding, not bitwise
+        assert_same_weights(got[k]["state_dict"], want[k]["state_dict"], atol=1e-5)
