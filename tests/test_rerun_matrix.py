@@ -49,6 +49,8 @@ EDITS = {
     "training.batched": _put("training", "batched", False),
     "training.bf16": _put("training", "bf16", False),
     "training.channels_last": _put("training", "channels_last", False),
+    "training.compile": _put("training", "compile", True),
+    "training.concurrent_members": _put("training", "concurrent_members", 2),
     "full_logits": _put("full_logits", True),
     "canaries.fraction": _put("canaries", "fraction", 0.1),
     "masks.block_size (16 -> 32, every K 32)": _block_32,
@@ -313,6 +315,8 @@ EXPECTED = {
     "training.batched": [],
     "training.bf16": [],
     "training.channels_last": [],
+    "training.compile": [],
+    "training.concurrent_members": [],
     "full_logits": [
         "definitions",
         "duplicates",
