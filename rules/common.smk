@@ -198,7 +198,8 @@ def duplicates_source(wildcards):
     arch = next(iter(config["datasets"][wildcards.dataset]["archs"]))
     return {
         "canaries": f"results/{wildcards.dataset}/data/canaries.npz",
-        "checkpoint": f"results/{wildcards.dataset}/{arch}/{mc.reference(config)}/members/0/0/checkpoint.pt",
+        # the member's outputs stand for its checkpoint, written beside them just before (rules/ensemble.smk)
+        "member": f"results/{wildcards.dataset}/{arch}/{mc.reference(config)}/members/0/0/outputs.npz",
         "index": f"results/{wildcards.dataset}/data/index.npz",
     }
 

@@ -35,7 +35,9 @@ rule masks:
 # [first, first + shard_size) of a block trains those slots of any block. Changing shard_size renames rules,
 # never files, and params hold no slice, so it retrains nothing (Snakemake's rerun triggers look at files,
 # params, inputs and code, not rule names). The SLURM profile's `members` resources apply to every slice
-# (rules/common.smk: member_rule_resources). Measured alternatives: one job per member costs ~3 s of
+# (rules/common.smk: member_rule_resources). Each member's checkpoint.pt is written beside its outputs.npz,
+# before it, and is not a declared output: at paper scale x10 that halves the files Snakemake plans with
+# (benchmarks/dryrun_paper.py --scale 10). Measured alternatives: one job per member costs ~3 s of
 # start-up each on CPU and ~10x the jobs to plan (issue 9 in docs/rerun.md).
 for first in SLICES:
 
@@ -47,7 +49,6 @@ for first in SLICES:
             canaries="results/{dataset}/data/canaries.npz",
             block="results/{dataset}/{arch}/{ens}/masks/{block}.npz",
         output:
-            checkpoints=member_files(first, "checkpoint.pt"),
             outputs=member_files(first, "outputs.npz"),
         log:
             f"logs/{{dataset}}/{{arch}}/{{ens}}/members/{{block}}/{first}.log",

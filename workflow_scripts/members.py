@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from memgen.stages.members import write_members
 from memgen.workflow import run
 
@@ -11,7 +13,7 @@ def work(smk):
         int(smk.wildcards.block),
         {"index": smk.input.index, "canaries": smk.input.canaries, "block": smk.input.block},
         smk.params.member,
-        list(smk.output.checkpoints),
+        [str(Path(p).with_name("checkpoint.pt")) for p in smk.output.outputs],  # beside, not declared
         list(smk.output.outputs),
     )
 

@@ -1,6 +1,7 @@
 """Stages of the score ensembles that train nothing: canaries, masks, scores, the duplicate list."""
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -120,7 +121,8 @@ def write_duplicates(name, source: dict, params: dict, out: str) -> None:
     else:
         threshold = params["threshold"]
         ds = dataset_from(params["loader"], name)
-        ck = load_checkpoint(source["checkpoint"], required=("state_dict", "arch"))
+        checkpoint = source.get("checkpoint") or str(Path(source["member"]).with_name("checkpoint.pt"))
+        ck = load_checkpoint(checkpoint, required=("state_dict", "arch"))
         model = build_model(ck["arch"], ds.x_train.shape[1:], ds.num_classes, ck["config"].get("model"))
         model.load_state_dict(ck["state_dict"])
         model.eval()

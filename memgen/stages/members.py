@@ -73,7 +73,6 @@ def train_and_save(
             sets[name] = compact(logits, y)
             if full_logits:
                 sets[name]["logits"] = logits.astype(np.float16)
-        save_outputs(outputs[k], sets, seed_id=np.int64(ids[k]), member=np.int64(ids[k]))
         save_checkpoint(
             ckpts[k],
             {
@@ -91,6 +90,9 @@ def train_and_save(
                 **(extra or {}),
             },
         )
+        # outputs last: a member's checkpoint sits beside them undeclared, so the declared file must not
+        # exist before the checkpoint is complete
+        save_outputs(outputs[k], sets, seed_id=np.int64(ids[k]), member=np.int64(ids[k]))
     Path(resume).unlink(missing_ok=True)  # finished: the resumable state has served its purpose
     return {"device": dev, "seeds": {str(i): int(s) for i, s in zip(ids, seeds, strict=True)}}
 
