@@ -672,3 +672,38 @@ if __name__ == "__main__":  # print the matrix as measured on a finished study (
     for key, edit in EDITS.items():
         rules = scheduled(study, edit)
         print(f"| `{key}` | {', '.join(sorted(rules)) or 'nothing'} |", flush=True)
+
+
+def test_a_changed_image_reindexes_its_dataset_only(tmp_path):
+    """Item 5 of issue 9: the index's params fingerprint the image folder (name, size, mtime per file)."""
+    import os
+
+    from PIL import Image
+    from workflow_helpers import copy_workflow, snakemake
+
+    folder = tmp_path / "photos"
+    for split, n in (("train", 4), ("test", 2)):
+        for c in ("cat", "dog"):
+            (folder / split / c).mkdir(parents=True)
+            for i in range(n):
+                Image.new("RGB", (10, 10), (40 * i, 100 if c == "cat" else 0, 7)).save(
+                    folder / split / c / f"{i}.png"
+                )
+    cfg = tiny_config()
+    cfg["datasets"]["mine"] = {
+        "kind": "imagefolder",
+        "root": str(folder),
+        "image_size": 8,
+        "archs": {"mlp": {}},
+    }
+    wd = copy_workflow(tmp_path / "wf", cfg)
+    targets = ["results/digits/data/canaries.npz", "results/mine/data/canaries.npz"]
+    snakemake(wd, *targets)
+    assert "Nothing to be done" in snakemake(wd, "-n", *targets).stdout
+
+    changed = folder / "train" / "dog" / "1.png"
+    Image.new("RGB", (10, 10), (1, 2, 3)).save(changed)
+    st = changed.stat()
+    os.utime(changed, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    jobs = planned_jobs(wd, *targets)
+    assert {(r, w["dataset"]) for r, w in jobs} == {("dataset_index", "mine"), ("canaries", "mine")}, jobs
