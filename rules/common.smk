@@ -22,7 +22,9 @@ except MemgenError as e:
 DATASETS = list(config["datasets"])
 ENSEMBLES = list(config["ensembles"])
 BLOCK = config["masks"]["block_size"]
-SHARD = config["shard_size"]  # divides BLOCK (checked): a member job trains one slice of one mask block
+SHARD = config[
+    "shard_size"
+]  # divides BLOCK (checked): a member job trains one slice of one mask block
 SLICES = list(range(0, BLOCK, SHARD))
 # utility runs: the seeds of one condition are trained in shards of utility.shard_size; the rule's outputs
 # are fixed when the Snakefile is parsed, so the shard size is the configured one (seeds fill whole shards)
@@ -64,7 +66,8 @@ def member_files(first, name):
 def member_rule_resources():
     """The profile's `set-resources`/`set-threads` for `members` also hold for every slice rule members_<first>
     (a profile names rules, and the slice rules' names depend on shard_size). Snakemake has no public hook
-    for this; its settings object is read here, and nothing happens when it is shaped otherwise."""
+    for this; its settings object is read here, and nothing happens when it is shaped otherwise.
+    """
     rs = getattr(workflow, "resource_settings", None)
     for attr in ("_parsed_overwrite_resources", "_parsed_overwrite_threads"):
         table = getattr(rs, attr, None)
@@ -80,7 +83,9 @@ member_rule_resources()
 @functools.cache
 def _fingerprint(dataset):
     return fingerprint(
-        dataset, mc.loader_spec(config, dataset, new_test_set=False), config["data_root"]
+        dataset,
+        mc.loader_spec(config, dataset, new_test_set=False),
+        config["data_root"],
     )
 
 
@@ -124,7 +129,8 @@ def mask_params(wildcards):
 
 def member_params(wildcards):
     """A member's identity: its recipe, the data it reads, the master seed its own seed derives from (with
-    its index), and what it writes. No shard, slice or run-only setting: the job reads those from config."""
+    its index), and what it writes. No shard, slice or run-only setting: the job reads those from config.
+    """
     d, a, e = wildcards.dataset, wildcards.arch, wildcards.ens
     return {
         "training": mc.member_recipe(config, d, a, e),
