@@ -135,6 +135,9 @@ def member_params(wildcards):
     return {
         "training": mc.member_recipe(config, d, a, e),
         "loader": mc.loader_spec(config, d, new_test_set=False),
+        "masks": mask_params(
+            wildcards
+        ),  # its rows of the mask (the job draws them itself)
         "seed": config["seed"],
         "full_logits": config["full_logits"],
     }
@@ -164,11 +167,8 @@ def _blocks(dataset, ens):
     return range(mc.members(config, dataset, ens) // BLOCK)
 
 
-def mask_blocks(wildcards):
-    return [
-        f"results/{wildcards.dataset}/{wildcards.arch}/{wildcards.ens}/masks/{b}.npz"
-        for b in _blocks(wildcards.dataset, wildcards.ens)
-    ]
+def ensemble_size(wildcards):
+    return mc.members(config, wildcards.dataset, wildcards.ens)
 
 
 def member_outputs(wildcards):

@@ -1,32 +1,21 @@
 # Stage 2, score ensembles: balanced masks, then members trained in jobs of shard_size members.
 
 
-# A block depends on (seed, block index, rate, block size) and N only, never on the ensemble's size K:
-# raising K adds blocks (and member jobs) and leaves every existing member's inputs untouched.
-rule mask_block:
-    input:
-        "results/{dataset}/data/index.npz",
-    output:
-        "results/{dataset}/{arch}/{ens}/masks/{block}.npz",
-    log:
-        "logs/{dataset}/{arch}/{ens}/masks/{block}.log",
-    conda:
-        "../envs/memgen.yaml"
-    params:
-        masks=mask_params,
-    script:
-        "../workflow_scripts/mask_block.py"
-
-
+# Blocks of the mask depend on (seed, block index, rate, block size) and N only, never on K: raising K
+# appends blocks. Member jobs draw their own block's rows the same way (memgen.masks.block), so they do
+# not wait on this rule, and a K x N mask is written once per ensemble for the scores and analyses.
 rule masks:
     input:
-        mask_blocks,
+        "results/{dataset}/data/index.npz",
     output:
         "results/{dataset}/{arch}/{ens}/masks.npz",
     log:
         "logs/{dataset}/{arch}/{ens}/masks.log",
     conda:
         "../envs/memgen.yaml"
+    params:
+        masks=mask_params,
+        members=ensemble_size,
     script:
         "../workflow_scripts/masks.py"
 
@@ -47,7 +36,6 @@ for first in SLICES:
         input:
             index="results/{dataset}/data/index.npz",
             canaries="results/{dataset}/data/canaries.npz",
-            block="results/{dataset}/{arch}/{ens}/masks/{block}.npz",
         output:
             outputs=member_files(first, "outputs.npz"),
         log:

@@ -71,7 +71,7 @@ def test_changing_one_ensembles_epochs_reruns_only_that_ensemble(study, tmp_path
         write_config(study, tiny_config())
     assert _members(jobs) == {("rate0.5", "0", "0"), ("rate0.5", "0", "8")}, jobs
     assert {w["ens"] for r, w in jobs if r in ("scores", "thresholds")} == {"rate0.5"}
-    assert not [r for r, _ in jobs if r in ("canaries", "mask_block", "masks", "utility_runs")], jobs
+    assert not [r for r, _ in jobs if r in ("canaries", "masks", "utility_runs")], jobs
 
 
 def test_changing_shard_size_retrains_nothing(study):
@@ -94,7 +94,7 @@ def test_growing_k_trains_only_new_members(study):
     finally:
         write_config(study, tiny_config())
     assert _members(jobs) == {("rate0.5", "1", "0"), ("rate0.5", "1", "8")}
-    assert {w["block"] for r, w in jobs if r == "mask_block"} == {"1"}
+    assert {w["ens"] for r, w in jobs if r == "masks"} == {"rate0.5"}  # the K x N mask gains block 1
 
 
 def test_trace_reaches_masks_and_flags_a_changed_outputs_file(study):

@@ -1,4 +1,9 @@
 from memgen.stages.ensemble import write_masks
 from memgen.workflow import run
 
-run(snakemake, lambda smk: write_masks(list(smk.input), smk.output[0]))  # noqa: F821 (injected by Snakemake)
+
+def work(smk):
+    return write_masks(smk.input[0], smk.params.masks, smk.params.members, smk.output[0])
+
+
+run(snakemake, work)  # noqa: F821 (injected by Snakemake)

@@ -11,7 +11,7 @@ def work(smk):
         smk.wildcards.arch,
         smk.wildcards.ens,
         int(smk.wildcards.block),
-        {"index": smk.input.index, "canaries": smk.input.canaries, "block": smk.input.block},
+        {"index": smk.input.index, "canaries": smk.input.canaries},
         smk.params.member,
         [str(Path(p).with_name("checkpoint.pt")) for p in smk.output.outputs],  # beside, not declared
         list(smk.output.outputs),

@@ -40,27 +40,16 @@ def write_canaries(index_path: str, name: str, params: dict, out: str) -> dict:
     return {"seeds": {"canaries": params["seed"]}}
 
 
-def write_mask_block(index_path: str, params: dict, b: int, out: str) -> dict:
+def write_masks(index_path: str, params: dict, members: int, out: str) -> dict:
+    """The ensemble's K x N mask: blocks 0 .. K/B - 1, each from (seed, block index, rate, B) alone, so
+    raising K appends blocks and leaves every existing member's row as it was."""
     n = load_index(index_path)["n"]
-    check_mask_spec(params["rate"], params["block_size"], params["block_size"])
-    mask = block(params["seed"], b, params["block_size"], n, params["rate"])
-    save_npz(
-        out, mask=mask, block=b, rate=params["rate"], block_size=params["block_size"], seed=params["seed"]
-    )
-    log.info(
-        "mask block %d: %d members x %d points, each point in %d of them", b, *mask.shape, mask[:, 0].sum()
-    )
+    B = params["block_size"]
+    check_mask_spec(params["rate"], members, B)
+    mask = np.concatenate([block(params["seed"], b, B, n, params["rate"]) for b in range(members // B)])
+    save_npz(out, mask=mask, rate=params["rate"], block_size=B, seed=params["seed"])
+    log.info("mask %s: %d members x %d points, each point in %d of them", out, *mask.shape, mask[:, 0].sum())
     return {"seeds": {"masks": params["seed"]}}
-
-
-def write_masks(block_paths: list[str], out: str) -> None:
-    """The ensemble's K x N mask: its blocks in order."""
-    blocks = [load_npz(p, ["mask", "rate", "block_size", "seed"]) for p in block_paths]
-    mask = np.concatenate([b["mask"] for b in blocks])
-    save_npz(
-        out, mask=mask, rate=blocks[0]["rate"], block_size=blocks[0]["block_size"], seed=blocks[0]["seed"]
-    )
-    log.info("mask %s: %d members x %d points", out, *mask.shape)
 
 
 def write_scores(canaries_path, masks_path, output_paths, out_scores, out_correct) -> None:

@@ -17,6 +17,8 @@ from memgen.data import load_dataset
 from memgen.errors import fail
 from memgen.index import load_index
 from memgen.io import load_npz, save_checkpoint
+from memgen.masks import block as mask_block
+from memgen.masks import check_mask_spec
 from memgen.outputs import compact, save_outputs
 from memgen.train import Job, TrainConfig, predict, train
 
@@ -100,27 +102,25 @@ def train_and_save(
 def write_members(config, name, arch, ens, block, paths: dict, params: dict, ckpts, outputs) -> dict:
     """Train slots `slots_of(outputs)` of mask block `block` of ensemble `ens`.
 
-    paths: index, canaries, block (the mask block's file). params: the rule's (the member's identity)."""
+    paths: index, canaries. params: the rule's (the member's identity), its mask spec included: the job
+    draws its block's rows itself (memgen.masks.block, from seed, block index, rate and size alone), exactly
+    as the masks rule does, so no mask-block job or file stands between them."""
     ds = _load({"data_root": config["data_root"], **params["loader"]}, name)
     labels = load_npz(paths["canaries"], ["label"])["label"]
-    idx = load_index(paths["index"])
-    z = load_npz(paths["block"], ["mask", "block"])
-    if int(z["block"]) != block:
+    n = load_index(paths["index"])["n"]
+    if not n == len(labels) == len(ds.y_train):
         raise fail(
-            f"{paths['block']} holds mask block {int(z['block'])}, not {block}",
-            f"rerun: snakemake --forcerun {paths['block']}",
-        )
-    if z["mask"].shape[1] != len(labels) or idx["n"] != len(ds.y_train):
-        raise fail(
-            f"mask block {paths['block']} covers {z['mask'].shape[1]} points, the canaries {len(labels)}, "
-            f"the index {idx['n']}, the dataset {len(ds.y_train)}",
+            f"the index {paths['index']} has {n} points, the canaries {len(labels)}, the dataset "
+            f"{len(ds.y_train)}",
             "rerun the dataset's rules: snakemake --forcerun " + paths["index"],
         )
-    size = len(z["mask"])
+    spec = params["masks"]
+    check_mask_spec(spec["rate"], spec["block_size"], spec["block_size"])
+    rows = mask_block(spec["seed"], block, spec["block_size"], n, spec["rate"])
     slots = slots_of(outputs)
-    ids = [block * size + s for s in slots]
+    ids = [block * spec["block_size"] + s for s in slots]
     seeds = [mc.member_seed({"seed": params["seed"]}, name, arch, ens, k) for k in ids]
-    indices = [np.flatnonzero(z["mask"][s]) for s in slots]
+    indices = [np.flatnonzero(rows[s]) for s in slots]
     resume = Path(outputs[0]).parents[1] / f"resume-{slots[0]}.pt"  # per job: a slice of the block
     eval_sets = {"train": (ds.x_train, labels), "test_original": ds.tests["original"]}
     return train_and_save(
