@@ -208,11 +208,6 @@ def loader_spec(config: dict, dataset: str, new_test_set: bool = True) -> dict:
     return spec
 
 
-def dataset_spec(config: dict, dataset: str) -> dict:
-    """The loader's spec with data_root always set (what memgen.data.load_dataset takes)."""
-    return {"data_root": config["data_root"], **loader_spec(config, dataset)}
-
-
 def member_recipe(config: dict, dataset: str, arch: str, ens: str | None = None) -> dict:
     """The training settings a model's weights depend on: `training()` minus how the job runs (checkpoint
     interval, batching, ...) and minus the CUDA-only precision flags (see TrainConfig.recipe)."""

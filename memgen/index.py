@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from memgen.data import folder_base, folder_classes, image_files, load_dataset
-from memgen.errors import fail
 from memgen.io import load_npz, save_npz
 
 log = logging.getLogger("memgen.index")
@@ -65,33 +64,31 @@ def build_index(name: str, spec: dict, data_root: str = "data") -> dict:
     """Arrays of the index (see the module docstring)."""
     kind = _kind(name, spec)
     if kind in FOLDER_KINDS:
+        # the listing the loader uses (memgen.data.image_files), without decoding a pixel
         base = folder_base(name, spec, Path(data_root))
-        ds = load_dataset(name, spec, data_root)  # validates the folder (and is what members will train on)
         classes = folder_classes(base)
         train, test = image_files(base, "train", classes), image_files(base, "test", classes)
-        files = {"train": train, "test": test}
+        if not (classes and train and test):
+            load_dataset(
+                name, spec, data_root
+            )  # an unusable folder: the loader's message names what is missing
         arrays = {}
-        for split, listing in files.items():
+        for split, listing in (("train", train), ("test", test)):
             paths = [p for p, _ in listing]
             arrays[f"{split}_path"] = np.array(paths, dtype=str)
             arrays[f"{split}_size"] = np.array([(base / p).stat().st_size for p in paths], dtype=np.int64)
             arrays[f"{split}_sha256"] = np.array([_sha256(base / p) for p in paths], dtype=str)
-        labels, test_labels = ds.y_train, ds.tests["original"][1]
-        if len(train) != len(labels) or len(test) != len(test_labels):
-            raise fail(
-                f"{base}: the index lists {len(train)}/{len(test)} images, the loader read "
-                f"{len(labels)}/{len(test_labels)}",
-                "remove files the loader cannot read from the class folders",
-            )
+        labels = np.array([c for _, c in train], dtype=np.int64)
+        test_labels = np.array([c for _, c in test], dtype=np.int64)
     else:
         ds = load_dataset(name, spec, data_root)
-        arrays, labels, test_labels = {}, ds.y_train, ds.tests["original"][1]
+        arrays, labels, test_labels, classes = {}, ds.y_train, ds.tests["original"][1], ds.classes
     return {
         "n": np.int64(len(labels)),
         "labels": labels.astype(np.int64),
         "test_labels": test_labels.astype(np.int64),
-        "num_classes": np.int64(ds.num_classes),
-        "classes": np.array(ds.classes, dtype=str),
+        "num_classes": np.int64(len(classes)),
+        "classes": np.array(classes, dtype=str),
         **arrays,
     }
 

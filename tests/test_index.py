@@ -58,3 +58,13 @@ def test_fingerprint_sees_a_changed_image_and_nothing_else(tmp_path):
     other = tmp_path / "other"
     other.mkdir()
     assert fingerprint("mine", {"kind": "imagefolder", "root": str(other)}, tmp_path) != before
+
+
+def test_an_unusable_image_folder_fails_with_the_loaders_message(tmp_path):
+    import pytest
+
+    from memgen.errors import MemgenError
+
+    (tmp_path / "mine" / "train" / "cat").mkdir(parents=True)  # no test/ split, no images
+    with pytest.raises(MemgenError, match="not found|no images|no class"):
+        build_index("mine", {"kind": "imagefolder"}, tmp_path)

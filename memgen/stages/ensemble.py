@@ -17,11 +17,6 @@ from memgen.scores import score_table
 log = logging.getLogger("memgen.stages")
 
 
-def device() -> str:
-    """cuda when a GPU is visible (SLURM jobs), else cpu; CPU-only machines never touch CUDA."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def dataset_from(spec: dict, name: str):
     return load_dataset(name, spec, spec.get("data_root", "data"))
 

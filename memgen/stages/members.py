@@ -11,15 +11,16 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import memgen.config as mc
-from memgen.data import load_dataset
 from memgen.errors import fail
 from memgen.index import load_index
 from memgen.io import load_npz, save_checkpoint
 from memgen.masks import block as mask_block
 from memgen.masks import check_mask_spec
 from memgen.outputs import compact, save_outputs
+from memgen.stages.ensemble import dataset_from
 from memgen.train import Job, TrainConfig, predict, train
 
 log = logging.getLogger("memgen.stages")
@@ -27,8 +28,6 @@ log = logging.getLogger("memgen.stages")
 
 def device() -> str:
     """cuda when a GPU is visible (SLURM jobs), else cpu; CPU-only machines never touch CUDA."""
-    import torch
-
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -40,10 +39,6 @@ def slots_of(paths: list[str]) -> list[int]:
         raise fail(
             f"member files {paths[:2]}... are not under members/<block>/<slot>/", "use the workflow's paths"
         ) from None
-
-
-def _load(spec: dict, name: str):
-    return load_dataset(name, spec, spec.get("data_root", "data"))
 
 
 def train_and_save(
@@ -105,7 +100,7 @@ def write_members(config, name, arch, ens, block, paths: dict, params: dict, ckp
     paths: index, canaries. params: the rule's (the member's identity), its mask spec included: the job
     draws its block's rows itself (memgen.masks.block, from seed, block index, rate and size alone), exactly
     as the masks rule does, so no mask-block job or file stands between them."""
-    ds = _load({"data_root": config["data_root"], **params["loader"]}, name)
+    ds = dataset_from(params["loader"], name)
     labels = load_npz(paths["canaries"], ["label"])["label"]
     n = load_index(paths["index"])["n"]
     if not n == len(labels) == len(ds.y_train):
@@ -145,7 +140,7 @@ def write_utility_runs(
     """Utility runs use TRUE labels (canaries are only for score ensembles) minus the removal set."""
     from memgen.removal import keep_indices, load_removal
 
-    ds = _load({"data_root": config["data_root"], **params["loader"]}, name)
+    ds = dataset_from(params["loader"], name)
     true = load_npz(canaries_path, ["true_label"])["true_label"]
     sets = load_removal(removal_path)
     if condition == "memorized":
