@@ -107,6 +107,7 @@ def check(config: dict) -> None:
             f"use one of {', '.join(map(str, divisors))} (a job trains a slice of one mask block)",
         )
     for ds in config["datasets"]:
+        _check_loader(config, ds)
         for arch in config["datasets"][ds]["archs"]:
             if arch not in SMALL + TIMM:
                 raise fail(
@@ -147,6 +148,30 @@ def check(config: dict) -> None:
             f"config: analysis.reference = '{ref}' is not an ensemble",
             f"use one of {sorted(config['ensembles'])}",
         )
+
+
+def _check_loader(config: dict, ds: str) -> None:
+    entry = config["datasets"][ds]
+    kind, loader = entry.get("kind", ds), entry.get("loader", "auto")
+    folder = kind in FOLDER_KINDS
+    if loader == "stream" and not folder:
+        raise fail(
+            f"config: datasets.{ds}.loader is stream, but {kind} is not an image folder",
+            "remove the key: only imagefolder and imagenet datasets stream from disk",
+        )
+    recipes = [training(config, ds, a, e) for a in entry["archs"] for e in [None, *config["ensembles"]]]
+    if any(r.get("random_resized_crop") for r in recipes):
+        if not folder:
+            raise fail(
+                f"config: training.random_resized_crop is on for {ds}, which is not an image folder",
+                f"set it in datasets.{ds}.training only for imagefolder/imagenet datasets, or turn it off",
+            )
+        if loader == "memory":
+            raise fail(
+                f"config: datasets.{ds}.loader is memory, but its recipe has random_resized_crop, which "
+                "crops the original images only the streaming loader keeps",
+                f"set datasets.{ds}.loader: stream (or auto), or training.random_resized_crop: false",
+            )
 
 
 def utility_seeds(config: dict, dataset: str) -> int:
@@ -192,7 +217,11 @@ def stable_seed(config: dict, *parts) -> int:
 
 # Keys of a dataset entry the loaders do not read: what is studied on it, and the duplicate list's source
 # (read by the duplicates rule alone, through its input).
-NOT_LOADER = ("archs", "training", "members", "utility_seeds", "duplicates")
+NOT_LOADER = ("archs", "training", "members", "utility_seeds", "duplicates", "min_side")
+# How an image folder is read, not which images: the in-memory and streaming loaders give the same member
+# (tests/test_stream.py), so these are run-only like training.batched (jobs read them from the config).
+LOADER_RUN_ONLY = ("loader", "loader_workers", "gpu_decode")
+FOLDER_KINDS = ("imagenet", "imagefolder")
 BUNDLED = ("digits", "longtail")  # never read from disk: data_root does not matter
 
 
@@ -200,12 +229,25 @@ def loader_spec(config: dict, dataset: str, new_test_set: bool = True) -> dict:
     """What the data loader needs, and nothing else: a change here (e.g. split seed) invalidates everything
     that reads the dataset. Score members never evaluate the new test set, so theirs leaves it out."""
     entry = config["datasets"][dataset]
-    spec = {k: v for k, v in entry.items() if k not in NOT_LOADER}
+    spec = {k: v for k, v in entry.items() if k not in NOT_LOADER + LOADER_RUN_ONLY}
     if not new_test_set:
         spec.pop("new_test_set", None)
     if entry.get("kind", dataset) not in BUNDLED and "root" not in entry:
         spec["data_root"] = config["data_root"]
     return spec
+
+
+def loader_run(config: dict | None, dataset: str) -> dict:
+    """The run-only loader keys of a dataset (loader, loader_workers, gpu_decode) as the config sets them."""
+    entry = (config or {}).get("datasets", {}).get(dataset, {})
+    return {k: entry[k] for k in LOADER_RUN_ONLY if k in entry}
+
+
+def min_side(config: dict, dataset: str) -> int:
+    """Smallest image side an image folder accepts. Decision: an image upsampled more than 8x to the model's
+    input carries no detail at that resolution, so by default it is an error (set min_side: 1 to allow)."""
+    entry = config["datasets"][dataset]
+    return int(entry.get("min_side") or max(1, int(entry.get("image_size", 32)) // 8))
 
 
 def member_recipe(config: dict, dataset: str, arch: str, ens: str | None = None) -> dict:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from memgen.errors import fail
+from memgen.stream import FolderImages, open_image
 
 KNOWN = ("digits", "longtail", "cifar10", "cifar100", "imagenet", "imagefolder")
 
@@ -30,17 +31,30 @@ class Dataset:
         return list(self.class_names or [str(c) for c in range(self.num_classes)])
 
     @property
+    def streamed(self) -> bool:
+        return isinstance(self.x_train, FolderImages)
+
+    @property
     def mean(self) -> np.ndarray:
         """Per-channel mean of the training images in [0, 1] (normalisation constant)."""
+        if self.streamed:
+            return self.x_train.stats()[0]
         return (self.x_train.astype(np.float64) / 255).mean(axis=(0, 2, 3))
 
     @property
     def std(self) -> np.ndarray:
+        if self.streamed:
+            return self.x_train.stats()[1]
         return np.maximum((self.x_train.astype(np.float64) / 255).std(axis=(0, 2, 3)), 1e-3)
 
 
-def load_dataset(name: str, spec: dict, data_root: str | Path = "data") -> Dataset:
-    """Load dataset `name` with its config entry `spec` (the keys under datasets.<name>)."""
+def load_dataset(
+    name: str, spec: dict, data_root: str | Path = "data", random_resized_crop: bool = False
+) -> Dataset:
+    """Load dataset `name` with its config entry `spec` (the keys under datasets.<name>).
+
+    random_resized_crop: the recipe that will read it crops at random from the originals, which only the
+    streaming path of an image folder keeps (with loader: auto it chooses that path)."""
     loaders = {
         "digits": load_digits,
         "longtail": load_longtail,
@@ -52,7 +66,10 @@ def load_dataset(name: str, spec: dict, data_root: str | Path = "data") -> Datas
     kind = spec.get("kind", name)
     if kind not in loaders:
         raise fail(f"unknown dataset kind '{kind}' for dataset '{name}'", f"use one of {', '.join(KNOWN)}")
-    ds = loaders[kind](name=name, spec=spec, root=Path(data_root))
+    if kind == "imagefolder" or kind == "imagenet":
+        ds = load_imagefolder(name, spec, Path(data_root), random_resized_crop)
+    else:
+        ds = loaders[kind](name=name, spec=spec, root=Path(data_root))
     ds.name = name
     return ds
 
@@ -138,6 +155,9 @@ def load_cifar(name="cifar10", spec=None, root=Path("data")) -> Dataset:
 
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+# Above this many bytes held in memory (N x 3 x S x S uint8), loader: auto streams an image folder. Decision:
+# 2 GiB, a fraction of a laptop's memory and of a GPU's, so that a job never holds most of either in images.
+AUTO_MEMORY_LIMIT = 2 * 1024**3
 
 
 def folder_base(name: str, spec: dict, root: Path) -> Path:
@@ -149,28 +169,68 @@ def folder_classes(base: Path) -> list[str]:
     return sorted(p.name for p in train.iterdir() if p.is_dir()) if train.is_dir() else []
 
 
+def _visible(d: Path) -> list[Path]:
+    """Entries of a folder in name order, hidden ones (.DS_Store, ._*, .ipynb_checkpoints) left out: they
+    are never images a user put there."""
+    return sorted(p for p in d.iterdir() if not p.name.startswith("."))
+
+
 def image_files(base: Path, split: str, folders: list[str]) -> list[tuple[str, int]]:
     """(path relative to base, label) of every image of base/split/<folder>/, in the order the loaders use:
-    folders in the given order (label = position), files sorted by name within each."""
+    folders in the given order (label = position), files sorted by name within each.
+
+    Anything else in a class folder is an error, never skipped: a skipped file is a training point the
+    study silently lost. A class folder of `split` that is missing is fine (a test set may lack a class)."""
+    how_rm = "move it out of the class folder (or delete it)"
     out = []
     for c, cname in enumerate(folders):
         d = base / split / cname
-        if d.is_dir():
-            out += [
-                (f"{split}/{cname}/{f.name}", c)
-                for f in sorted(d.iterdir())
-                if f.suffix.lower() in IMAGE_SUFFIXES
-            ]
+        if not d.is_dir():
+            continue
+        entries = _visible(d)
+        for f in entries:
+            if f.is_dir():
+                raise fail(f"{f} is a folder inside class folder {d}: classes cannot nest", how_rm)
+            if f.suffix.lower() not in IMAGE_SUFFIXES:
+                raise fail(
+                    f"{f} is not an image (memgen reads {', '.join(sorted(IMAGE_SUFFIXES))})",
+                    f"{how_rm}, or convert it to one of those formats",
+                )
+        if not entries:
+            raise fail(f"class folder {d} holds no images", "add its images or remove the empty folder")
+        out += [(f"{split}/{cname}/{f.name}", c) for f in entries]
     return out
 
 
-def load_imagefolder(name="imagefolder", spec=None, root=Path("data")) -> Dataset:
-    """A folder of class sub-folders (train/ and test/), resized to `image_size` and held in memory.
+def check_test_classes(base: Path, split: str, classes: list[str]) -> None:
+    """A class folder under `split` that train/ lacks has no label a member could learn."""
+    top = base / split
+    extra = sorted(
+        p.name for p in top.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in classes
+    )
+    if extra:
+        raise fail(
+            f"{top} has class folder(s) {', '.join(extra[:5])} that {base}/train lacks",
+            f"add their training images under {base}/train/<class>/ or remove them from {top}",
+        )
 
-    Used for ImageNet at reduced resolution and for users auditing their own data.
+
+def choose_loader(spec: dict, n: int, random_resized_crop: bool) -> str:
+    """memory | stream for an image folder (datasets.<name>.loader; auto = stream for random-resized-crop
+    recipes and above AUTO_MEMORY_LIMIT). Both train the same member where they overlap."""
+    loader = spec.get("loader", "auto")
+    if loader != "auto":
+        return loader
+    size = int(spec.get("image_size", 32))
+    return "stream" if random_resized_crop or n * 3 * size * size > AUTO_MEMORY_LIMIT else "memory"
+
+
+def load_imagefolder(name="imagefolder", spec=None, root=Path("data"), random_resized_crop=False) -> Dataset:
+    """A folder of class sub-folders (train/ and test/), at `image_size`: held in memory (resized once) or
+    streamed from disk (memgen.stream), as `choose_loader` says.
+
+    Used for ImageNet and for users auditing their own data.
     """
-    from PIL import Image
-
     spec = spec or {}
     base = folder_base(name, spec, root)
     size = int(spec.get("image_size", 32))
@@ -182,24 +242,44 @@ def load_imagefolder(name="imagefolder", spec=None, root=Path("data")) -> Datase
     classes = folder_classes(base)
     if not classes:
         raise fail(f"{base}/train has no class sub-folders", how)
+    check_test_classes(base, "test", classes)
 
-    def read(split: str, folders=None):
-        """Images of base/split/<folder>/; label = position of the folder in `folders` (default: classes)."""
-        xs, ys = [], []
-        for f, c in image_files(base, split, folders or classes):
-            img = Image.open(base / f).convert("RGB").resize((size, size), Image.BILINEAR)
-            xs.append(np.asarray(img).transpose(2, 0, 1))
-            ys.append(c)
-        if not xs:
+    def listing(split: str, folders=None):
+        files = image_files(base, split, folders or classes)
+        if not files:
             raise fail(f"{base}/{split} holds no images", how)
-        return np.stack(xs).astype(np.uint8), np.asarray(ys, dtype=np.int64)
+        return [f for f, _ in files], np.asarray([c for _, c in files], dtype=np.int64)
 
-    x_tr, y_tr = read("train")
-    tests = {"original": read("test")}
+    splits = {"train": listing("train"), "original": listing("test")}
     new = spec.get("new_test_set")
     if new:  # e.g. ImageNetV2, whose sub-folders are class indices 0..C-1 in the sorted order of train/
         d = new.get("dir", "imagenetv2")
         how_new = f"put the new test set in {base}/{d}/<class index>/*.jpeg (ImageNetV2's layout)"
         _need(base / d, f"{new.get('name', d)} test set", how_new)
-        tests[new.get("name", d)] = read(d, folders=[str(i) for i in range(len(classes))])
-    return Dataset(name, x_tr, y_tr, tests, len(classes), class_names=classes)
+        splits[new.get("name", d)] = listing(d, folders=[str(i) for i in range(len(classes))])
+
+    loader = choose_loader(spec, len(splits["train"][0]), random_resized_crop)
+    if loader == "stream":
+        workers, gpu = spec.get("loader_workers"), spec.get("gpu_decode", True)
+        mode = "center" if random_resized_crop else "resize"
+        imgs = {k: (FolderImages(base, f, size, mode, workers, gpu), y) for k, (f, y) in splits.items()}
+    elif random_resized_crop:
+        raise fail(
+            f"datasets.{name}.loader is memory, but the recipe has random_resized_crop, which crops the "
+            "original images only the streaming loader keeps",
+            f"set datasets.{name}.loader: stream (or auto), or training.random_resized_crop: false",
+        )
+    else:
+        from PIL import Image
+
+        def read(files):  # the whole folder, resized once; memgen.stream's "resize" transform is the same
+            return np.stack(
+                [
+                    np.asarray(open_image(base / f).resize((size, size), Image.BILINEAR)).transpose(2, 0, 1)
+                    for f in files
+                ]
+            ).astype(np.uint8)
+
+        imgs = {k: (read(f), y) for k, (f, y) in splits.items()}
+    x_tr, y_tr = imgs.pop("train")
+    return Dataset(name, x_tr, y_tr, imgs, len(classes), class_names=classes)

@@ -10,13 +10,15 @@ read): an added, removed, renamed or rewritten image changes it and re-indexes t
 """
 
 import hashlib
+import io
 import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
-from memgen.data import folder_base, folder_classes, image_files, load_dataset
+from memgen.data import check_test_classes, folder_base, folder_classes, image_files, load_dataset
+from memgen.errors import fail
 from memgen.io import load_npz, save_npz
 
 log = logging.getLogger("memgen.index")
@@ -55,9 +57,32 @@ def fingerprint(name: str, spec: dict, data_root: str = "data") -> str:
     return h.hexdigest()[:16]
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+def check_image(base: Path, rel: str, min_side: int) -> tuple[str, int, int]:
+    """sha256, width and height of one image file, from its bytes and header (no decoding: a full decode
+    of ImageNet would cost the index an hour of CPU). A file that is not an image, a JPEG or PNG cut short
+    (its end marker missing: the usual corruption of an interrupted copy) and an image smaller than
+    `min_side` fail naming the file. A file corrupt inside fails when a job decodes it, naming it too."""
+    from PIL import Image
+
+    path = base / rel
+    data = path.read_bytes()
+    fix = "replace or remove the file (memgen never drops a training point silently), then rerun"
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            fmt, (w, h) = img.format, img.size
+    except Exception as e:  # PIL's UnidentifiedImageError, SyntaxError, ...
+        raise fail(f"{path} is not a readable image ({type(e).__name__}: {e})", fix) from None
+    # JPEG ends with the EOI marker FFD9 (some writers pad after it); PNG with its IEND chunk
+    if fmt == "JPEG" and b"\xff\xd9" not in data[-1024:]:
+        raise fail(f"{path} is a truncated JPEG (no end-of-image marker)", fix)
+    if fmt == "PNG" and b"IEND" not in data[-64:]:
+        raise fail(f"{path} is a truncated PNG (no IEND chunk)", fix)
+    if min(w, h) < min_side:
+        raise fail(
+            f"{path} is {w} x {h} px, smaller than min_side = {min_side} px for the model's input",
+            f"{fix}, or lower the dataset's min_side",
+        )
+    return hashlib.sha256(data).hexdigest(), w, h
 
 
 def build_index(name: str, spec: dict, data_root: str = "data") -> dict:
@@ -67,6 +92,8 @@ def build_index(name: str, spec: dict, data_root: str = "data") -> dict:
         # the listing the loader uses (memgen.data.image_files), without decoding a pixel
         base = folder_base(name, spec, Path(data_root))
         classes = folder_classes(base)
+        if (base / "test").is_dir():
+            check_test_classes(base, "test", classes)
         train, test = image_files(base, "train", classes), image_files(base, "test", classes)
         if not (classes and train and test):
             load_dataset(
@@ -76,8 +103,10 @@ def build_index(name: str, spec: dict, data_root: str = "data") -> dict:
         for split, listing in (("train", train), ("test", test)):
             paths = [p for p, _ in listing]
             arrays[f"{split}_path"] = np.array(paths, dtype=str)
+            checked = [check_image(base, p, int(spec.get("min_side") or 1)) for p in paths]
             arrays[f"{split}_size"] = np.array([(base / p).stat().st_size for p in paths], dtype=np.int64)
-            arrays[f"{split}_sha256"] = np.array([_sha256(base / p) for p in paths], dtype=str)
+            arrays[f"{split}_sha256"] = np.array([c[0] for c in checked], dtype=str)
+            arrays[f"{split}_shape"] = np.array([c[1:] for c in checked], dtype=np.int64).reshape(-1, 2)
         labels = np.array([c for _, c in train], dtype=np.int64)
         test_labels = np.array([c for _, c in test], dtype=np.int64)
     else:

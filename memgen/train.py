@@ -27,6 +27,7 @@ from torch.func import functional_call, grad_and_value, vmap
 
 from memgen.io import load_checkpoint, save_checkpoint
 from memgen.models import build_model, has_batchnorm
+from memgen.stream import FolderImages, iter_chunks
 
 log = logging.getLogger("memgen.train")
 
@@ -44,6 +45,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     crop_padding: int = 0  # random crop after zero-padding by this many pixels (4 for CIFAR, 0 = off)
     flip: bool = False  # random horizontal flip (CIFAR/ImageNet; wrong for digits)
+    random_resized_crop: bool = False  # ImageNet's crop of 8-100 % of the original (streamed folders only)
     checkpoint_every: int = 10  # save resumable state every n epochs (0 = never)
     batched: bool = True  # on CPU, train a shard's members as one vmapped computation when possible
     bf16: bool = True  # CUDA only: bf16 autocast
@@ -82,7 +84,7 @@ DEVICE_ONLY = ("bf16", "channels_last")
 class Job:
     """What to train: the data (uint8 images, labels) and one index set + seed per model."""
 
-    x: np.ndarray  # uint8 [N, C, H, W]
+    x: "np.ndarray | FolderImages"  # uint8 [N, C, H, W], or an image folder streamed from disk
     y: np.ndarray  # int64 [N] labels used for training (scoring labels for ensembles)
     indices: list  # per model: int64 training indices
     seeds: list  # per model: int seed (init, batch order, augmentation)
@@ -171,6 +173,7 @@ class _Member:
     lrs: list  # learning rate of every step: Python floats, so setting one costs no device work
     start: int  # first epoch to run (> 0 when resumed)
     plan: tuple = ()  # this epoch's order, shifts, flips on the device
+    feed: object = None  # a streamed folder: this epoch's batches, read ahead by worker processes
     loss_sum: torch.Tensor | None = None  # on the device: read once per epoch, never inside the step loop
     hits: torch.Tensor | None = None
 
@@ -191,7 +194,9 @@ def train_sequential(
     G = max(1, int(cfg.concurrent_members))
     if cuda:  # fixed shapes: let cuDNN time its convolution kernels once and keep the fastest
         torch.backends.cudnn.benchmark = True
-    x_all = torch.as_tensor(job.x, device=dev)  # uint8 stays uint8 on the device: 4x less memory
+    # uint8 stays uint8 on the device (4x less memory); a streamed folder is read batch by batch instead
+    streamed = isinstance(job.x, FolderImages)
+    x_all = None if streamed else torch.as_tensor(job.x, device=dev)
     y_all = torch.as_tensor(job.y, device=dev)
     mean = torch.as_tensor(job.mean, dtype=torch.float32, device=dev)[None, :, None, None]
     std = torch.as_tensor(job.std, dtype=torch.float32, device=dev)[None, :, None, None]
@@ -243,6 +248,12 @@ def train_sequential(
                     m.model.train()
                     plan = epoch_plan(job.seeds[m.k], epoch, len(m.idx), cfg)
                     m.plan = tuple(torch.as_tensor(a, device=dev) for a in plan)
+                    if streamed:  # the same order and flips; the files are read in that order
+                        order = np.asarray(job.indices[m.k], dtype=np.int64)[plan[0]]
+                        workers = max(1, job.x.workers // len(group)) if job.x.workers else 0
+                        m.feed = job.x.batches(
+                            order, B, job.seeds[m.k], epoch, cfg.random_resized_crop, dev, workers
+                        )
                     m.loss_sum = torch.zeros((), device=dev)
                     m.hits = torch.zeros((), dtype=torch.int64, device=dev)
             for s in range(max(m.spe for m in group)):
@@ -255,7 +266,8 @@ def train_sequential(
                         sel = order[s * B : (s + 1) * B]
                         idx = m.idx[sel]
                         flip = flips[sel] if cfg.flip else None
-                        xb = prepare(x_all[idx], mean, std, shifts[sel], flip, cfg.crop_padding)
+                        raw = next(m.feed) if streamed else x_all[idx]
+                        xb = prepare(raw, mean, std, shifts[sel], flip, cfg.crop_padding)
                         if channels_last:
                             xb = xb.contiguous(memory_format=torch.channels_last)
                         yb = y_all[idx]
@@ -310,8 +322,8 @@ def train_sequential(
 # a shard of members as one vmapped computation (CPU, normalisation-free models)
 # ----------------------------------------------------------------------------------------------------
 def can_batch(job: Job, cfg: TrainConfig, device: str) -> bool:
-    if not cfg.batched or device != "cpu" or len(job.seeds) < 2:
-        return False
+    if not cfg.batched or device != "cpu" or len(job.seeds) < 2 or isinstance(job.x, FolderImages):
+        return False  # a streamed folder feeds one model at a time
     model = build_model(job.arch, job.x.shape[1:], job.num_classes, cfg.model)
     # Measured on 2 cores (benchmarks/members_digits.py): vmapped MLPs 1.7x faster than one at a time, but
     # vmapped convolutions 0.7x (torch.func runs them member by member), so conv nets go one at a time.
@@ -447,9 +459,11 @@ def predict(
     model.to(dev).eval()
     mean = torch.as_tensor(job.mean, dtype=torch.float32, device=dev)[None, :, None, None]
     std = torch.as_tensor(job.std, dtype=torch.float32, device=dev)[None, :, None, None]
+    if isinstance(x, FolderImages):  # the evaluation transform of the recipe (centre crop after RRC)
+        x = x.evaluating(cfg.random_resized_crop)
     out = []
-    for i in range(0, len(x), chunk):
-        xb = prepare(torch.as_tensor(x[i : i + chunk], device=dev), mean, std)
+    for raw in iter_chunks(x, chunk, dev):
+        xb = prepare(raw, mean, std)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda" and cfg.bf16):
             out.append(model(xb).float().cpu())
     return torch.cat(out).numpy().astype(dtype)
@@ -461,7 +475,13 @@ def _resume_key(job: Job, cfg: TrainConfig, path_kind: str, device: str = "cpu")
     recipe (master seed, mask, canaries) must start over, not continue other members' weights."""
     h = hashlib.sha256(json.dumps([cfg.digest(device), path_kind, job.arch, job.num_classes]).encode())
     h.update(json.dumps([int(s) for s in job.seeds]).encode())
-    for a in (job.x, job.y, *(np.asarray(i, dtype=np.int64) for i in job.indices)):
+    if isinstance(job.x, FolderImages):
+        h.update(job.x.digest().encode())
+    for a in (
+        *(() if isinstance(job.x, FolderImages) else (job.x,)),
+        job.y,
+        *(np.asarray(i, dtype=np.int64) for i in job.indices),
+    ):
         h.update(str(a.shape).encode())
         h.update(np.ascontiguousarray(a))
     return h.hexdigest()[:16]

@@ -91,9 +91,13 @@ def _fingerprint(dataset):
 
 def index_params(wildcards):
     """The loader's settings (not the new test set: the index holds the original test set) and the files."""
+    d = wildcards.dataset
+    folder = config["datasets"][d].get("kind", d) in mc.FOLDER_KINDS
     return {
-        **mc.loader_spec(config, wildcards.dataset, new_test_set=False),
-        "files": _fingerprint(wildcards.dataset),
+        **mc.loader_spec(config, d, new_test_set=False),
+        "files": _fingerprint(d),
+        # the index checks every image's size against it
+        **({"min_side": mc.min_side(config, d)} if folder else {}),
     }
 
 

@@ -162,7 +162,7 @@ def test_imagefolder(tmp_path):
     _png(base / "train" / "bird" / "a.png", (255, 0, 0))
     _png(base / "train" / "bird" / "b.png", (0, 255, 0))
     _png(base / "train" / "cat" / "c.png", (0, 0, 255))
-    (base / "train" / "cat" / "notes.txt").write_text("not an image")
+    (base / "train" / "cat" / ".DS_Store").write_text("hidden files are never data")
     _png(base / "test" / "cat" / "d.png", (10, 20, 30))
     ds = load_dataset("mine", {"kind": "imagefolder", "image_size": 16}, tmp_path)
     assert ds.num_classes == 2  # classes sorted: bird = 0, cat = 1

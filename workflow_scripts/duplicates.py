@@ -3,7 +3,9 @@ from memgen.workflow import run
 
 
 def work(smk):
-    return write_duplicates(smk.wildcards.dataset, dict(smk.input), dict(smk.params.dataset), smk.output[0])
+    return write_duplicates(
+        smk.wildcards.dataset, dict(smk.input), dict(smk.params.dataset), smk.output[0], smk.config
+    )
 
 
 run(snakemake, work)  # noqa: F821 (injected by Snakemake)

@@ -49,16 +49,21 @@ def fig_top_memorized(
     """Fig. 4: the n highest-scoring natural training points that have a near-duplicate in the test set,
     each above its closest listed test neighbour (pairs from a duplicate / nearest-neighbour list)."""
     setup()
-    train, cmap = _as_display(train_images)
-    test, _ = _as_display(test_images)
+
+    def image(images, i):  # one image at a time: a streamed folder (memgen.stream) decodes only those shown
+        shown, cmap = _as_display(images[[i]])
+        return shown[0], cmap
+
+    for images in (train_images, test_images):  # a wrong layout fails before any work
+        _as_display(images[:1])
     s = scores[definition].to_numpy(dtype=float)
     natural = (
         ~scores["canary"].to_numpy().astype(bool) if "canary" in scores.columns else np.ones(len(s), bool)
     )
     pairs = duplicates.sort_values("Distance", kind="stable").drop_duplicates("TrainID")
-    if len(pairs) and (pairs["TrainID"].max() >= len(s) or pairs["TestID"].max() >= len(test)):
+    if len(pairs) and (pairs["TrainID"].max() >= len(s) or pairs["TestID"].max() >= len(test_images)):
         raise fail(
-            f"duplicate list names points beyond the {len(s)} training / {len(test)} test images",
+            f"duplicate list names points beyond the {len(s)} training / {len(test_images)} test images",
             "use the duplicate list made for this dataset",
         )
     pairs = pairs.copy()
@@ -75,9 +80,9 @@ def fig_top_memorized(
     fig, axes = plt.subplots(2, k, figsize=(1.5 * k + 0.8, 4.4), squeeze=False)
     for c, (_, p) in enumerate(pairs.iterrows()):
         top, bottom = axes[0, c], axes[1, c]
-        top.imshow(train[int(p["TrainID"])], cmap=cmap)
+        top.imshow(*image(train_images, int(p["TrainID"])))
         top.set_title(f"train {int(p['TrainID'])}\nscore {p['score']:.2f}", fontsize=8)
-        bottom.imshow(test[int(p["TestID"])], cmap=cmap)
+        bottom.imshow(*image(test_images, int(p["TestID"])))
         listed = " (listed)" if p.get("Listed", False) else ""
         bottom.set_title(f"test {int(p['TestID'])}{listed}\ndist. {p['Distance']:.2f}", fontsize=8)
         for ax in (top, bottom):

@@ -17,8 +17,13 @@ from memgen.scores import score_table
 log = logging.getLogger("memgen.stages")
 
 
-def dataset_from(spec: dict, name: str):
-    return load_dataset(name, spec, spec.get("data_root", "data"))
+def dataset_from(spec: dict, name: str, config: dict | None = None, random_resized_crop: bool = False):
+    """The dataset as a rule's params describe it (`spec`), read the way the config says (the run-only
+    loader keys, memgen.config.loader_run), for a recipe with or without random-resized crops."""
+    import memgen.config as mc
+
+    spec = {**spec, **mc.loader_run(config, name)}
+    return load_dataset(name, spec, spec.get("data_root", "data"), random_resized_crop)
 
 
 def write_canaries(index_path: str, name: str, params: dict, out: str) -> dict:
@@ -92,37 +97,40 @@ def write_scores(canaries_path, masks_path, output_paths, out_scores, out_correc
     )
 
 
-def write_duplicates(name, source: dict, params: dict, out: str) -> None:
+def write_duplicates(name, source: dict, params: dict, out: str, config: dict | None = None) -> None:
     """A published duplicate list (ciFAIR) as it is, or the near-duplicate detector on member features
-    (params: the loader's spec and the similarity threshold)."""
+    (params: the loader's spec and the similarity threshold; config: the run-only loader keys)."""
     import pandas as pd
 
     from memgen.dedup import load_duplicate_list, near_duplicates
     from memgen.models import build_model, features
+    from memgen.stages.members import device
+    from memgen.stream import FolderImages, iter_chunks
+    from memgen.train import prepare
 
     if "csv" in source:
         df = load_duplicate_list(source["csv"])
     else:
         threshold = params["threshold"]
-        ds = dataset_from(params["loader"], name)
         checkpoint = source.get("checkpoint") or str(Path(source["member"]).with_name("checkpoint.pt"))
         ck = load_checkpoint(checkpoint, required=("state_dict", "arch"))
+        rrc = bool(ck["config"].get("random_resized_crop", False))
+        ds = dataset_from(params["loader"], name, config, rrc)
+        dev = device()
         model = build_model(ck["arch"], ds.x_train.shape[1:], ds.num_classes, ck["config"].get("model"))
         model.load_state_dict(ck["state_dict"])
-        model.eval()
-        mean = torch.tensor(ck["mean"], dtype=torch.float32)[None, :, None, None]
-        std = torch.tensor(ck["std"], dtype=torch.float32)[None, :, None, None]
+        model.to(dev).eval()
+        mean = torch.tensor(ck["mean"], dtype=torch.float32, device=dev)[None, :, None, None]
+        std = torch.tensor(ck["std"], dtype=torch.float32, device=dev)[None, :, None, None]
 
         @torch.no_grad()
         def feats(x):
-            from memgen.train import prepare
-
-            return torch.cat(
-                [
-                    features(model, prepare(torch.as_tensor(x[i : i + 1024]), mean, std))
-                    for i in range(0, len(x), 1024)
-                ]
-            ).numpy()
+            if isinstance(x, FolderImages):  # the member's evaluation view (centre crop after RRC)
+                x = x.evaluating(rrc)
+            chunks = [
+                features(model, prepare(raw, mean, std)).float().cpu() for raw in iter_chunks(x, 1024, dev)
+            ]
+            return torch.cat(chunks).numpy()
 
         df = near_duplicates(feats(ds.x_train), feats(ds.tests["original"][0]), threshold)
     save_csv(out, pd.DataFrame(df))

@@ -100,7 +100,7 @@ def write_members(config, name, arch, ens, block, paths: dict, params: dict, ckp
     paths: index, canaries. params: the rule's (the member's identity), its mask spec included: the job
     draws its block's rows itself (memgen.masks.block, from seed, block index, rate and size alone), exactly
     as the masks rule does, so no mask-block job or file stands between them."""
-    ds = dataset_from(params["loader"], name)
+    ds = dataset_from(params["loader"], name, config, params["training"].get("random_resized_crop", False))
     labels = load_npz(paths["canaries"], ["label"])["label"]
     n = load_index(paths["index"])["n"]
     if not n == len(labels) == len(ds.y_train):
@@ -140,7 +140,7 @@ def write_utility_runs(
     """Utility runs use TRUE labels (canaries are only for score ensembles) minus the removal set."""
     from memgen.removal import keep_indices, load_removal
 
-    ds = dataset_from(params["loader"], name)
+    ds = dataset_from(params["loader"], name, config, params["training"].get("random_resized_crop", False))
     true = load_npz(canaries_path, ["true_label"])["true_label"]
     sets = load_removal(removal_path)
     if condition == "memorized":

@@ -26,6 +26,7 @@ from memgen.io import load_json, save_csv
 from memgen.outputs import load_meta, load_outputs
 from memgen.removal import load_removal, removal_sets, save_removal
 from memgen.stats import seed_curve
+from memgen.stream import iter_chunks
 from memgen.tables import table1, table3
 from memgen.utility import UTILITY_COLUMNS, accuracy, dedup_keep, utility_frame
 from memgen.variants import LABELS, VARIANTS
@@ -278,17 +279,26 @@ def write_fig_leakage(scores_path, duplicates_path, dataset: str, spec: dict, pa
     x_test = ds.tests["original"][0]
 
     def unit(x):
-        f = x.reshape(len(x), -1).astype(np.float64)
+        f = np.asarray(x).reshape(len(x), -1).astype(np.float64)
         return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
 
-    sim = unit(ds.x_train[top]) @ unit(x_test).T
-    nearest = sim.argmax(1)
+    # nearest test image of each top point, a chunk of the test set at a time (a streamed folder is never
+    # held whole)
+    train_top = unit(ds.x_train[top])
+    best, nearest = np.full(len(top), -np.inf), np.zeros(len(top), dtype=np.int64)
+    start = 0
+    for chunk in iter_chunks(x_test, 4096):
+        sim = train_top @ unit(chunk.numpy()).T
+        better = sim.max(1) > best
+        nearest[better] = start + sim.argmax(1)[better]
+        best[better] = sim.max(1)[better]
+        start += len(chunk)
     listed_pairs = set(zip(listed["TestID"].astype(int), listed["TrainID"].astype(int), strict=True))
     pairs = pd.DataFrame(
         {
             "TestID": nearest,
             "TrainID": top,
-            "Distance": np.sqrt(np.maximum(0.0, 2 - 2 * sim.max(1))),
+            "Distance": np.sqrt(np.maximum(0.0, 2 - 2 * best)),
             "Judgment": 1,
             "Listed": [(int(t), int(i)) in listed_pairs for t, i in zip(nearest, top, strict=True)],
         }
