@@ -4,6 +4,7 @@ Every loader returns a `Dataset`. Real datasets are read from disk only: with no
 dataset fails at once with the path that is missing and how to obtain it.
 """
 
+import logging
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,8 @@ import numpy as np
 
 from memgen.errors import fail
 from memgen.stream import FolderImages, open_image
+
+log = logging.getLogger("memgen.data")
 
 KNOWN = ("digits", "longtail", "cifar10", "cifar100", "imagenet", "imagefolder")
 
@@ -263,6 +266,14 @@ def load_imagefolder(name="imagefolder", spec=None, root=Path("data"), random_re
         workers, gpu = spec.get("loader_workers"), spec.get("gpu_decode", True)
         mode = "center" if random_resized_crop else "resize"
         imgs = {k: (FolderImages(base, f, size, mode, workers, gpu), y) for k, (f, y) in splits.items()}
+        log.info(
+            "%s: streaming %d training images from %s at %d px (%d decoding workers)",
+            name,
+            len(splits["train"][0]),
+            base,
+            size,
+            imgs["train"][0].workers,
+        )
     elif random_resized_crop:
         raise fail(
             f"datasets.{name}.loader is memory, but the recipe has random_resized_crop, which crops the "
@@ -278,7 +289,7 @@ def load_imagefolder(name="imagefolder", spec=None, root=Path("data"), random_re
                     np.asarray(open_image(base / f).resize((size, size), Image.BILINEAR)).transpose(2, 0, 1)
                     for f in files
                 ]
-            ).astype(np.uint8)
+            ).astype(np.uint8, order="C")  # channel-first in memory too, as the streamed batches
 
         imgs = {k: (read(f), y) for k, (f, y) in splits.items()}
     x_tr, y_tr = imgs.pop("train")

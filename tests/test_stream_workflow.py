@@ -1,0 +1,47 @@
+"""The streaming loader inside the workflow: a small generated JPEG folder, read with loader: stream and
+ImageNet's random-resized crops, through members, scores and a utility run."""
+
+import numpy as np
+from test_stream import write_folder
+from workflow_helpers import copy_workflow, snakemake, tiny_config
+
+from memgen.outputs import load_outputs
+
+
+def test_streamed_folder_through_members_scores_and_a_utility_run(tmp_path):
+    folder = write_folder(tmp_path / "photos", classes=3, per_class=10, test_per_class=3, size=(40, 30))
+    cfg = tiny_config()
+    cfg["datasets"] = {
+        "mine": {
+            "kind": "imagefolder",
+            "root": str(folder),
+            "image_size": 16,
+            "loader": "stream",
+            "loader_workers": 1,
+            "archs": {"cnn": {"model": {"width": 4}}},
+            "training": {"random_resized_crop": True, "flip": True, "batch_size": 8, "epochs": 2},
+        }
+    }
+    cfg["ensembles"] = {"rate0.7": {"rate": 0.7, "members": 16}, "rate0.95": {"rate": 0.95, "members": 16}}
+    cfg["shard_size"] = 16
+    cfg["utility"] = {"seeds": 2, "shard_size": 2, "duplicate_threshold": 0.99}
+    wd = copy_workflow(tmp_path / "wf", cfg)
+    scores = "results/mine/cnn/rate0.7/scores.csv"
+    run = "results/mine/cnn/utility/rate0.7-fz-fixed/random/0/0/outputs.npz"
+    snakemake(wd, scores, run)
+
+    log = (wd / "logs/mine/cnn/rate0.7/members/0/0.log").read_text()
+    assert "streaming 30 training images" in log and "1 decoding workers" in log
+    train = load_outputs(
+        wd / "results/mine/cnn/rate0.7/members/0/3/outputs.npz", n=30, fields=("pred", "log_odds")
+    )["train"]
+    assert train["pred"].shape == (30,) and np.isfinite(train["log_odds"]).all()
+    table = (wd / scores).read_text().splitlines()
+    assert len(table) == 31  # a header and one row per training image
+    tests = load_outputs(wd / run, sets=("test_original",))
+    assert len(tests["test_original"]["pred"]) == 9
+    # the loader is how a job runs, not what it trains: switching to memory reruns nothing
+    cfg["datasets"]["mine"]["loader"] = "auto"
+    cfg["datasets"]["mine"]["loader_workers"] = 2
+    copy_workflow(wd, cfg)
+    assert "Nothing to be done" in snakemake(wd, "-n", scores, run).stdout
