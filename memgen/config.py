@@ -255,7 +255,16 @@ def member_recipe(config: dict, dataset: str, arch: str, ens: str | None = None)
     interval, batching, ...) and minus the CUDA-only precision flags (see TrainConfig.recipe)."""
     from memgen.train import DEVICE_ONLY, RUN_ONLY
 
-    return {k: v for k, v in training(config, dataset, arch, ens).items() if k not in RUN_ONLY + DEVICE_ONLY}
+    recipe = {k: v for k, v in training(config, dataset, arch, ens).items() if k not in RUN_ONLY + DEVICE_ONLY}
+    # keys added after results exist enter params only when set: upgrading memgen retrains nothing whose
+    # recipe did not change
+    for key in ADDED_OFF:
+        if not recipe.get(key):
+            recipe.pop(key, None)
+    return recipe
+
+
+ADDED_OFF = ("random_resized_crop",)  # recipe keys whose default (off) is what members did before them
 
 
 def member_seed(config: dict, dataset: str, arch: str, ens: str, k: int) -> int:

@@ -184,3 +184,31 @@ def test_stable_seed_and_reference():
     assert mc.stable_seed(c, "digits", "mlp", 3) != a
     c["analysis"].pop("reference")
     assert mc.reference(c) == "rate0.95"  # the highest rate
+
+
+def _folder(c, **entry):
+    c["datasets"]["mine"] = {"kind": "imagefolder", "archs": {"cnn": {}}, **entry}
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda c: c["datasets"]["digits"].update(loader="stream"), "digits is not an image folder"),
+        (lambda c: c["training"].update(random_resized_crop=True), "random_resized_crop is on for digits"),
+        (
+            lambda c: _folder(c, loader="memory", training={"random_resized_crop": True}),
+            "datasets.mine.loader is memory, but its recipe has random_resized_crop",
+        ),
+        (lambda c: _folder(c, loader="disk"), "datasets.mine.loader"),
+    ],
+)
+def test_loader_settings_that_cannot_work(change, expected):
+    msg = error_of(change)
+    assert expected in msg and "Fix:" in msg
+
+
+def test_loader_keys_are_run_only():
+    c = mc.validate(edited(lambda c: _folder(c, loader="stream", loader_workers=3, gpu_decode=False)))
+    assert not {"loader", "loader_workers", "gpu_decode", "min_side"} & set(mc.loader_spec(c, "mine"))
+    assert mc.loader_run(c, "mine") == {"loader": "stream", "loader_workers": 3, "gpu_decode": False}
+    assert mc.min_side(c, "mine") == 4  # image_size 32 / 8
