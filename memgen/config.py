@@ -255,7 +255,9 @@ def member_recipe(config: dict, dataset: str, arch: str, ens: str | None = None)
     interval, batching, ...) and minus the CUDA-only precision flags (see TrainConfig.recipe)."""
     from memgen.train import DEVICE_ONLY, RUN_ONLY
 
-    recipe = {k: v for k, v in training(config, dataset, arch, ens).items() if k not in RUN_ONLY + DEVICE_ONLY}
+    recipe = {
+        k: v for k, v in training(config, dataset, arch, ens).items() if k not in RUN_ONLY + DEVICE_ONLY
+    }
     # keys added after results exist enter params only when set: upgrading memgen retrains nothing whose
     # recipe did not change
     for key in ADDED_OFF:

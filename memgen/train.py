@@ -442,17 +442,10 @@ def train(
 
 
 @torch.no_grad()
-def predict(
-    job: Job,
-    cfg: TrainConfig,
-    state_dict: dict,
-    x: np.ndarray,
-    device: str = "cpu",
-    chunk: int = 1024,
-    dtype=np.float16,
-):
-    """Logits in eval mode on unaugmented inputs, [len(x), classes] of `dtype` (float32 for exact compact
-    outputs; float16 halves full logits on disk)."""
+def predict_chunks(job: Job, cfg: TrainConfig, state_dict: dict, x, device: str = "cpu", chunk: int = 1024):
+    """float32 logits [chunk, classes] (CPU) of `x` in eval mode on unaugmented inputs, chunk by chunk in
+    order: a caller reducing each chunk (memgen.outputs.compact) holds O(chunk) logits, not N x classes
+    (ImageNet: 5 GB per member)."""
     dev = torch.device(device)
     model = build_model(job.arch, job.x.shape[1:], job.num_classes, cfg.model)
     model.load_state_dict(state_dict)
@@ -461,12 +454,24 @@ def predict(
     std = torch.as_tensor(job.std, dtype=torch.float32, device=dev)[None, :, None, None]
     if isinstance(x, FolderImages):  # the evaluation transform of the recipe (centre crop after RRC)
         x = x.evaluating(cfg.random_resized_crop)
-    out = []
     for raw in iter_chunks(x, chunk, dev):
         xb = prepare(raw, mean, std)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda" and cfg.bf16):
-            out.append(model(xb).float().cpu())
-    return torch.cat(out).numpy().astype(dtype)
+            yield model(xb).float().cpu()
+
+
+def predict(
+    job: Job,
+    cfg: TrainConfig,
+    state_dict: dict,
+    x,
+    device: str = "cpu",
+    chunk: int = 1024,
+    dtype=np.float16,
+):
+    """Logits [len(x), classes] of `dtype` (float32 for exact compact outputs; float16 halves full logits)."""
+    out = list(predict_chunks(job, cfg, state_dict, x, device, chunk))
+    return torch.cat(out).numpy().astype(dtype) if out else np.zeros((0, job.num_classes), dtype)
 
 
 def _resume_key(job: Job, cfg: TrainConfig, path_kind: str, device: str = "cpu") -> str:

@@ -21,7 +21,7 @@ from memgen.masks import block as mask_block
 from memgen.masks import check_mask_spec
 from memgen.outputs import compact, save_outputs
 from memgen.stages.ensemble import dataset_from
-from memgen.train import Job, TrainConfig, predict, train
+from memgen.train import Job, TrainConfig, predict_chunks, train
 
 log = logging.getLogger("memgen.stages")
 
@@ -66,10 +66,16 @@ def train_and_save(
     for k, res in enumerate(results):
         sets = {}
         for name, (x, y) in eval_sets.items():
-            logits = predict(job, cfg, res["state_dict"], x, dev, dtype=np.float32)
-            sets[name] = compact(logits, y)
+            # chunk by chunk: compact() of a chunk equals those rows of compact() of the whole set
+            parts, full, start = [], [], 0
+            for logits in predict_chunks(job, cfg, res["state_dict"], x, dev):
+                parts.append(compact(logits, y[start : start + len(logits)]))
+                start += len(logits)
+                if full_logits:
+                    full.append(logits.numpy().astype(np.float16))
+            sets[name] = {f: np.concatenate([p[f] for p in parts]) for f in parts[0]}
             if full_logits:
-                sets[name]["logits"] = logits.astype(np.float16)
+                sets[name]["logits"] = np.concatenate(full)
         save_checkpoint(
             ckpts[k],
             {
