@@ -115,3 +115,22 @@ def test_no_host_synchronisation_inside_the_step_loop_on_cuda(concurrent):
     train(few, cfg, "cuda")  # warm-up: cuDNN autotuning, lazy CUDA initialisation
     n_few, n_many = _syncs(lambda: train(few, cfg, "cuda")), _syncs(lambda: train(many, cfg, "cuda"))
     assert n_few == n_many, (n_few, n_many)
+
+
+def test_gpu_jpeg_decode_matches_the_cpu_path(tmp_path):
+    """nvJPEG + GPU resize (memgen.stream) against PIL on the CPU: the same crops, pixels within JPEG
+    decoders' and resamplers' differences (a wrong crop or channel order would be far off)."""
+    from test_stream import write_folder
+
+    from memgen.stream import FolderImages
+
+    base = write_folder(tmp_path / "mine", classes=2, per_class=8, size=(96, 72))
+    files = [str(p.relative_to(base)) for p in sorted((base / "train").rglob("*.jpg"))]
+    order = np.arange(len(files))
+    for rrc in (False, True):
+        cpu = FolderImages(base, files, 32, workers=1, gpu_decode=False)
+        gpu = FolderImages(base, files, 32, workers=1, gpu_decode=True)
+        a = torch.cat(list(cpu.batches(order, 5, 3, 0, rrc, "cuda")))
+        b = torch.cat(list(gpu.batches(order, 5, 3, 0, rrc, "cuda")))
+        assert a.shape == b.shape and b.device.type == "cuda"
+        assert (a.float() - b.float()).abs().mean() < 6, rrc
