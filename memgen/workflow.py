@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from memgen.errors import MemgenError
+from memgen.preempt import EXIT_CODE, Preempted
 
 
 def setup_logging(log_path: str | None) -> None:
@@ -50,6 +51,11 @@ def run(smk, work, *, config: dict | None = None, seeds: dict | None = None, dev
             Path(path).unlink(missing_ok=True)
         log.error("memgen: error in rule %s: %s", smk.rule, e)
         sys.exit(1)
+    except Preempted as e:  # SLURM is ending the job: the state is saved; a retry of this job resumes
+        for path in _outputs(smk):
+            Path(path).unlink(missing_ok=True)
+        log.warning("memgen: rule %s stopped early (exit %d, a retry resumes): %s", smk.rule, EXIT_CODE, e)
+        sys.exit(EXIT_CODE)
     except Exception:  # a bug, not bad input: keep the traceback, and in the rule's log too
         log.exception("memgen: unexpected error in rule %s (please report it)", smk.rule)
         raise

@@ -20,6 +20,7 @@ from memgen.io import load_npz, save_checkpoint
 from memgen.masks import block as mask_block
 from memgen.masks import check_mask_spec
 from memgen.outputs import compact, save_outputs
+from memgen.preempt import stop_on_signals
 from memgen.stages.ensemble import dataset_from
 from memgen.train import Job, TrainConfig, predict_chunks, train
 
@@ -62,7 +63,9 @@ def train_and_save(
     cfg = TrainConfig.from_dict(cfg_dict)
     job = Job(ds.x_train, labels, indices, seeds, arch, ds.num_classes, ds.mean, ds.std)
     dev = device()
-    results = train(job, cfg, dev, Path(resume))
+    # a SIGTERM from SLURM (time limit, requeue, preemption) saves the resume state and stops (memgen.preempt)
+    with stop_on_signals() as stop:
+        results = train(job, cfg, dev, Path(resume), stop=stop)
     for k, res in enumerate(results):
         sets = {}
         for name, (x, y) in eval_sets.items():
