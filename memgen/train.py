@@ -27,6 +27,7 @@ from torch.func import functional_call, grad_and_value, vmap
 
 from memgen.io import load_checkpoint, save_checkpoint
 from memgen.models import build_model, has_batchnorm
+from memgen.preempt import Preempted
 from memgen.stream import FolderImages, iter_chunks
 
 log = logging.getLogger("memgen.train")
@@ -184,7 +185,12 @@ def _on(stream):
 
 
 def train_sequential(
-    job: Job, cfg: TrainConfig, device: str = "cpu", resume: Path | None = None, flags_on_cpu: bool = False
+    job: Job,
+    cfg: TrainConfig,
+    device: str = "cpu",
+    resume: Path | None = None,
+    flags_on_cpu: bool = False,
+    stop=None,
 ) -> list[dict]:
     dev = torch.device(device)
     cuda = dev.type == "cuda"
@@ -286,12 +292,15 @@ def train_sequential(
                 torch.cuda.synchronize(dev)
             sums = torch.stack([torch.stack((m.loss_sum, m.hits.float())) for m in group]).cpu().tolist()
             done_epochs = epoch + 1
-            if _checkpoint_due(cfg, resume, done_epochs):
+            stopping = bool(stop) and done_epochs < cfg.epochs  # a signal asked to stop (memgen.preempt)
+            if resume and (stopping or _checkpoint_due(cfg, resume, done_epochs)):
                 cur = [
                     {"model": m.model.state_dict(), "opt": m.opt.state_dict(), "epoch": done_epochs}
                     for m in group
                 ]
                 _save_resume(resume, key, {"done": results, "current": cur})
+            if stopping:
+                raise _preempted(stop, resume, f"epoch {done_epochs}/{cfg.epochs} of model {group[0].k + 1}")
             dt = time.time() - te
             if dt > 1.0 or done_epochs == cfg.epochs:
                 groups_left = math.ceil((len(job.seeds) - first - len(group)) / G)
@@ -312,8 +321,11 @@ def train_sequential(
             results.append(
                 {"state_dict": {n: t.detach().cpu().clone() for n, t in m.model.state_dict().items()}}
             )
-        if resume and cfg.checkpoint_every:
+        stopping = bool(stop) and len(results) < len(job.seeds)
+        if resume and (cfg.checkpoint_every or stopping):
             _save_resume(resume, key, {"done": results, "current": None})
+        if stopping:
+            raise _preempted(stop, resume, f"model {len(results)} of {len(job.seeds)}")
     log.info("trained %d model(s) in %.1f s", len(job.seeds), time.time() - t0)
     return results
 
@@ -331,7 +343,7 @@ def can_batch(job: Job, cfg: TrainConfig, device: str) -> bool:
     return not has_batchnorm(model) and not has_conv
 
 
-def train_batched(job: Job, cfg: TrainConfig, resume: Path | None = None) -> list[dict]:
+def train_batched(job: Job, cfg: TrainConfig, resume: Path | None = None, stop=None) -> list[dict]:
     K = len(job.seeds)
     models = [init_model(job, k, cfg) for k in range(K)]
     base = models[0]
@@ -410,8 +422,11 @@ def train_batched(job: Job, cfg: TrainConfig, resume: Path | None = None) -> lis
                     bufs[n] = torch.where(on, buf, bufs[n])
                     params[n] = torch.where(on, params[n] - lr.view(shape) * step, params[n])
         done_epochs = epoch + 1
-        if _checkpoint_due(cfg, resume, done_epochs):
+        stopping = bool(stop) and done_epochs < cfg.epochs  # a signal asked to stop (memgen.preempt)
+        if resume and (stopping or _checkpoint_due(cfg, resume, done_epochs)):
             _save_resume(resume, key, {"params": params, "bufs": bufs, "epoch": done_epochs})
+        if stopping:
+            raise _preempted(stop, resume, f"epoch {done_epochs}/{cfg.epochs} of a shard of {K}")
         dt = time.time() - te
         if done_epochs % max(1, cfg.epochs // 10) == 0 or done_epochs == cfg.epochs:
             n_tot = torch.tensor(sizes, dtype=torch.float32)
@@ -430,15 +445,22 @@ def train_batched(job: Job, cfg: TrainConfig, resume: Path | None = None) -> lis
 
 
 def train(
-    job: Job, cfg: TrainConfig, device: str = "cpu", resume: Path | None = None, flags_on_cpu: bool = False
+    job: Job,
+    cfg: TrainConfig,
+    device: str = "cpu",
+    resume: Path | None = None,
+    flags_on_cpu: bool = False,
+    stop=None,
 ) -> list[dict]:
     """Train every model of the job; returns one {"state_dict"} per model, in job order.
 
     flags_on_cpu: apply bf16 autocast and channels_last on CPU too (torch supports both there), so that
-    tests run the CUDA path's branches without a GPU; it takes the sequential path, which has them."""
+    tests run the CUDA path's branches without a GPU; it takes the sequential path, which has them.
+    stop: a memgen.preempt.StopFlag; once it is set, training saves its resumable state after the epoch
+    in progress and raises memgen.preempt.Preempted."""
     if can_batch(job, cfg, device) and not flags_on_cpu:
-        return train_batched(job, cfg, resume)
-    return train_sequential(job, cfg, device, resume, flags_on_cpu)
+        return train_batched(job, cfg, resume, stop)
+    return train_sequential(job, cfg, device, resume, flags_on_cpu, stop)
 
 
 @torch.no_grad()
@@ -490,6 +512,14 @@ def _resume_key(job: Job, cfg: TrainConfig, path_kind: str, device: str = "cpu")
         h.update(str(a.shape).encode())
         h.update(np.ascontiguousarray(a))
     return h.hexdigest()[:16]
+
+
+def _preempted(stop, resume, where: str) -> Preempted:
+    # Epoch boundaries only: batches are a function of (seed, epoch), so a state saved between epochs
+    # resumes bitwise-identically with no step position to restore; the profile's signal lead time must
+    # exceed one epoch (README: long members).
+    saved = f"state saved to {resume}, the next attempt resumes there" if resume else "no resume file"
+    return Preempted(f"{stop.signal} received: stopped after {where}; {saved}")
 
 
 def _save_resume(path: Path, key: str, state: dict) -> None:
