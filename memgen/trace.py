@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from memgen.errors import fail
-from memgen.provenance import nbytes, read_record, record_path, sha256
+from memgen.provenance import nbytes, package_versions, read_record, record_path, sha256
 
 STATUSES = ("ok", "changed", "missing", "no record")
 BAD = ("changed", "missing")
@@ -31,14 +31,16 @@ def _fs(key: str, root: Path) -> Path:
     return p if p.is_absolute() else root / p
 
 
-def trace(path, root=".") -> list[dict]:
+def trace(path, root=".", environment: dict | None = None) -> list[dict]:
     """Nodes of the provenance graph of `path`, depth-first from it, each file once.
 
     `root` is the workflow's working directory, where records' relative paths and a relative `path`
     start. Each node:
     path, depth, status ("ok" | "changed" | "missing" | "no record"), reasons, rule, wildcards, params,
     config, seeds, device, started, ended, duration_s, code, packages, host, recorded_sha256,
-    current_sha256, bytes, inputs (paths), used_by ([{path, sha256}] of the rules that read it).
+    current_sha256, bytes, inputs (paths), used_by ([{path, sha256}] of the rules that read it),
+    environment_diff ({package: {"recorded", "here"}}: recorded versions that differ from `environment`,
+    the running Python's package_versions() unless given).
     """
     root = Path(root)  # joined as given, so messages show the paths the user typed
     start = _key(root / path, Path(os.path.abspath(root)))  # a relative PATH starts at root, like records
@@ -51,8 +53,13 @@ def trace(path, root=".") -> list[dict]:
     nodes: dict[str, dict] = {}
     _visit(start, 0, None, None, root, nodes)
     out = list(nodes.values())  # dicts keep insertion order: depth-first preorder
+    here = package_versions() if environment is None else environment
     for node in out:
         node["status"], node["reasons"] = _status(node)
+        recorded = node["packages"] or {}
+        node["environment_diff"] = {
+            k: {"recorded": v, "here": here.get(k)} for k, v in recorded.items() if here.get(k) != v
+        }
     return out
 
 
@@ -212,6 +219,7 @@ def format_trace(nodes: list[dict], max_children: int = 6) -> str:
         lines.extend(f"  {n['path']}" for n in norec[:20])
         if len(norec) > 20:
             lines.append(f"  … and {len(norec) - 20} more")
+    lines.extend(_environment_lines(nodes))
     if bad:
         lines.append(f"!!! {len(bad)} file(s) CHANGED or MISSING since the traced file was made:")
         for n in bad:
@@ -220,6 +228,32 @@ def format_trace(nodes: list[dict], max_children: int = 6) -> str:
     else:
         lines.append("All recorded files match their records.")
     return "\n".join(lines)
+
+
+def _environment_lines(nodes: list[dict]) -> list[str]:
+    """Whether this Python's packages are the ones that made the traced files. A difference is reported,
+    not an error (exit status unchanged): the files are what they were; rerunning here may not give them."""
+    recorded = [n for n in nodes if n["has_record"] and n.get("packages")]
+    if not recorded:
+        return []
+    differ = [n for n in recorded if n.get("environment_diff")]
+    if not differ:
+        names = ", ".join(sorted(recorded[0]["packages"]))
+        return [f"Environment: this Python has the package versions every record lists ({names})."]
+    by_change: dict[tuple, list[str]] = {}
+    for n in differ:
+        for pkg, d in n["environment_diff"].items():
+            by_change.setdefault((pkg, d["recorded"], d["here"]), []).append(n["path"])
+    n = f"{len(differ)} of {len(recorded)}"
+    lines = [f"Environment: this Python differs from the one that made {n} files:"]
+    for (pkg, was, now), paths in sorted(by_change.items(), key=lambda kv: str(kv[0])):
+        more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
+        lines.append(f"  {pkg} {was} when made ({paths[0]}{more}), {now or 'not installed'} here")
+    lines.append(
+        "  Rerunning here may not reproduce these files. To rebuild their environment: check out the "
+        "recorded commit, then `pip install -r requirements.lock` (README: Quick start)."
+    )
+    return lines
 
 
 def exit_code(nodes: list[dict]) -> int:

@@ -187,3 +187,23 @@ def test_cli_exit_codes_and_help(chain):
     assert r.returncode == 1 and f"CHANGED: {MASKS}" in r.stdout
     h = _cli("trace", "--help", cwd=chain)
     assert h.returncode == 0 and "memgen trace results/table1.csv" in h.stdout and "--json" in h.stdout
+
+
+def test_environment_difference_is_reported_not_failed(chain, capsys):
+    assert main(["trace", TABLE]) == 0
+    assert "Environment: this Python has the package versions every record lists" in capsys.readouterr().out
+    # the masks were made under another torch (as if installed a month earlier without the lock)
+    side = Path(MASKS + ".prov.json")
+    record = json.loads(side.read_text())
+    here = record["packages"]["torch"]
+    record["packages"]["torch"] = "2.0.0"
+    side.write_text(json.dumps(record))
+    assert main(["trace", TABLE]) == 0  # the files are what they were: a difference, not a failure
+    out = capsys.readouterr().out
+    assert "this Python differs from the one that made 1 of 4 files:" in out
+    assert f"  torch 2.0.0 when made ({MASKS}), {here} here" in out
+    assert "pip install -r requirements.lock" in out
+    assert main(["trace", TABLE, "--json"]) == 0
+    nodes = {n["path"]: n for n in json.loads(capsys.readouterr().out)}
+    assert nodes[MASKS]["environment_diff"] == {"torch": {"recorded": "2.0.0", "here": here}}
+    assert nodes[SCORES]["environment_diff"] == {}
