@@ -218,6 +218,60 @@ def check_test_classes(base: Path, split: str, classes: list[str]) -> None:
         )
 
 
+def split_listing(files: list[tuple[str, int]], fraction: float, seed: int):
+    """A stratified train/test split of a listing: round(fraction x n) of each class (at least 1, never all
+    of a class with 2+ images) to test, drawn by `seed`; both keep the listing's order."""
+    rng = np.random.default_rng(seed)
+    labels = np.array([c for _, c in files])
+    to_test = np.zeros(len(files), dtype=bool)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        k = min(max(1, round(fraction * len(members))), len(members) - 1)
+        to_test[rng.permutation(members)[:k]] = True
+    return [f for f, t in zip(files, to_test, strict=True) if not t], [
+        f for f, t in zip(files, to_test, strict=True) if t
+    ]
+
+
+def folder_listing(name: str, spec: dict, base: Path):
+    """(classes, train, test) of an image folder, each split a list of (path relative to base, label).
+
+    Decision: a folder without test/ gets a stratified split of train/ (test_fraction of each class, drawn
+    by split_seed), since many users have no test split; the index records which files went where
+    (test_path), and the loaders and the index share this one listing."""
+    how = (
+        f"put images in {base}/train/<class>/*.jpg (and optionally {base}/test/<class>/), "
+        f"or set datasets.{name}.root"
+    )
+    _need(base / "train", f"{name} training folder", how)
+    classes = folder_classes(base)
+    if not classes:
+        raise fail(f"{base}/train has no class sub-folders", how)
+    train = image_files(base, "train", classes)
+    if (base / "test").is_dir():
+        check_test_classes(base, "test", classes)
+        test = image_files(base, "test", classes)
+        if not test:
+            raise fail(
+                f"{base}/test holds no images",
+                f"put test images in {base}/test/<class>/, or remove test/ to split train/",
+            )
+    else:
+        train, test = split_listing(
+            train, float(spec.get("test_fraction", 0.2)), int(spec.get("split_seed", 0))
+        )
+        log.info(
+            "%s: no test/ folder: %d of %d images of train/ held out as the test set (test_fraction %.2f, "
+            "split_seed %d; listed in the dataset index)",
+            name,
+            len(test),
+            len(train) + len(test),
+            float(spec.get("test_fraction", 0.2)),
+            int(spec.get("split_seed", 0)),
+        )
+    return classes, train, test
+
+
 def choose_loader(spec: dict, n: int, random_resized_crop: bool) -> str:
     """memory | stream for an image folder (datasets.<name>.loader; auto = stream for random-resized-crop
     recipes and above AUTO_MEMORY_LIMIT). Both train the same member where they overlap."""
@@ -237,23 +291,18 @@ def load_imagefolder(name="imagefolder", spec=None, root=Path("data"), random_re
     spec = spec or {}
     base = folder_base(name, spec, root)
     size = int(spec.get("image_size", 32))
-    how = (
-        f"put images in {base}/train/<class>/*.jpg and {base}/test/<class>/*.jpg, or set datasets.{name}.root"
-    )
-    _need(base / "train", f"{name} training folder", how)
-    _need(base / "test", f"{name} test folder", how)
-    classes = folder_classes(base)
-    if not classes:
-        raise fail(f"{base}/train has no class sub-folders", how)
-    check_test_classes(base, "test", classes)
+    classes, train, test = folder_listing(name, spec, base)
 
     def listing(split: str, folders=None):
         files = image_files(base, split, folders or classes)
         if not files:
-            raise fail(f"{base}/{split} holds no images", how)
+            raise fail(f"{base}/{split} holds no images", f"put its images in {base}/{split}/<class>/")
         return [f for f, _ in files], np.asarray([c for _, c in files], dtype=np.int64)
 
-    splits = {"train": listing("train"), "original": listing("test")}
+    def arrays(files):
+        return [f for f, _ in files], np.asarray([c for _, c in files], dtype=np.int64)
+
+    splits = {"train": arrays(train), "original": arrays(test)}
     new = spec.get("new_test_set")
     if new:  # e.g. ImageNetV2, whose sub-folders are class indices 0..C-1 in the sorted order of train/
         d = new.get("dir", "imagenetv2")

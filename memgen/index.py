@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from memgen.data import check_test_classes, folder_base, folder_classes, image_files, load_dataset
+from memgen.data import folder_base, folder_listing, load_dataset
 from memgen.errors import fail
 from memgen.io import load_npz, save_npz
 
@@ -91,14 +91,7 @@ def build_index(name: str, spec: dict, data_root: str = "data") -> dict:
     if kind in FOLDER_KINDS:
         # the listing the loader uses (memgen.data.image_files), without decoding a pixel
         base = folder_base(name, spec, Path(data_root))
-        classes = folder_classes(base)
-        if (base / "test").is_dir():
-            check_test_classes(base, "test", classes)
-        train, test = image_files(base, "train", classes), image_files(base, "test", classes)
-        if not (classes and train and test):
-            load_dataset(
-                name, spec, data_root
-            )  # an unusable folder: the loader's message names what is missing
+        classes, train, test = folder_listing(name, spec, base)
         arrays = {}
         for split, listing in (("train", train), ("test", test)):
             paths = [p for p, _ in listing]

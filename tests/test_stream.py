@@ -210,3 +210,25 @@ def test_a_file_corrupt_inside_fails_in_the_job_naming_it(tmp_path):
     images = FolderImages(base, [f"train/class0/img{i:03d}.png" for i in range(7)], 12, workers=1)
     with pytest.raises(MemgenError, match=r"img002\.png cannot be decoded.*Fix: replace or remove"):
         list(images.chunks(4))
+
+
+def test_a_folder_without_test_gets_a_recorded_stratified_split(tmp_path):
+    base = write_folder(tmp_path / "mine", classes=3, per_class=10, test_per_class=0, fmt="PNG")
+    import shutil
+
+    shutil.rmtree(base / "test")
+    spec = {
+        "kind": "imagefolder",
+        "root": str(base),
+        "image_size": 12,
+        "test_fraction": 0.2,
+        "loader": "memory",
+    }
+    idx = build_index("mine", {**spec, "min_side": 4})
+    assert idx["n"] == 24 and len(idx["test_labels"]) == 6  # 2 of each class's 10
+    np.testing.assert_array_equal(np.bincount(idx["test_labels"]), [2, 2, 2])
+    assert not set(idx["train_path"]) & set(idx["test_path"])  # recorded: which file went where
+    ds = load_dataset("mine", spec, tmp_path)  # the loader draws the same split
+    assert len(ds.y_train) == 24 and len(ds.tests["original"][1]) == 6
+    other = build_index("mine", {**spec, "split_seed": 1, "min_side": 4})
+    assert set(other["test_path"]) != set(idx["test_path"])
