@@ -51,6 +51,73 @@ def _run_trace(args) -> int:
     return exit_code(nodes)
 
 
+_AUDIT_EPILOG = """examples:
+  memgen audit photos/                        photos/train/<class>/*.jpg (test/<class>/ optional)
+  memgen audit photos/ --arch cnn --image-size 32 --out audit-photos
+  memgen audit photos/ --profile profiles/slurm           on a SLURM cluster
+  memgen audit photos/ -- --forcerun members_0            extra Snakemake options after --
+
+outputs (under --out): config.yaml, results/<name>/<arch>/memorized.csv (the flagged files, what held-out
+models predict instead), results/report.html (summary first, then every table and figure), logs/.
+Rerun the same command to continue after a stop: only what is missing or stale is recomputed."""
+
+
+def _add_audit(sub) -> None:
+    p = sub.add_parser(
+        "audit",
+        help="run the whole study on your own image folder and list the images models memorize",
+        description=(
+            "Audit an image folder: write a config for it (the default study's settings, one dataset)\n"
+            "and run the workflow: score ensembles, canaries and the null threshold, the memorized set\n"
+            "named by file, duplicates between train and test, and the utility of the memorized points.\n"
+            "A folder with only train/ is accepted: a stratified test split is made and recorded."
+        ),
+        epilog=_AUDIT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "folder", metavar="DIR", help="image folder: DIR/train/<class>/*, optionally DIR/test/<class>/*"
+    )
+    p.add_argument("--out", help="output folder (default: ./audit-<name>)")
+    p.add_argument("--name", help="dataset name used in paths (default: the folder's name)")
+    p.add_argument(
+        "--arch", default="mlp", help="mlp, cnn, resnet18, resnet50, vgg19_bn, mobilenetv2_100 (default mlp)"
+    )
+    p.add_argument(
+        "--image-size", type=int, default=32, help="side in pixels images are resized to (default 32)"
+    )
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.2,
+        help="test share per class when DIR has no test/ (default 0.2)",
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--cores", type=int, default=2, help="local CPU cores for Snakemake (default 2)")
+    where.add_argument("--profile", help="a Snakemake profile instead, e.g. profiles/slurm")
+    p.add_argument(
+        "-n", "--dry-run", action="store_true", help="write the config and list the jobs; train nothing"
+    )
+    p.set_defaults(run=_run_audit)
+
+
+def _run_audit(args) -> int:
+    from memgen.audit import run_audit
+
+    return run_audit(
+        args.folder,
+        out=args.out,
+        name=args.name,
+        arch=args.arch,
+        image_size=args.image_size,
+        test_fraction=args.test_fraction,
+        cores=args.cores,
+        profile=args.profile,
+        dry_run=args.dry_run,
+        extra=args.passthrough,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="memgen",
@@ -60,12 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_trace(sub)
+    _add_audit(sub)
     return parser
 
 
 def main(argv=None) -> int:
     """Run a subcommand; a MemgenError is one line on stderr and exit status 2, never a traceback."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # everything after a bare -- goes to Snakemake as it is (memgen audit DIR -- --forcerun members_0)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = build_parser().parse_args(argv[:cut])
+    args.passthrough = argv[cut + 1 :]
     try:
         return args.run(args)
     except MemgenError as e:
