@@ -14,6 +14,7 @@ if not workflow.overwrite_configfiles:
 
 
 include: "rules/common.smk"  # validates the config against schemas/config.schema.yaml
+include: "rules/runlock.smk"  # one run at a time per results folder
 include: "rules/data.smk"
 include: "rules/ensemble.smk"
 include: "rules/scores.smk"
