@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# One device check on one GPU (issue 10), about 4 min on an H200 and at most 8:
+# One device check on one GPU (issue 10), about 5 min on an H200 and at most 8:
 #   1. the tests marked cuda (tests/test_cuda.py): none may skip;
 #   2. the tiny workflow (tests/configs/tiny.yaml) through Snakemake on CUDA with resnet18 on synthetic
 #      CIFAR-shaped data written in CIFAR-10's on-disk format: 16 members (shards of 8, 4 concurrent
 #      members), their scores, and one utility run;
 #   3. benchmarks/gpu_members.py: bare loop vs memgen one member at a time vs concurrent members;
-#   4. if time is left, the same benchmark with torch.compile (informative: it cannot fail the check).
+#   4. benchmarks/loader_throughput.py: the streaming loader's CPU decode vs nvJPEG decode (about 1 min);
+#   5. if time is left, the same benchmark as 3 with torch.compile (informative: it cannot fail the check).
 # Ends with a summary (what passed, images/s); exits non-zero when a step failed or no GPU is visible.
 # Logs and summary.txt go to $OUT when it is set, else to a new temporary folder (printed).
 #
@@ -156,7 +157,7 @@ else
 fi
 rm -rf "$WORK"
 
-# ---- 3. the benchmark; 4. with torch.compile if the budget allows (informative only)
+# ---- 3. the benchmark (5. with torch.compile if the budget allows, informative only, below)
 DEV=cuda
 BENCH_ARGS=()
 [ "$GPU" = cpu ] && DEV=cpu && BENCH_ARGS=(--n 512 --epochs 1)
@@ -178,6 +179,13 @@ else
 fi
 # the benchmark's table (images/s, members per GPU-hour, ratios and goals), without torch's warnings
 grep -vE '^[WI][0-9]{4} |[Ww]arning' "$LOGS/benchmark.log" | sed 's/^/        /' | tee -a "$SUMMARY"
+
+# ---- 4. the streaming loader: images/s of CPU decode + crop vs the GPU (nvJPEG) path; a failed path fails
+if [ "$GPU" != cpu ]; then
+    step loader 150 "$PY" benchmarks/loader_throughput.py --images 2048 --batch-size 64 --workers 1,4,16
+    if [ "$STEP_OK" = 1 ]; then say "PASS  loader throughput (${STEP_S} s):"; else say "FAIL  loader throughput (see loader.log):" && FAILED=1; fi
+    grep -vE '^[WI][0-9]{4} |[Ww]arning' "$LOGS/loader.log" | sed 's/^/        /' | tee -a "$SUMMARY"
+fi
 
 if [ $(($(elapsed) + 100)) -le $BUDGET ]; then
     if step benchmark_compile 90 "$PY" benchmarks/gpu_members.py --device $DEV --epochs 2 \
