@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # memgen's full check (the README's test command):  bash ci/test.sh
-#   1. install: .venv (created if missing) + pip install -e '.[test]'
+#   1. install: .venv (created if missing), the locked environment (requirements.lock, hash-checked),
+#      then memgen itself without dependencies: the README's install command
 #   2. a local SLURM cluster (ci/slurm.sh; root + apt-get), stopped again on exit
 #   3. lint: ruff, snakefmt --check, snakemake --lint
 #   4. pytest, all tests but the SLURM ones; then the SLURM tests
@@ -52,8 +53,9 @@ pytest_slurm() {
 
 # --- 1. install (a failure here ends the run: nothing after it can say anything)
 [ -x "$PY" ] || python3 -m venv "$VENV"
-if ! "$PY" -m pip install -q -e '.[test]'; then
-  echo "ci/test.sh: pip install -e '.[test]' failed" >&2
+if ! { "$PY" -m pip install -q -r requirements.lock &&
+  "$PY" -m pip install -q --no-deps --no-build-isolation -e .; }; then
+  echo "ci/test.sh: installing requirements.lock, then memgen (pip install --no-deps -e .), failed" >&2
   exit 1
 fi
 summary+=("ok      install")
