@@ -76,7 +76,7 @@ def test_conda_environment_pins_the_lock_versions():
 def test_readme_and_ci_install_from_the_lock():
     for path in ("README.md", "ci/test.sh"):
         text = (REPO / path).read_text()
-        assert "pip install -r requirements.lock" in text or '-r requirements.lock' in text, path
+        assert "pip install -r requirements.lock" in text or "-r requirements.lock" in text, path
         assert "--no-deps" in text, f"{path}: memgen itself must not pull unpinned dependencies"
 
 
@@ -94,4 +94,4 @@ def test_this_python_is_the_locked_environment():
             have = None
         if have != e["version"]:
             wrong[e["name"]] = f"{have} installed, {e['version']} locked"
-    assert not wrong, f"this Python is not the locked environment: {wrong}; fix: pip install -r requirements.lock"
+    assert not wrong, f"this Python is not the locked environment: {wrong}; fix: pip install -r {LOCK.name}"
