@@ -108,6 +108,12 @@ def save_removal(path, sets: dict) -> None:
         random_by_seed=np.asarray(
             sets.get("random_by_seed", np.asarray(sets["random"])[None]), dtype=np.int64
         ),
+        # each removed point's file (memgen.memorized.point_paths; "" without one), beside its index
+        **{
+            f"{k}_path": np.asarray(sets[f"{k}_path"], dtype=str).reshape(-1)
+            for k in ("memorized", "random")
+            if f"{k}_path" in sets
+        },
     )
 
 
@@ -123,6 +129,9 @@ def load_removal(path) -> dict:
     for k in ("reason", "definition"):
         if k in z:
             out[k] = str(z[k])
+    for k in ("memorized_path", "random_path"):
+        if k in z:
+            out[k] = z[k].astype(str)
     if "tau" in z:
         out["tau"] = float(z["tau"])
     return out

@@ -37,12 +37,21 @@ def compute_scores(mask: np.ndarray, correct: np.ndarray) -> dict[str, np.ndarra
     return {"n_in": n_in, "n_out": n_out, "acc_in": acc_in, "acc_out": acc_out, "fz": fz, "frac": frac}
 
 
-def score_table(mask, correct, label, true_label, canary) -> pd.DataFrame:
-    """The scores.csv table: one row per training point, in dataset index order."""
+def score_table(mask, correct, label, true_label, canary, path=None) -> pd.DataFrame:
+    """The scores.csv table: one row per training point, in dataset index order.
+
+    `path`: each point's file relative to its image folder (memgen.memorized.point_paths); None or "" for
+    datasets without files (bundled, CIFAR), so every scores.csv has the same columns.
+    """
     s = compute_scores(mask, correct)
+    n = mask.shape[1]
+    path = np.full(n, "", dtype=object) if path is None else np.asarray(path, dtype=object)
+    if len(path) != n:
+        raise ValueError(f"{len(path)} paths for {n} points")
     return pd.DataFrame(
         {
-            "index": np.arange(mask.shape[1]),
+            "index": np.arange(n),
+            "path": path,
             "label": np.asarray(label, dtype=np.int64),
             "true_label": np.asarray(true_label, dtype=np.int64),
             "canary": np.asarray(canary, dtype=bool).astype(np.int8),

@@ -1,4 +1,5 @@
-# Stage 4, measurement analyses (paper 3.1-3.3): definitions, sampling bias, stability.
+# Stage 4, measurement analyses (paper 3.1-3.3): definitions, sampling bias, stability; and the memorized
+# set as a list of files a user can open (memorized.csv).
 
 
 rule definitions:
@@ -56,3 +57,24 @@ rule stability:
         analysis=stability_params,
     script:
         "../workflow_scripts/stability.py"
+
+
+# The "all fixes" variant's memorized set (high_rate ensemble, Eq. 2, null rule), each point with its file,
+# label, scores and the class its held-out members predict instead (from the members' outputs).
+rule memorized:
+    input:
+        unpack(memorized_inputs),
+    output:
+        report(
+            "results/{dataset}/{arch}/memorized.csv",
+            caption="../report/memorized.rst",
+            category="Tables",
+        ),
+    log:
+        "logs/{dataset}/{arch}/memorized.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        memorized=memorized_params,
+    script:
+        "../workflow_scripts/memorized.py"

@@ -2,6 +2,7 @@
 # Logic lives in memgen/ (tested without Snakemake); these functions only look values up.
 import functools
 import sys
+from types import SimpleNamespace as Namespace
 
 import memgen.config as mc
 from memgen.index import fingerprint
@@ -319,7 +320,12 @@ def all_analyses(wildcards):
     return [
         f"results/{d}/{a}/{f}"
         for d, a in pairs()
-        for f in ("definitions.csv", "sampling_bias.csv", "stability.csv")
+        for f in (
+            "definitions.csv",
+            "sampling_bias.csv",
+            "stability.csv",
+            "memorized.csv",
+        )
     ]
 
 
@@ -333,6 +339,7 @@ def per_pair_figures():
             "fig7_curves",
             "fig10_removed",
             "fig11_seeds",
+            "gallery",
         )
     ]
 
@@ -402,3 +409,50 @@ def removed_inputs(wildcards):
 
 def table3_definition(wildcards):
     return parse_removal_id(removal_id(config, config["ablation"]["table3"]))[1]
+
+
+# ---- auditing one's own images: memorized.csv and the gallery (memgen.stages.memorized) ----------------
+def memorized_params(wildcards):
+    """The memorized set of the "all fixes" variant (high_rate ensemble, Eq. 2, null rule): which set,
+    and min_out. Decision in memgen/stages/memorized.py."""
+    ens, definition, rule = parse_removal_id(removal_id(config, "all"))
+    return {
+        "ensemble": ens,
+        "definition": definition,
+        "rule": rule,
+        "min_out": config["scores"]["min_out"],
+    }
+
+
+def memorized_inputs(wildcards):
+    """Scores, τ, mask and member outputs (held-out predictions) of that ensemble, and the index (files,
+    class names)."""
+    ens = memorized_params(wildcards)["ensemble"]
+    where = f"results/{wildcards.dataset}/{wildcards.arch}/{ens}"
+    return {
+        "scores": f"{where}/scores.csv",
+        "thresholds": f"{where}/thresholds.json",
+        "masks": f"{where}/masks.npz",
+        "outputs": member_outputs(
+            Namespace(dataset=wildcards.dataset, arch=wildcards.arch, ens=ens)
+        ),
+        "index": f"results/{wildcards.dataset}/data/index.npz",
+    }
+
+
+def gallery_inputs(wildcards):
+    ens = memorized_params(wildcards)["ensemble"]
+    return {
+        "memorized": f"results/{wildcards.dataset}/{wildcards.arch}/memorized.csv",
+        "thresholds": f"results/{wildcards.dataset}/{wildcards.arch}/{ens}/thresholds.json",
+        "index": f"results/{wildcards.dataset}/data/index.npz",
+    }
+
+
+def gallery_params(wildcards):
+    """Which set (for the title) and the loader (pixels of datasets without files; an image folder's
+    files are read from its root)."""
+    return {
+        "memorized": memorized_params(wildcards),
+        "loader": mc.loader_spec(config, wildcards.dataset, new_test_set=False),
+    }

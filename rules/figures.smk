@@ -116,6 +116,7 @@ rule fig_leakage:
     input:
         scores=f"results/{{dataset}}/{{arch}}/{mc.reference(config)}/scores.csv",
         duplicates="results/{dataset}/data/duplicates.csv",
+        index="results/{dataset}/data/index.npz",  # names the files shown
     output:
         png=report(
             "results/figures/fig4_leakage_{dataset}_{arch}.png",
@@ -187,3 +188,23 @@ rule fig_seeds:
         "../envs/memgen.yaml"
     script:
         "../workflow_scripts/fig_seeds.py"
+
+
+rule fig_gallery:
+    input:
+        unpack(gallery_inputs),
+    output:
+        png=report(
+            "results/figures/gallery_{dataset}_{arch}.png",
+            caption="../report/gallery.rst",
+            category="Figures",
+        ),
+        pdf="results/figures/gallery_{dataset}_{arch}.pdf",
+    log:
+        "logs/figures/gallery_{dataset}_{arch}.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        gallery=gallery_params,
+    script:
+        "../workflow_scripts/fig_gallery.py"

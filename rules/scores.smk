@@ -6,6 +6,7 @@ rule scores:
         canaries="results/{dataset}/data/canaries.npz",
         masks="results/{dataset}/{arch}/{ens}/masks.npz",
         outputs=member_outputs,
+        index="results/{dataset}/data/index.npz",  # each point's file: the `path` column
     output:
         scores="results/{dataset}/{arch}/{ens}/scores.csv",
         correct="results/{dataset}/{arch}/{ens}/correct.npz",

@@ -28,7 +28,8 @@ def test_streamed_folder_through_members_scores_and_a_utility_run(tmp_path):
     wd = copy_workflow(tmp_path / "wf", cfg)
     scores = "results/mine/cnn/rate0.7/scores.csv"
     run = "results/mine/cnn/utility/rate0.7-fz-fixed/random/0/0/outputs.npz"
-    snakemake(wd, scores, run)
+    memorized, gallery = "results/mine/cnn/memorized.csv", "results/figures/gallery_mine_cnn.png"
+    snakemake(wd, scores, run, memorized, gallery)
 
     log = (wd / "logs/mine/cnn/rate0.7/members/0/0.log").read_text()
     assert "streaming 30 training images" in log and "1 decoding workers" in log
@@ -38,6 +39,20 @@ def test_streamed_folder_through_members_scores_and_a_utility_run(tmp_path):
     assert train["pred"].shape == (30,) and np.isfinite(train["log_odds"]).all()
     table = (wd / scores).read_text().splitlines()
     assert len(table) == 31  # a header and one row per training image
+    # every per-point output names its file (issue 12): scores.csv, memorized.csv, the removal sets
+    import pandas as pd
+
+    from memgen.memorized import read_memorized
+    from memgen.removal import load_removal
+
+    files = sorted(str(p.relative_to(folder)) for p in (folder / "train").rglob("*.jpg"))
+    assert sorted(pd.read_csv(wd / scores)["path"]) == files
+    listed = read_memorized(wd / memorized)
+    assert set(listed["path"]) <= set(files) and (listed["label_name"] != "").all()
+    assert all(p.startswith(f"train/{c}/") for p, c in zip(listed["path"], listed["label_name"], strict=True))
+    removal = load_removal(wd / "results/mine/cnn/removal/rate0.7-fz-fixed.npz")
+    assert set(removal["random_path"]) <= set(files) and len(removal["random_path"]) == len(removal["random"])
+    assert (wd / gallery).stat().st_size > 5000
     tests = load_outputs(wd / run, sets=("test_original",))
     assert len(tests["test_original"]["pred"]) == 9
     # the loader is how a job runs, not what it trains: switching to memory reruns nothing

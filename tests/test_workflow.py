@@ -1,6 +1,7 @@
 """The workflow end to end on tests/configs/tiny.yaml: real Snakemake, real training, real files."""
 
 import copy
+import json
 
 import pandas as pd
 import pytest
@@ -20,6 +21,7 @@ def test_complete_run_writes_every_artifact(study):
         scores = pd.read_csv(r / f"digits/mlp/{ens}/scores.csv")
         assert list(scores.columns) == [
             "index",
+            "path",  # "" for digits: no file (docs/artifacts.md)
             "label",
             "true_label",
             "canary",
@@ -37,14 +39,27 @@ def test_complete_run_writes_every_artifact(study):
     assert len(pd.read_csv(r / "table1.csv")) == 6
     assert len(pd.read_csv(r / "table3.csv")) == 1
     pngs = sorted(p.name for p in (r / "figures").glob("*.png"))
-    assert len(pngs) == 10 and all((r / "figures" / p).stat().st_size > 5000 for p in pngs)
+    assert len(pngs) == 11 and all((r / "figures" / p).stat().st_size > 5000 for p in pngs)
+    # the "all fixes" memorized set as a list (issue 12): every row a natural point of the high-rate
+    # ensemble with score >= τ, as many as thresholds.json counts, with the held-out members' vote
+    from memgen.memorized import COLUMNS, read_memorized
+
+    memorized = read_memorized(r / "digits/mlp/memorized.csv")
+    assert list(memorized.columns) == list(COLUMNS)
+    t = json.loads((r / "digits/mlp/rate0.95/thresholds.json").read_text())["rules"]["null"]["frac"]
+    assert len(memorized) == (t["n_memorized"] or 0)  # None: undefined (members fit no canary)
+    high = pd.read_csv(r / "digits/mlp/rate0.95/scores.csv").set_index("index").loc[memorized["index"]]
+    assert (high["canary"] == 0).all() and (t["tau"] is None or (high["frac"] >= t["tau"]).all())
+    assert memorized["label_name"].eq(memorized["label"].astype(str)).all()  # digits' classes are "0".."9"
+    assert ((memorized["predicted_instead_share"] + memorized["acc_out"]) <= 1 + 1e-9).all()
+    assert (r / "figures/gallery_digits_mlp.png").stat().st_size > 5000
     ckpt = r / "digits/mlp/rate0.5/members/0/11/checkpoint.pt"  # block 0 (of 16 members), slot 11
     import torch
 
     from memgen.outputs import load_outputs
 
     state = torch.load(ckpt, weights_only=True)
-    assert state["member"] == 11 and state["config"]["epochs"] == 4 and "state_dict" in state
+    assert state["member"] == 11 and state["config"]["epochs"] == 12 and "state_dict" in state
     out = load_outputs(
         r / "digits/mlp/rate0.5/members/0/11/outputs.npz",
         n=1437,

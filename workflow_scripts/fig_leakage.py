@@ -11,5 +11,6 @@ run(
         smk.wildcards.dataset,
         smk.params.dataset,
         [smk.output.png, smk.output.pdf],
+        smk.input.index,
     ),
 )

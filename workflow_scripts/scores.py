@@ -4,7 +4,12 @@ from memgen.workflow import run
 
 def work(smk):
     return write_scores(
-        smk.input.canaries, smk.input.masks, list(smk.input.outputs), smk.output.scores, smk.output.correct
+        smk.input.canaries,
+        smk.input.masks,
+        list(smk.input.outputs),
+        smk.output.scores,
+        smk.output.correct,
+        smk.input.index,
     )
 
 

@@ -45,10 +45,21 @@ def fig_top_memorized(
     n,
     paths,
     title=None,
+    train_names=None,
+    test_names=None,
 ):
     """Fig. 4: the n highest-scoring natural training points that have a near-duplicate in the test set,
-    each above its closest listed test neighbour (pairs from a duplicate / nearest-neighbour list)."""
+    each above its closest listed test neighbour (pairs from a duplicate / nearest-neighbour list).
+    train_names / test_names: each point's file (str, "" without one), shown instead of its index."""
+    from pathlib import PurePosixPath
+
+    from memgen.plots.gallery import short
+
     setup()
+
+    def label(names, split, i):
+        name = "" if names is None else str(names[i])
+        return short(PurePosixPath(name).name, 16) if name else f"{split} {i}"
 
     def image(images, i):  # one image at a time: a streamed folder (memgen.stream) decodes only those shown
         shown, cmap = _as_display(images[[i]])
@@ -81,10 +92,11 @@ def fig_top_memorized(
     for c, (_, p) in enumerate(pairs.iterrows()):
         top, bottom = axes[0, c], axes[1, c]
         top.imshow(*image(train_images, int(p["TrainID"])))
-        top.set_title(f"train {int(p['TrainID'])}\nscore {p['score']:.2f}", fontsize=8)
+        top.set_title(f"{label(train_names, 'train', int(p['TrainID']))}\nscore {p['score']:.2f}", fontsize=8)
         bottom.imshow(*image(test_images, int(p["TestID"])))
         listed = " (listed)" if p.get("Listed", False) else ""
-        bottom.set_title(f"test {int(p['TestID'])}{listed}\ndist. {p['Distance']:.2f}", fontsize=8)
+        test = label(test_names, "test", int(p["TestID"]))
+        bottom.set_title(f"{test}{listed}\ndist. {p['Distance']:.2f}", fontsize=8)
         for ax in (top, bottom):
             ax.set_xticks([])
             ax.set_yticks([])

@@ -52,9 +52,11 @@ def write_masks(index_path: str, params: dict, members: int, out: str) -> dict:
     return {"seeds": {"masks": params["seed"]}}
 
 
-def write_scores(canaries_path, masks_path, output_paths, out_scores, out_correct) -> None:
+def write_scores(canaries_path, masks_path, output_paths, out_scores, out_correct, index_path=None) -> None:
     """scores.csv from the members' predictions, and correct.npz: `correct` (bool K x N) and `log_odds`
-    (the label's log-odds, float16 K x N, for confidence-based definitions and LiRA)."""
+    (the label's log-odds, float16 K x N, for confidence-based definitions and LiRA). The index gives each
+    point's file (`path`, "" without one or without an index)."""
+    from memgen.memorized import point_paths
     from memgen.outputs import load_outputs
 
     c = load_npz(canaries_path, ["label", "true_label", "canary"])
@@ -82,7 +84,13 @@ def write_scores(canaries_path, masks_path, output_paths, out_scores, out_correc
     # correct.npz first, so the log-odds are freed before score_table's K x N temporaries
     save_npz(out_correct, correct=correct, log_odds=log_odds)
     del log_odds
-    table = score_table(mask, correct, c["label"], c["true_label"], c["canary"])
+    paths = point_paths(load_index(index_path)) if index_path else None
+    if paths is not None and len(paths) != mask.shape[1]:
+        raise fail(
+            f"{index_path} lists {len(paths)} training points, {masks_path} masks {mask.shape[1]}",
+            f"rerun: snakemake --forcerun {masks_path}",
+        )
+    table = score_table(mask, correct, c["label"], c["true_label"], c["canary"], paths)
     save_csv(out_scores, table)
     ai = table["acc_in"][c["canary"]].dropna()
     if ai.empty:  # canaries.fraction 0 (or no canary ever trained on): nothing to summarise

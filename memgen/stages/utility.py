@@ -89,6 +89,9 @@ def write_removal(scores_path, thresholds_path, out_path, removal: dict) -> dict
         for s in range(removal.get("seeds", 1))
     ]
     sets["random_by_seed"] = np.stack([d["random"] for d in draws]) if draws else sets["random"][None]
+    if "path" in scores.columns:  # the files removed, for a user auditing an image folder
+        paths = _text(scores["path"]).to_numpy()
+        sets["memorized_path"], sets["random_path"] = paths[sets["memorized"]], paths[sets["random"]]
     save_removal(out_path, sets)
     return {"seeds": {"random": int(removal["seed"])}}
 
@@ -264,8 +267,11 @@ def read_table3(path) -> pd.DataFrame:
 
 
 # ---- figures ----------------------------------------------------------------------------------------------
-def write_fig_leakage(scores_path, duplicates_path, dataset: str, spec: dict, paths) -> None:
-    """Fig. 4: highest-scoring training points (reference ensemble, fz) with a test near-duplicate."""
+def write_fig_leakage(scores_path, duplicates_path, dataset: str, spec: dict, paths, index_path=None) -> None:
+    """Fig. 4: highest-scoring training points (reference ensemble, fz) with a test near-duplicate, named
+    by their files where the index lists them."""
+    from memgen.index import load_index
+    from memgen.memorized import point_paths
     from memgen.plots.utility import fig_top_memorized
 
     ds = load_dataset(dataset, spec, data_root=spec.get("data_root", "data"))
@@ -303,6 +309,7 @@ def write_fig_leakage(scores_path, duplicates_path, dataset: str, spec: dict, pa
             "Listed": [(int(t), int(i)) in listed_pairs for t, i in zip(nearest, top, strict=True)],
         }
     )
+    idx = load_index(index_path) if index_path else None
     fig_top_memorized(
         ds.x_train,
         x_test,
@@ -311,6 +318,8 @@ def write_fig_leakage(scores_path, duplicates_path, dataset: str, spec: dict, pa
         LEAKAGE_DEFINITION,
         LEAKAGE_PAIRS,
         paths,
+        train_names=point_paths(idx) if idx else None,
+        test_names=point_paths(idx, "test") if idx else None,
         title=f"Highest-scoring training points ({LEAKAGE_DEFINITION}, Eq. 1) above their closest test image "
         "(pixel cosine distance; '(listed)' = in the duplicate list)",
     )

@@ -1,0 +1,201 @@
+"""memorized.csv (memgen.memorized, memgen.stages.memorized) without Snakemake: which points, their files,
+and what held-out members predict instead."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from memgen.errors import MemgenError
+from memgen.io import save_csv, save_npz
+from memgen.memorized import NONE, held_out_predictions, memorized_table, point_paths, read_memorized
+from memgen.outputs import compact, save_outputs
+from memgen.scores import score_table
+from memgen.stages.ensemble import write_scores
+from memgen.stages.memorized import write_memorized
+
+PARAMS = {"ensemble": "rate0.95", "definition": "frac", "rule": "null", "min_out": 2}
+
+
+def test_held_out_members_vote_for_the_most_common_other_class():
+    # 6 members, 3 points; point 0 held out by members 0-3, point 1 by 0-1, point 2 by none
+    mask = np.array([[0, 0, 1], [0, 0, 1], [0, 1, 1], [0, 1, 1], [1, 1, 1], [1, 1, 1]], dtype=bool)
+    pred = np.array([[2, 1, 0], [2, 1, 0], [1, 4, 0], [0, 4, 0], [0, 1, 0], [0, 1, 0]])
+    h = held_out_predictions(mask, pred, np.array([0, 1, 0]), num_classes=5)
+    assert h["n_out"].tolist() == [4, 2, 0]
+    # point 0: held out by members 0-3 predicting 2, 2, 1, 0 -> class 2 by half, the label by a quarter
+    assert h["instead"][0] == 2 and h["instead_share"][0] == 0.5 and h["label_share"][0] == 0.25
+    # point 1: both held-out members predict the label: nothing instead
+    assert h["instead"][1] == NONE and h["instead_share"][1] == 0.0 and h["label_share"][1] == 1.0
+    assert h["instead"][2] == NONE and np.isnan(h["instead_share"][2]) and np.isnan(h["label_share"][2])
+
+
+def test_a_tie_goes_to_the_lower_class_and_shares_match_acc_out():
+    rng = np.random.default_rng(0)
+    mask = rng.random((40, 300)) < 0.5
+    pred = rng.integers(0, 4, size=(40, 300))
+    label = rng.integers(0, 4, size=300)
+    h = held_out_predictions(mask, pred, label, 4)
+    correct = pred == label
+    acc_out = (~mask & correct).sum(0) / (~mask).sum(0)
+    np.testing.assert_allclose(h["label_share"], acc_out)
+    for j in range(0, 300, 37):  # against a plain count, ties to the lowest class
+        counts = np.bincount(pred[~mask[:, j], j], minlength=4)
+        counts[label[j]] = -1
+        assert (
+            h["instead"][j] == counts.argmax() and h["instead_share"][j] == counts.max() / (~mask[:, j]).sum()
+        )
+
+
+def test_point_paths_name_files_of_folders_and_nothing_else():
+    folder = {"n": 2, "test_labels": np.zeros(1), "train_path": np.array(["train/a/x.png", "train/b/y.png"])}
+    assert point_paths(folder).tolist() == ["train/a/x.png", "train/b/y.png"]
+    assert point_paths({"n": 3, "test_labels": np.zeros(2)}).tolist() == ["", "", ""]
+    assert point_paths({"n": 3, "test_labels": np.zeros(2)}, "test").tolist() == ["", ""]
+    with pytest.raises(MemgenError, match="lists 2 train files for 5 points"):
+        point_paths({**folder, "n": 5})
+
+
+def test_table_is_sorted_by_score_and_names_classes():
+    scores = pd.DataFrame(
+        {
+            "label": [0, 1, 2, 1],
+            "fz": [0.9, 0.5, 0.8, 0.1],
+            "frac": [0.9, 1.0, 0.9, 0.1],
+            "acc_in": [1.0, 0.5, 0.9, 0.2],
+            "acc_out": [0.05, 0.0, 0.05, 0.1],
+            "n_in": [10, 10, 10, 10],
+            "n_out": [20, 20, 20, 20],
+        }
+    )
+    held = {"instead": np.array([NONE, 2, 1]), "instead_share": np.array([0.0, 0.95, 0.3])}
+    t = memorized_table(
+        scores, np.array([1, 1, 1, 0], bool), "frac", ["cat", "dog", "fox"], ["a", "b", "c", "d"], held
+    )
+    assert t["index"].tolist() == [1, 0, 2]  # score 1.0 first, then the 0.9 tie by index
+    assert t["path"].tolist() == ["b", "a", "c"] and t["label_name"].tolist() == ["dog", "cat", "fox"]
+    assert t["predicted_instead_name"].tolist() == ["fox", "", "dog"]
+    assert t["score"].tolist() == [1.0, 0.9, 0.9]
+
+
+def _ensemble(tmp_path, classes=("zero", "one", "two"), n=12, k=8, folder=True):
+    """An ensemble of k members on n points: point 0 is fit only when trained on (held-out members say 2),
+    point 1 likewise but held-out members scatter; the others are always right. Point 11 is a canary."""
+    rng = np.random.default_rng(3)
+    label = np.arange(n) % len(classes)
+    canary = np.zeros(n, bool)
+    canary[11] = True
+    mask = np.zeros((k, n), bool)
+    for i in range(n):  # every point in exactly half the members
+        mask[rng.permutation(k)[: k // 2], i] = True
+    paths = []
+    for m in range(k):
+        pred = label.copy()
+        pred[0] = label[0] if mask[m, 0] else 2
+        pred[1] = label[1] if mask[m, 1] else (m % 3 if m % 3 != label[1] else 0)
+        pred[11] = label[11] if mask[m, 11] else 0
+        p = tmp_path / f"members/{m}/outputs.npz"
+        logits = np.eye(len(classes))[pred] * 5
+        save_outputs(p, {"train": compact(logits, label)}, member=m, seed_id=m)
+        paths.append(str(p))
+    save_npz(tmp_path / "canaries.npz", label=label, true_label=label, canary=canary, index=np.array([11]))
+    save_npz(tmp_path / "masks.npz", mask=mask, rate=0.5, block_size=k, seed=0)
+    index = {"n": n, "labels": label, "test_labels": np.zeros(2, int), "num_classes": len(classes)}
+    index["classes"] = np.array(classes)
+    if folder:
+        index["train_path"] = np.array([f"train/{classes[c]}/img{i:03d}.png" for i, c in enumerate(label)])
+    save_npz(tmp_path / "index.npz", **index)
+    return paths
+
+
+def test_scores_and_memorized_csv_name_each_file(tmp_path):
+    outputs = _ensemble(tmp_path)
+    write_scores(
+        tmp_path / "canaries.npz",
+        tmp_path / "masks.npz",
+        outputs,
+        tmp_path / "scores.csv",
+        tmp_path / "correct.npz",
+        tmp_path / "index.npz",
+    )
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert list(scores.columns[:3]) == ["index", "path", "label"]
+    assert scores["path"][4] == "train/one/img004.png"
+    tau = {"tau": 1.0, "n_memorized": 2, "fraction_memorized": 0.2, "note": None}
+    (tmp_path / "thresholds.json").write_text(json.dumps({"min_out": 2, "rules": {"null": {"frac": tau}}}))
+    write_memorized(
+        tmp_path / "scores.csv",
+        tmp_path / "thresholds.json",
+        tmp_path / "masks.npz",
+        outputs,
+        tmp_path / "index.npz",
+        tmp_path / "memorized.csv",
+        PARAMS,
+    )
+    t = read_memorized(tmp_path / "memorized.csv")
+    assert t["index"].tolist() == [0, 1]  # the canary (11) scores 1.0 too but is no natural point
+    first = t.iloc[0]
+    assert first["path"] == "train/zero/img000.png" and first["label_name"] == "zero"
+    # every held-out member predicts class 2 for point 0: a likely mislabel
+    assert first["predicted_instead"] == 2 and first["predicted_instead_name"] == "two"
+    assert first["predicted_instead_share"] == 1.0 and first["acc_out"] == 0.0
+
+
+def test_an_undefined_threshold_writes_an_empty_table_and_bundled_data_has_empty_paths(tmp_path):
+    outputs = _ensemble(tmp_path, folder=False)
+    write_scores(
+        tmp_path / "canaries.npz", tmp_path / "masks.npz", outputs, tmp_path / "s.csv", tmp_path / "c.npz",
+        tmp_path / "index.npz",
+    )  # fmt: skip
+    assert pd.read_csv(tmp_path / "s.csv", keep_default_na=False)["path"].eq("").all()
+    undefined = {"tau": 1.0, "n_memorized": None, "note": "fit check failed"}  # τ is there, the set is not
+    (tmp_path / "t.json").write_text(json.dumps({"min_out": 2, "rules": {"null": {"frac": undefined}}}))
+    write_memorized(
+        tmp_path / "s.csv", tmp_path / "t.json", tmp_path / "masks.npz", outputs, tmp_path / "index.npz",
+        tmp_path / "m.csv", PARAMS,
+    )  # fmt: skip
+    t = read_memorized(tmp_path / "m.csv")
+    assert t.empty and list(t.columns) == list(pd.read_csv(tmp_path / "m.csv").columns)
+
+
+def test_a_thresholds_file_of_another_min_out_fails_and_so_does_another_datasets_scores(tmp_path):
+    outputs = _ensemble(tmp_path)
+    ones = np.ones((1, 12), bool)
+    save_csv(tmp_path / "s.csv", score_table(ones, ones, np.zeros(12), np.zeros(12), np.zeros(12)))
+    save_csv(
+        tmp_path / "other.csv", score_table(ones[:, :5], ones[:, :5], np.zeros(5), np.zeros(5), np.zeros(5))
+    )
+    (tmp_path / "t.json").write_text(json.dumps({"min_out": 5, "rules": {"null": {"frac": {"tau": 1.0}}}}))
+    for scores, message in (("s.csv", "min_out = 5"), ("other.csv", "has 5 rows, the index")):
+        with pytest.raises(MemgenError, match=message):
+            write_memorized(
+                tmp_path / scores, tmp_path / "t.json", tmp_path / "masks.npz", outputs,
+                tmp_path / "index.npz", tmp_path / "m.csv", PARAMS,
+            )  # fmt: skip
+
+
+def test_removal_sets_name_the_removed_files(tmp_path):
+    from test_stages_utility import REMOVAL, _scores, _thresholds
+
+    from memgen.removal import load_removal
+    from memgen.stages.utility import write_removal
+
+    df = _scores(tmp_path / "s.csv", [0.1, 0.5, 0.3, 0.25, 0.9, 0.9], [0, 0, 0, 0, 0, 1], [3] * 6)
+    df.insert(1, "path", [f"train/a/{i}.png" for i in range(6)])
+    df.to_csv(tmp_path / "s.csv", index=False)
+    _thresholds(tmp_path / "t.json", fixed_tau=0.25, null_tau=0.4)
+    write_removal(tmp_path / "s.csv", tmp_path / "t.json", tmp_path / "r.npz", REMOVAL)
+    sets = load_removal(tmp_path / "r.npz")
+    assert sets["memorized_path"].tolist() == [
+        "train/a/1.png",
+        "train/a/2.png",
+        "train/a/3.png",
+        "train/a/4.png",
+    ]
+    assert sets["random_path"].tolist() == [f"train/a/{i}.png" for i in sets["random"]]
+    # datasets without files: the arrays are there, empty strings
+    df["path"] = ""
+    df.to_csv(tmp_path / "s.csv", index=False)
+    write_removal(tmp_path / "s.csv", tmp_path / "t.json", tmp_path / "r.npz", REMOVAL)
+    assert load_removal(tmp_path / "r.npz")["memorized_path"].tolist() == [""] * 4
