@@ -84,7 +84,9 @@ def _add_audit(sub) -> None:
         "--arch", default="mlp", help="mlp, cnn, resnet18, resnet50, vgg19_bn, mobilenetv2_100 (default mlp)"
     )
     p.add_argument(
-        "--image-size", type=int, default=32, help="side in pixels images are resized to (default 32)"
+        "--image-size",
+        type=int,
+        help="side in pixels images are resized to (default: the images' typical side, at most 32)",
     )
     p.add_argument(
         "--test-fraction",

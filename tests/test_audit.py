@@ -1,0 +1,82 @@
+"""`memgen audit DIR` as a new user runs it: scikit-learn's 1,797 digits saved as PNG files in ten class
+folders (300 test images), one command, and the flagged images named by file (issue 12's acceptance)."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+MEMGEN = [sys.executable, "-m", "memgen"]
+
+
+def digits_folder(dest: Path, test_size: int = 300, with_test: bool = True) -> Path:
+    """The digits as 8x8 grayscale PNGs: train/<digit>/digit_<i>.png and test/<digit>/digit_<i>.png."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = np.round(d.images * (255 / 16)).astype(np.uint8)
+    train, test = train_test_split(np.arange(len(x)), test_size=test_size, random_state=0, stratify=d.target)
+    for split, ids in (("train", train), ("test", test if with_test else [])):
+        for i in ids:
+            path = dest / split / str(d.target[i]) / f"digit_{i:04d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(x[i]).save(path)
+    return dest
+
+
+def test_audit_help_names_the_options():
+    out = subprocess.run([*MEMGEN, "audit", "--help"], capture_output=True, text=True, check=True).stdout
+    for option in ("--arch", "--image-size", "--out", "--cores", "--profile", "--dry-run", "memorized.csv"):
+        assert option in out
+
+
+def test_audit_of_a_folder_without_train_fails_in_one_line(tmp_path):
+    proc = subprocess.run([*MEMGEN, "audit", str(tmp_path / "nothing")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "has no train/ folder" in proc.stderr and "Fix:" in proc.stderr
+
+
+def test_audit_dry_run_of_a_train_only_folder_plans_the_study(tmp_path):
+    folder = digits_folder(tmp_path / "digits_png", with_test=False)
+    out = tmp_path / "audit"
+    proc = subprocess.run(
+        [*MEMGEN, "audit", str(folder), "--image-size", "16", "--out", str(out), "-n"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "members_0" in proc.stdout and "memorized" in proc.stdout
+    config = (out / "config.yaml").read_text()
+    assert "kind: imagefolder" in config and str(folder) in config
+
+
+def test_audit_of_digits_pngs_names_the_memorized_files(tmp_path):
+    """The acceptance run: one command on 2 cores; memorized.csv lists files a user can open."""
+    folder = digits_folder(tmp_path / "digits_png")
+    out = tmp_path / "audit"
+    t0 = time.time()
+    proc = subprocess.run(
+        [*MEMGEN, "audit", str(folder), "--cores", "2", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    wall = time.time() - t0
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    print(f"memgen audit on 1,497 + 300 digits PNGs (8 px, the default): {wall:.0f} s wall")
+    table = pd.read_csv(out / "results" / "digits_png" / "mlp" / "memorized.csv")
+    print(table.head(10).to_string())
+    assert "path" in table.columns
+    assert len(table) > 0, "the default audit recipe should find memorized digits"
+    for path in table["path"].head(20):
+        assert (folder / path).is_file(), path  # relative to the folder: a file the user can open
+    scores = pd.read_csv(out / "results" / "digits_png" / "mlp" / "rate0.95" / "scores.csv")
+    assert scores["path"].str.startswith("train/").all()
+    assert (out / "results" / "report.html").stat().st_size > 100_000
+    assert "memgen audit: done" in proc.stdout
