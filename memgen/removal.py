@@ -39,8 +39,19 @@ def _empty_reason(scores: pd.DataFrame, definition: str, tau: float | None, min_
     )
 
 
-def removal_sets(scores: pd.DataFrame, definition: str, tau: float | None, min_out: int, seed: int) -> dict:
+def removal_sets(
+    scores: pd.DataFrame,
+    definition: str,
+    tau: float | None,
+    min_out: int,
+    seed: int,
+    undefined: str | None = None,
+) -> dict:
     """The memorized set (natural points with score >= τ) and a seeded random set of the same size.
+
+    undefined: why the memorized set is undefined (thresholds.json's note: the fit check failed, or the null
+    sits at 0), or None. An undefined set removes nothing, like an empty one, and `reason` carries it, so
+    the utility tables report it instead of training on a meaningless set.
 
     Returns dict: memorized int64 [m] (sorted training indices), random int64 [m] (sorted),
     n_natural, n_train, reason ("" when m > 0, otherwise why the memorized set is empty), and the
@@ -52,7 +63,7 @@ def removal_sets(scores: pd.DataFrame, definition: str, tau: float | None, min_o
     natural = _natural(scores)
     n_train = len(scores)
     n_natural = int(natural.sum())
-    tau_f = float("nan") if tau is None else float(tau)
+    tau_f = float("nan") if tau is None or undefined else float(tau)
     if math.isfinite(tau_f):
         is_mem = np.asarray(memorized(scores, definition, tau_f, min_out), dtype=bool)
     else:
@@ -83,7 +94,7 @@ def removal_sets(scores: pd.DataFrame, definition: str, tau: float | None, min_o
         "random": rand,
         "n_natural": n_natural,
         "n_train": n_train,
-        "reason": "" if m else _empty_reason(scores, definition, tau, min_out),
+        "reason": undefined or ("" if m else _empty_reason(scores, definition, tau, min_out)),
         "definition": definition,
         "tau": tau_f,
         "min_out": int(min_out),

@@ -146,10 +146,54 @@ def _note(
     return f"no natural point scores >= tau {tau:.3g} (highest natural score {top:.3g})"
 
 
-def compute_thresholds(scores: pd.DataFrame, alpha: float, tail: str, fixed_tau: float, min_out: int) -> dict:
+def undefined_reason(rule: str, tau: float, fit: dict | None) -> str | None:
+    """Why a rule's memorized set is undefined (None when it is defined).
+
+    - The ensemble failed its fit check (memgen.fitcheck): its scores are not to be trusted, whatever τ.
+    - The null rule gives τ <= 0. Decision: undefined, not "every point": a score of 0 is what a point gets
+      when the members that trained on it fit it no better than those that did not, so τ = 0 (members fit
+      (almost) none of their canaries, the null sits at 0) would call every such natural point memorized,
+      ties included (measured: 47,500 of 47,500 on a CIFAR-10 run of 2 epochs). It mirrors the case of
+      every canary fit (τ = 1, an empty set), and ends the study the same way: reported, never a crash.
+    """
+    from memgen.fitcheck import reason
+
+    why = reason(fit) if fit else None
+    if why:
+        return f"memorized set undefined: {why}"
+    if rule == "null" and not math.isnan(tau) and tau <= 0:
+        return (
+            f"memorized set undefined: the null sits at {tau:g} (members fit almost none of the canaries "
+            "they trained on), so tau <= 0 would call every natural point memorized; "
+            "fix: a recipe that lets members memorize (more epochs, less weight decay or augmentation)"
+        )
+    return None
+
+
+def _fit_summary(fit: dict | None) -> dict | None:
+    """The fit check's verdict as thresholds.json carries it (the whole record is fit.json)."""
+    if fit is None:
+        return None
+    return {
+        "ok": bool(fit["ok"]),
+        "problems": list(fit["problems"]),
+        "fix": fit.get("fix"),
+        "train_acc_mean": fit["train_acc"]["mean"],
+        "dead_fraction": fit["dead_fraction"],
+        "canary_acc_in_mean": fit["canary_acc_in"]["mean"],
+    }
+
+
+def compute_thresholds(
+    scores: pd.DataFrame, alpha: float, tail: str, fixed_tau: float, min_out: int, fit: dict | None = None
+) -> dict:
     """τ for each rule (null, fixed) and definition, the memorized set's size, and the canaries'
     acc_in spread (which regime the run is in). JSON-ready: NaN becomes None. Never raises on an empty
     null or an empty memorized set; `note` says why.
+
+    fit: the ensemble's fit check (fit.json, memgen.fitcheck.verdict) or None. Where the memorized set is
+    undefined (the fit check failed, or the null rule's τ <= 0: `undefined_reason`), tau, n_memorized and
+    fraction_memorized are None and `note` starts "memorized set undefined:" with the reason and the fix.
 
     Counts: null_size = canaries scored; n_natural_scored = natural points scored; n_excluded = points
     (canaries and natural) not scored (n_in == 0 or n_out < min_out), so the three add up to N.
@@ -169,6 +213,15 @@ def compute_thresholds(scores: pd.DataFrame, alpha: float, tail: str, fixed_tau:
             "fixed": math.nan if fixed_tau is None else float(fixed_tau),
         }
         for rule, tau in taus.items():
+            undefined = undefined_reason(rule, tau, fit)
+            if undefined:
+                rules[rule][definition] = {
+                    "tau": None,
+                    "n_memorized": None,
+                    "fraction_memorized": None,
+                    "note": undefined,
+                }
+                continue
             n_mem = int(memorized(scores, definition, tau, min_out).sum())
             rules[rule][definition] = {
                 "tau": _json_float(tau),
@@ -186,5 +239,6 @@ def compute_thresholds(scores: pd.DataFrame, alpha: float, tail: str, fixed_tau:
         "n_excluded": int((~ok).sum()),
         # every canary with n_in >= 1, whatever its n_out: how well members fit what they can only memorize
         "canary_acc_in": _summary(acc_in),
+        "fit": _fit_summary(fit),
         "rules": rules,
     }

@@ -152,6 +152,14 @@ def threshold_params(wildcards):
     return {**config["threshold"], "min_out": config["scores"]["min_out"]}
 
 
+def fitcheck_params(wildcards):
+    """The expected fit (config fitcheck) and the loader of the training images the checked members run on."""
+    return {
+        "loader": mc.loader_spec(config, wildcards.dataset, new_test_set=False),
+        "expect": config["fitcheck"],
+    }
+
+
 def utility_params(wildcards):
     first = int(wildcards.shard) * USHARD
     # seed s is the same for "memorized removed" and "random removed": the pair shares init and data order
@@ -182,6 +190,16 @@ def member_outputs(wildcards):
         f"results/{wildcards.dataset}/{wildcards.arch}/{wildcards.ens}/members/{b}/{s}/outputs.npz"
         for b in _blocks(wildcards.dataset, wildcards.ens)
         for s in range(BLOCK)
+    ]
+
+
+def fitcheck_members(wildcards):
+    """Members whose checkpoints the fit check runs: slots 0.. of block 0 (their outputs stand for the
+    checkpoints written beside them just before, rules/ensemble.smk)."""
+    n = min(config["fitcheck"]["members"], BLOCK)
+    return [
+        f"results/{wildcards.dataset}/{wildcards.arch}/{wildcards.ens}/members/0/{s}/outputs.npz"
+        for s in range(n)
     ]
 
 

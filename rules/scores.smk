@@ -18,9 +18,30 @@ rule scores:
         "../workflow_scripts/scores.py"
 
 
+# After members train, before any score is trusted: do members fit their own training points, are their
+# ReLU units alive, did the loss stay finite, do they fit some canaries? (memgen/fitcheck.py)
+rule fitcheck:
+    input:
+        canaries="results/{dataset}/data/canaries.npz",
+        masks="results/{dataset}/{arch}/{ens}/masks.npz",
+        correct="results/{dataset}/{arch}/{ens}/correct.npz",
+        members=fitcheck_members,
+    output:
+        "results/{dataset}/{arch}/{ens}/fit.json",
+    log:
+        "logs/{dataset}/{arch}/{ens}/fitcheck.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        fitcheck=fitcheck_params,
+    script:
+        "../workflow_scripts/fitcheck.py"
+
+
 rule thresholds:
     input:
         "results/{dataset}/{arch}/{ens}/scores.csv",
+        fit="results/{dataset}/{arch}/{ens}/fit.json",
     output:
         "results/{dataset}/{arch}/{ens}/thresholds.json",
     log:

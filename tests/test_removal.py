@@ -96,3 +96,57 @@ def test_keep_indices():
 def test_unknown_definition_raises():
     with pytest.raises(MemgenError, match="definition"):
         removal_sets(scores_table(), "fZ", None, min_out=3, seed=0)
+
+
+def test_undefined_memorized_set_removes_nothing_and_says_why():
+    # τ = 0 would select every natural point with fz >= 0 (the null at 0): undefined instead, never an error
+    why = "memorized set undefined: the null sits at 0 (members fit almost none of the canaries ...)"
+    sets = removal_sets(scores_table(), "fz", 0.0, min_out=0, seed=0, undefined=why)
+    assert sets["memorized"].size == 0 and sets["random"].size == 0 and sets["reason"] == why
+    assert np.isnan(sets["tau"])
+
+
+def test_undefined_set_reaches_the_tables(tmp_path):
+    """thresholds.json (compute_thresholds with a failed fit check) -> removal -> utility table -> Tables 1
+    and 3: the study ends with the reason in every table, no utility run and no error."""
+    import json
+
+    from memgen.stages.utility import (
+        read_table1,
+        read_table3,
+        write_removal,
+        write_table1,
+        write_table3,
+        write_utility,
+    )
+    from memgen.thresholds import compute_thresholds
+
+    scores = scores_table()
+    scores.to_csv(tmp_path / "s.csv", index=False)
+    fit = {
+        "ok": False,
+        "problems": ["members fit 9.8% of their own natural training points on average"],
+        "fix": "raise training.epochs (now 1)",
+        "train_acc": {"mean": 0.098},
+        "dead_fraction": 0.0,
+        "canary_acc_in": {"mean": 0.0},
+    }
+    thresholds = compute_thresholds(scores, 0.05, "upper", 0.25, 3, fit)
+    (tmp_path / "t.json").write_text(json.dumps(thresholds))
+    paths = []
+    for variant, rule in (("baseline", "fixed"), ("all", "null")):
+        removal = {"ensemble": "rate0.95", "definition": "fz", "rule": rule, "min_out": 3, "seed": 1}
+        write_removal(tmp_path / "s.csv", tmp_path / "t.json", tmp_path / f"{variant}.npz", removal)
+        assert load_removal(tmp_path / f"{variant}.npz")["memorized"].size == 0
+        path = tmp_path / "digits/mlp/utility" / f"{variant}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_utility(
+            tmp_path / f"{variant}.npz", None, [], path, "digits", {}, {"test_set": "original", "seeds": 2}
+        )
+        paths.append(path)
+    write_table1(paths, tmp_path / "table1.csv")
+    write_table3(paths[1:], tmp_path / "table3.csv")
+    for table in (read_table1(tmp_path / "table1.csv"), read_table3(tmp_path / "table3.csv")):
+        assert (table["n_removed"] == 0).all()
+        assert table["note"].str.contains("memorized set undefined: members do not fit as expected").all()
+        assert table["note"].str.contains("fix: raise training.epochs").all()

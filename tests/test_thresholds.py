@@ -157,3 +157,42 @@ def test_no_natural_point_scored():
     assert out["n_natural_scored"] == 0 and out["null_size"] == 0 and out["n_excluded"] == 12
     assert out["rules"]["fixed"]["fz"]["fraction_memorized"] is None
     assert "no natural point is scored" in out["rules"]["fixed"]["fz"]["note"]
+
+
+FAILED_FIT = {
+    "ok": False,
+    "problems": ["members fit 12.0% of their own natural training points on average"],
+    "fix": "raise training.epochs (now 1)",
+    "train_acc": {"mean": 0.12},
+    "dead_fraction": 0.0,
+    "canary_acc_in": {"mean": 0.0},
+}
+
+
+def test_failed_fit_check_makes_every_memorized_set_undefined():
+    out = compute_thresholds(STUDY, alpha=0.25, tail="upper", fixed_tau=0.25, min_out=2, fit=FAILED_FIT)
+    json.dumps(out, allow_nan=False)
+    assert out["fit"]["ok"] is False and out["fit"]["fix"] == "raise training.epochs (now 1)"
+    for rule in ("null", "fixed"):
+        for definition in ("fz", "frac"):
+            r = out["rules"][rule][definition]
+            assert (r["tau"], r["n_memorized"], r["fraction_memorized"]) == (None, None, None)
+            assert r["note"].startswith("memorized set undefined: members do not fit as expected")
+            assert "fix: raise training.epochs (now 1)" in r["note"]
+    ok = compute_thresholds(STUDY, 0.25, "upper", 0.25, 2, fit={**FAILED_FIT, "ok": True, "problems": []})
+    assert ok["rules"]["null"]["fz"]["n_memorized"] == 2 and ok["fit"]["ok"] is True
+
+
+def test_null_at_zero_is_undefined_not_every_point():
+    # members fit (almost) none of the canaries: every canary scores 0, τ = 0 (ties count), which would call
+    # every natural point with a score >= 0 memorized (n1..n5 here; 47,500 of 47,500 on a CIFAR-10 run)
+    scores = STUDY.copy()
+    scores.loc[scores["canary"] == 1, ["acc_in", "acc_out", "fz", "frac"]] = [0.0, 0.0, 0.0, 0.0]
+    for tail in ("upper", "lower"):
+        out = compute_thresholds(scores, alpha=0.05, tail=tail, fixed_tau=0.25, min_out=2)
+        for definition in ("fz", "frac"):
+            r = out["rules"]["null"][definition]
+            assert r["tau"] is None and r["n_memorized"] is None
+            assert r["note"].startswith("memorized set undefined: the null sits at 0")
+        assert out["rules"]["fixed"]["fz"]["n_memorized"] == 3  # the fixed rule does not read the null
+    assert out["fit"] is None  # no fit check given

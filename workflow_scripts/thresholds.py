@@ -12,5 +12,6 @@ run(
         smk.wildcards.dataset,
         smk.wildcards.arch,
         smk.wildcards.ens,
+        smk.input.fit,
     ),
 )

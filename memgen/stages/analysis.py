@@ -8,6 +8,7 @@ Tables carry `dataset` and `arch` columns, and `ensemble`, `rate`, `weight_decay
 to one ensemble, so tables of several (dataset, arch) pairs can simply be concatenated.
 """
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from memgen.stability import stability
 from memgen.thresholds import REQUIRED_COLUMNS, compute_thresholds
 from memgen.variants import VARIANTS
 
+log = logging.getLogger("memgen.stages")
 WHERE = ["dataset", "arch"]
 ENSEMBLE = ["ensemble", "rate", "weight_decay"]
 # Fig. 3 draws one definition: the one of the paper's recommended setup (the "all fixes" variant, Eq. 2)
@@ -97,21 +99,29 @@ def _tag(df: pd.DataFrame, dataset: str, arch: str, meta: dict | None = None) ->
 
 
 # ---- tables ---------------------------------------------------------------------------------------------
-def write_thresholds(scores_path, out_path, threshold: dict, dataset: str, arch: str, ensemble: str) -> None:
+def write_thresholds(
+    scores_path, out_path, threshold: dict, dataset: str, arch: str, ensemble: str, fit_path=None
+) -> None:
     """thresholds.json of one ensemble: τ per rule and definition, memorized-set sizes, the canaries'
-    acc_in spread (`memgen.thresholds.compute_thresholds`), plus dataset, arch and ensemble.
+    acc_in spread (`memgen.thresholds.compute_thresholds`), the fit check's verdict (fit_path: fit.json),
+    plus dataset, arch and ensemble. An undefined memorized set is logged as a warning with its reason.
 
     threshold: {alpha, tail, fixed_tau, min_out} (rule params).
     """
+    fit = load_json(fit_path) if fit_path is not None else None
     out = compute_thresholds(
         read_scores(scores_path),
         threshold["alpha"],
         threshold["tail"],
         threshold["fixed_tau"],
         threshold["min_out"],
+        fit,
     )
     out = {"dataset": dataset, "arch": arch, "ensemble": ensemble, **out}
     save_json(out_path, out)
+    notes = {r["note"] for rules in out["rules"].values() for r in rules.values() if r["n_memorized"] is None}
+    for note in sorted(notes):
+        log.warning("%s/%s/%s: %s", dataset, arch, ensemble, note)
 
 
 def write_definitions(score_paths: dict, out_path, analysis: dict, dataset: str, arch: str) -> None:

@@ -69,7 +69,8 @@ def write_removal(scores_path, thresholds_path, out_path, removal: dict) -> dict
     thresholds = load_json(thresholds_path)
     rule, definition = removal["rule"], removal["definition"]
     try:
-        tau = thresholds["rules"][rule][definition]["tau"]
+        entry = thresholds["rules"][rule][definition]
+        tau = entry["tau"]
     except (KeyError, TypeError):
         raise fail(
             f"{thresholds_path} has no τ for rule '{rule}' and definition '{definition}'",
@@ -81,11 +82,13 @@ def write_removal(scores_path, thresholds_path, out_path, removal: dict) -> dict
             f"the removal set asks for {removal['min_out']}",
             f"rerun the thresholds rule: snakemake --forcerun {thresholds_path}",
         )
-    sets = removal_sets(scores, definition, tau, removal["min_out"], removal["seed"])
+    # n_memorized None = the set is undefined (fit check failed, null at 0): its note is the reason
+    undefined = entry.get("note") if entry.get("n_memorized", 0) is None else None
+    sets = removal_sets(scores, definition, tau, removal["min_out"], removal["seed"], undefined)
     # Utility seed s gets its own random control, drawn from (seed, s): the paired t-test then carries the
     # variance of choosing random points, not only training noise (one shared draw gave p ~ 1e-17 on digits).
     draws = [
-        removal_sets(scores, definition, tau, removal["min_out"], [removal["seed"], s])
+        removal_sets(scores, definition, tau, removal["min_out"], [removal["seed"], s], undefined)
         for s in range(removal.get("seeds", 1))
     ]
     sets["random_by_seed"] = np.stack([d["random"] for d in draws]) if draws else sets["random"][None]
