@@ -15,6 +15,9 @@ from memgen.errors import fail
 
 DUPLICATE_COLUMNS = ["TestID", "TrainID", "Distance", "Judgment"]
 NEAR_DUPLICATE = 1  # ciFAIR's Judgment code for "near-duplicate"; detected pairs are not judged by hand
+# members of the reference ensemble whose features are concatenated where member 0's are degenerate for some
+# points (slots 0.. of block 0: trained by the same job as member 0 at the default shard sizes)
+FALLBACK_MEMBERS = 4
 
 
 def _normalise(x: np.ndarray, what: str) -> np.ndarray:
@@ -94,6 +97,67 @@ def near_duplicates(
         }
     )
     return df.sort_values(["Distance", "TestID"], kind="stable").reset_index(drop=True)
+
+
+def degenerate(x, chunk: int = 65536) -> np.ndarray:
+    """bool [n]: rows whose cosine similarity is undefined (all zero, or a value not finite), in chunks of
+    rows (ImageNet features are 1.28 M x 2048)."""
+    x = np.asarray(x)
+    out = np.zeros(len(x), dtype=bool)
+    for r0 in range(0, len(x), chunk):
+        rows = np.asarray(x[r0 : r0 + chunk], dtype=np.float32).reshape(len(x[r0 : r0 + chunk]), -1)
+        out[r0 : r0 + chunk] = ~(np.isfinite(rows).all(1) & (rows != 0).any(1))
+    return out
+
+
+def detect(spaces, threshold: float) -> tuple[pd.DataFrame, dict]:
+    """near_duplicates() in the first feature space where every point's features are usable.
+
+    spaces: ordered (name, get) pairs, get() -> (train features [N, d], test features [N_test, d]), called
+    only when reached (e.g. one member's features, several members' concatenated, pixels). Decision: one
+    space for all points, never a mix: a cosine between one point's pixels and another's features means
+    nothing. A space in which some points' features are all zero or not finite (dead ReLU units give an
+    all-zero penultimate layer) is passed over for the next; in the last space such points (e.g. an
+    all-black image in pixel space) are left out of the search, never an error: the study goes on.
+
+    Returns the list (ciFAIR columns plus `Features`, the space's name) and a report: {"space",
+    "degenerate": {space: {"train": n, "test": n, "train_ids": first 10, "test_ids": first 10}},
+    "excluded": {"train": [...], "test": [...]}}.
+    """
+    spaces = list(spaces)
+    if not spaces:
+        raise fail("no feature space to detect near-duplicates in", "pass at least one (name, get) pair")
+    report: dict = {"space": None, "degenerate": {}, "excluded": {"train": [], "test": []}}
+    for i, (name, get) in enumerate(spaces):
+        train, test = get()
+        bad_train, bad_test = degenerate(train), degenerate(test)
+        report["space"] = name
+        if not bad_train.any() and not bad_test.any():
+            df = near_duplicates(train, test, threshold)
+            break
+        report["degenerate"][name] = {
+            "train": int(bad_train.sum()),
+            "test": int(bad_test.sum()),
+            "train_ids": np.flatnonzero(bad_train)[:10].tolist(),
+            "test_ids": np.flatnonzero(bad_test)[:10].tolist(),
+        }
+        if i < len(spaces) - 1:
+            continue
+        keep_train, keep_test = np.flatnonzero(~bad_train), np.flatnonzero(~bad_test)
+        report["excluded"] = {
+            "train": np.flatnonzero(bad_train).tolist(),
+            "test": np.flatnonzero(bad_test).tolist(),
+        }
+        if len(keep_train) == 0 or len(keep_test) == 0:
+            df = pd.DataFrame({c: pd.Series(dtype=np.int64) for c in DUPLICATE_COLUMNS}).astype(
+                {"Distance": float}
+            )
+            break
+        df = near_duplicates(np.asarray(train)[keep_train], np.asarray(test)[keep_test], threshold)
+        df["TestID"] = keep_test[df["TestID"].to_numpy()]
+        df["TrainID"] = keep_train[df["TrainID"].to_numpy()]
+    df["Features"] = report["space"]
+    return df, report
 
 
 def load_duplicate_list(path) -> pd.DataFrame:

@@ -5,6 +5,7 @@ import sys
 from types import SimpleNamespace as Namespace
 
 import memgen.config as mc
+from memgen.dedup import FALLBACK_MEMBERS
 from memgen.index import fingerprint
 from memgen.errors import MemgenError
 from memgen.variants import (
@@ -229,6 +230,11 @@ def duplicates_source(wildcards):
         "canaries": f"results/{wildcards.dataset}/data/canaries.npz",
         # the member's outputs stand for its checkpoint, written beside them just before (rules/ensemble.smk)
         "member": f"results/{wildcards.dataset}/{arch}/{mc.reference(config)}/members/0/0/outputs.npz",
+        # where member 0's features are degenerate for some points: its first members' features (memgen.dedup)
+        "members": [
+            f"results/{wildcards.dataset}/{arch}/{mc.reference(config)}/members/0/{s}/outputs.npz"
+            for s in range(min(FALLBACK_MEMBERS, BLOCK))
+        ],
         "index": f"results/{wildcards.dataset}/data/index.npz",
     }
 

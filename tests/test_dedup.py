@@ -93,3 +93,82 @@ def test_load_cifair_list_and_reject_bad_ones(tmp_path):
         load_duplicate_list(bad)
     with pytest.raises(MemgenError, match="does not exist"):
         load_duplicate_list(tmp_path / "missing.csv")
+
+
+def test_degenerate_rows():
+    from memgen.dedup import degenerate
+
+    x = np.array([[1.0, 0.0], [0.0, 0.0], [np.nan, 1.0], [np.inf, 0.0], [0.0, -2.0]])
+    assert degenerate(x).tolist() == [False, True, True, True, False]
+    assert degenerate(x, chunk=2).tolist() == [False, True, True, True, False]
+
+
+def test_detect_passes_over_a_space_with_dead_features():
+    from memgen.dedup import detect
+
+    train = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    test = np.array([[2.0, 0.1], [0.0, 3.0]])
+    dead = (train * [1.0, 0.0], test * [1.0, 0.0])  # feature 2 dead: train 1 and test 1 are all zero
+    calls = []
+
+    def space(name, value):
+        return name, lambda: calls.append(name) or value
+
+    df, report = detect([space("member 0", dead), space("pixels", (train, test)), space("never", None)], 0.99)
+    assert calls == ["member 0", "pixels"]  # later spaces are not computed
+    assert report["space"] == "pixels" and report["degenerate"]["member 0"]["train_ids"] == [1]
+    assert report["degenerate"]["member 0"] | {} == {"train": 1, "test": 1, "train_ids": [1], "test_ids": [1]}
+    assert df[["TestID", "TrainID"]].values.tolist() == [[1, 1], [0, 0]]
+    assert (df["Features"] == "pixels").all()
+    # a healthy first space is used as it is, with the same pairs as near_duplicates
+    df, report = detect([space("pixels", (train, test))], 0.99)
+    assert report["degenerate"] == {} and df[DUPLICATE_COLUMNS].equals(near_duplicates(train, test, 0.99))
+
+
+def test_detect_leaves_points_degenerate_everywhere_out_never_fails():
+    from memgen.dedup import detect
+
+    train = np.array([[1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    test = np.array([[0.0, 0.0], [1.0, 1.01], [3.0, 0.0]])
+    df, report = detect([("pixels", lambda: (train, test))], 0.99)
+    assert report["excluded"] == {"train": [1], "test": [0]}
+    # ids are those of the full sets: test 1 -> train 2, test 2 -> train 0
+    assert sorted(df[["TestID", "TrainID"]].values.tolist()) == [[1, 2], [2, 0]]
+    df, _ = detect([("pixels", lambda: (np.zeros((2, 2)), test))], 0.99)
+    assert df.empty and list(df.columns) == [*DUPLICATE_COLUMNS, "Features"]
+
+
+def test_write_duplicates_with_a_dead_member_goes_on(tmp_path, caplog):
+    """The issue's failure: member 0's hidden units all dead on some images. The stage falls back to the
+    first members' features concatenated, logs it, and writes the list."""
+    import logging
+
+    import torch
+
+    from memgen.data import load_dataset
+    from memgen.io import save_checkpoint
+    from memgen.models import MLP
+    from memgen.stages.ensemble import write_duplicates
+
+    ds = load_dataset("digits", {}, "data")
+    paths = []
+    for k in range(2):
+        torch.manual_seed(k)
+        model = MLP(ds.x_train.shape[1:], 10, hidden=16)
+        if k == 0:  # every hidden unit dead on images darker than average: their features are all zero
+            with torch.no_grad():
+                model.body[1].weight.fill_(1.0 / 64)
+                model.body[1].bias.fill_(0.0)
+        ck = {"state_dict": model.state_dict(), "arch": "mlp", "config": {"model": {"hidden": 16}}}
+        ck |= {"mean": ds.mean.tolist(), "std": ds.std.tolist(), "member": k}
+        out = tmp_path / f"members/0/{k}/outputs.npz"
+        save_checkpoint(out.with_name("checkpoint.pt"), ck)
+        paths.append(str(out))
+    source = {"member": paths[0], "members": paths}
+    with caplog.at_level(logging.WARNING, logger="memgen.stages"):
+        write_duplicates("digits", source, {"loader": {}, "threshold": 0.99}, tmp_path / "dups.csv")
+    df = pd.read_csv(tmp_path / "dups.csv")
+    assert (df["Features"] == "members 0-1 features concatenated").all()
+    assert "member 0 features that are all zero or not finite" in caplog.text
+    assert "near-duplicates detected in members 0-1 features concatenated" in caplog.text
+    assert load_duplicate_list(tmp_path / "dups.csv").columns.tolist() == DUPLICATE_COLUMNS
