@@ -21,6 +21,11 @@ include: "rules/scores.smk"
 include: "rules/analysis.smk"
 include: "rules/utility.smk"
 include: "rules/figures.smk"
+include: "rules/report.smk"
+
+
+# `snakemake --report results/report.html` opens on the study's answer (results/summary.rst) once it exists
+report: report_page()
 
 
 rule all:
@@ -31,3 +36,4 @@ rule all:
         "results/table1.csv",
         "results/table3.csv",
         all_figures,
+        "results/summary.rst",

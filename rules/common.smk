@@ -2,6 +2,7 @@
 # Logic lives in memgen/ (tested without Snakemake); these functions only look values up.
 import functools
 import sys
+from pathlib import Path
 from types import SimpleNamespace as Namespace
 
 import memgen.config as mc
@@ -480,3 +481,27 @@ def gallery_params(wildcards):
         "memorized": memorized_params(wildcards),
         "loader": mc.loader_spec(config, wildcards.dataset, new_test_set=False),
     }
+
+
+# ---- the report's first page (memgen.summary) ---------------------------------------------------------
+def summary_pairs(wildcards):
+    return [[d, a] for d, a in pairs()]
+
+
+def summary_inputs(wildcards):
+    """The tables, and per dataset x arch the thresholds of the ensemble the answer (Table 3's variant)
+    rests on and the audit gallery."""
+    ens = parse_removal_id(removal_id(config, config["ablation"]["table3"]))[0]
+    out = {"table1": "results/table1.csv", "table3": "results/table3.csv"}
+    for i, (d, a) in enumerate(pairs()):
+        out[f"thresholds_{i}"] = f"results/{d}/{a}/{ens}/thresholds.json"
+        out[f"gallery_{i}"] = f"results/figures/gallery_{d}_{a}.png"
+    return out
+
+
+def report_page():
+    """The report opens on results/summary.rst once the study has written it, else on a static note.
+    Absolute: Snakemake resolves the page against the Snakefile's folder, results/ lies in the working
+    directory (they differ for `memgen audit`)."""
+    page = Path("results/summary.rst")
+    return str(page.resolve()) if page.exists() else "report/workflow.rst"
