@@ -172,10 +172,13 @@ def undefined_reason(rule: str, tau: float, fit: dict | None) -> str | None:
 
 def _fit_summary(fit: dict | None) -> dict | None:
     """The fit check's verdict as thresholds.json carries it (the whole record is fit.json)."""
+    from memgen.fitcheck import reason
+
     if fit is None:
         return None
     return {
         "ok": bool(fit["ok"]),
+        "reason": reason(fit),  # one line: what failed and the fix (None when ok)
         "problems": list(fit["problems"]),
         "fix": fit.get("fix"),
         "train_acc_mean": fit["train_acc"]["mean"],
