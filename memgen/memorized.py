@@ -135,8 +135,9 @@ def read_memorized(path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise fail(f"{path} does not exist", f"run the rule that makes it: snakemake {path}")
-    text = {c: str for c in ("path", "label_name", "predicted_instead_name")}
-    df = pd.read_csv(path, dtype=text, keep_default_na=False, na_values={"score": [""]})
+    text = ("path", "label_name", "predicted_instead_name")  # a class may be named "NA" or "null"
+    numbers = {c: [""] for c in COLUMNS if c not in text}
+    df = pd.read_csv(path, dtype=dict.fromkeys(text, str), keep_default_na=False, na_values=numbers)
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise fail(f"{path} lacks columns {missing}", f"delete it and rerun: snakemake --forcerun {path}")

@@ -199,3 +199,20 @@ def test_removal_sets_name_the_removed_files(tmp_path):
     df.to_csv(tmp_path / "s.csv", index=False)
     write_removal(tmp_path / "s.csv", tmp_path / "t.json", tmp_path / "r.npz", REMOVAL)
     assert load_removal(tmp_path / "r.npz")["memorized_path"].tolist() == [""] * 4
+
+
+def test_class_names_like_na_and_null_stay_text(tmp_path):
+    scores = pd.DataFrame(
+        {"label": [0, 1], "fz": [1.0, 1.0], "frac": [1.0, 1.0], "acc_in": 1.0, "acc_out": [0.0, np.nan]}
+        | {"n_in": 3, "n_out": [3, 0]}
+    )
+    held = {"instead": np.array([1, NONE]), "instead_share": np.array([1.0, np.nan])}
+    t = memorized_table(scores, np.array([True, True]), "frac", ["NA", "null"], ["", ""], held)
+    save_csv(tmp_path / "m.csv", t)
+    back = read_memorized(tmp_path / "m.csv")
+    assert back["label_name"].tolist() == ["NA", "null"] and back["predicted_instead_name"].tolist() == [
+        "null",
+        "",
+    ]
+    assert back["path"].tolist() == ["", ""] and np.isnan(back["predicted_instead_share"][1])
+    assert back["acc_out"].dtype == float
