@@ -71,18 +71,19 @@ def regime(acc_in: dict) -> str:
 
 
 def _fit_line(fit) -> str | None:
-    """The members' fit check as one line, from whatever the thresholds record or fit.json holds."""
+    """The members' fit check (thresholds.json's `fit`, memgen.fitcheck) as one line."""
     if not fit:
         return None
-    if isinstance(fit, str):
-        return fit
-    ok = fit.get("ok", fit.get("passed"))
-    verdict = "passed" if ok else ("FAILED" if ok is not None else "recorded")
-    detail = fit.get("summary") or fit.get("message") or fit.get("reason") or ""
-    fix = fit.get("fix")
-    return " ".join(
-        x for x in (f"members' fit check {verdict}.", detail, f"Fix: {fix}" if fix and not ok else "") if x
-    )
+    measured = []
+    if fit.get("train_acc_mean") is not None:
+        measured.append(f"members fit {100 * fit['train_acc_mean']:.1f} % of their own training points")
+    if fit.get("dead_fraction") is not None:
+        measured.append(f"{100 * fit['dead_fraction']:.0f} % of hidden units dead")
+    if fit.get("canary_acc_in_mean") is not None:
+        measured.append(f"canaries' acc_in {fit['canary_acc_in_mean']:.2f}")
+    if fit.get("ok"):
+        return "members' fit check passed: " + ", ".join(measured) + "."
+    return f"members' fit check FAILED ({', '.join(measured)}): {fit.get('reason') or fit.get('fix') or ''}"
 
 
 def _image(path: Path, width: str = "100%") -> list[str]:
