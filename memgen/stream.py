@@ -163,13 +163,25 @@ def _worker_init(_):
     torch.set_num_threads(1)  # each worker decodes one image at a time; torch threads would oversubscribe
 
 
+_DECODE_STREAMS: dict = {}  # device -> the CUDA stream JPEGs are decoded on
+
+
 def _gpu_decode(items, size: int, device) -> torch.Tensor:
     """nvJPEG-decode a batch of (bytes, box, path) on `device`, crop each box and resize it to size x size."""
     import torch.nn.functional as F
     from torchvision.io import ImageReadMode, decode_jpeg
 
+    # nvJPEG's hardware decoder writes its output before work already queued on the stream has run
+    # (pytorch/vision#9606): decoding on a stream of its own keeps the caching allocator from handing it
+    # memory the member's stream has just freed; the member's stream then waits for the decode.
+    current = torch.cuda.current_stream(device)
+    side = _DECODE_STREAMS.setdefault(str(device), torch.cuda.Stream(device))
     try:
-        imgs = decode_jpeg([b for b, _, _ in items], mode=ImageReadMode.RGB, device=device)
+        with torch.cuda.stream(side):
+            imgs = decode_jpeg([b for b, _, _ in items], mode=ImageReadMode.RGB, device=device)
+        current.wait_stream(side)
+        for img in imgs:
+            img.record_stream(current)  # freed only after the member's stream has used it
     except RuntimeError as e:
         names = ", ".join(p for _, _, p in items[:3])
         raise fail(
@@ -178,7 +190,7 @@ def _gpu_decode(items, size: int, device) -> torch.Tensor:
         ) from None
     out = torch.empty((len(items), 3, size, size), dtype=torch.uint8, device=device)
     for j, (img, (_, box, _)) in enumerate(zip(imgs, items, strict=True)):
-        left, top, right, bottom = (round(v) for v in box)
+        left, top, right, bottom = (round(v) for v in box)  # whole pixels (PIL takes the fractional box)
         crop = img[:, top:bottom, left:right].float()[None]
         out[j] = (
             F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True)[0].round().clamp(0, 255)
