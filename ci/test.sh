@@ -2,7 +2,8 @@
 # memgen's full check (the README's test command):  bash ci/test.sh
 #   1. install: .venv (created if missing), the locked environment (requirements.lock, hash-checked),
 #      then memgen itself without dependencies: the README's install command
-#   2. a local SLURM cluster (ci/slurm.sh; root + apt-get), stopped again on exit
+#   2. a local SLURM cluster (ci/slurm.sh; root + apt-get), stopped again on exit; Chromium for the
+#      report tests (apt-get)
 #   3. lint: ruff, snakefmt --check, snakemake --lint
 #   4. pytest, all tests but the SLURM ones; then the SLURM tests
 # Every step after the install runs even when an earlier one failed; the summary at the end lists
@@ -75,6 +76,14 @@ else
   trap 'bash ci/slurm.sh stop || true; print_summary' EXIT
   step "SLURM cluster" cluster_up
 fi
+
+# --- 2b. a browser for the report tests (tests/test_report.py): Debian's chromium, run headless
+browser_up() {
+  command -v chromium >/dev/null && return 0
+  [ "$(id -u)" = 0 ] || { echo "not root: cannot apt-get install chromium" >&2; return 1; }
+  apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+}
+step "chromium" browser_up
 
 # --- 3. lint
 step "ruff" "$PY" -m ruff check memgen tests benchmarks workflow_scripts
