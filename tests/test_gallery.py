@@ -55,15 +55,15 @@ def test_choose_keeps_the_top_of_each_class_and_the_fullest_classes():
 
 def test_captions_name_the_file_the_label_and_the_held_out_vote():
     row = _table(
-        [(5, 1, 0.91, 2, 0.8)], ["cat", "dog", "fox"], {5: "train/dog/IMG_20230412_101112.jpg"}
+        [(5, 1, 0.91, 2, 0.8)], ["cat", "dog", "fox"], {5: "train/dog/IMG_20230412_101112_HDR_edit.jpg"}
     ).iloc[0]
     assert caption(row).splitlines() == [
-        "IMG_202304…01112.jpg",
+        "IMG_20230412_…HDR_edit.jpg",
         "label dog, score 0.91",
-        "held out → fox 80%",
+        "held out: 8 of 10 say fox",
     ]
     no_file = _table([(5, 1, 0.91, -1, 0.0)], ["cat", "dog", "fox"], {5: ""}).iloc[0]
-    assert caption(no_file).splitlines()[0] == "#5" and "label 100%" in caption(no_file)
+    assert caption(no_file).splitlines() == ["#5", "label dog, score 0.91", "held out: all 10 say the label"]
     assert short("abcdefghij", 5) == "ab…ij" and short("abc", 5) == "abc"
 
 

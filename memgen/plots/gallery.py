@@ -12,7 +12,7 @@ from memgen.plots.utility import _message_figure
 
 PER_CLASS = 8  # images per class (row)
 MAX_CLASSES = 16  # rows; with more classes (ImageNet) the ones with the most memorized points are shown
-NAME_CHARS = 20  # a longer file name is shortened in the middle, keeping its start and extension
+NAME_CHARS = 26  # a longer file name is shortened in the middle, keeping its start and extension
 
 
 def short(text: str, width: int = NAME_CHARS) -> str:
@@ -25,13 +25,15 @@ def short(text: str, width: int = NAME_CHARS) -> str:
 
 
 def caption(row) -> str:
-    """Three lines: file name (or #index without a file), given label and score, held-out prediction."""
+    """Three lines: file name (or #index without a file), given label and score, and how many of the
+    held-out members predict the most common other class."""
     name = PurePosixPath(row["path"]).name if row["path"] else f"#{int(row['index'])}"
-    instead = (
-        f"held out → {short(row['predicted_instead_name'], 10)} {row['predicted_instead_share']:.0%}"
-        if int(row["predicted_instead"]) >= 0
-        else "held out → label 100%"
-    )
+    n = int(row["n_out"])  # counts, not a percentage: at rate 0.95 a point may be held out by 2 members
+    if int(row["predicted_instead"]) >= 0:
+        k = int(round(row["predicted_instead_share"] * n))
+        instead = f"held out: {k} of {n} say {short(row['predicted_instead_name'], 10)}"
+    else:
+        instead = f"held out: all {n} say the label"
     return f"{short(name)}\nlabel {short(row['label_name'], 10)}, score {row['score']:.2f}\n{instead}"
 
 

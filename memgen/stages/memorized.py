@@ -77,10 +77,10 @@ def write_memorized(scores_path, thresholds_path, masks_path, output_paths, inde
     if table.empty:
         log.info("no point is memorized (%s, %s rule): %s", definition, params["rule"], note or "τ undefined")
     else:
-        agree = int((table["predicted_instead_share"] >= 0.5).sum())
+        agree = int((table["predicted_instead_share"] > 0.5).sum())
         log.info(
-            "%d memorized points (%s >= τ = %.3g, %s rule); for %d of them most held-out members agree "
-            "on another class (a possible mislabel)",
+            "%d memorized points (%s >= τ = %.3g, %s rule); for %d of them more than half of the held-out "
+            "members agree on one other class (a possible mislabel)",
             len(table),
             definition,
             tau,
@@ -142,6 +142,6 @@ def write_fig_gallery(
         image,
         paths,
         title=f"Most memorized training images per class: {dataset}/{arch}, {what} = {_fmt(tau)}\n"
-        "caption: file; given label, score; the class held-out members predict instead (their share)",
+        "caption: file; given label, score; how many held-out members predict which other class",
         empty=empty,
     )
