@@ -15,7 +15,8 @@ _EPILOG = """examples:
   memgen trace results/digits/mlp/rate0.7/scores.csv --json > scores.trace.json
   python -m memgen trace results/table3.csv --root /scratch/memgen   (records' paths start at --root)
 
-exit status: 0 all files match their records, 1 a file changed or is missing, 2 an input problem."""
+exit status: 0 all files match their records, 1 a file changed or is missing, 2 an input problem.
+Package versions of this Python that differ from those recorded are listed at the end (not an error)."""
 
 
 def _add_trace(sub) -> None:
