@@ -161,6 +161,8 @@ def test_table1_through_slurm(slurm_cluster, repo_root: Path, tmp_path: Path):
             want = f"--gpus={gpu_type}:1" if gpu_type else "--gpus=1"
             assert want in call.split(), f"{rule} submitted without {want}: {call[:400]}"
             assert f"-p {partition}" in call, f"{rule} not sent to partition {partition}"
+            # the profile's warning ahead of the time limit (memgen.preempt), and SLURM's requeue
+            assert "--signal=TERM@" in call and "--requeue" in call, f"{rule}: {call[:400]}"
         else:
             assert "--gpus" not in call and "--gres" not in call, f"light rule {rule} asks for a GPU"
 
