@@ -22,8 +22,8 @@ import numpy as np
 DEFAULTS = {
     "min_train_acc": 0.9,  # mean share of its own natural training points a member classifies correctly
     # share of a member's ReLU units (all layers pooled) that never fire, mean over checked members. Measured
-    # (MLP, 128 units, 60 epochs): digits 8x8 at lr_peak 0.2 ~1 %; a 16-px digits folder (768 inputs) at
-    # lr_peak 0.05 ~10 %, at 0.2 48-57 % (up to 112 of 128 in one member)
+    # (MLP, 128 units, 60 epochs, rate 0.95): digits 8x8 at lr_peak 0.2 ~1 %; a 16-px digits folder (768
+    # inputs) at lr_peak 0.05 10-16 %, at 0.2 48-69 % (members 0-3 of the workflow: 128, 79, 74, 72 of 128)
     "max_dead_fraction": 0.25,
     # mean canary acc_in. Measured on the tiny study (digits, 32 units): 4 epochs 0.002-0.011, τ = 0 for
     # every ensemble; 12 epochs 0.026-0.059, τ > 0 (10-17 % of canaries fit at least once)
