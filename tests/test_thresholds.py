@@ -173,7 +173,7 @@ def test_failed_fit_check_makes_every_memorized_set_undefined():
     out = compute_thresholds(STUDY, alpha=0.25, tail="upper", fixed_tau=0.25, min_out=2, fit=FAILED_FIT)
     json.dumps(out, allow_nan=False)
     assert out["fit"]["ok"] is False and out["fit"]["fix"] == "raise training.epochs (now 1)"
-    assert out["fit"]["reason"].startswith("members do not fit as expected (fit check failed: members fit 12.0%")
+    assert out["fit"]["reason"].startswith("members do not fit as expected (fit check failed: members fit 12")
     for rule in ("null", "fixed"):
         for definition in ("fz", "frac"):
             r = out["rules"][rule][definition]
