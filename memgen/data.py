@@ -293,14 +293,14 @@ def load_imagefolder(name="imagefolder", spec=None, root=Path("data"), random_re
     size = int(spec.get("image_size", 32))
     classes, train, test = folder_listing(name, spec, base)
 
+    def arrays(files):
+        return [f for f, _ in files], np.asarray([c for _, c in files], dtype=np.int64)
+
     def listing(split: str, folders=None):
         files = image_files(base, split, folders or classes)
         if not files:
             raise fail(f"{base}/{split} holds no images", f"put its images in {base}/{split}/<class>/")
-        return [f for f, _ in files], np.asarray([c for _, c in files], dtype=np.int64)
-
-    def arrays(files):
-        return [f for f, _ in files], np.asarray([c for _, c in files], dtype=np.int64)
+        return arrays(files)
 
     splits = {"train": arrays(train), "original": arrays(test)}
     new = spec.get("new_test_set")
