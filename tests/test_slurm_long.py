@@ -34,7 +34,7 @@ MEMBER = "results/digits/cnn/rate0.5/members/0/0"  # shard_size 1: the job train
 TARGET = f"{MEMBER}/outputs.npz"
 RESUME = "results/digits/cnn/rate0.5/members/0/resume-0.pt"
 LIGHT = ("results/digits/data/index.npz", "results/digits/data/canaries.npz")
-EPOCHS = 8000  # ~3 min alone on one core of the CI machine (~0.022 s per epoch); printed as `reference`
+EPOCHS = 11000  # ~3.5 min alone on one core of the CI machine (~0.02 s per epoch); printed as `reference`
 RQ_EPOCHS = 2000  # ~45 s: the requeue run's member (its own reference); the requeue delay is ~2 min anyway
 LIMIT_MIN = 1
 # No warning signal here (the profile's `--signal=TERM@300` is dropped): SLURM checks limits on a ~30 s tick
@@ -205,8 +205,11 @@ def test_long_member_over_time_limits_requeue_and_sigkill(slurm_cluster, tmp_pat
         print(f"{name}: {len(ids)} SLURM jobs, {len(stops)} of their logs show a stop on SIGTERM with a save")
         assert "resumed at epoch" in log, log[-2000:]
         _assert_same_member(work, refs[work])
-        if name == "timelimit":  # each job ran at most ~90 s: the member needed several times the limit
-            assert len(ids) >= 3 and len(stops) >= 2, (ids, stops, texts[name][-3000:])
+        if name == "timelimit":
+            # How many jobs it takes depends on where SLURM's ~30 s limit check falls (a job runs 60-90 s) and
+            # on the CPU the other runs leave; what must hold: the member needed more than one job, and
+            # every job but the last stopped on the limit's SIGTERM with a save.
+            assert len(ids) >= 2 and len(stops) == len(ids) - 1, (ids, stops, texts[name][-3000:])
         else:  # one job (requeued in place, the same id), then the retry after the SIGKILL
             assert len(ids) == 2, (ids, texts[name][-3000:])
             assert "SIGTERM received: stopped after epoch" in stopped, stopped[-2000:]
