@@ -121,6 +121,115 @@ def _run_audit(args) -> int:
     )
 
 
+_PLAN_EPILOG = """examples:
+  memgen plan --n 50000 --rate 0.5 --width 0.3                 worst case (acc_in = acc_out = 0.5)
+  memgen plan --from results/digits/mlp/rate0.95 --width 0.6   the run's own accuracies, N and rate
+  memgen plan --from results/digits/mlp/rate0.95 --n 1281167 --stability 0.9 --minutes-per-member 90
+  memgen plan --from results/digits/mlp/rate0.5 --members 128  what K = 128 would give
+
+The width is hi - lo of a score's interval in scores.csv (memgen/intervals.py: Wilson intervals for acc_in
+and acc_out, jointly at --level; fz and frac bounds from them). Stability is Spearman's rho between the scores
+of two independent ensembles of K members (stability.csv measures it between disjoint sub-ensembles).
+Device-hours are K x minutes per member / 60; --from reads the minutes from the run's member benchmark files
+(logs/<dataset>/<arch>/<ens>/members/*/*.benchmark.tsv) and scales them by N x rate (points each member
+trains on) when --n or --rate differ from the run's."""
+
+
+def _add_plan(sub) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="how many members an ensemble needs for a target interval width or stability, and its cost",
+        description=(
+            "Plan an ensemble: for N training points and a sampling rate, the smallest number of members K\n"
+            "(a multiple of the mask block) whose per-point intervals are as narrow as asked (--width), or\n"
+            "whose scores rank points as stably as asked (--stability), or what a given K gives.\n"
+            "Simulated from each point's measured accuracies in a finished run (--from), else the worst case."
+        ),
+        epilog=_PLAN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--from", dest="from_run", metavar="DIR", help="a finished ensemble, e.g. results/digits/mlp/rate0.95"
+    )
+    p.add_argument("--n", type=int, help="training points N (default: the --from run's)")
+    p.add_argument("--rate", type=float, help="sampling rate r in (0, 1) (default: the --from run's)")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--width", type=float, help="target interval width hi - lo, in score units (0, 2)")
+    target.add_argument("--half-width", type=float, help="target half-width (width / 2)")
+    target.add_argument(
+        "--stability", type=float, help="target Spearman rho between two ensembles, in (0, 1)"
+    )
+    target.add_argument("--members", type=int, help="evaluate this K instead of searching")
+    p.add_argument(
+        "--definition", default="frac", choices=["frac", "fz"], help="score planned for (default frac)"
+    )
+    p.add_argument(
+        "--statistic",
+        default="median",
+        choices=["median", "mean"],
+        help="width at the typical point (median)",
+    )
+    p.add_argument(
+        "--level", type=float, default=0.95, help="joint interval level, scores.interval_level (0.95)"
+    )
+    p.add_argument("--block-size", type=int, default=64, help="masks.block_size: K is a multiple of it (64)")
+    p.add_argument(
+        "--min-out", type=int, default=10, help="scores.min_out: K holds each point out this often (10)"
+    )
+    p.add_argument(
+        "--minutes-per-member", type=float, help="time of one member (default: measured by --from)"
+    )
+    p.add_argument("--max-members", type=int, default=65536, help="largest K searched (65536)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulation (0)")
+    p.set_defaults(run=_run_plan)
+
+
+def _run_plan(args) -> int:
+    from memgen.errors import fail
+    from memgen.planner import format_plan, load_run, plan
+
+    run = load_run(args.from_run) if args.from_run else None
+    if run is None and (args.n is None or args.rate is None):
+        raise fail(
+            "without --from, both --n and --rate are needed", "give --n N --rate R, or --from a finished run"
+        )
+    n = args.n if args.n is not None else run["n"]
+    rate = args.rate if args.rate is not None else run["rate"]
+    minutes, timing = args.minutes_per_member, "given"
+    if minutes is None and run and run["minutes_per_member"]:
+        # a member trains on N * r points for the recipe's epochs: time scales with them (same recipe)
+        minutes = run["minutes_per_member"] * (n * rate) / (run["n"] * run["rate"])
+        timing = f"measured: {run['timing']}" + (
+            ", scaled by N x rate" if (n, rate) != (run["n"], run["rate"]) else ""
+        )
+    if run and abs(rate - run["rate"]) > 1e-9:
+        print(
+            f"note: the accuracies come from a run at rate {run['rate']:g}, the plan is for {rate:g}; "
+            "accuracies change with the rate, so plan from a run at the rate asked for",
+            file=sys.stderr,
+        )
+    width = args.half_width * 2 if args.half_width is not None else args.width
+    result = plan(
+        n,
+        rate,
+        width=width,
+        stability_target=args.stability,
+        members=args.members,
+        definition=args.definition,
+        statistic=args.statistic,
+        level=args.level,
+        block_size=args.block_size,
+        min_out=args.min_out,
+        p_in=run["p_in"] if run else None,
+        p_out=run["p_out"] if run else None,
+        minutes_per_member=minutes,
+        max_members=args.max_members,
+        seed=args.seed,
+    )
+    print(format_plan(result, run["source"] if run else None, timing if minutes else None))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="memgen",
@@ -131,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_trace(sub)
     _add_audit(sub)
+    _add_plan(sub)
     return parser
 
 

@@ -46,12 +46,14 @@ def removal_sets(
     min_out: int,
     seed: int,
     undefined: str | None = None,
+    require_interval: bool = False,
 ) -> dict:
     """The memorized set (natural points with score >= τ) and a seeded random set of the same size.
 
     undefined: why the memorized set is undefined (thresholds.json's note: the fit check failed, or the null
     sits at 0), or None. An undefined set removes nothing, like an empty one, and `reason` carries it, so
     the utility tables report it instead of training on a meaningless set.
+    require_interval: the score's interval lower end must reach τ (memgen.thresholds.memorized).
 
     Returns dict: memorized int64 [m] (sorted training indices), random int64 [m] (sorted),
     n_natural, n_train, reason ("" when m > 0, otherwise why the memorized set is empty), and the
@@ -65,7 +67,7 @@ def removal_sets(
     n_natural = int(natural.sum())
     tau_f = float("nan") if tau is None or undefined else float(tau)
     if math.isfinite(tau_f):
-        is_mem = np.asarray(memorized(scores, definition, tau_f, min_out), dtype=bool)
+        is_mem = np.asarray(memorized(scores, definition, tau_f, min_out, require_interval), dtype=bool)
     else:
         is_mem = np.zeros(n_train, dtype=bool)
     if is_mem.shape != (n_train,):

@@ -3,6 +3,8 @@
 import numpy as np
 import pandas as pd
 
+from memgen.intervals import DEFAULT_LEVEL, interval_columns
+
 DEFINITIONS = ("fz", "frac")
 
 
@@ -37,7 +39,9 @@ def compute_scores(mask: np.ndarray, correct: np.ndarray) -> dict[str, np.ndarra
     return {"n_in": n_in, "n_out": n_out, "acc_in": acc_in, "acc_out": acc_out, "fz": fz, "frac": frac}
 
 
-def score_table(mask, correct, label, true_label, canary, path=None) -> pd.DataFrame:
+def score_table(
+    mask, correct, label, true_label, canary, path=None, interval_level=DEFAULT_LEVEL
+) -> pd.DataFrame:
     """The scores.csv table: one row per training point, in dataset index order.
 
     `path`: each point's file relative to its image folder (memgen.memorized.point_paths); None or "" for
@@ -56,5 +60,6 @@ def score_table(mask, correct, label, true_label, canary, path=None) -> pd.DataF
             "true_label": np.asarray(true_label, dtype=np.int64),
             "canary": np.asarray(canary, dtype=bool).astype(np.int8),
             **s,
+            **interval_columns(s, interval_level),  # per-point confidence intervals (memgen.intervals)
         }
     )

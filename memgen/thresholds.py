@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from memgen.errors import fail
+from memgen.intervals import INTERVAL_DEFINITIONS
 from memgen.scores import DEFINITIONS
 
 TAILS = ("upper", "lower")
@@ -77,11 +78,15 @@ def scored(scores: pd.DataFrame, min_out: int) -> np.ndarray:
     )
 
 
-def memorized(scores: pd.DataFrame, definition: str, tau: float, min_out: int) -> np.ndarray:
+def memorized(
+    scores: pd.DataFrame, definition: str, tau: float, min_out: int, require_interval: bool = False
+) -> np.ndarray:
     """bool [N]: natural points (canary == 0), scored (n_in ≥ 1, n_out ≥ min_out) with score ≥ τ.
 
     Ties at τ count (DESIGN.md: under Eq. 2 every fitted canary scores exactly 1.0, so a strict > would
     empty the set by construction). A NaN τ or a NaN score is never memorized.
+    require_interval: the lower end of the score's interval (`<definition>_lo`, memgen.intervals) must reach
+    τ instead of the score itself.
     """
     check_definition(definition)
     check_columns(scores)
@@ -90,8 +95,37 @@ def memorized(scores: pd.DataFrame, definition: str, tau: float, min_out: int) -
         return np.zeros(len(scores), dtype=bool)
     natural = scores["canary"].to_numpy().astype(int) == 0
     with np.errstate(invalid="ignore"):
-        high = scores[definition].to_numpy(dtype=float) >= tau  # NaN >= τ is False
-    return natural & scored(scores, min_out) & high
+        high = scores[_selected_column(scores, definition, require_interval)].to_numpy(dtype=float) >= tau
+    return natural & scored(scores, min_out) & high  # NaN >= τ is False
+
+
+def _selected_column(scores: pd.DataFrame, definition: str, require_interval: bool) -> str:
+    """The column compared with τ. Decision: a definition without an interval (conf, lira: continuous
+    scores, no binomial count to bound) keeps its point estimate under require_interval, and
+    thresholds.json says so (`interval: false`), rather than making the option unusable beside them."""
+    if not require_interval or definition not in INTERVAL_DEFINITIONS:
+        return definition
+    check_columns(scores, (f"{definition}_lo",))
+    return f"{definition}_lo"
+
+
+def _interval_counts(scores, definition, tau, min_out, require_interval, n_mem) -> dict:
+    """Both selections side by side: natural points whose score reaches τ (`n_memorized_point`) and whose
+    interval's lower end does (`n_memorized_interval`, None for a definition without an interval); and
+    the note when the option alone empties the set."""
+    has = definition in INTERVAL_DEFINITIONS and f"{definition}_lo" in scores.columns
+    point = int(memorized(scores, definition, tau, min_out).sum())
+    out = {
+        "interval": has,
+        "n_memorized_point": point,
+        "n_memorized_interval": int(memorized(scores, definition, tau, min_out, True).sum()) if has else None,
+    }
+    if require_interval and has and n_mem == 0 and point > 0:
+        out["note"] = (
+            f"no natural point's interval lower end ({definition}_lo) reaches tau {tau:.3g}, though {point} "
+            "score >= tau (threshold.require_interval: true)"
+        )
+    return out
 
 
 def _json_float(x) -> float | None:
@@ -188,7 +222,13 @@ def _fit_summary(fit: dict | None) -> dict | None:
 
 
 def compute_thresholds(
-    scores: pd.DataFrame, alpha: float, tail: str, fixed_tau: float, min_out: int, fit: dict | None = None
+    scores: pd.DataFrame,
+    alpha: float,
+    tail: str,
+    fixed_tau: float,
+    min_out: int,
+    fit: dict | None = None,
+    require_interval: bool = False,
 ) -> dict:
     """τ for each rule (null, fixed) and definition, the memorized set's size, and the canaries'
     acc_in spread (which regime the run is in). JSON-ready: NaN becomes None. Never raises on an empty
@@ -225,12 +265,13 @@ def compute_thresholds(
                     "note": undefined,
                 }
                 continue
-            n_mem = int(memorized(scores, definition, tau, min_out).sum())
+            n_mem = int(memorized(scores, definition, tau, min_out, require_interval).sum())
             rules[rule][definition] = {
                 "tau": _json_float(tau),
                 "n_memorized": n_mem,
                 "fraction_memorized": n_mem / n_natural_scored if n_natural_scored else None,
                 "note": _note(rule, tau, null, natural_scores, n_mem, min_out),
+                **_interval_counts(scores, definition, tau, min_out, require_interval, n_mem),
             }
     acc_in = scores["acc_in"].to_numpy(dtype=float)[canary & (scores["n_in"].to_numpy() >= 1)]
     return {
@@ -243,5 +284,6 @@ def compute_thresholds(
         # every canary with n_in >= 1, whatever its n_out: how well members fit what they can only memorize
         "canary_acc_in": _summary(acc_in),
         "fit": _fit_summary(fit),
+        "require_interval": bool(require_interval),  # n_memorized counts interval lower ends >= τ
         "rules": rules,
     }

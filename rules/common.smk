@@ -150,6 +150,11 @@ def member_params(wildcards):
     }
 
 
+def interval_level(wildcards):
+    """The level of scores.csv's per-point intervals (memgen.intervals)."""
+    return config["scores"]["interval_level"]
+
+
 def threshold_params(wildcards):
     return {**config["threshold"], "min_out": config["scores"]["min_out"]}
 
@@ -364,6 +369,7 @@ def per_pair_figures():
             "fig7_curves",
             "fig10_removed",
             "fig11_seeds",
+            "fig12_intervals",
             "gallery",
         )
     ]
@@ -429,6 +435,15 @@ def removed_inputs(wildcards):
     return {
         "scores": f"results/{wildcards.dataset}/{wildcards.arch}/{ens}/scores.csv",
         "removal": f"results/{wildcards.dataset}/{wildcards.arch}/removal/{rid}.npz",
+    }
+
+
+def reference_scores(wildcards):
+    """Fig. 12: the reference ensemble's scores (with their intervals) and its τ."""
+    where = f"results/{wildcards.dataset}/{wildcards.arch}/{mc.reference(config)}"
+    return {
+        "scores": f"{where}/scores.csv",
+        "thresholds": f"{where}/thresholds.json",
     }
 
 

@@ -190,6 +190,26 @@ rule fig_seeds:
         "../workflow_scripts/fig_seeds.py"
 
 
+rule fig_intervals:
+    input:
+        unpack(reference_scores),
+    output:
+        png=report(
+            "results/figures/fig12_intervals_{dataset}_{arch}.png",
+            caption="../report/fig12.rst",
+            category="Figures",
+        ),
+        pdf="results/figures/fig12_intervals_{dataset}_{arch}.pdf",
+    log:
+        "logs/figures/fig12_intervals_{dataset}_{arch}.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        interval_level=interval_level,  # for the title: scores.csv does not record it
+    script:
+        "../workflow_scripts/fig_intervals.py"
+
+
 rule fig_gallery:
     input:
         unpack(gallery_inputs),

@@ -66,10 +66,12 @@ EDITS = {
     ),
     "datasets.digits.archs (+ cnn)": _put("datasets", "digits", "archs", "cnn", {}),
     "scores.min_out": _put("scores", "min_out", 3),
+    "scores.interval_level": _put("scores", "interval_level", 0.9),
     "fitcheck.min_train_acc": _put("fitcheck", "min_train_acc", 0.8),
     "threshold.alpha": _put("threshold", "alpha", 0.1),
     "threshold.tail": _put("threshold", "tail", "lower"),
     "threshold.fixed_tau": _put("threshold", "fixed_tau", 0.3),
+    "threshold.require_interval": _put("threshold", "require_interval", True),
     "analysis.reference": _put("analysis", "reference", "rate0.7"),
     "analysis.stability_sizes": _put("analysis", "stability_sizes", [2, 4]),
     "utility.seeds": _put("utility", "seeds", 8),
@@ -337,6 +339,50 @@ EXPECTED = {
     ],
     "ablation.table3": ["fig_removed", "fig_seeds", "fig_utility", "table3"],
     "seed": [*RETRAIN, "canaries", "masks"],
+    # the level rewrites scores.csv and correct.npz (one rule): every reader of either, no member
+    "scores.interval_level": [
+        "definitions",
+        "fig_curves",
+        "fig_fpr",
+        "fig_gallery",
+        "fig_leakage",
+        "fig_null",
+        "fig_removed",
+        "fig_sampling_bias",
+        "fig_seeds",
+        "fig_stability",
+        "fig_sweep",
+        "fig_utility",
+        "fitcheck",
+        "memorized",
+        "removal",
+        "sampling_bias",
+        "scores",
+        "stability",
+        "table1",
+        "table3",
+        "thresholds",
+        "utility",
+    ],
+    # thresholds.json carries the option to the removal sets and memorized.csv
+    "threshold.require_interval": [
+        "fig_gallery",
+        "fig_null",
+        "fig_removed",
+        "fig_seeds",
+        "fig_utility",
+        "memorized",
+        "removal",
+        "table1",
+        "table3",
+        "thresholds",
+        "utility",
+    ],
+}
+# Fig. 12 reads what Fig. 3 reads (the reference ensemble's scores and thresholds), and its title the level
+EXPECTED = {
+    key: [*rules, "fig_intervals"] if "fig_null" in rules or key == "scores.interval_level" else rules
+    for key, rules in EXPECTED.items()
 }
 # The report's first page (rule summary) reads table1, table3, the gallery and the thresholds the gallery
 # reads: it reruns exactly when one of those three rules does.

@@ -103,7 +103,10 @@ def test_compute_thresholds_by_hand():
     assert (out["alpha"], out["tail"], out["min_out"]) == (0.25, "upper", 2)
     # null: c1..c4; natural scored: n1..n5; excluded: c5, n6, n7 (4 + 5 + 3 = 12 rows)
     assert (out["null_size"], out["n_natural_scored"], out["n_excluded"]) == (4, 5, 3)
-    null, fixed = out["rules"]["null"], out["rules"]["fixed"]
+    keys = ("tau", "n_memorized", "fraction_memorized", "note")
+    null, fixed = (
+        {d: {k: r[k] for k in keys} for d, r in out["rules"][rule].items()} for rule in ("null", "fixed")
+    )
     # fz null sorted [.25, .5, .5, 1]; rank ceil(.75 * 4) = 3 -> .5; natural >= .5: n1, n3 -> 2 / 5
     assert null["fz"] == {"tau": 0.5, "n_memorized": 2, "fraction_memorized": 0.4, "note": None}
     # frac null sorted [.5, 1, 1, 1] -> 1.0; natural >= 1: n3, n4

@@ -10,6 +10,7 @@ def work(smk):
         smk.output.scores,
         smk.output.correct,
         smk.input.index,
+        smk.params.interval_level,
     )
 
 

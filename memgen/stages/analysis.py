@@ -106,7 +106,7 @@ def write_thresholds(
     acc_in spread (`memgen.thresholds.compute_thresholds`), the fit check's verdict (fit_path: fit.json),
     plus dataset, arch and ensemble. An undefined memorized set is logged as a warning with its reason.
 
-    threshold: {alpha, tail, fixed_tau, min_out} (rule params).
+    threshold: {alpha, tail, fixed_tau, min_out, require_interval} (rule params).
     """
     fit = load_json(fit_path) if fit_path is not None else None
     out = compute_thresholds(
@@ -116,6 +116,7 @@ def write_thresholds(
         threshold["fixed_tau"],
         threshold["min_out"],
         fit,
+        threshold.get("require_interval", False),
     )
     out = {"dataset": dataset, "arch": arch, "ensemble": ensemble, **out}
     save_json(out_path, out)

@@ -52,7 +52,9 @@ def write_masks(index_path: str, params: dict, members: int, out: str) -> dict:
     return {"seeds": {"masks": params["seed"]}}
 
 
-def write_scores(canaries_path, masks_path, output_paths, out_scores, out_correct, index_path=None) -> None:
+def write_scores(
+    canaries_path, masks_path, output_paths, out_scores, out_correct, index_path=None, interval_level=0.95
+) -> None:
     """scores.csv from the members' predictions, and correct.npz: `correct` (bool K x N) and `log_odds`
     (the label's log-odds, float16 K x N, for confidence-based definitions and LiRA). The index gives each
     point's file (`path`, "" without one or without an index)."""
@@ -90,7 +92,9 @@ def write_scores(canaries_path, masks_path, output_paths, out_scores, out_correc
             f"{index_path} lists {len(paths)} training points, {masks_path} masks {mask.shape[1]}",
             f"rerun: snakemake --forcerun {masks_path}",
         )
-    table = score_table(mask, correct, c["label"], c["true_label"], c["canary"], paths)
+    table = score_table(
+        mask, correct, c["label"], c["true_label"], c["canary"], paths, interval_level=interval_level
+    )
     save_csv(out_scores, table)
     ai = table["acc_in"][c["canary"]].dropna()
     if ai.empty:  # canaries.fraction 0 (or no canary ever trained on): nothing to summarise

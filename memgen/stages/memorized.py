@@ -22,7 +22,8 @@ log = logging.getLogger("memgen.stages")
 
 
 def _tau(thresholds_path, params: dict) -> tuple[float | None, str]:
-    """τ of the rule and definition in `params`, and the thresholds' note (why a set is empty)."""
+    """τ of the rule and definition in `params`, the thresholds' note (why a set is empty), and whether
+    the set requires the interval's lower end to reach τ (threshold.require_interval)."""
     t = load_json(thresholds_path)
     if t.get("min_out", params["min_out"]) != params["min_out"]:
         raise fail(
@@ -39,7 +40,7 @@ def _tau(thresholds_path, params: dict) -> tuple[float | None, str]:
         ) from None
     # n_memorized None: the set is undefined (the fit check failed, or the null sits at 0), whatever τ says
     undefined = "n_memorized" in entry and entry["n_memorized"] is None
-    return (None if undefined else entry.get("tau")), entry.get("note") or ""
+    return (None if undefined else entry.get("tau")), entry.get("note") or "", bool(t.get("require_interval"))
 
 
 def write_memorized(scores_path, thresholds_path, masks_path, output_paths, index_path, out, params) -> None:
@@ -57,8 +58,8 @@ def write_memorized(scores_path, thresholds_path, masks_path, output_paths, inde
             f"rerun the scores rule: snakemake --forcerun {scores_path}",
         )
     definition = params["definition"]
-    tau, note = _tau(thresholds_path, params)
-    is_mem = memorized(scores, definition, tau, params["min_out"])
+    tau, note, require_interval = _tau(thresholds_path, params)
+    is_mem = memorized(scores, definition, tau, params["min_out"], require_interval)
     points = np.flatnonzero(is_mem)
     mask = load_npz(masks_path, ["mask"])["mask"]
     if len(output_paths) != len(mask):
@@ -130,7 +131,7 @@ def write_fig_gallery(
     from memgen.plots.gallery import fig_gallery
 
     table = read_memorized(memorized_path)
-    tau, note = _tau(thresholds_path, params)
+    tau, note, _ = _tau(thresholds_path, params)
     what = f"{params['ensemble']}, {params['definition']} ≥ τ"
     if tau is None:
         empty = f"{dataset}/{arch}: the memorized set ({what}) is undefined.\n{note or 'τ is undefined.'}"

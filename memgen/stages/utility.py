@@ -84,11 +84,13 @@ def write_removal(scores_path, thresholds_path, out_path, removal: dict) -> dict
         )
     # n_memorized None = the set is undefined (fit check failed, null at 0): its note is the reason
     undefined = entry.get("note") if entry.get("n_memorized", 0) is None else None
-    sets = removal_sets(scores, definition, tau, removal["min_out"], removal["seed"], undefined)
+    # threshold.require_interval travels in thresholds.json, so the set is the one its counts describe
+    req = bool(thresholds.get("require_interval", False))
+    sets = removal_sets(scores, definition, tau, removal["min_out"], removal["seed"], undefined, req)
     # Utility seed s gets its own random control, drawn from (seed, s): the paired t-test then carries the
     # variance of choosing random points, not only training noise (one shared draw gave p ~ 1e-17 on digits).
     draws = [
-        removal_sets(scores, definition, tau, removal["min_out"], [removal["seed"], s], undefined)
+        removal_sets(scores, definition, tau, removal["min_out"], [removal["seed"], s], undefined, req)
         for s in range(removal.get("seeds", 1))
     ]
     sets["random_by_seed"] = np.stack([d["random"] for d in draws]) if draws else sets["random"][None]
