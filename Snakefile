@@ -18,6 +18,7 @@ include: "rules/runlock.smk"  # one run at a time per results folder
 include: "rules/data.smk"
 include: "rules/ensemble.smk"
 include: "rules/scores.smk"
+include: "rules/loo.smk"  # exact leave-one-out truth on small datasets
 include: "rules/analysis.smk"
 include: "rules/utility.smk"
 include: "rules/figures.smk"

@@ -1,5 +1,11 @@
 """Sampling bias (paper §3.1, Fig. 1 and 6): how far each point's score at rate r is from the
-reference ensemble's (rate 0.95, close to leave-one-out)."""
+reference ensemble's (rate 0.95, close to leave-one-out), and from exact leave-one-out (memgen.loo) on
+the points loo.csv holds, the reference's own error included.
+
+Rows: `against` "reference" (every natural point, `points` "all") or "loo" (`points` "random": the
+simple random sample, an unbiased estimate of the mean over all natural points; "top": the points the
+reference scores highest). `truth_se`: the mean bootstrap standard error of the LOO scores themselves,
+the part of a LOO error that is the truth's own noise (NaN against the reference)."""
 
 import math
 
@@ -10,7 +16,17 @@ from memgen.errors import fail
 from memgen.scores import DEFINITIONS
 from memgen.thresholds import check_columns
 
-COLUMNS = ["ensemble", "rate", "definition", "mae", "std_abs_error", "n_points"]
+COLUMNS = [
+    "ensemble",
+    "rate",
+    "definition",
+    "against",
+    "points",
+    "mae",
+    "std_abs_error",
+    "n_points",
+    "truth_se",
+]
 
 
 def sampling_bias(scores: dict[str, pd.DataFrame], rates: dict[str, float], reference: str) -> pd.DataFrame:
@@ -46,15 +62,60 @@ def sampling_bias(scores: dict[str, pd.DataFrame], rates: dict[str, float], refe
         for definition in DEFINITIONS:
             error = table[definition].to_numpy(dtype=float) - ref[definition].to_numpy(dtype=float)
             abs_error = np.abs(error[natural & ~np.isnan(error)])
-            n = int(abs_error.size)
-            rows.append(
-                {
-                    "ensemble": name,
-                    "rate": float(rates[name]),
-                    "definition": definition,
-                    "mae": float(abs_error.mean()) if n else math.nan,
-                    "std_abs_error": float(abs_error.std(ddof=1)) if n > 1 else math.nan,
-                    "n_points": n,
-                }
-            )
+            rows.append(_row(name, rates[name], definition, "reference", "all", abs_error, math.nan))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _row(name, rate, definition, against, points, abs_error, truth_se) -> dict:
+    n = int(abs_error.size)
+    return {
+        "ensemble": name,
+        "rate": float(rate),
+        "definition": definition,
+        "against": against,
+        "points": points,
+        "mae": float(abs_error.mean()) if n else math.nan,
+        "std_abs_error": float(abs_error.std(ddof=1)) if n > 1 else math.nan,
+        "n_points": n,
+        "truth_se": truth_se,
+    }
+
+
+def loo_bias(scores: dict[str, pd.DataFrame], rates: dict[str, float], loo: pd.DataFrame) -> pd.DataFrame:
+    """One row per ensemble (the reference too), definition and stratum of loo.csv (`chosen`: random,
+    then top): mean (and sample std) of |s_r(i) − s_loo(i)| over the stratum's points scored in both.
+    An empty loo.csv (leave-one-out skipped on this dataset) gives no row."""
+    check_columns(
+        loo, ("index", "chosen", *(f"{d}_loo" for d in DEFINITIONS), *(f"{d}_loo_se" for d in DEFINITIONS))
+    )
+    rows = []
+    strata = [s for s in ("random", "top") if (loo["chosen"] == s).any()]
+    for name in sorted(scores, key=lambda n: (rates[n], n)):
+        table = scores[name]
+        check_columns(table, ("canary", *DEFINITIONS))
+        for stratum in strata:
+            part = loo[loo["chosen"] == stratum]
+            idx = part["index"].to_numpy(dtype=np.int64)
+            if idx.max() >= len(table) or table["canary"].to_numpy().astype(int)[idx].any():
+                raise fail(
+                    f"loo.csv's {stratum} points are not natural points of ensemble {name!r} "
+                    f"({len(table)} points)",
+                    "make loo.csv and the scores from the same dataset and canaries.npz (rerun rule loo)",
+                )
+            for definition in DEFINITIONS:
+                truth = part[f"{definition}_loo"].to_numpy(dtype=float)
+                error = table[definition].to_numpy(dtype=float)[idx] - truth
+                ok = ~np.isnan(error)
+                se = part[f"{definition}_loo_se"].to_numpy(dtype=float)[ok]
+                rows.append(
+                    _row(
+                        name,
+                        rates[name],
+                        definition,
+                        "loo",
+                        stratum,
+                        np.abs(error[ok]),
+                        float(np.nanmean(se)) if np.isfinite(se).any() else math.nan,
+                    )
+                )
     return pd.DataFrame(rows, columns=COLUMNS)

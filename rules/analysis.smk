@@ -24,6 +24,7 @@ rule definitions:
 rule sampling_bias:
     input:
         unpack(ensemble_scores),
+        loo="results/{dataset}/{arch}/loo.csv",  # exact leave-one-out truth (header only when skipped)
     output:
         report(
             "results/{dataset}/{arch}/sampling_bias.csv",

@@ -520,3 +520,97 @@ def report_page():
     directory (they differ for `memgen audit`)."""
     page = Path("results/summary.rst")
     return str(page.resolve()) if page.exists() else "report/workflow.rst"
+
+
+# ---- exact leave-one-out on small datasets (memgen.loo, rules/loo.smk) ----------------------------------
+from memgen.loo import STRATA, groups as loo_groups
+
+
+wildcard_constraints:
+    stratum=_alt(STRATA),
+    group=r"\d+",
+
+
+def loo_plan_params(wildcards):
+    return {"max_train_points": config["loo"]["max_train_points"]}
+
+
+def loo_model_params(wildcards):
+    """What a leave-one-out model is: the reference ensemble's recipe (its overrides included), the data,
+    and the M paired seeds (seed m trains full model m and leave-i-out model m of every point i). Not the
+    reference's name: the job reads it from the config only to find the run-only keys.
+    """
+    d, a = wildcards.dataset, wildcards.arch
+    return {
+        "training": mc.member_recipe(config, d, a, mc.reference(config)),
+        "loader": mc.loader_spec(config, d, new_test_set=False),
+        "seeds": [
+            mc.stable_seed(config, d, a, "loo", m)
+            for m in range(config["loo"]["members"])
+        ],
+    }
+
+
+def _loo_group(wildcards):
+    spans = loo_groups(config["loo"][wildcards.stratum])
+    g = int(wildcards.group)
+    if g >= len(spans):
+        raise ValueError(
+            f"loo.{wildcards.stratum} = {config['loo'][wildcards.stratum]} has no job {g}"
+        )
+    return spans[g]
+
+
+def loo_removed_params(wildcards):
+    """A job's positions [first, last) in its stratum's ranking; the random stratum's permutation seed."""
+    first, last = _loo_group(wildcards)
+    out = {
+        **loo_model_params(wildcards),
+        "stratum": wildcards.stratum,
+        "first": first,
+        "last": last,
+    }
+    if wildcards.stratum == "random":
+        out["random_seed"] = mc.stable_seed(
+            config, wildcards.dataset, wildcards.arch, "loo", "random"
+        )
+    return out
+
+
+def loo_removed_inputs(wildcards):
+    """The top stratum ranks the reference ensemble's scores; the random one needs the canary flags."""
+    d, a = wildcards.dataset, wildcards.arch
+    out = {
+        "index": f"results/{d}/data/index.npz",
+        "canaries": f"results/{d}/data/canaries.npz",
+    }
+    if wildcards.stratum == "top":
+        out["reference"] = f"results/{d}/{a}/{mc.reference(config)}/scores.csv"
+    return out
+
+
+def loo_inputs(wildcards):
+    """The plan, and where it says so the full models and every job of each non-empty stratum."""
+    import json
+
+    d, a = wildcards.dataset, wildcards.arch
+    plan = checkpoints.loo_plan.get(dataset=d, arch=a).output[0]
+    out = {
+        "plan": plan,
+        "index": f"results/{d}/data/index.npz",
+        "canaries": f"results/{d}/data/canaries.npz",
+    }
+    with open(plan) as f:
+        if not json.load(f)["run"]:
+            return out
+    out["full"] = f"results/{d}/{a}/loo/full.npz"
+    for s in STRATA:
+        n_jobs = len(loo_groups(config["loo"][s]))
+        if n_jobs:
+            out[s] = [f"results/{d}/{a}/loo/{s}/{g}.npz" for g in range(n_jobs)]
+    return out
+
+
+def loo_seed(wildcards):
+    """Seed of the bootstrap over seed pairs (each LOO score's standard error)."""
+    return mc.stable_seed(config, wildcards.dataset, wildcards.arch, "loo", "bootstrap")

@@ -82,6 +82,10 @@ EDITS = {
     "ablation.table3": _put("ablation", "table3", "principled"),
     "seed": _put("seed", 1),
 }
+    "loo.members": _put("loo", "members", 5),
+    "loo.top": _put("loo", "top", 8),
+    "loo.random (8 -> 16: one more job)": _put("loo", "random", 16),
+    "loo.max_train_points": _put("loo", "max_train_points", 100),
 
 # every member retrains, and everything downstream of members (utility runs behind the removal checkpoint)
 RETRAIN = [
@@ -397,6 +401,29 @@ def scheduled(study, edit) -> set[str]:
     cfg = copy.deepcopy(tiny_config())
     edit(cfg)
     write_config(study, cfg)
+# Exact leave-one-out (rules/loo.smk). loo_full: the reference's recipe, the canaries, the seeds;
+# loo_removed too, and its top jobs rank the reference's scores.csv, so they rerun whenever it is
+# rewritten. loo_plan reads the index. A new pair's jobs past its plan (a checkpoint) show once it has run.
+LOO = ["fig_sampling_bias", "loo", "loo_removed", "sampling_bias"]
+LOO_RERUNS = {
+    **{k: [*LOO, "loo_full"] for k in EXPECTED if k.startswith("training.")},
+    "datasets.digits.archs (mlp option)": [*LOO, "loo_full"],
+    "full_logits": LOO,
+    "masks.block_size (16 -> 32, every K 32)": LOO,
+    "scores.interval_level": LOO,
+    "canaries.fraction": [*LOO, "loo_full"],
+    "datasets.digits.test_fraction": [*LOO, "loo_full", "loo_plan"],
+    "datasets.digits.archs (+ cnn)": ["fig_sampling_bias", "loo", "loo_plan", "sampling_bias"],
+    "analysis.reference": LOO,
+    "seed": [*LOO, "loo_full"],
+}
+LOO_RERUNS = {k: v for k, v in LOO_RERUNS.items() if k in EXPECTED and EXPECTED[k]}  # run-only keys: none
+EXPECTED = {k: sorted({*v, *LOO_RERUNS.get(k, [])}) for k, v in EXPECTED.items()}
+EXPECTED["loo.members"] = [*LOO, "loo_full"]
+EXPECTED["loo.top"] = LOO
+EXPECTED["loo.random (8 -> 16: one more job)"] = LOO
+EXPECTED["loo.max_train_points"] = ["fig_sampling_bias", "loo", "loo_plan", "sampling_bias"]
+
     if "dups.csv" in str(cfg):  # a ciFAIR-format list for the duplicates row
         (study / "dups.csv").write_text("test_index,train_index\n3,10\n")
     try:

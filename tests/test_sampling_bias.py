@@ -4,13 +4,15 @@ import pandas as pd
 import pytest
 
 from memgen.errors import MemgenError
-from memgen.sampling_bias import COLUMNS, sampling_bias
+from memgen.sampling_bias import COLUMNS, loo_bias, sampling_bias
+from memgen.scores import DEFINITIONS
 
 NAN = math.nan
+OTHER = [d for d in DEFINITIONS if d not in ("fz", "frac")]  # continuous definitions: copies of frac here
 
 
 def ens(fz, frac, canary=(0, 0, 0, 1)):
-    return pd.DataFrame({"canary": canary, "fz": fz, "frac": frac})
+    return pd.DataFrame({"canary": canary, "fz": fz, "frac": frac, **{d: frac for d in OTHER}})
 
 
 REF = ens([0.5, 0.2, NAN, 0.9], [0.5, 0.4, NAN, 1.0])  # point 2 unscored in the reference
@@ -25,13 +27,13 @@ def test_sampling_bias_by_hand():
         "rate0.95",
     )
     assert list(df.columns) == COLUMNS
-    # ordered by rate; the reference gets no row
+    # ordered by rate, then definition; the reference gets no row; every row is against the reference
     assert df[["ensemble", "definition"]].values.tolist() == [
-        ["rate0.1", "fz"],
-        ["rate0.1", "frac"],
-        ["rate0.5", "fz"],
-        ["rate0.5", "frac"],
+        [e, d] for e in ("rate0.1", "rate0.5") for d in DEFINITIONS
     ]
+    assert (
+        (df["against"] == "reference").all() and (df["points"] == "all").all() and df["truth_se"].isna().all()
+    )
     row = df.set_index(["ensemble", "definition"])
     # A fz: natural points scored in both are 0 and 1 (2 is NaN in the reference, 3 is a canary whose
     # error .9 must not count): |.7 - .5| = .2, |.1 - .2| = .1 -> mean .15, sample std sqrt(2 * .05^2 / 1)
@@ -52,7 +54,7 @@ def test_sampling_bias_by_hand():
 def test_no_common_point_gives_nan_not_a_crash():
     empty = ens([NAN] * 4, [NAN] * 4)
     df = sampling_bias({"ref": REF, "e": empty}, {"ref": 0.95, "e": 0.3}, "ref")
-    assert df["n_points"].tolist() == [0, 0] and df["mae"].isna().all()
+    assert df["n_points"].tolist() == [0] * len(DEFINITIONS) and df["mae"].isna().all()
 
 
 def test_missing_reference_or_rate_or_other_canaries_is_a_user_error():
@@ -64,3 +66,51 @@ def test_missing_reference_or_rate_or_other_canaries_is_a_user_error():
         sampling_bias(
             {"ref": REF, "a": ens(A["fz"], A["frac"], (1, 0, 0, 0))}, {"ref": 0.95, "a": 0.5}, "ref"
         )
+
+
+def loo(rows):
+    """loo.csv rows (index, chosen, fz_loo, frac_loo); the other definitions copy frac, se 0.1 each."""
+    df = pd.DataFrame(rows, columns=["index", "chosen", "fz_loo", "frac_loo"])
+    for d in OTHER:
+        df[f"{d}_loo"] = df["frac_loo"]
+    for d in DEFINITIONS:
+        df[f"{d}_loo_se"] = 0.1
+    return df
+
+
+def test_loo_rows_per_ensemble_definition_and_stratum_reference_included():
+    truth = loo([(0, "top", 1.0, 1.0), (1, "random", 0.0, 0.0), (2, "random", 0.3, 0.5)])
+    df = loo_bias({"rate0.95": REF, "rate0.5": A}, {"rate0.95": 0.95, "rate0.5": 0.5}, truth)
+    assert list(df.columns) == COLUMNS and (df["against"] == "loo").all()
+    row = df.set_index(["ensemble", "definition", "points"])
+    # the reference's own error: fz on random points 1 (|.2 - 0|) and 2 (NaN in the reference: left out)
+    r = row.loc[("rate0.95", "fz", "random")]
+    assert (r["mae"], r["n_points"], r["truth_se"]) == (pytest.approx(0.2), 1, pytest.approx(0.1))
+    assert row.loc[("rate0.95", "frac", "top")]["mae"] == pytest.approx(0.5)  # |.5 - 1|
+    # A fz on the random points: |.1 - 0| and |.3 - .3| -> .05; on the top point |.7 - 1| = .3
+    assert row.loc[("rate0.5", "fz", "random")]["mae"] == pytest.approx(0.05)
+    assert row.loc[("rate0.5", "fz", "top")]["mae"] == pytest.approx(0.3)
+    # ordered by rate; random before top
+    assert df["ensemble"].iloc[0] == "rate0.5" and df["points"].iloc[0] == "random"
+    # an empty loo.csv (leave-one-out skipped) gives no row; a canary in loo.csv is another dataset's
+    assert loo_bias({"rate0.5": A}, {"rate0.5": 0.5}, truth.iloc[:0]).empty
+    with pytest.raises(MemgenError, match="not natural points"):
+        loo_bias({"rate0.5": A}, {"rate0.5": 0.5}, loo([(3, "top", 1.0, 1.0)]))
+
+
+def test_fig1_draws_reference_and_loo_panels(tmp_path):
+    from memgen.plots.measurement import fig_sampling_bias
+
+    rows = []
+    for ens, rate in (("rate0.5", 0.5), ("rate0.95", 0.95)):
+        for d in DEFINITIONS:
+            if ens != "rate0.95":
+                rows.append((ens, rate, d, "reference", "all", 0.1, 0.05, 100, NAN))
+            rows += [(ens, rate, d, "loo", p, 0.2 * rate, 0.1, 16, 0.05) for p in ("random", "top")]
+    df = pd.DataFrame(rows, columns=COLUMNS).assign(dataset="digits", arch="mlp", reference="rate0.95")
+    paths = [tmp_path / "fig1.png", tmp_path / "fig1.pdf"]
+    fig_sampling_bias(df, paths)
+    assert all(p.stat().st_size > 5000 for p in paths)
+    # without leave-one-out rows (a dataset above loo.max_train_points) one panel per pair
+    fig_sampling_bias(df[df["against"] == "reference"], paths)
+    assert paths[0].stat().st_size > 5000

@@ -160,11 +160,13 @@ def test_sampling_bias_plain_ensembles_natural_points_only(score_paths, tmp_path
     df = pd.read_csv(out)
     assert list(df.columns) == [
         "dataset", "arch", "reference", "ensemble", "rate", "weight_decay",
-        "definition", "mae", "std_abs_error", "n_points",
+        "definition", "against", "points", "mae", "std_abs_error", "n_points", "truth_se",
     ]  # fmt: skip
     # the weight-decay variant is not plain and the reference is not compared with itself
-    assert df["ensemble"].tolist() == ["rate0.5", "rate0.5"]
-    assert (df["dataset"].tolist(), df["reference"].tolist()) == (["digits"] * 2, ["rate0.95"] * 2)
+    # (no loo.csv given: rows against the reference only, one per definition)
+    n = df["definition"].nunique()
+    assert df["ensemble"].tolist() == ["rate0.5"] * n and set(df["against"]) == {"reference"}
+    assert (df["dataset"].tolist(), df["reference"].tolist()) == (["digits"] * n, ["rate0.95"] * n)
     fz, frac = df.set_index("definition").loc["fz"], df.set_index("definition").loc["frac"]
     # natural C and D (E has no reference score): |errors| fz = {0.2, 0}, frac = {0, 0}; canary A ignored
     assert fz["mae"] == pytest.approx(0.1) and fz["std_abs_error"] == pytest.approx(0.2 / math.sqrt(2))

@@ -72,29 +72,75 @@ def _titled(fig, axes, panels, suptitle: str) -> None:
     fig.tight_layout()
 
 
-def fig_sampling_bias(df_sampling_bias: pd.DataFrame, paths) -> None:
-    """Fig. 1: mean absolute score error against the reference ensemble vs sampling rate, per definition."""
-    setup()
-    panels = _panels(df_sampling_bias)
-    fig, axes = _grid(len(panels))
-    for ax, (_, df) in zip(axes, panels, strict=True):
-        if df.empty:
-            _no_data(ax, "non-reference ensemble")
+def _sb_lines(ax, df: pd.DataFrame, reference: str | None) -> None:
+    """Sampling-bias lines per definition (mae vs rate); the reference ensemble's point starred."""
+    for definition in DEFINITIONS:
+        d = df[df["definition"] == definition].sort_values("rate")
+        if d.empty:
             continue
-        _lines_with_band(
-            ax,
-            df,
-            "rate",
-            "mae",
-            "std_abs_error",
-            lambda d: f"n = {_span(d['n_points'])} points per rate",
-            lower=0,
+        color = PALETTE[definition]
+        ax.plot(d["rate"], d["mae"], marker="o", color=color, label=DEFINITION_LABELS[definition])
+        ref = d[d["ensemble"] == reference]
+        ax.plot(ref["rate"], ref["mae"], marker="*", ms=15, mec="black", mew=0.8, color=color, ls="none")
+
+
+def fig_sampling_bias(df_sampling_bias: pd.DataFrame, paths) -> None:
+    """Fig. 1, one row per (dataset, arch): the mean absolute score error of each rate against the
+    reference ensemble (every natural point, ±1 std band) and against exact leave-one-out (loo.csv) on
+    its random sample and on its top points, where the reference's own error is the starred point."""
+    setup()
+    df_all = df_sampling_bias
+    if "against" not in df_all.columns:  # a table from before leave-one-out: every row is vs the reference
+        df_all = df_all.assign(against="reference", points="all")
+    panels = _panels(df_all)
+    has_loo = (df_all["against"] == "loo").any()
+    ncols = 3 if has_loo else 1
+    fig, grid = plt.subplots(len(panels), ncols, figsize=(4.6 * ncols, 3.9 * len(panels)), squeeze=False)
+    for row, (title, df) in zip(grid, panels, strict=True):
+        where = f"{title}: " if title else ""
+        vs_ref = df[df["against"] == "reference"]
+        ax = row[0]
+        if vs_ref.empty:
+            _no_data(ax, "non-reference ensemble")
+        else:
+            _lines_with_band(ax, vs_ref, "rate", "mae", "std_abs_error", lambda d: "", lower=0)
+            for line in ax.get_lines():  # the legend below names the definitions once
+                line.set_label("_")
+        n = _span(vs_ref["n_points"])
+        ax.set_title(f"{where}against the reference ensemble\n(all {n} natural points; band ± 1 std)")
+        ax.set_ylabel("mean |score − reference score|\n(score units)")
+        reference = df["reference"].iloc[0] if "reference" in df.columns and not df.empty else None
+        for ax, points, what in zip(
+            row[1:], ("random", "top"), ("random sample", "top points of the reference"), strict=False
+        ):
+            vs_loo = df[(df["against"] == "loo") & (df["points"] == points)]
+            if vs_loo.empty:
+                _no_data(ax, "leave-one-out (dataset above loo.max_train_points)")
+            else:
+                _sb_lines(ax, vs_loo, reference)
+            se = vs_loo["truth_se"].mean() if not vs_loo.empty else math.nan
+            ax.set_title(
+                f"{where}against exact leave-one-out\n({what}: {_span(vs_loo['n_points'])} points; "
+                f"LOO's own se ≈ {se:.2f})"
+            )
+            ax.set_ylabel("mean |score − LOO score|\n(score units)")
+        for ax in row:
+            ax.set_xlabel("sampling rate r (share of the training set per member)")
+            ax.set_ylim(bottom=0)
+    handles = [
+        plt.Line2D([], [], color=PALETTE[d], marker="o", label=DEFINITION_LABELS[d])
+        for d in DEFINITIONS
+        if d in set(df_all["definition"])
+    ]
+    if has_loo:
+        handles.append(
+            plt.Line2D(
+                [], [], marker="*", ms=12, mec="black", color="white", ls="none", label="reference ensemble"
+            )
         )
-        ax.set_xlabel("sampling rate r (fraction of the training set each member sees)")
-        ax.set_ylabel("mean |score − reference score|\n(score units; band: ± 1 std over points)")
-        ax.set_ylim(bottom=0)
-        ax.legend(fontsize="small")
-    _titled(fig, axes, panels, "Sampling bias: per-point score error against the reference ensemble")
+    fig.suptitle("Sampling bias: per-point score error by sampling rate")
+    fig.tight_layout()
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(handles), 5))
     save_figure(fig, paths)
 
 

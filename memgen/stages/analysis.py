@@ -21,7 +21,7 @@ from memgen.io import load_json, load_npz, save_csv, save_json
 from memgen.plots import measurement as plots
 from memgen.plots.measurement import LINESTYLES
 from memgen.sampling_bias import COLUMNS as SAMPLING_BIAS_COLUMNS
-from memgen.sampling_bias import sampling_bias
+from memgen.sampling_bias import loo_bias, sampling_bias
 from memgen.stability import COLUMNS as STABILITY_COLUMNS
 from memgen.stability import stability
 from memgen.thresholds import REQUIRED_COLUMNS, compute_thresholds
@@ -144,19 +144,26 @@ def write_definitions(score_paths: dict, out_path, analysis: dict, dataset: str,
     save_csv(out_path, pd.concat(tables, ignore_index=True))
 
 
-def write_sampling_bias(score_paths: dict, out_path, analysis: dict, dataset: str, arch: str) -> None:
+def write_sampling_bias(
+    score_paths: dict, out_path, analysis: dict, dataset: str, arch: str, loo_path=None
+) -> None:
     """sampling_bias.csv: mean |score at rate r − reference score| of natural points, per ensemble and
-    definition.
+    definition; with loo_path (loo.csv), also |score − exact leave-one-out score| on its points, the
+    reference ensemble's own error included (memgen.sampling_bias.loo_bias).
 
     Only ensembles trained with the plain recipe (`plain`: no training overrides) enter, plus the
     reference: a weight-decay variant's error would mix regularization with sampling rate.
-    Columns: dataset, arch, reference, ensemble, rate, weight_decay, definition, mae, std_abs_error, n_points.
+    Columns: dataset, arch, reference, ensemble, rate, weight_decay, definition, against, points, mae,
+    std_abs_error, n_points, truth_se.
     """
     reference = analysis["reference"]
     names = [n for n in score_paths if n == reference or analysis["ensembles"].get(n, {}).get("plain")]
     scores = {n: read_scores(score_paths[n]) for n in names}
     rates = {n: _meta(analysis, n)["rate"] for n in names}
     df = sampling_bias(scores, rates, reference)
+    loo = loo_bias(scores, rates, read_csv(loo_path, ("index", "chosen"))) if loo_path else None
+    if loo is not None and not loo.empty:  # empty: leave-one-out skipped on this dataset
+        df = pd.concat([df, loo], ignore_index=True)
     wd = {n: _meta(analysis, n)["weight_decay"] for n in names}
     df = df.assign(reference=reference, weight_decay=df["ensemble"].map(wd).astype(float))
     df = _tag(

@@ -1,0 +1,80 @@
+# Exact leave-one-out truth on small datasets (memgen/loo.py): M models on the whole training set, M without
+# each chosen point (the reference ensemble's top points, and a seeded random sample of natural points);
+# loo.csv holds both definitions' leave-one-out scores, which sampling_bias.csv measures every rate against.
+
+
+# Read before any leave-one-out job is planned: datasets above loo.max_train_points (ImageNet, CIFAR under
+# the defaults) get a header-only loo.csv and train nothing.
+checkpoint loo_plan:
+    input:
+        "results/{dataset}/data/index.npz",
+    output:
+        "results/{dataset}/{arch}/loo/plan.json",
+    log:
+        "logs/{dataset}/{arch}/loo/plan.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        plan=loo_plan_params,
+    script:
+        "../workflow_scripts/loo_plan.py"
+
+
+rule loo_full:
+    input:
+        index="results/{dataset}/data/index.npz",
+        canaries="results/{dataset}/data/canaries.npz",
+    output:
+        "results/{dataset}/{arch}/loo/full.npz",
+    log:
+        "logs/{dataset}/{arch}/loo/full.log",
+    benchmark:
+        "logs/{dataset}/{arch}/loo/full.benchmark.tsv"
+    conda:
+        "../envs/memgen.yaml"
+    threads: 2
+    params:
+        loo=loo_model_params,
+        resume="results/{dataset}/{arch}/loo/resume-full.pt",
+    script:
+        "../workflow_scripts/loo_full.py"
+
+
+# One job per POINTS_PER_JOB positions of a stratum's ranking; its points follow from its inputs and
+# positions alone (no points file between them), so a larger loo.random only adds jobs.
+rule loo_removed:
+    input:
+        unpack(loo_removed_inputs),
+    output:
+        "results/{dataset}/{arch}/loo/{stratum}/{group}.npz",
+    log:
+        "logs/{dataset}/{arch}/loo/{stratum}/{group}.log",
+    benchmark:
+        "logs/{dataset}/{arch}/loo/{stratum}/{group}.benchmark.tsv"
+    conda:
+        "../envs/memgen.yaml"
+    threads: 2
+    params:
+        loo=loo_removed_params,
+        resume="results/{dataset}/{arch}/loo/{stratum}/resume-{group}.pt",
+    script:
+        "../workflow_scripts/loo_removed.py"
+
+
+rule loo:
+    input:
+        unpack(loo_inputs),
+    output:
+        report(
+            "results/{dataset}/{arch}/loo.csv",
+            caption="../report/loo.rst",
+            category="Tables",
+        ),
+    log:
+        "logs/{dataset}/{arch}/loo.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        seed=loo_seed,
+    script:
+        "../workflow_scripts/loo.py"

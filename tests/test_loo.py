@@ -1,0 +1,200 @@
+"""Exact leave-one-out (memgen.loo, memgen.stages.loo): point choice, scores, the stage on real digits
+models, and in the workflow: loo.csv is written and a larger loo.random only adds jobs."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import memgen.config as mc
+from memgen.errors import MemgenError
+from memgen.io import load_npz, save_csv, save_npz
+from memgen.loo import (
+    COLUMNS,
+    POINTS_PER_JOB,
+    chosen_points,
+    groups,
+    loo_scores,
+    loo_table,
+    random_ranking,
+    score_columns,
+    top_ranking,
+)
+from memgen.scores import DEFINITIONS
+from memgen.stages import loo as st
+
+
+def test_groups_split_a_stratum_into_jobs_of_fixed_positions():
+    assert groups(0) == []
+    assert groups(5, 8) == [(0, 5)]
+    assert groups(20, 8) == [(0, 8), (8, 16), (16, 20)]
+    # a larger stratum keeps the earlier full jobs as they were
+    assert groups(24, 8)[:2] == groups(20, 8)[:2]
+
+
+def test_top_ranking_natural_scored_points_by_frac_then_fz_then_index():
+    scores = pd.DataFrame(
+        {
+            "index": range(7),
+            "canary": [1, 0, 0, 0, 0, 0, 0],
+            "fz": [1.0, 0.5, 0.8, 0.8, np.nan, 0.1, 0.0],
+            "frac": [1.0, 1.0, 1.0, 1.0, np.nan, 0.2, 0.0],
+        }
+    )
+    # canary 0 and unscored 4 never; the frac-1.0 ties by fz (0.8 twice: by index), then the rest
+    assert top_ranking(scores).tolist() == [2, 3, 1, 5, 6]
+    with pytest.raises(MemgenError, match="lack columns"):
+        top_ranking(scores.drop(columns="frac"))
+
+
+def test_random_ranking_is_seeded_natural_and_stratified_apart_from_scores():
+    canary = np.zeros(200, bool)
+    canary[::10] = True
+    a, b, c = random_ranking(canary, 1), random_ranking(canary, 1), random_ranking(canary, 2)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert sorted(a.tolist()) == np.flatnonzero(~canary).tolist()  # every natural point once, no canary
+    assert chosen_points(a, 0, 8).tolist() == a[:8].tolist()
+    assert chosen_points(a, 176, 184).tolist() == a[176:].tolist()  # 180 natural points: 4 left
+    assert len(chosen_points(a, 184, 192)) == 0
+
+
+def test_loo_scores_by_hand():
+    # 4 seeds, 3 points: 0 fit in, never out (fz = frac = 1); 1 always right (0, 0); 2: 3/4 in, 1/4 out
+    full = np.array([[1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 0]], bool)
+    loo = np.array([[0, 1, 1], [0, 1, 0], [0, 1, 0], [0, 1, 0]], bool)
+    lo = np.where(full, 2.0, -2.0).astype(np.float32)
+    df = loo_scores(full, lo, loo, np.where(loo, 2.0, -2.0).astype(np.float32), seed=0, bootstrap=50)
+    assert df["n_full"].tolist() == [4, 4, 4] and df["n_loo"].tolist() == [4, 4, 4]
+    assert df["acc_full"].tolist() == [1, 1, 0.75] and df["acc_loo"].tolist() == [0, 1, 0.25]
+    assert df["fz_loo"].tolist() == [1, 0, 0.5]
+    assert df["frac_loo"].tolist() == pytest.approx([1, 0, 0.5])
+    # points whose models all agree have no bootstrap spread; point 2 does
+    assert df["fz_loo_se"].tolist()[:2] == [0, 0] and df["fz_loo_se"][2] > 0.1
+    assert all(f"{d}_loo" in df and f"{d}_loo_se" in df for d in DEFINITIONS)
+    with pytest.raises(MemgenError, match="must all be"):
+        loo_scores(full, lo, loo[:3], lo[:3], seed=0)
+
+
+def test_loo_table_rows_per_stratum_in_ranking_order():
+    M, N = 3, 10
+    full = np.ones((M, N), bool)
+    strata = {
+        "random": {
+            "index": np.array([7, 2]),
+            "correct": np.zeros((M, 2), bool),
+            "log_odds": np.zeros((M, 2)),
+        },
+        "top": {"index": np.array([5]), "correct": np.ones((M, 1), bool), "log_odds": np.ones((M, 1))},
+    }
+    df = loo_table(strata, full, np.ones((M, N)), np.arange(N) % 3, [""] * N, seed=0, bootstrap=5)
+    assert list(df.columns) == [*COLUMNS, *score_columns()]
+    assert df[["index", "chosen", "rank"]].values.tolist() == [
+        [5, "top", 0],
+        [7, "random", 0],
+        [2, "random", 1],
+    ]
+    assert df["label"].tolist() == [2, 1, 2] and (df["canary"] == 0).all()
+    assert df["fz_loo"].tolist() == [0, 1, 1]
+    empty = loo_table({}, np.zeros((0, 0)), np.zeros((0, 0)), [], [], seed=0)
+    assert empty.empty and list(empty.columns) == [*COLUMNS, *score_columns()]
+    with pytest.raises(MemgenError, match="do not match the full models"):
+        loo_table({"top": {**strata["top"], "index": np.array([11])}}, full, full, [0] * N, [""] * N, 0)
+
+
+# ---- the stage on real (tiny) digits models ------------------------------------------------------------
+def test_stage_writes_loo_csv_from_real_models(tmp_path):
+    from memgen.data import load_digits
+    from memgen.stages.ensemble import write_canaries
+
+    cfg = yaml.safe_load(open("tests/configs/tiny.yaml"))
+    cfg["training"]["epochs"] = 2
+    cfg["datasets"]["digits"]["archs"]["mlp"] = {"model": {"hidden": 8}}
+    cfg = mc.validate(cfg)
+    ds = load_digits()
+    n = len(ds.y_train)
+    index = tmp_path / "index.npz"
+    save_npz(index, n=n, labels=ds.y_train, num_classes=10, classes=np.array([str(c) for c in range(10)]))
+    canaries = tmp_path / "canaries.npz"
+    write_canaries(str(index), "digits", {"fraction": 0.05, "seed": 3}, str(canaries))
+    canary = load_npz(canaries, ["canary"])["canary"]
+    # a made-up reference: frac descending with the index among natural points
+    ref = tmp_path / "scores.csv"
+    frac = np.where(canary, 1.0, np.linspace(1, 0, n))
+    save_csv(ref, pd.DataFrame({"index": range(n), "canary": canary.astype(int), "fz": frac, "frac": frac}))
+
+    plan = tmp_path / "plan.json"
+    st.write_plan(index, {"max_train_points": n - 1}, plan)
+    assert not st.plan_runs(plan)
+    st.write_plan(index, {"max_train_points": n}, plan)
+    assert st.plan_runs(plan)
+
+    params = {
+        "training": mc.member_recipe(cfg, "digits", "mlp", "rate0.95"),
+        "loader": mc.loader_spec(cfg, "digits", new_test_set=False),
+        "seeds": [11, 12],
+    }
+    paths = {"index": index, "canaries": canaries, "reference": ref}
+    st.write_full(cfg, "digits", "mlp", paths, params, tmp_path / "full.npz", tmp_path / "r.pt")
+    full = load_npz(tmp_path / "full.npz", ["correct", "log_odds", "seeds"])
+    assert full["correct"].shape == (2, n) and full["seeds"].tolist() == [11, 12]
+    out = {}
+    for stratum, first, last in (("top", 0, 2), ("random", 0, 3)):
+        p = {**params, "stratum": stratum, "first": first, "last": last, "random_seed": 5}
+        out[stratum] = tmp_path / f"{stratum}.npz"
+        st.write_removed(cfg, "digits", "mlp", paths, p, out[stratum], tmp_path / "r.pt")
+    top = load_npz(out["top"], ["index", "correct"])
+    natural = np.flatnonzero(~canary.astype(bool))
+    assert top["index"].tolist() == natural[:2].tolist() and top["correct"].shape == (2, 2)
+    rnd = load_npz(out["random"], ["index"])["index"]
+    assert rnd.tolist() == random_ranking(canary, 5)[:3].tolist()
+    # a job past the natural points trains nothing and writes empty arrays
+    p = {**params, "stratum": "random", "first": n, "last": n + 8, "random_seed": 5}
+    st.write_removed(cfg, "digits", "mlp", paths, p, tmp_path / "none.npz", tmp_path / "r.pt")
+    assert load_npz(tmp_path / "none.npz", ["correct"])["correct"].shape == (2, 0)
+
+    csv = tmp_path / "loo.csv"
+    strata = {"top": [out["top"]], "random": [out["random"], tmp_path / "none.npz"]}
+    st.write_loo(
+        {"plan": plan, "full": tmp_path / "full.npz", "strata": strata, "index": index, "canaries": canaries},
+        {"seed": 0},
+        csv,
+        "digits",
+        "mlp",
+    )
+    df = pd.read_csv(csv)
+    assert df["chosen"].tolist() == ["top"] * 2 + ["random"] * 3
+    assert (df["n_full"] == 2).all() and (df["n_loo"] == 2).all()
+    assert df["fz_loo"].between(-1, 1).all()
+    # skipped: a header only
+    st.write_plan(index, {"max_train_points": 10}, plan)
+    st.write_loo(
+        {"plan": plan, "index": index, "canaries": canaries, "strata": {}}, {"seed": 0}, csv, "d", "a"
+    )
+    assert pd.read_csv(csv).empty
+
+
+# ---- the workflow (tests/configs/tiny.yaml: 4 seeds, 4 top, 8 random points) ----------------------------
+@pytest.mark.workflow
+def test_workflow_writes_loo_csv_and_more_random_points_only_add_jobs(study):
+    from workflow_helpers import planned_jobs, tiny_config, write_config
+
+    df = pd.read_csv(study / "results/digits/mlp/loo.csv")
+    assert df["chosen"].value_counts().to_dict() == {"top": 4, "random": 8}
+    assert (df["n_full"] == 4).all() and (df["canary"] == 0).all()
+    bias = pd.read_csv(study / "results/digits/mlp/sampling_bias.csv")
+    loo_rows = bias[bias["against"] == "loo"]
+    assert set(loo_rows["points"]) == {"top", "random"} and "rate0.95" in set(loo_rows["ensemble"])
+
+    cfg = copy.deepcopy(tiny_config())
+    cfg["loo"]["random"] = 8 + POINTS_PER_JOB
+    write_config(study, cfg)
+    try:
+        jobs = planned_jobs(study, "all")
+    finally:
+        write_config(study, tiny_config())
+    trained = [(r, w) for r, w in jobs if r.startswith("members") or r.startswith("loo_")]
+    assert trained == [
+        ("loo_removed", {"dataset": "digits", "arch": "mlp", "stratum": "random", "group": "1"})
+    ]

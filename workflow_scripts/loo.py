@@ -1,0 +1,16 @@
+"""Rule loo: loo.csv, the leave-one-out scores of every chosen point."""
+
+from memgen.loo import STRATA
+from memgen.stages.loo import write_loo
+from memgen.workflow import run
+
+
+def work(smk):
+    paths = {k: smk.input[k] for k in ("plan", "index", "canaries", "full") if k in smk.input.keys()}
+    paths["strata"] = {s: list(smk.input[s]) for s in STRATA if s in smk.input.keys()}
+    return write_loo(
+        paths, {"seed": smk.params.seed}, smk.output[0], smk.wildcards.dataset, smk.wildcards.arch
+    )
+
+
+run(snakemake, work)  # noqa: F821 (injected by Snakemake)
