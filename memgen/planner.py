@@ -8,7 +8,9 @@ planner draws the members' hit counts (Monte Carlo, seeded) and reports what sco
 
 - interval width: hi - lo of memgen.intervals (Wilson, Bonferroni), the mean and median over points;
 - stability: Spearman's rho between the scores of two independent ensembles of K members, the quantity
-  stability.csv measures between disjoint sub-ensembles (there, a group's n_out varies with the draw).
+  stability.csv measures between disjoint sub-ensembles (there, a group's n_out varies with the draw, and
+  canaries are ranked too: they stand apart and raise rho, e.g. 0.77 -> 0.86 at 16 members of the default
+  study's rate 0.95; the planner ranks the natural points of --from, the user's own data).
 
 The accuracies come from a finished run (`--from`: each natural point's acc_in and acc_out, read as its true
 ones; they hold for the run's rate and recipe, so plan from a run at the rate asked for), or default to
@@ -342,13 +344,13 @@ def format_plan(result: dict, source: str | None = None, timing: str | None = No
     for r in result["rows"]:
         cells = [f"{r['members']}{' *' if r is a else ''}", str(r["n_out"]), str(r["n_in"])]
         cells += [f"{r[f'{d}_width_{m}']:.3f}" for d in INTERVAL_DEFINITIONS for m in ("mean", "median")]
-        cells += [f"{r['stability']:.3f}"] if has_stab else []
+        cells += [f"{r['stability']:.3f}" if r["stability"] == r["stability"] else "-"] if has_stab else []
         cells += [f"{r['hours']:.3g}" if r["hours"] is not None else "-"]
         table.append(cells)
     size = [max(len(row[i]) for row in table) for i in range(len(head))]
     lines += ["", *("  ".join(c.rjust(w) for c, w in zip(row, size, strict=True)) for row in table)]
     lines.append(
         "widths: hi - lo of the score's interval (scores span [-1, 1]); * the answer; n_out < min_out "
-        f"({s['min_out']}) leaves points unscored"
+        f"({s['min_out']}) leaves points unscored (stability -)"
     )
     return "\n".join(lines)

@@ -108,11 +108,11 @@ def test_the_command_prints_a_table_and_errors_are_one_line(tmp_path, capsys):
 
 
 # ---- the planner against the default study (config.yaml: digits, mlp) ------------------------------------
-# Tolerances: relative, on mean/median widths; absolute, on Spearman rho. Measured (issue 13 report): widths
-# within WIDTH_TOL at K = 64 (rate 0.5), K = 256 and a 128-member half of it (rate 0.95), stability within
-# RHO_TOL at every analysis.stability_sizes.
-WIDTH_TOL = 0.10
-RHO_TOL = 0.08
+# Tolerances: relative, on mean/median widths; absolute, on Spearman rho. Measured on the default study:
+# widths within 1 % at K = 64 (rate 0.5), K = 256 and its first 128 members (rate 0.95); stability within
+# 0.03 at every analysis.stability_sizes (16-128).
+WIDTH_TOL = 0.05
+RHO_TOL = 0.05
 TARGETS = ["results/digits/mlp/rate0.5/scores.csv", "results/digits/mlp/rate0.95/scores.csv"]
 
 
@@ -196,13 +196,15 @@ def test_planned_stability_matches_the_default_study(default_study):
     from memgen.stages.analysis import STABILITY_MIN_OUT
 
     run = load_run(default_study / "results/digits/mlp/rate0.95")
+    # stability.csv ranks every point, canaries too (memgen.stability); the planner ranks natural ones
+    every = pd.read_csv(default_study / "results/digits/mlp/rate0.95/scores.csv")
     measured = pd.read_csv(default_study / "results/digits/mlp/stability.csv")
     assert len(measured)
     for _, row in measured.iterrows():
         if row["definition"] not in ("fz", "frac"):
             continue
         # stability.csv's groups are random slices of one ensemble: each point's n_out varies (groups=True)
-        pred = stability(run["p_in"], run["p_out"], int(row["size"]), run["rate"], row["definition"],
+        pred = stability(every["acc_in"], every["acc_out"], int(row["size"]), run["rate"], row["definition"],
                          STABILITY_MIN_OUT, groups=True)  # fmt: skip
         what = f"{row['definition']} size {row['size']}"
         print(f"{what}: planned rho {pred:.3f}, measured {row['mean_spearman']:.3f}")
