@@ -4,6 +4,10 @@ Canaries (randomly relabelled, so only memorization can fit them) are the positi
 the negatives; a definition is better when a threshold that catches 95 % of the canaries flags fewer
 natural points. Only points with n_in ≥ 1 and n_out ≥ min_out take part (paper App. A.1: held out by
 about 10 members, so one held-out member does not decide a score).
+
+Each comparison is made twice (column `canaries`): over every scored canary ("all") and over the canaries
+the members actually fit ("fit": acc_in ≥ FIT_ACC_IN). A canary never fit is memorized under no
+definition; where many are never fit, FPR@95%TPR over all canaries measures the fit, not the definition.
 """
 
 import math
@@ -12,10 +16,14 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
+from memgen.errors import fail
 from memgen.scores import DEFINITIONS
 from memgen.thresholds import check_columns, check_definition, scored
 
-COLUMNS = ["definition", "fpr_at_95tpr", "auroc", "aupr", "n_canaries", "n_natural", "n_excluded"]
+COLUMNS = ["definition", "canaries", "fpr_at_95tpr", "auroc", "aupr", "n_canaries", "n_natural", "n_excluded"]
+CANARY_SUBSETS = ("all", "fit")
+# A canary counts as fit when at least half of the members that trained on it classify it as its label.
+FIT_ACC_IN = 0.5
 
 
 def _both_classes(y_true: np.ndarray) -> bool:
@@ -40,48 +48,69 @@ def fpr_at_tpr(y_true, score, tpr: float = 0.95) -> float:
     return float(fpr[first])
 
 
-def _eligible(scores: pd.DataFrame, min_out: int) -> tuple[np.ndarray, np.ndarray]:
-    """(bool [N] points taking part, bool [N] canary)."""
-    check_columns(scores, ("canary", "n_in", "n_out", *DEFINITIONS))
-    return scored(scores, min_out), scores["canary"].to_numpy().astype(int) == 1
+def _eligible(scores: pd.DataFrame, min_out: int, canaries: str = "all") -> tuple[np.ndarray, np.ndarray]:
+    """(bool [N] points taking part, bool [N] canary). canaries "fit" drops the canaries with
+    acc_in < FIT_ACC_IN (the natural points stay)."""
+    if canaries not in CANARY_SUBSETS:
+        raise fail(f"canary subset {canaries!r} is not one of {CANARY_SUBSETS}", "use 'all' or 'fit'")
+    check_columns(scores, ("canary", "n_in", "n_out", "acc_in", *DEFINITIONS))
+    ok, canary = scored(scores, min_out), scores["canary"].to_numpy().astype(int) == 1
+    if canaries == "fit":
+        with np.errstate(invalid="ignore"):
+            ok = ok & ~(canary & ~(scores["acc_in"].to_numpy(dtype=float) >= FIT_ACC_IN))
+    return ok, canary
+
+
+def _metrics(y: np.ndarray, s: np.ndarray) -> dict:
+    """FPR@95%TPR, AUROC, AUPR; NaN when a class is absent or a score is missing (conf and lira of a
+    table made without the members' log-odds)."""
+    if not _both_classes(y) or np.isnan(s).any():
+        return {"fpr_at_95tpr": math.nan, "auroc": math.nan, "aupr": math.nan}
+    return {
+        "fpr_at_95tpr": fpr_at_tpr(y, s, 0.95),
+        "auroc": float(roc_auc_score(y, s)),
+        "aupr": float(average_precision_score(y, s)),
+    }
 
 
 def compare_definitions(scores: pd.DataFrame, min_out: int) -> pd.DataFrame:
-    """One row per definition (fz, frac): FPR@95%TPR, AUROC, AUPR and the counts they rest on.
+    """One row per canary subset (all, fit) and definition (DEFINITIONS), in that order: FPR@95%TPR,
+    AUROC, AUPR and the counts they rest on.
 
     AUPR is average precision (sklearn: step-wise sum of precision over recall increments, no
     interpolation), which unlike the trapezoidal area does not reward a linear interpolation between
     operating points that cannot be reached. Metrics are NaN when a class is absent.
-    n_canaries + n_natural + n_excluded = N (n_excluded counts both classes).
+    n_canaries + n_natural + n_excluded = N (n_excluded counts both classes, and the canaries never fit
+    in the "fit" rows).
     """
-    ok, canary = _eligible(scores, min_out)
-    y = canary[ok]
     rows = []
-    for definition in DEFINITIONS:
-        s = scores[definition].to_numpy(dtype=float)[ok]
-        both = _both_classes(y)
-        rows.append(
-            {
-                "definition": definition,
-                "fpr_at_95tpr": fpr_at_tpr(y, s, 0.95),
-                "auroc": float(roc_auc_score(y, s)) if both else math.nan,
-                "aupr": float(average_precision_score(y, s)) if both else math.nan,
-                "n_canaries": int(y.sum()),
-                "n_natural": int((~y).sum()),
-                "n_excluded": int((~ok).sum()),
-            }
-        )
+    for subset in CANARY_SUBSETS:
+        ok, canary = _eligible(scores, min_out, subset)
+        y = canary[ok]
+        for definition in DEFINITIONS:
+            rows.append(
+                {
+                    "definition": definition,
+                    "canaries": subset,
+                    **_metrics(y, scores[definition].to_numpy(dtype=float)[ok]),
+                    "n_canaries": int(y.sum()),
+                    "n_natural": int((~y).sum()),
+                    "n_excluded": int((~ok).sum()),
+                }
+            )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def detection_curves(scores: pd.DataFrame, definition: str, min_out: int) -> dict[str, np.ndarray]:
+def detection_curves(
+    scores: pd.DataFrame, definition: str, min_out: int, canaries: str = "all"
+) -> dict[str, np.ndarray]:
     """ROC (fpr, tpr) and precision-recall (precision, recall) curves for Fig. 7, same points as
-    `compare_definitions`. All four arrays are empty when a class is absent."""
+    `compare_definitions`. All four arrays are empty when a class is absent or a score is missing."""
     check_definition(definition)
-    ok, canary = _eligible(scores, min_out)
+    ok, canary = _eligible(scores, min_out, canaries)
     y = canary[ok]
     s = scores[definition].to_numpy(dtype=float)[ok]
-    if not _both_classes(y):
+    if not _both_classes(y) or np.isnan(s).any():
         empty = np.array([], dtype=float)
         return {"fpr": empty, "tpr": empty.copy(), "precision": empty.copy(), "recall": empty.copy()}
     fpr, tpr, _ = roc_curve(y, s)

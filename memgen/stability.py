@@ -10,7 +10,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from memgen.errors import fail
-from memgen.scores import DEFINITIONS, compute_scores
+from memgen.scores import CONFIDENCE_DEFINITIONS, DEFINITIONS, compute_scores
 
 COLUMNS = ["definition", "size", "n_groups", "mean_spearman", "std_spearman", "n_pairs"]
 
@@ -25,7 +25,7 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def stability(
-    mask: np.ndarray, correct: np.ndarray, sizes: list[int], seed: int, min_out: int = 1
+    mask: np.ndarray, correct: np.ndarray, sizes: list[int], seed: int, min_out: int = 1, log_odds=None
 ) -> pd.DataFrame:
     """Mean and sample std of the pairwise Spearman correlation between the scores of disjoint groups.
 
@@ -34,6 +34,7 @@ def stability(
     enters a pair when it is scored in both groups (n_in ≥ 1 and n_out ≥ min_out in each). A pair whose
     correlation is undefined (< 2 common points, or constant scores) is left out; n_pairs counts the
     pairs that entered. Sizes giving fewer than 2 groups produce no row. Rows: by definition, then size.
+    log_odds: the members' label log-odds [K, N] for conf and lira; without them those get no row.
     """
     mask = np.asarray(mask, dtype=bool)
     correct = np.asarray(correct, dtype=bool)
@@ -52,8 +53,12 @@ def stability(
         if n_groups < 2:
             continue
         groups = [order[g * size : (g + 1) * size] for g in range(n_groups)]
-        group_scores = [compute_scores(mask[g], correct[g]) for g in groups]
+        group_scores = [
+            compute_scores(mask[g], correct[g], None if log_odds is None else log_odds[g]) for g in groups
+        ]
         for definition in DEFINITIONS:
+            if log_odds is None and definition in CONFIDENCE_DEFINITIONS:
+                continue
             ok = [(s["n_in"] >= 1) & (s["n_out"] >= min_out) & ~np.isnan(s[definition]) for s in group_scores]
             rhos = []
             for a, b in itertools.combinations(range(n_groups), 2):

@@ -15,9 +15,14 @@ from memgen.intervals import INTERVAL_DEFINITIONS
 from memgen.scores import DEFINITIONS
 
 TAILS = ("upper", "lower")
-# Both definitions are differences of accuracies in [0, 1], normalised or not: no score exceeds 1.
+# fz and frac are differences of accuracies in [0, 1], normalised or not; conf is Eq. 2 on probabilities in
+# (0, 1); lira is 2 Phi(t) - 1 (memgen.scores): no score of any definition exceeds 1.
 MAX_SCORE = 1.0
-REQUIRED_COLUMNS = ("canary", "n_in", "n_out", "acc_in", *DEFINITIONS)
+# The fixed rule (the original work's fz > 0.25) is a threshold on counts of correct members: it applies to
+# fz and frac (the ablation's variants) only; conf and lira have no such convention, only the null rule.
+FIXED_RULE_DEFINITIONS = ("fz", "frac")
+# every reader needs these; conf and lira are checked where they are read (thresholds.json, definitions.csv)
+REQUIRED_COLUMNS = ("canary", "n_in", "n_out", "acc_in", "fz", "frac")
 
 
 def null_threshold(null_scores: np.ndarray, alpha: float, tail: str) -> float:
@@ -63,13 +68,16 @@ def check_columns(scores: pd.DataFrame, columns=REQUIRED_COLUMNS) -> None:
 
 def check_definition(definition: str) -> None:
     if definition not in DEFINITIONS:
-        raise fail(f"definition {definition!r} is not one of {DEFINITIONS}", "use 'fz' or 'frac'")
+        raise fail(f"definition {definition!r} is not one of {DEFINITIONS}", f"use one of {DEFINITIONS}")
 
 
 def scored(scores: pd.DataFrame, min_out: int) -> np.ndarray:
     """bool [N]: points that get a score: trained on by ≥ 1 member, held out by ≥ min_out members,
-    and with both scores defined. The same set for fz and frac (both NaN exactly when n_in or n_out is 0)."""
-    check_columns(scores, ("n_in", "n_out", *DEFINITIONS))
+    and with fz and frac defined. Decision: one set for every definition, chosen by the counting ones, so
+    definitions are compared on the same points; conf and lira are defined on all of it whenever the
+    members' log-odds exist (all four are NaN exactly when n_in or n_out is 0), and a table without
+    log-odds (conf, lira NaN) keeps the points fz and frac score."""
+    check_columns(scores, ("n_in", "n_out", "fz", "frac"))
     return (
         (scores["n_in"].to_numpy() >= 1)
         & (scores["n_out"].to_numpy() >= min_out)
@@ -89,7 +97,7 @@ def memorized(
     τ instead of the score itself.
     """
     check_definition(definition)
-    check_columns(scores)
+    check_columns(scores, ("canary", "n_in", "n_out", "fz", "frac", definition))  # what scored() and τ read
     tau = math.nan if tau is None else float(tau)
     if math.isnan(tau):
         return np.zeros(len(scores), dtype=bool)
@@ -180,6 +188,14 @@ def _note(
     return f"no natural point scores >= tau {tau:.3g} (highest natural score {top:.3g})"
 
 
+def tau_ties(tau: float, null: np.ndarray, natural_scores: np.ndarray) -> dict:
+    """How many scored canaries and natural points score exactly τ. `rests_on_ties`: τ is a score shared
+    by two or more scored points, so the memorized set depends on ties counting (score ≥ τ); e.g. under
+    Eq. 2 every canary fit and never right when held out scores exactly 1.0, and τ = 1.0 is their tie."""
+    canaries, natural = int(np.sum(null == tau)), int(np.sum(natural_scores == tau))
+    return {"canaries": canaries, "natural": natural, "rests_on_ties": canaries + natural >= 2}
+
+
 def undefined_reason(rule: str, tau: float, fit: dict | None) -> str | None:
     """Why a rule's memorized set is undefined (None when it is defined).
 
@@ -241,7 +257,7 @@ def compute_thresholds(
     Counts: null_size = canaries scored; n_natural_scored = natural points scored; n_excluded = points
     (canaries and natural) not scored (n_in == 0 or n_out < min_out), so the three add up to N.
     """
-    check_columns(scores)
+    check_columns(scores, (*REQUIRED_COLUMNS, *DEFINITIONS))
     ok = scored(scores, min_out)
     canary = scores["canary"].to_numpy().astype(int) == 1
     natural = ~canary
@@ -251,18 +267,23 @@ def compute_thresholds(
         values = scores[definition].to_numpy(dtype=float)
         null = values[ok & canary]
         natural_scores = values[ok & natural]
-        taus = {
-            "null": null_threshold(null, alpha, tail),
-            "fixed": math.nan if fixed_tau is None else float(fixed_tau),
-        }
+        fixed = fixed_tau is not None and definition in FIXED_RULE_DEFINITIONS
+        taus = {"null": null_threshold(null, alpha, tail), "fixed": float(fixed_tau) if fixed else math.nan}
         for rule, tau in taus.items():
             undefined = undefined_reason(rule, tau, fit)
+            if rule == "fixed" and definition not in FIXED_RULE_DEFINITIONS:
+                undefined = (
+                    f"memorized set undefined: the fixed rule (the original work's threshold on counts of "
+                    f"correct members) applies to {' and '.join(FIXED_RULE_DEFINITIONS)} only; "
+                    f"fix: use the null rule for {definition}"
+                )
             if undefined:
                 rules[rule][definition] = {
                     "tau": None,
                     "n_memorized": None,
                     "fraction_memorized": None,
                     "note": undefined,
+                    "tau_ties": None,
                 }
                 continue
             n_mem = int(memorized(scores, definition, tau, min_out, require_interval).sum())
@@ -272,6 +293,7 @@ def compute_thresholds(
                 "fraction_memorized": n_mem / n_natural_scored if n_natural_scored else None,
                 "note": _note(rule, tau, null, natural_scores, n_mem, min_out),
                 **_interval_counts(scores, definition, tau, min_out, require_interval, n_mem),
+                "tau_ties": None if math.isnan(tau) else tau_ties(tau, null, natural_scores),
             }
     acc_in = scores["acc_in"].to_numpy(dtype=float)[canary & (scores["n_in"].to_numpy() >= 1)]
     return {

@@ -12,7 +12,7 @@ VARIANTS = {
     "rate": ("high_rate", "fz", "fixed", "original"),  # + 0.95 sampling rate
     # named "principled", not "null": pandas reads the word null in a CSV as a missing value
     "principled": ("baseline", "fz", "null", "original"),  # + principled (null) threshold, Eq. 3
-    "all": ("high_rate", "frac", "null", "clean"),  # all four fixes
+    "all": ("high_rate", "frac", "null", "clean"),  # all four fixes; definition: config ablation.definition
 }
 LABELS = {
     "baseline": "Baseline (Feldman and Zhang setup)",
@@ -28,10 +28,18 @@ def ensemble(config: dict, variant: str) -> str:
     return config["ablation"][VARIANTS[variant][0]]
 
 
+def definition(config: dict, variant: str) -> str:
+    """The definition a variant scores with. "all" takes `ablation.definition` (default frac, Eq. 2) and so
+    may be a continuous one (conf, lira); every other variant is the paper's, fixed in VARIANTS."""
+    if variant == "all":
+        return config.get("ablation", {}).get("definition", VARIANTS["all"][1])
+    return VARIANTS[variant][1]
+
+
 def removal_id(config: dict, variant: str) -> str:
     """Name of the removal set a variant uses, e.g. 'rate0.7-fz-fixed' (a path component)."""
-    _, definition, rule, _ = VARIANTS[variant]
-    return f"{ensemble(config, variant)}-{definition}-{rule}"
+    _, _, rule, _ = VARIANTS[variant]
+    return f"{ensemble(config, variant)}-{definition(config, variant)}-{rule}"
 
 
 def parse_removal_id(removal: str) -> tuple[str, str, str]:

@@ -60,8 +60,8 @@ rule stability:
         "../workflow_scripts/stability.py"
 
 
-# The "all fixes" variant's memorized set (high_rate ensemble, Eq. 2, null rule), each point with its file,
-# label, scores and the class its held-out members predict instead (from the members' outputs).
+# The "all fixes" variant's memorized set (high_rate ensemble, ablation.definition, null rule), each point
+# with its file, label, scores and the class its held-out members predict instead (from the members' outputs).
 rule memorized:
     input:
         unpack(memorized_inputs),

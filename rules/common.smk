@@ -453,8 +453,8 @@ def table3_definition(wildcards):
 
 # ---- auditing one's own images: memorized.csv and the gallery (memgen.stages.memorized) ----------------
 def memorized_params(wildcards):
-    """The memorized set of the "all fixes" variant (high_rate ensemble, Eq. 2, null rule): which set,
-    and min_out. Decision in memgen/stages/memorized.py."""
+    """The memorized set of the "all fixes" variant (high_rate ensemble, ablation.definition, null
+    rule): which set, and min_out. Decision in memgen/stages/memorized.py."""
     ens, definition, rule = parse_removal_id(removal_id(config, "all"))
     return {
         "ensemble": ens,

@@ -121,6 +121,19 @@ def test_ablation_ensemble_missing():
     assert "analysis.reference = 'nope'" in msg
 
 
+def test_ablation_definition():
+    assert mc.validate(copy.deepcopy(BASE))["ablation"]["definition"] == "frac"
+    no_key = edited(lambda c: c["ablation"].pop("definition", None))
+    assert mc.validate(no_key)["ablation"]["definition"] == "frac"  # the schema default
+    assert (
+        mc.validate(edited(lambda c: c["ablation"].update(definition="lira")))["ablation"]["definition"]
+        == "lira"
+    )
+    msg = error_of(lambda c: c["ablation"].update(definition="LiRA"))
+    assert "ablation.definition = 'LiRA' is invalid" in msg and "['fz', 'frac', 'conf', 'lira']" in msg
+    assert "Fix:" in msg
+
+
 def test_utility_seeds_not_multiple_of_shard_size():
     msg = error_of(lambda c: c["utility"].update(seeds=30, shard_size=20))
     assert "30 utility seeds for digits is not a multiple of utility.shard_size = 20" in msg

@@ -51,14 +51,19 @@ def scores_table():
         (1, 0, 8, math.nan, math.nan),  # canary never trained on: excluded
         (0, 4, 1, 0.9, 0.9),  # held out once: in at min_out 1, out at 2
     ]
-    return pd.DataFrame(rows, columns=["canary", "n_in", "n_out", "fz", "frac"])
+    df = pd.DataFrame(rows, columns=["canary", "n_in", "n_out", "fz", "frac"])
+    # acc_in of the comments; conf and lira copy frac and fz here (their own values: tests/test_scores.py)
+    acc_in = [0.5, 0.25, 1.0, 1.0, 1.0, 1.0, 0.75, 1.0, math.nan, 0.9]
+    return df.assign(acc_in=acc_in, conf=df["frac"], lira=df["fz"])
 
 
 def test_compare_definitions_by_hand():
     df = compare_definitions(scores_table(), min_out=2)
     assert list(df.columns) == COLUMNS
-    assert df["definition"].tolist() == ["fz", "frac"]
+    assert df["definition"].tolist() == ["fz", "frac", "conf", "lira"] * 2
+    assert df["canaries"].tolist() == ["all"] * 4 + ["fit"] * 4
     fz, frac = df.iloc[0], df.iloc[1]
+    assert df.iloc[2:4, 2:].to_numpy().tolist() == df.iloc[[1, 0], 2:].to_numpy().tolist()  # the copies
     assert (fz["n_canaries"], fz["n_natural"], fz["n_excluded"]) == (3, 4, 3)
     # fz: canaries [.5, .25, 1], natural [.5, 0, .75, .25]
     # TPR 1 at threshold .25: natural >= .25 are .5, .75, .25 -> 3/4
@@ -84,7 +89,7 @@ def test_one_class_absent_gives_nan_metrics_not_a_crash():
     natural = scores_table().query("canary == 0")
     df = compare_definitions(natural, min_out=2)
     assert df[["fpr_at_95tpr", "auroc", "aupr"]].isna().all().all()
-    assert df["n_canaries"].tolist() == [0, 0] and df["n_natural"].tolist() == [4, 4]
+    assert df["n_canaries"].tolist() == [0] * 8 and df["n_natural"].tolist() == [4] * 8
     curves = detection_curves(natural, "fz", min_out=2)
     assert all(len(v) == 0 for v in curves.values())
 
@@ -98,3 +103,30 @@ def test_detection_curves():
     fz = detection_curves(scores_table(), "fz", min_out=2)
     # fz at threshold .25 (the first with TPR 1) has FPR 3/4, as in compare_definitions
     assert fz["fpr"][np.argmax(fz["tpr"] >= 1)] == pytest.approx(0.75)
+
+
+def test_fit_rows_drop_the_canaries_never_fit():
+    # c2 has acc_in .25 < .5: the fit rows compare c1, c3 (fz .5, 1) with the same 4 natural points
+    df = compare_definitions(scores_table(), min_out=2).set_index(["canaries", "definition"])
+    fit = df.loc[("fit", "fz")]
+    assert (fit["n_canaries"], fit["n_natural"], fit["n_excluded"]) == (2, 4, 4)
+    # TPR 1 at threshold .5: natural >= .5 are .5, .75 -> 2/4 (over all canaries: 3/4)
+    assert fit["fpr_at_95tpr"] == pytest.approx(0.5)
+    assert df.loc[("all", "fz"), "fpr_at_95tpr"] == pytest.approx(0.75)
+    curves = detection_curves(scores_table(), "fz", min_out=2, canaries="fit")
+    assert curves["fpr"][np.argmax(curves["tpr"] >= 1)] == pytest.approx(0.5)
+
+
+def test_a_definition_without_scores_gives_nan_metrics():
+    # a table made without log-odds: conf and lira NaN; fz and frac are still compared
+    df = compare_definitions(scores_table().assign(conf=math.nan, lira=math.nan), min_out=2)
+    rows = df.set_index(["canaries", "definition"])
+    assert rows.loc[("all", "conf"), ["fpr_at_95tpr", "auroc", "aupr"]].isna().all()
+    assert rows.loc[("all", "frac"), "auroc"] == 1.0
+
+
+def test_unknown_canary_subset_is_a_clear_error():
+    from memgen.errors import MemgenError
+
+    with pytest.raises(MemgenError, match="canary subset 'fitted'.*Fix: use 'all' or 'fit'"):
+        detection_curves(scores_table(), "fz", min_out=2, canaries="fitted")

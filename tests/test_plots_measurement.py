@@ -22,6 +22,9 @@ def scores(seed: int, n: int = 200, n_canaries: int = 20) -> pd.DataFrame:
     total = acc_in + acc_out
     frac = np.where(total > 0, fz / np.where(total > 0, total, 1), 0.0)
     frac = np.where(np.isnan(fz), np.nan, frac)
+    # continuous definitions: the counting ones blurred, so they tie nowhere
+    conf = np.clip(frac * 0.9 + rng.normal(0, 0.05, n), -1, 1)
+    lira = np.tanh(2 * fz + rng.normal(0, 0.2, n))
     return pd.DataFrame(
         {
             "canary": canary,
@@ -31,6 +34,8 @@ def scores(seed: int, n: int = 200, n_canaries: int = 20) -> pd.DataFrame:
             "acc_out": acc_out,
             "fz": fz,
             "frac": frac,
+            "conf": conf,
+            "lira": lira,
         }
     )
 
@@ -90,7 +95,7 @@ def test_fig_fpr_one_combo_without_dataset_columns(tmp_path):
     check(written(tmp_path, "fig2"))
 
 
-@pytest.mark.parametrize("definition", ["fz", "frac"])
+@pytest.mark.parametrize("definition", ["fz", "frac", ("fz", "frac", "conf", "lira")])
 def test_fig_null(tmp_path, definition):
     table = scores(0)
     thresholds = compute_thresholds(table, alpha=0.05, tail="upper", fixed_tau=0.25, min_out=2)
@@ -102,6 +107,13 @@ def test_fig_null_empty_null(tmp_path):
     table = scores(0).query("canary == 0")
     thresholds = compute_thresholds(table, alpha=0.05, tail="upper", fixed_tau=0.25, min_out=2)
     measurement.fig_null(table, thresholds, "frac", written(tmp_path, "fig3"))
+    check(written(tmp_path, "fig3"))
+
+
+def test_fig_null_without_log_odds_draws_the_counting_definitions(tmp_path):
+    table = scores(0).assign(conf=np.nan, lira=np.nan)
+    thresholds = compute_thresholds(table, alpha=0.05, tail="upper", fixed_tau=0.25, min_out=2)
+    measurement.fig_null(table, thresholds, ("fz", "frac", "conf", "lira"), written(tmp_path, "fig3"))
     check(written(tmp_path, "fig3"))
 
 

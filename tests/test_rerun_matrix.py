@@ -80,12 +80,13 @@ EDITS = {
     "ablation.baseline": _put("ablation", "baseline", "rate0.5"),
     "ablation.high_rate": _put("ablation", "high_rate", "rate0.7"),
     "ablation.table3": _put("ablation", "table3", "principled"),
+    "ablation.definition": _put("ablation", "definition", "lira"),
     "seed": _put("seed", 1),
-}
     "loo.members": _put("loo", "members", 5),
     "loo.top": _put("loo", "top", 8),
     "loo.random (8 -> 16: one more job)": _put("loo", "random", 16),
     "loo.max_train_points": _put("loo", "max_train_points", 100),
+}
 
 # every member retrains, and everything downstream of members (utility runs behind the removal checkpoint)
 RETRAIN = [
@@ -342,6 +343,18 @@ EXPECTED = {
         "utility",
     ],
     "ablation.table3": ["fig_removed", "fig_seeds", "fig_utility", "table3"],
+    # only the "all" variant's removal set (its id names the definition), its runs and what reads them
+    "ablation.definition": [
+        "fig_gallery",
+        "fig_removed",
+        "fig_seeds",
+        "fig_utility",
+        "memorized",
+        "removal",
+        "table1",
+        "table3",
+        "utility",
+    ],
     "seed": [*RETRAIN, "canaries", "masks"],
     # the level rewrites scores.csv and correct.npz (one rule): every reader of either, no member
     "scores.interval_level": [
@@ -388,19 +401,6 @@ EXPECTED = {
     key: [*rules, "fig_intervals"] if "fig_null" in rules or key == "scores.interval_level" else rules
     for key, rules in EXPECTED.items()
 }
-# The report's first page (rule summary) reads table1, table3, the gallery and the thresholds the gallery
-# reads: it reruns exactly when one of those three rules does.
-EXPECTED = {
-    key: [*rules, "summary"] if {"table1", "table3", "fig_gallery"} & set(rules) else rules
-    for key, rules in EXPECTED.items()
-}
-
-
-def scheduled(study, edit) -> set[str]:
-    """Rules a dry run schedules after `edit` (members_<first> counted as members); the config is restored."""
-    cfg = copy.deepcopy(tiny_config())
-    edit(cfg)
-    write_config(study, cfg)
 # Exact leave-one-out (rules/loo.smk). loo_full: the reference's recipe, the canaries, the seeds;
 # loo_removed too, and its top jobs rank the reference's scores.csv, so they rerun whenever it is
 # rewritten. loo_plan reads the index. A new pair's jobs past its plan (a checkpoint) show once it has run.
@@ -424,6 +424,19 @@ EXPECTED["loo.top"] = LOO
 EXPECTED["loo.random (8 -> 16: one more job)"] = LOO
 EXPECTED["loo.max_train_points"] = ["fig_sampling_bias", "loo", "loo_plan", "sampling_bias"]
 
+# The report's first page (rule summary) reads table1, table3, the gallery and the thresholds the gallery
+# reads: it reruns exactly when one of those three rules does.
+EXPECTED = {
+    key: [*rules, "summary"] if {"table1", "table3", "fig_gallery"} & set(rules) else rules
+    for key, rules in EXPECTED.items()
+}
+
+
+def scheduled(study, edit) -> set[str]:
+    """Rules a dry run schedules after `edit` (members_<first> counted as members); the config is restored."""
+    cfg = copy.deepcopy(tiny_config())
+    edit(cfg)
+    write_config(study, cfg)
     if "dups.csv" in str(cfg):  # a ciFAIR-format list for the duplicates row
         (study / "dups.csv").write_text("test_index,train_index\n3,10\n")
     try:

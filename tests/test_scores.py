@@ -1,4 +1,4 @@
-"""Eq. 1 and Eq. 2 on small masks whose scores are worked out by hand."""
+"""Eq. 1, Eq. 2, conf and lira on small masks whose scores are worked out by hand."""
 
 import numpy as np
 import pandas as pd
@@ -108,6 +108,10 @@ def test_write_scores_reads_member_predictions_in_mask_row_order(tmp_path):
     )
     table = pd.read_csv(tmp_path / "s.csv")
     np.testing.assert_allclose(table["fz"], compute_scores(MASK, CORRECT)["fz"])
+    # conf and lira from the members' log-odds as correct.npz stores them (float16)
+    expected = compute_scores(MASK, CORRECT, c["log_odds"])
+    np.testing.assert_allclose(table[["conf", "lira"]], np.c_[expected["conf"], expected["lira"]], rtol=1e-12)
+    assert table["conf"].notna().tolist() == table["fz"].notna().tolist()
 
 
 def test_write_scores_rejects_members_of_another_dataset_or_layout(tmp_path):
@@ -122,3 +126,73 @@ def test_write_scores_rejects_members_of_another_dataset_or_layout(tmp_path):
     with pytest.raises(MemgenError, match="3 member outputs for a mask of 4 members"):
         write_scores(args[0], args[1], paths[:3], *args[3:])
     assert not (tmp_path / "s.csv").exists() and not (tmp_path / "c.npz").exists()
+
+
+# ---- conf and lira: the label's probability p = sigmoid(log-odds) instead of 0/1 correctness ----------
+L3 = np.log(3.0)  # log-odds of p = .75 (and -L3 of p = .25)
+
+
+def test_conf_by_hand():
+    mask = np.array([[T, T], [T, T], [F, F], [F, F]])
+    log_odds = np.array([[L3, 0.0], [L3, 0.0], [-L3, 0.0], [0.0, 0.0]])
+    s = compute_scores(mask, np.ones_like(mask), log_odds)
+    # point 0: p_in (.75 + .75) / 2 = .75, p_out (.25 + .5) / 2 = .375 -> .375 / 1.125 = 1/3
+    # point 1: p .5 everywhere -> 0 (while fz and frac, all members right, are 0 too)
+    np.testing.assert_allclose(s["conf"], [1 / 3, 0.0])
+
+
+def test_lira_by_hand_pools_the_variance_of_small_sides():
+    from scipy.stats import norm
+
+    mask = np.array([[T, T], [T, T], [F, F], [F, F]])
+    log_odds = np.array([[1.0, 0.0], [3.0, 2.0], [-1.0, 0.0], [1.0, 0.0]])
+    s = compute_scores(mask, np.ones_like(mask), log_odds)
+    # in: means 2, 1, variances 2, 2 (pool 2); out: means 0, 0, variances 2, 0 (pool 1). Two members a
+    # side (< LIRA_PER_POINT_MIN): both points use the pools -> t = (mu_in - mu_out) / sqrt(2 + 1)
+    t = np.array([2.0, 1.0]) / np.sqrt(3.0)
+    np.testing.assert_allclose(s["lira"], 2 * norm.cdf(t) - 1)
+
+
+def test_lira_per_point_variance_with_enough_members():
+    from scipy.stats import norm
+
+    from memgen.scores import LIRA_PER_POINT_MIN
+
+    k = 2 * LIRA_PER_POINT_MIN
+    mask = np.zeros((k, 2), dtype=bool)
+    mask[: k // 2] = True
+    z = np.tile(np.array([[-1.0], [1.0]]), (k // 2, 2))  # alternating -1, +1: variance k/2 / (k/2 - 1)
+    log_odds = np.where(mask, 3 + z * [1, 2], z)  # point 1's in-members spread twice as far
+    s = compute_scores(mask, np.ones_like(mask), log_odds)
+    v = (k // 2) / (k // 2 - 1)
+    np.testing.assert_allclose(s["lira"], 2 * norm.cdf(3 / np.sqrt([2 * v, 5 * v])) - 1)
+
+
+def test_conf_and_lira_nan_cases_and_bounds():
+    s = compute_scores(MASK, CORRECT)  # no log-odds: conf and lira undefined
+    assert np.isnan(s["conf"]).all() and np.isnan(s["lira"]).all()
+    rng = np.random.default_rng(0)
+    log_odds = rng.normal(0, 40, MASK.shape)  # saturated members: p near 0 or 1
+    s = compute_scores(MASK, CORRECT, log_odds)
+    # points 3 (never in) and 4 (never out) are NaN under every definition; the others lie in [-1, 1]
+    for d in ("fz", "frac", "conf", "lira"):
+        assert np.isnan(s[d]).tolist() == [F, F, F, T, T, F], d
+        assert (np.abs(s[d][[0, 1, 2, 5]]) <= 1).all(), d
+    # every member equally confident: no spread on either side (variance floored), no difference -> 0
+    flat = compute_scores(MASK[:, :3], CORRECT[:, :3], np.full((4, 3), 2.0))
+    np.testing.assert_array_equal(flat["lira"], [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(flat["conf"], [0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="log-odds"):
+        compute_scores(MASK, CORRECT, log_odds[:, :3])
+
+
+def test_conf_and_lira_blocks_give_the_same_scores(monkeypatch):
+    import memgen.scores as sc
+
+    rng = np.random.default_rng(1)
+    mask, log_odds = rng.random((40, 50)) < 0.5, rng.normal(size=(40, 50))
+    whole = compute_scores(mask, mask, log_odds)
+    monkeypatch.setattr(sc, "_CHUNK", 7)
+    blocks = compute_scores(mask, mask, log_odds)
+    for d in ("conf", "lira"):
+        np.testing.assert_allclose(blocks[d], whole[d], rtol=1e-13)

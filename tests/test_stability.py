@@ -71,3 +71,15 @@ def test_bad_sizes():
     mask, correct = members()
     with pytest.raises(MemgenError, match="sizes"):
         stability(mask, correct, sizes=[0, 2], seed=SEED)
+
+
+def test_log_odds_add_conf_and_lira_rows():
+    mask, correct = members()
+    # log-odds that follow correctness: conf and lira order the points as fz does within each group
+    log_odds = np.where(correct, 2.0, -2.0)
+    df = stability(mask, correct, sizes=[2], seed=SEED, log_odds=log_odds)
+    assert df["definition"].tolist() == ["fz", "frac", "conf", "lira"]
+    # lira fits a Gaussian per side: one member a side (groups of two) leaves no variance to pool -> NaN
+    assert df["n_pairs"].tolist() == [3, 3, 3, 0]
+    # without them, fz and frac only (conf and lira would be NaN throughout)
+    assert stability(mask, correct, sizes=[2], seed=SEED)["definition"].tolist() == ["fz", "frac"]

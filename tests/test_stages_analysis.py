@@ -36,7 +36,7 @@ def table(rows) -> pd.DataFrame:
     df.insert(0, "index", range(len(df)))
     df.insert(1, "label", 0)
     df.insert(2, "true_label", 0)
-    return df
+    return df.assign(conf=df["frac"], lira=df["fz"])  # copies: their own values are tests/test_scores.py's
 
 
 REFERENCE = table(
@@ -133,18 +133,23 @@ def test_definitions_table_hand_values(score_paths, tmp_path):
     df = pd.read_csv(out)
     assert list(df.columns) == ["dataset", "arch", "ensemble", "rate", "weight_decay", *DEFINITION_COLUMNS]
     assert set(df["dataset"]) == {"digits"} and set(df["arch"]) == {"mlp"}
-    # rows by rate, then weight decay; fz before frac within an ensemble
-    assert df["ensemble"].tolist() == ["rate0.5"] * 2 + ["rate0.5-wd0.008"] * 2 + ["rate0.95"] * 2
-    assert df["definition"].tolist() == ["fz", "frac"] * 3
-    assert df["weight_decay"].tolist() == [0.004, 0.004, 0.008, 0.008, 0.004, 0.004]
-    ref = df[df["ensemble"] == "rate0.95"].set_index("definition")
+    # rows by rate, then weight decay; within an ensemble all canaries, then fit ones; fz, frac, conf, lira
+    assert df["ensemble"].tolist() == ["rate0.5"] * 8 + ["rate0.5-wd0.008"] * 8 + ["rate0.95"] * 8
+    assert df["definition"].tolist() == ["fz", "frac", "conf", "lira"] * 6
+    assert df["canaries"].tolist() == (["all"] * 4 + ["fit"] * 4) * 3
+    assert df["weight_decay"].tolist() == [0.004] * 8 + [0.008] * 8 + [0.004] * 8
+    ref = df[(df["ensemble"] == "rate0.95") & (df["canaries"] == "all")].set_index("definition")
     assert ref.loc["fz", "fpr_at_95tpr"] == 0.5
     assert ref.loc["fz", "auroc"] == pytest.approx(0.75)
     assert ref.loc["fz", "aupr"] == pytest.approx(5 / 6)
     assert (ref.loc["frac", "fpr_at_95tpr"], ref.loc["frac", "auroc"], ref.loc["frac", "aupr"]) == (0, 1, 1)
-    assert ref[["n_canaries", "n_natural", "n_excluded"]].values.tolist() == [[2, 2, 1]] * 2
-    # at rate 0.5 every point is held out, so none is excluded
-    assert df[df["ensemble"] == "rate0.5"]["n_excluded"].tolist() == [0, 0]
+    assert ref[["n_canaries", "n_natural", "n_excluded"]].values.tolist() == [[2, 2, 1]] * 4
+    # both canaries of the reference are fit (acc_in .9, .5): its fit rows repeat its all rows
+    fit = df[(df["ensemble"] == "rate0.95") & (df["canaries"] == "fit")].set_index("definition")
+    assert fit.drop(columns="canaries").equals(ref.drop(columns="canaries"))
+    # at rate 0.5 every point is held out, so none is excluded; canary A (acc_in .1) is never fit
+    half = df[df["ensemble"] == "rate0.5"]
+    assert half["n_excluded"].tolist() == [0] * 4 + [1] * 4
 
 
 def test_definitions_unknown_ensemble_is_named(score_paths, tmp_path):

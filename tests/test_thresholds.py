@@ -12,7 +12,8 @@ from memgen.thresholds import compute_thresholds, memorized, null_threshold
 def table(rows):
     """rows: (canary, n_in, n_out, acc_in, acc_out, fz, frac), scores written by hand."""
     cols = ["canary", "n_in", "n_out", "acc_in", "acc_out", "fz", "frac"]
-    return pd.DataFrame(rows, columns=cols)
+    df = pd.DataFrame(rows, columns=cols)
+    return df.assign(conf=df["frac"], lira=df["fz"])  # copies: conf/lira rules are tested on their own below
 
 
 NAN = math.nan
@@ -114,6 +115,16 @@ def test_compute_thresholds_by_hand():
     # fixed .25: fz n1 .5, n3 .5, n4 .25 (tie); frac n1 1/3, n3 1, n4 1 -> 3 / 5 each
     assert fixed["fz"] == {"tau": 0.25, "n_memorized": 3, "fraction_memorized": 0.6, "note": None}
     assert fixed["frac"] == {"tau": 0.25, "n_memorized": 3, "fraction_memorized": 0.6, "note": None}
+    # ties at τ: fz .5 is c2, c4 and n1, n3; frac 1.0 is c1, c2, c3 and n3, n4
+    ties = out["rules"]["null"]
+    assert ties["fz"]["tau_ties"] == {"canaries": 2, "natural": 2, "rests_on_ties": True}
+    assert ties["frac"]["tau_ties"] == {"canaries": 3, "natural": 2, "rests_on_ties": True}
+    # conf and lira (copies of frac and fz here) take the null rule alone: the fixed rule is fz/frac's
+    assert null["conf"] == null["frac"] and null["lira"] == null["fz"]
+    for d in ("conf", "lira"):
+        assert fixed[d]["tau"] is None and fixed[d]["n_memorized"] is None
+        assert "fixed rule" in fixed[d]["note"] and "use the null rule" in fixed[d]["note"]
+        assert out["rules"]["fixed"][d]["tau_ties"] is None
     # canary acc_in over c1..c5 (n_in >= 1): [1, .5, .25, .75, 1], sorted [.25, .5, .75, 1, 1]
     # mean 3.5 / 5 = .7; squared deviations .2025 + .04 + .0025 + .09 + .09 = .425, / 4 -> std sqrt(.10625)
     acc = out["canary_acc_in"]
@@ -200,3 +211,13 @@ def test_null_at_zero_is_undefined_not_every_point():
             assert r["note"].startswith("memorized set undefined: the null sits at 0")
         assert out["rules"]["fixed"]["fz"]["n_memorized"] == 3  # the fixed rule does not read the null
     assert out["fit"] is None  # no fit check given
+
+
+def test_continuous_tau_rests_on_no_tie():
+    # distinct canary scores: τ is one canary's score, shared by no other point
+    scores = STUDY.assign(lira=[0.9, 0.8, 0.7, 0.6, 0.5, 0.1, 0.2, 0.75, 0.3, 0.0, NAN, 0.95])
+    out = compute_thresholds(scores, alpha=0.25, tail="upper", fixed_tau=0.25, min_out=2)
+    r = out["rules"]["null"]["lira"]
+    # null c1..c4 sorted [.6, .7, .8, .9], rank 3 -> .8; natural >= .8: none of n1..n5 (n3 .75)
+    assert (r["tau"], r["n_memorized"]) == (0.8, 0)
+    assert r["tau_ties"] == {"canaries": 1, "natural": 0, "rests_on_ties": False}

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from memgen.definitions import compare_definitions, detection_curves
+from memgen.definitions import CANARY_SUBSETS, FIT_ACC_IN, compare_definitions, detection_curves
 from memgen.plots.style import DEFINITION_LABELS, PALETTE, save_figure, setup
 from memgen.scores import DEFINITIONS
 from memgen.thresholds import scored
@@ -150,145 +150,193 @@ def _ensemble_order(df: pd.DataFrame) -> list[str]:
 
 
 def fig_fpr(df_definitions: pd.DataFrame, paths) -> None:
-    """Fig. 2: FPR at 95 % TPR per definition, one bar group per ensemble."""
+    """Fig. 2: FPR at 95 % TPR per definition, one bar group per ensemble; one row of panels per
+    (dataset, arch), one column per canary subset (all canaries, the canaries members fit)."""
     setup()
-    panels = _panels(df_definitions)
-    fig, axes = _grid(
-        len(panels), width=max(5.0, 1.3 * df_definitions.get("ensemble", pd.Series()).nunique())
-    )
-    for ax, (_, df) in zip(axes, panels, strict=True):
-        if df.empty or df["fpr_at_95tpr"].isna().all():
-            _no_data(ax, "definition comparison (a class is absent)")
-            continue
-        df = df.assign(label=df["definition"].map(DEFINITION_LABELS))
-        sns.barplot(
-            data=df,
-            x="ensemble",
-            y="fpr_at_95tpr",
-            hue="label",
-            order=_ensemble_order(df),
-            hue_order=[DEFINITION_LABELS[d] for d in DEFINITIONS],
-            palette={DEFINITION_LABELS[d]: PALETTE[d] for d in DEFINITIONS},
-            ax=ax,
-        )
-        for container in ax.containers:
-            ax.bar_label(container, fmt="%.2f", fontsize="small")
-        ax.set_ylim(0, 1.05)
-        ax.set_xlabel(
-            f"ensemble (n = {_span(df['n_canaries'])} canaries, {_span(df['n_natural'])} natural points)"
-        )
-        ax.set_ylabel("FPR at 95 % TPR\n(share of natural points flagged)")
-        ax.tick_params(axis="x", labelrotation=30)
-        for label in ax.get_xticklabels():
-            label.set_horizontalalignment("right")
-        ax.get_legend().remove()
-    # one legend, outside the last panel, so it never hides a bar
+    df_all = df_definitions if "canaries" in df_definitions else df_definitions.assign(canaries="all")
+    panels = _panels(df_all)
+    subsets = [c for c in CANARY_SUBSETS if (df_all["canaries"] == c).any()] or ["all"]
+    n_ens = df_all.get("ensemble", pd.Series()).nunique()
+    fig, grid = plt.subplots(
+        len(panels), len(subsets), figsize=(max(5.0, 1.6 * n_ens) * len(subsets), 4.2 * len(panels)),
+        squeeze=False, sharey=True,
+    )  # fmt: skip
+    for row, (title, rows) in zip(grid, panels, strict=True):
+        for ax, subset in zip(row, subsets, strict=True):
+            df = rows[rows["canaries"] == subset]
+            what = "all canaries" if subset == "all" else f"canaries fit (acc_in ≥ {FIT_ACC_IN:g})"
+            ax.set_title(f"{title}: {what}" if title else what)
+            if df.empty or df["fpr_at_95tpr"].isna().all():
+                _no_data(ax, "definition comparison (a class is absent)")
+                continue
+            shown = [d for d in DEFINITIONS if df.loc[df["definition"] == d, "fpr_at_95tpr"].notna().any()]
+            df = df[df["definition"].isin(shown)].assign(label=df["definition"].map(DEFINITION_LABELS))
+            sns.barplot(
+                data=df,
+                x="ensemble",
+                y="fpr_at_95tpr",
+                hue="label",
+                order=_ensemble_order(df),
+                hue_order=[DEFINITION_LABELS[d] for d in shown],
+                palette={DEFINITION_LABELS[d]: PALETTE[d] for d in shown},
+                ax=ax,
+            )
+            for container in ax.containers:  # upright labels would overlap at four bars per group
+                ax.bar_label(container, fmt="%.2f", fontsize="x-small", rotation=90, padding=2)
+            ax.set_ylim(0, 1.18)  # room for the labels of bars at 1.00
+            ax.set_yticks(np.linspace(0, 1, 6))
+            ax.set_xlabel(
+                f"ensemble (n = {_span(df['n_canaries'])} canaries, {_span(df['n_natural'])} natural points)"
+            )
+            ax.set_ylabel("FPR at 95 % TPR\n(share of natural points flagged)")
+            ax.tick_params(axis="x", labelrotation=30)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
+            ax.get_legend().remove()
+    axes = list(grid.flat)
+    # one legend, outside the top right panel, so it never hides a bar
     handles = max((ax.get_legend_handles_labels() for ax in axes), key=lambda hl: len(hl[0]))
     if handles[0]:
-        axes[-1].legend(
+        grid[0, -1].legend(
             *handles, title="definition", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1)
         )
-    _titled(
-        fig,
-        axes,
-        panels,
-        "Natural points flagged when the threshold catches 95 % of canaries (lower is better)",
-    )
-    save_figure(fig, paths)
-
-
-def fig_null(scores: pd.DataFrame, thresholds: dict, definition: str, paths) -> None:
-    """Fig. 3: score histograms of canaries (the null) and natural points, with τ of both rules."""
-    setup()
-    ok = scored(scores, thresholds["min_out"])
-    canary = scores["canary"].to_numpy().astype(int) == 1
-    values = scores[definition].to_numpy(dtype=float)
-    null, natural = values[ok & canary], values[ok & ~canary]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    bins = np.linspace(-1, 1, 41)  # both scores lie in [-1, 1]; 0.05-wide bins
-    for data, label, color in [
-        (natural, f"natural points (n = {natural.size})", PALETTE["random"]),
-        (null, f"canaries = null (n = {null.size})", PALETTE["memorized"]),
-    ]:
-        if data.size:
-            ax.hist(data, bins=bins, density=True, alpha=0.55, color=color, label=label)
-        else:
-            ax.plot([], [], " ", label=f"{label}: none scored")
-    rule_style = {"null": ("red", "--"), "fixed": ("black", ":")}
-    for rule, (color, ls) in rule_style.items():
-        r = thresholds["rules"][rule][definition]
-        name = (
-            f"null rule ({thresholds['tail']} tail, α = {thresholds['alpha']:g})"
-            if rule == "null"
-            else "fixed rule"
-        )
-        if r["tau"] is None:
-            why = "no canary is scored" if thresholds["null_size"] == 0 else "see the note in thresholds.json"
-            ax.plot([], [], " ", label=f"τ {name}: undefined ({why})")
-            continue
-        share = "" if r["fraction_memorized"] is None else f", {r['fraction_memorized']:.1%}"
-        ax.axvline(
-            r["tau"],
-            color=color,
-            ls=ls,
-            lw=1.8,
-            label=f"τ {name} = {r['tau']:.3g}: {r['n_memorized']} natural points ≥ τ{share}",
-        )
-    ax.set_xlim(-1.05, 1.05)
-    ax.set_xlabel(f"memorization score: {DEFINITION_LABELS[definition]}")
-    ax.set_ylabel("density (each group has area 1)")
-    ax.set_title(f"Null-based threshold: canary vs natural scores (min_out = {thresholds['min_out']})")
-    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.2))  # below: hides no bar
+    fig.suptitle("Natural points flagged when the threshold catches 95 % of canaries (lower is better)")
     fig.tight_layout()
     save_figure(fig, paths)
 
 
-def fig_curves(scores_by_ens: dict[str, pd.DataFrame], min_out: int, paths) -> None:
-    """Fig. 7: ROC and precision-recall curves of canary detection, both definitions, per ensemble."""
+def _tau_line(r: dict, rule: str, thresholds: dict) -> str:
+    """One line of a Fig. 3 panel's box: τ of a rule, the memorized count, and the ties at τ."""
+    name = f"null ({thresholds['tail']}, α = {thresholds['alpha']:g})" if rule == "null" else "fixed"
+    if r.get("tau") is None:
+        return f"τ {name}: undefined"
+    share = "" if r.get("fraction_memorized") is None else f" ({r['fraction_memorized']:.1%})"
+    ties = r.get("tau_ties") or {}
+    tie = ""
+    if ties.get("rests_on_ties"):
+        tie = f"; ties at τ: {ties['canaries']} canaries, {ties['natural']} natural"
+    return f"τ {name} = {r['tau']:.3g}: {r['n_memorized']} memorized{share}{tie}"
+
+
+def fig_null(scores: pd.DataFrame, thresholds: dict, definitions, paths) -> None:
+    """Fig. 3: score histograms of canaries (the null) and natural points, with τ of both rules, one
+    panel per definition (`definitions`: one name or several; those with no score are left out)."""
     setup()
-    fig, (roc, pr) = plt.subplots(1, 2, figsize=(12, 5))
-    several = len(scores_by_ens) > 1
-    for i, (name, scores) in enumerate(scores_by_ens.items()):
-        ls = LINESTYLES[i % len(LINESTYLES)]
-        metrics = compare_definitions(scores, min_out).set_index("definition")
-        tag = f" – {name}" if several else ""
-        for definition in DEFINITIONS:
-            m, c = metrics.loc[definition], detection_curves(scores, definition, min_out)
-            label = f"{DEFINITION_LABELS[definition]}{tag}"
-            if c["fpr"].size == 0:
-                roc.plot([], [], " ", label=f"{label}: one class absent")
-                continue
-            color = PALETTE[definition]
-            roc.plot(c["fpr"], c["tpr"], color=color, ls=ls, label=f"{label} (AUROC {m['auroc']:.3f})")
-            pr.plot(
-                c["recall"], c["precision"], color=color, ls=ls, drawstyle="steps-post",
-                label=f"{label} (AUPR {m['aupr']:.3f})",
-            )  # fmt: skip
-        n_canaries, n_natural = metrics["n_canaries"].iloc[0], metrics["n_natural"].iloc[0]
-        if n_canaries == 0 or n_natural == 0:
-            continue
-        share = n_canaries / (n_canaries + n_natural)
-        pr.axhline(share, color="grey", lw=0.8, ls=ls, label=f"chance{tag} (canary share {share:.1%})")
-    roc.plot([0, 1], [0, 1], color="grey", lw=0.8, label="chance")
-    roc.set(
-        xlabel="false positive rate (share of natural points flagged)",
-        ylabel="true positive rate (share of canaries flagged)",
-        title="ROC",
-        xlim=(0, 1),
-        ylim=(0, 1.02),
-    )
-    pr.set(
-        xlabel="recall (share of canaries flagged)",
-        ylabel="precision (share of flagged points that are canaries)",
-        title="Precision–recall",
-        xlim=(0, 1),
-        ylim=(0, 1.02),
-    )
-    roc.legend(fontsize="small", loc="lower right")
-    pr.legend(fontsize="small", loc="upper right")
+    definitions = [definitions] if isinstance(definitions, str) else list(definitions)
+    ok = scored(scores, thresholds["min_out"])
+    canary = scores["canary"].to_numpy().astype(int) == 1
+    # conf and lira are NaN everywhere in a table made without log-odds: nothing to draw
+    shown = [d for d in definitions if scores[d].notna().any()] or definitions[:1]
+    ncols = min(len(shown), 2)  # four definitions: a 2 x 2 grid
+    nrows = math.ceil(len(shown) / ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(6.2 * ncols, 4.0 * nrows + 0.8), squeeze=False)
+    for ax in grid.flat[len(shown) :]:
+        ax.set_visible(False)
+    axes = list(grid.flat[: len(shown)])
+    bins = np.linspace(-1, 1, 41)  # every definition lies in [-1, 1]; 0.05-wide bins
+    rule_style = {"null": ("red", "--"), "fixed": ("black", ":")}
+    for ax, definition in zip(axes, shown, strict=True):
+        values = scores[definition].to_numpy(dtype=float)
+        null, natural = values[ok & canary], values[ok & ~canary]
+        for data, label, color in [
+            (natural, f"natural points (n = {natural.size})", PALETTE["random"]),
+            (null, f"canaries = null (n = {null.size})", PALETTE["memorized"]),
+        ]:
+            data = data[~np.isnan(data)]
+            if data.size:
+                # share of the group per bin: a spike of tied canaries at 1.0 and a broad natural
+                # bulk near 0 both stay readable on a log axis
+                ax.hist(data, bins=bins, weights=np.full(data.size, 1 / data.size), alpha=0.55,
+                        color=color, label=label)  # fmt: skip
+            else:
+                ax.plot([], [], " ", label=f"{label}: none scored")
+        lines = []
+        for rule, (color, ls) in rule_style.items():
+            r = thresholds["rules"][rule].get(definition, {"tau": None})
+            lines.append(_tau_line(r, rule, thresholds))
+            if r.get("tau") is not None:
+                ax.axvline(r["tau"], color=color, ls=ls, lw=1.8)
+        ax.set_yscale("log")
+        ax.set_xlim(-1.05, 1.05)
+        ax.set_ylim(top=ax.get_ylim()[1] * 30)  # headroom for the τ box above the bars
+        ax.set_xlabel(f"memorization score: {DEFINITION_LABELS[definition]}")
+        ax.set_ylabel("share of the group per bin\n(log scale)")
+        box = {"facecolor": "white", "alpha": 0.85, "edgecolor": "none"}
+        ax.text(0.02, 0.97, "\n".join(lines), transform=ax.transAxes, va="top", fontsize="x-small", bbox=box)
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles += [plt.Line2D([], [], color=c, ls=ls, lw=1.8) for c, ls in rule_style.values()]
+    labels += ["τ, null rule (score ≥ τ is memorized)", "τ, fixed rule (fz, frac only)"]
+    fig.legend(handles, labels, fontsize="small", loc="lower center", ncol=2, bbox_to_anchor=(0.5, 0))
     fig.suptitle(
-        f"Detecting canaries (positives) among natural points with each definition (min_out = {min_out})"
+        f"Null-based threshold: canary vs natural scores, {thresholds.get('ensemble', 'reference')} "
+        f"(min_out = {thresholds['min_out']})"
     )
+    fig.tight_layout(rect=(0, 0.6 / fig.get_figheight(), 1, 1))  # the legend sits below the panels
+    save_figure(fig, paths)
+
+
+def _metric_table(ax, metrics: pd.DataFrame) -> None:
+    """AUROC and AUPR per definition, over all / fit canaries, as a small table under a Fig. 7 column
+    (outside the axes: inside, it would cover curves somewhere whatever the corner)."""
+    m = metrics.set_index(["definition", "canaries"])
+    lines = ["       AUROC all / fit   AUPR all / fit"]
+    for d in DEFINITIONS:
+        if m.loc[(d, "all"), "auroc"] == m.loc[(d, "all"), "auroc"]:  # not NaN
+            auroc = f"{m.loc[(d, 'all'), 'auroc']:.3f} / {m.loc[(d, 'fit'), 'auroc']:.3f}"
+            aupr = f"{m.loc[(d, 'all'), 'aupr']:.3f} / {m.loc[(d, 'fit'), 'aupr']:.3f}"
+            lines.append(f"{d:>5}  {auroc:>15}   {aupr:>14}")
+    n = m.loc[(DEFINITIONS[0], "all")]
+    n_fit = m.loc[(DEFINITIONS[0], "fit"), "n_canaries"]
+    lines.append(f"{int(n['n_canaries'])} canaries ({int(n_fit)} fit), {int(n['n_natural'])} natural points")
+    ax.text(0.5, -0.2, "\n".join(lines), transform=ax.transAxes, fontsize="small", family="monospace",
+            va="top", ha="center")  # fmt: skip
+
+
+def fig_curves(scores_by_ens: dict[str, pd.DataFrame], min_out: int, paths) -> None:
+    """Fig. 7: ROC (top row) and precision-recall (bottom row) curves of canary detection, one column per
+    ensemble, one colour per definition; solid over all canaries, dashed over the canaries members fit."""
+    setup()
+    n = max(len(scores_by_ens), 1)
+    fig, grid = plt.subplots(2, n, figsize=(3.8 * n + 0.4, 8.2), squeeze=False, sharex=True, sharey=True)
+    subset_style = {"all": "-", "fit": "--"}
+    for col, (name, scores) in enumerate(scores_by_ens.items()):
+        roc, pr = grid[0, col], grid[1, col]
+        metrics = compare_definitions(scores, min_out)
+        roc.set_title(name)
+        drawn = False
+        for subset, ls in subset_style.items():
+            for definition in DEFINITIONS:
+                c = detection_curves(scores, definition, min_out, subset)
+                if c["fpr"].size == 0:
+                    continue
+                drawn = True
+                color, lw = PALETTE[definition], 1.4 if subset == "all" else 1.0
+                roc.plot(c["fpr"], c["tpr"], color=color, ls=ls, lw=lw)
+                pr.plot(c["recall"], c["precision"], color=color, ls=ls, lw=lw, drawstyle="steps-post")
+            counts = metrics[metrics["canaries"] == subset].iloc[0]
+            if counts["n_canaries"] and counts["n_natural"]:
+                share = counts["n_canaries"] / (counts["n_canaries"] + counts["n_natural"])
+                pr.axhline(share, color="grey", lw=0.8, ls=ls)
+        roc.plot([0, 1], [0, 1], color="grey", lw=0.8)
+        if not drawn:
+            _no_data(roc, "curve (a class is absent)")
+            continue
+        _metric_table(pr, metrics)
+        pr.set_xlabel("recall (share of canaries flagged)")
+        roc.set_xlabel("false positive rate\n(share of natural points flagged)")
+        roc.xaxis.set_tick_params(labelbottom=True)
+    grid[0, 0].set_ylabel("true positive rate\n(share of canaries flagged)")
+    grid[1, 0].set_ylabel("precision (share of flagged\npoints that are canaries)")
+    for ax in grid.flat:
+        ax.set(xlim=(0, 1), ylim=(0, 1.02))
+    handles = [plt.Line2D([], [], color=PALETTE[d], lw=1.4) for d in DEFINITIONS]
+    labels = [DEFINITION_LABELS[d] for d in DEFINITIONS]
+    handles += [plt.Line2D([], [], color="black", ls=ls) for ls in subset_style.values()]
+    labels += ["all canaries", f"canaries fit (acc_in ≥ {FIT_ACC_IN:g})"]
+    handles.append(plt.Line2D([], [], color="grey", lw=0.8))
+    labels.append("chance (ROC: diagonal; PR: canary share)")
+    fig.legend(handles, labels, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.suptitle(f"Detecting canaries (positives) among natural points (min_out = {min_out})")
     fig.tight_layout()
     save_figure(fig, paths)
 
@@ -305,8 +353,11 @@ def _wd_axis(ax, wd: pd.Series) -> None:
 
 
 def fig_sweep(df_definitions: pd.DataFrame, paths) -> None:
-    """Fig. 8: FPR at 95 % TPR vs weight decay, per definition (one line per rate when several)."""
+    """Fig. 8: FPR at 95 % TPR vs weight decay, per definition (one line per rate when several), over
+    all canaries (definitions.csv's `canaries` = all rows)."""
     setup()
+    if "canaries" in df_definitions:
+        df_definitions = df_definitions[df_definitions["canaries"] == "all"]
     panels = _panels(df_definitions)
     fig, axes = _grid(len(panels))
     for ax, (_, df) in zip(axes, panels, strict=True):
@@ -327,7 +378,7 @@ def fig_sweep(df_definitions: pd.DataFrame, paths) -> None:
         ax.set_ylim(0, 1.05)
         ax.set_xlabel("weight decay (L2 coefficient of SGD)")
         ax.set_ylabel("FPR at 95 % TPR\n(share of natural points flagged)")
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))  # four definitions: outside
     rate = "" if df_definitions["rate"].nunique() != 1 else f" at rate {df_definitions['rate'].iloc[0]:g}"
     _titled(fig, axes, panels, f"Definition comparison across weight decay{rate}: FPR (lower is better)")
     save_figure(fig, paths)
@@ -352,6 +403,6 @@ def fig_stability(df_stability: pd.DataFrame, paths) -> None:
         )
         ax.set_xlabel("sub-ensemble size (members per group)")
         ax.set_ylabel("mean pairwise Spearman ρ\nbetween groups (band: ± 1 std)")
-        ax.legend(fontsize="small", loc="best")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))  # four definitions: outside
     _titled(fig, axes, panels, "Stability of scores: agreement of disjoint sub-ensembles vs their size")
     save_figure(fig, paths)

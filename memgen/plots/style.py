@@ -9,8 +9,21 @@ matplotlib.use("Agg")  # figures are files; never open a window (clusters and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-DEFINITION_LABELS = {"fz": "FZ difference (Eq. 1)", "frac": "fractional difference (Eq. 2)"}
-PALETTE = {"fz": "#d95f02", "frac": "#1b9e77", "memorized": "#7570b3", "random": "#999999"}
+DEFINITION_LABELS = {
+    "fz": "FZ difference (Eq. 1)",
+    "frac": "fractional difference (Eq. 2)",
+    "conf": "confidence fractional difference",
+    "lira": "LiRA-style separation",
+}
+# Dark2 for the four definitions; memorized / random keep their colours (purple, grey)
+PALETTE = {
+    "fz": "#d95f02",
+    "frac": "#1b9e77",
+    "conf": "#e7298a",
+    "lira": "#1f78b4",
+    "memorized": "#7570b3",
+    "random": "#999999",
+}
 
 
 def setup() -> None:

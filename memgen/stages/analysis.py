@@ -22,16 +22,14 @@ from memgen.plots import measurement as plots
 from memgen.plots.measurement import LINESTYLES
 from memgen.sampling_bias import COLUMNS as SAMPLING_BIAS_COLUMNS
 from memgen.sampling_bias import loo_bias, sampling_bias
+from memgen.scores import DEFINITIONS
 from memgen.stability import COLUMNS as STABILITY_COLUMNS
 from memgen.stability import stability
-from memgen.thresholds import REQUIRED_COLUMNS, compute_thresholds
-from memgen.variants import VARIANTS
+from memgen.thresholds import FIXED_RULE_DEFINITIONS, REQUIRED_COLUMNS, compute_thresholds
 
 log = logging.getLogger("memgen.stages")
 WHERE = ["dataset", "arch"]
 ENSEMBLE = ["ensemble", "rate", "weight_decay"]
-# Fig. 3 draws one definition: the one of the paper's recommended setup (the "all fixes" variant, Eq. 2)
-NULL_FIGURE_DEFINITION = VARIANTS["all"][1]
 # Stability pairs points held out by at least one member of each group; config min_out (~10) would leave
 # small groups (4 members at rate 0.95 hold out ~0.2 per point) with no point at all.
 STABILITY_MIN_OUT = 1
@@ -120,17 +118,23 @@ def write_thresholds(
     )
     out = {"dataset": dataset, "arch": arch, "ensemble": ensemble, **out}
     save_json(out_path, out)
-    notes = {r["note"] for rules in out["rules"].values() for r in rules.values() if r["n_memorized"] is None}
+    notes = {
+        r["note"]
+        for rule, rules in out["rules"].items()
+        for definition, r in rules.items()
+        if r["n_memorized"] is None and (rule != "fixed" or definition in FIXED_RULE_DEFINITIONS)
+    }  # the fixed rule's absence for conf and lira is by design (memgen.thresholds), not a warning
     for note in sorted(notes):
         log.warning("%s/%s/%s: %s", dataset, arch, ensemble, note)
 
 
 def write_definitions(score_paths: dict, out_path, analysis: dict, dataset: str, arch: str) -> None:
-    """definitions.csv: FPR@95%TPR, AUROC, AUPR of fz and frac per ensemble (canaries = positives).
+    """definitions.csv: FPR@95%TPR, AUROC, AUPR of every definition per ensemble (canaries = positives),
+    over all canaries and over the canaries the members fit (column `canaries`).
 
     score_paths: ensemble name -> scores.csv. analysis: {ensembles: {name: {rate, weight_decay, plain}},
     min_out, ...}. Columns: dataset, arch, ensemble, rate, weight_decay, then memgen.definitions.COLUMNS;
-    rows by rate, weight decay, ensemble, then definition (fz, frac).
+    rows by rate, weight decay, ensemble, then canaries (all, fit), then definition (DEFINITIONS).
     """
     tables = [
         _tag(
@@ -180,14 +184,22 @@ def write_stability(masks_path, correct_path, out_path, analysis: dict, dataset:
     Columns: dataset, arch, ensemble, rate, weight_decay, members (K), then memgen.stability.COLUMNS.
     """
     mask = load_npz(masks_path, ("mask",))["mask"].astype(bool)
-    correct = load_npz(correct_path, ("correct",))["correct"].astype(bool)
+    scored = load_npz(correct_path, ("correct",))
+    correct = scored["correct"].astype(bool)
     if mask.ndim != 2 or mask.shape != correct.shape:
         raise fail(
             f"{masks_path} holds a mask of shape {mask.shape} but {correct_path} a correctness of shape "
             f"{correct.shape}; both must be [members, points] of the same ensemble",
             f"rerun the scores rule of that ensemble: snakemake --forcerun {correct_path}",
         )
-    df = stability(mask, correct, analysis["stability_sizes"], analysis["seed"], min_out=STABILITY_MIN_OUT)
+    df = stability(
+        mask,
+        correct,
+        analysis["stability_sizes"],
+        analysis["seed"],
+        min_out=STABILITY_MIN_OUT,
+        log_odds=scored.get("log_odds"),  # conf and lira; a correct.npz without them gives fz and frac only
+    )
     meta = {**_meta(analysis, analysis["reference"]), "members": int(mask.shape[0])}
     save_csv(out_path, _tag(df, dataset, arch, meta))
     return {"seeds": {"stability": analysis["seed"]}}  # provenance for memgen.workflow.run
@@ -223,8 +235,9 @@ def write_fig_stability(csv_paths, png, pdf) -> None:
     plots.fig_stability(_concat(csv_paths, STABILITY_COLUMNS), [png, pdf])
 
 
-def write_fig_null(scores_path, thresholds_path, png, pdf, definition: str = NULL_FIGURE_DEFINITION) -> None:
-    """Fig. 3: canary (null) and natural score histograms of the reference ensemble with both thresholds."""
+def write_fig_null(scores_path, thresholds_path, png, pdf, definitions=DEFINITIONS) -> None:
+    """Fig. 3: canary (null) and natural score histograms of the reference ensemble with both thresholds,
+    one panel per definition (every one: the figure does not depend on which the ablation picks)."""
     thresholds = load_json(thresholds_path)
     missing = [k for k in ("min_out", "alpha", "tail", "null_size", "rules") if k not in thresholds]
     if missing:
@@ -232,7 +245,7 @@ def write_fig_null(scores_path, thresholds_path, png, pdf, definition: str = NUL
             f"{thresholds_path} lacks keys {missing}; it was made by another version or rule",
             f"delete it and rerun: snakemake --forcerun {thresholds_path}",
         )
-    plots.fig_null(read_scores(scores_path), thresholds, definition, [png, pdf])
+    plots.fig_null(read_scores(scores_path), thresholds, definitions, [png, pdf])
 
 
 def curve_ensembles(analysis: dict, names) -> list[str]:

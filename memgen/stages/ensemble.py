@@ -83,17 +83,16 @@ def write_scores(
         train = load_outputs(p, n=mask.shape[1], fields=("pred", "log_odds"))["train"]
         correct[k] = train["pred"] == label
         log_odds[k] = train["log_odds"]
-    # correct.npz first, so the log-odds are freed before score_table's K x N temporaries
     save_npz(out_correct, correct=correct, log_odds=log_odds)
-    del log_odds
     paths = point_paths(load_index(index_path)) if index_path else None
     if paths is not None and len(paths) != mask.shape[1]:
         raise fail(
             f"{index_path} lists {len(paths)} training points, {masks_path} masks {mask.shape[1]}",
             f"rerun: snakemake --forcerun {masks_path}",
         )
+    # conf and lira read the float16 log-odds block by block (memgen.scores._CHUNK points at a time)
     table = score_table(
-        mask, correct, c["label"], c["true_label"], c["canary"], paths, interval_level=interval_level
+        mask, correct, c["label"], c["true_label"], c["canary"], paths, log_odds, interval_level
     )
     save_csv(out_scores, table)
     ai = table["acc_in"][c["canary"]].dropna()
