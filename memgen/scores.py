@@ -6,7 +6,7 @@ members' label log-odds log(p / (1 - p)) of the label's softmax probability p (m
 
 import numpy as np
 import pandas as pd
-from scipy.special import erf, expit
+from scipy.special import expit
 
 from memgen.intervals import DEFAULT_LEVEL, interval_columns
 
@@ -49,9 +49,9 @@ def _confidence_stats(mask: np.ndarray, log_odds: np.ndarray) -> dict[str, np.nd
 
 
 def lira_scores(stats: dict, n_in: np.ndarray, n_out: np.ndarray) -> np.ndarray:
-    """float [N] in [-1, 1]: 2 Phi((mu_in - mu_out) / sqrt(s_in^2 + s_out^2)) - 1, the chance that an
-    in-member is more confident in the label than an out-member, rescaled (0: no difference), from
-    Gaussians fit to the log-odds of the members that hold each point in and of those that hold it out.
+    """float [N] in (-1, 1): t / sqrt(1 + t^2) of the separation t = (mu_in - mu_out) / sqrt(s_in^2 + s_out^2)
+    of Gaussians fit to the log-odds of the members that hold each point in and of those that hold it out
+    (Phi(t) is the chance that an in-member is more confident in the label than an out-member; 0: none).
 
     A side with fewer than LIRA_PER_POINT_MIN members uses the variance pooled (averaged) over every point
     with >= 2 members on that side (the other side's pool when none has); NaN where a side is empty.
@@ -65,7 +65,9 @@ def lira_scores(stats: dict, n_in: np.ndarray, n_out: np.ndarray) -> np.ndarray:
     ]
     with np.errstate(invalid="ignore"):
         t = (stats["mu_in"] - stats["mu_out"]) / np.sqrt(s2[0] + s2[1])
-    return erf(t / np.sqrt(2.0))  # = 2 Phi(t) - 1; NaN stays NaN (empty side, or no variance pool)
+    # Decision: t / sqrt(1 + t^2), not 2 Phi(t) - 1: both order points as t does, but 2 Phi(t) - 1 is 1.0 in
+    # float64 from t ~ 8.3 on, which tied 60 of 72 canaries of the default study's rate 0.95 at 1.0.
+    return t / np.hypot(1.0, t)  # NaN stays NaN (empty side, or no variance pool)
 
 
 def compute_scores(mask: np.ndarray, correct: np.ndarray, log_odds: np.ndarray | None = None) -> dict:

@@ -141,21 +141,21 @@ def test_conf_by_hand():
     np.testing.assert_allclose(s["conf"], [1 / 3, 0.0])
 
 
-def test_lira_by_hand_pools_the_variance_of_small_sides():
-    from scipy.stats import norm
+def lira_of(t):
+    return t / np.sqrt(1 + t**2)
 
+
+def test_lira_by_hand_pools_the_variance_of_small_sides():
     mask = np.array([[T, T], [T, T], [F, F], [F, F]])
     log_odds = np.array([[1.0, 0.0], [3.0, 2.0], [-1.0, 0.0], [1.0, 0.0]])
     s = compute_scores(mask, np.ones_like(mask), log_odds)
     # in: means 2, 1, variances 2, 2 (pool 2); out: means 0, 0, variances 2, 0 (pool 1). Two members a
     # side (< LIRA_PER_POINT_MIN): both points use the pools -> t = (mu_in - mu_out) / sqrt(2 + 1)
     t = np.array([2.0, 1.0]) / np.sqrt(3.0)
-    np.testing.assert_allclose(s["lira"], 2 * norm.cdf(t) - 1)
+    np.testing.assert_allclose(s["lira"], lira_of(t))
 
 
 def test_lira_per_point_variance_with_enough_members():
-    from scipy.stats import norm
-
     from memgen.scores import LIRA_PER_POINT_MIN
 
     k = 2 * LIRA_PER_POINT_MIN
@@ -165,7 +165,7 @@ def test_lira_per_point_variance_with_enough_members():
     log_odds = np.where(mask, 3 + z * [1, 2], z)  # point 1's in-members spread twice as far
     s = compute_scores(mask, np.ones_like(mask), log_odds)
     v = (k // 2) / (k // 2 - 1)
-    np.testing.assert_allclose(s["lira"], 2 * norm.cdf(3 / np.sqrt([2 * v, 5 * v])) - 1)
+    np.testing.assert_allclose(s["lira"], lira_of(3 / np.sqrt([2 * v, 5 * v])))
 
 
 def test_conf_and_lira_nan_cases_and_bounds():
@@ -184,6 +184,15 @@ def test_conf_and_lira_nan_cases_and_bounds():
     np.testing.assert_array_equal(flat["conf"], [0.0, 0.0, 0.0])
     with pytest.raises(ValueError, match="log-odds"):
         compute_scores(MASK, CORRECT, log_odds[:, :3])
+
+
+def test_lira_separations_far_apart_do_not_tie():
+    # in-members at +20 and +30, out-members at -20: t of 40 and 50 standard deviations, where
+    # 2 Phi(t) - 1 would be 1.0 for both; lira keeps them apart, below 1
+    mask = np.array([[T, T], [T, T], [F, F], [F, F]])
+    log_odds = np.array([[20.0, 30.0], [20.0, 30.0], [-20.0, -20.0], [-20.0, -20.0]])
+    lira = compute_scores(mask, np.ones_like(mask), log_odds)["lira"]
+    assert lira[0] < lira[1] < 1.0
 
 
 def test_conf_and_lira_blocks_give_the_same_scores(monkeypatch):
