@@ -294,11 +294,14 @@ def _metric_table(ax, metrics: pd.DataFrame) -> None:
 
 def fig_curves(scores_by_ens: dict[str, pd.DataFrame], min_out: int, paths) -> None:
     """Fig. 7: ROC (top row) and precision-recall (bottom row) curves of canary detection, one column per
-    ensemble, one colour per definition; solid over all canaries, dashed over the canaries members fit."""
+    ensemble, one colour per definition; solid over all canaries, dashed over the canaries members fit.
+    The ROC's FPR axis is logarithmic (as LiRA's): every definition nears TPR 1 within a few % FPR."""
     setup()
     n = max(len(scores_by_ens), 1)
-    fig, grid = plt.subplots(2, n, figsize=(3.8 * n + 0.4, 8.2), squeeze=False, sharex=True, sharey=True)
+    fig, grid = plt.subplots(2, n, figsize=(3.8 * n + 0.4, 8.2), squeeze=False, sharex="row", sharey="row")
     subset_style = {"all": "-", "fit": "--"}
+    n_natural = [int((scored(s, min_out) & (s["canary"] == 0)).sum()) for s in scores_by_ens.values()]
+    lo = 0.5 / max(min(n_natural, default=1), 1)  # half of one natural point: FPR 0 is drawn there
     for col, (name, scores) in enumerate(scores_by_ens.items()):
         roc, pr = grid[0, col], grid[1, col]
         metrics = compare_definitions(scores, min_out)
@@ -311,30 +314,37 @@ def fig_curves(scores_by_ens: dict[str, pd.DataFrame], min_out: int, paths) -> N
                     continue
                 drawn = True
                 color, lw = PALETTE[definition], 1.4 if subset == "all" else 1.0
-                roc.plot(c["fpr"], c["tpr"], color=color, ls=ls, lw=lw)
+                # from the first threshold on: the (0, 0) corner has no place on a log axis, and a line
+                # from it would draw a tie block's chance interpolation as if it were a curve
+                first = (c["fpr"] > 0) | (c["tpr"] > 0)
+                roc.plot(np.maximum(c["fpr"][first], lo), c["tpr"][first], color=color, ls=ls, lw=lw)
                 pr.plot(c["recall"], c["precision"], color=color, ls=ls, lw=lw, drawstyle="steps-post")
             counts = metrics[metrics["canaries"] == subset].iloc[0]
             if counts["n_canaries"] and counts["n_natural"]:
                 share = counts["n_canaries"] / (counts["n_canaries"] + counts["n_natural"])
                 pr.axhline(share, color="grey", lw=0.8, ls=ls)
-        roc.plot([0, 1], [0, 1], color="grey", lw=0.8)
+        chance = np.geomspace(lo, 1, 100)
+        roc.plot(chance, chance, color="grey", lw=0.8)
         if not drawn:
             _no_data(roc, "curve (a class is absent)")
             continue
         _metric_table(pr, metrics)
         pr.set_xlabel("recall (share of canaries flagged)")
-        roc.set_xlabel("false positive rate\n(share of natural points flagged)")
+        roc.set_xlabel("false positive rate (log scale;\nshare of natural points flagged)")
         roc.xaxis.set_tick_params(labelbottom=True)
     grid[0, 0].set_ylabel("true positive rate\n(share of canaries flagged)")
     grid[1, 0].set_ylabel("precision (share of flagged\npoints that are canaries)")
-    for ax in grid.flat:
+    for ax in grid[0]:
+        ax.set_xscale("log")
+        ax.set(xlim=(lo, 1), ylim=(0, 1.02))
+    for ax in grid[1]:
         ax.set(xlim=(0, 1), ylim=(0, 1.02))
     handles = [plt.Line2D([], [], color=PALETTE[d], lw=1.4) for d in DEFINITIONS]
     labels = [DEFINITION_LABELS[d] for d in DEFINITIONS]
     handles += [plt.Line2D([], [], color="black", ls=ls) for ls in subset_style.values()]
     labels += ["all canaries", f"canaries fit (acc_in ≥ {FIT_ACC_IN:g})"]
     handles.append(plt.Line2D([], [], color="grey", lw=0.8))
-    labels.append("chance (ROC: diagonal; PR: canary share)")
+    labels.append("chance (ROC: TPR = FPR; PR: canary share)")
     fig.legend(handles, labels, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(f"Detecting canaries (positives) among natural points (min_out = {min_out})")
     fig.tight_layout()
