@@ -124,9 +124,11 @@ def fig_sampling_bias(df_sampling_bias: pd.DataFrame, paths) -> None:
                 f"LOO's own se ≈ {se:.2f})"
             )
             ax.set_ylabel("mean |score − LOO score|\n(score units)")
-        for ax in row:
+        lo, hi = df["rate"].min(), df["rate"].max()
+        for ax in row:  # one rate axis per row: the reference's rate shows on every panel
             ax.set_xlabel("sampling rate r (share of the training set per member)")
-            ax.set_ylim(bottom=0)
+            ax.set_xlim(lo - 0.04, hi + 0.04)
+            ax.set_ylim(bottom=-0.03 * ax.get_ylim()[1])  # a star at 0 error stays whole
     handles = [
         plt.Line2D([], [], color=PALETTE[d], marker="o", label=DEFINITION_LABELS[d])
         for d in DEFINITIONS
