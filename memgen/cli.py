@@ -169,9 +169,7 @@ def _add_plan(sub) -> None:
         choices=["median", "mean"],
         help="width at the typical point (median)",
     )
-    p.add_argument(
-        "--level", type=float, default=0.95, help="joint interval level, scores.interval_level (0.95)"
-    )
+    p.add_argument("--level", type=float, default=0.95, help="joint interval level (scores.csv uses 0.95)")
     p.add_argument("--block-size", type=int, default=64, help="masks.block_size: K is a multiple of it (64)")
     p.add_argument(
         "--min-out", type=int, default=10, help="scores.min_out: K holds each point out this often (10)"

@@ -36,6 +36,9 @@ INTERVAL_COLUMNS = (
 )
 # definitions with an interval (conf and LiRA have none: memgen.thresholds uses their point estimate)
 INTERVAL_DEFINITIONS = ("fz", "frac")
+# scores.csv's level is fixed, not a config key: a key would rewrite scores.csv when edited, and with it every
+# removal set and the utility runs (GPU-hours) trained on them, for a change of error bars. The planner and
+# the functions here take other levels as arguments.
 DEFAULT_LEVEL = 0.95
 
 
@@ -43,7 +46,7 @@ def check_level(level) -> float:
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 < level < 1.0:
         raise fail(
             f"interval level {level!r} is not a number strictly between 0 and 1",
-            "set scores.interval_level to e.g. 0.95",
+            "pass a level such as 0.95",
         )
     return float(level)
 

@@ -150,11 +150,6 @@ def member_params(wildcards):
     }
 
 
-def interval_level(wildcards):
-    """The level of scores.csv's per-point intervals (memgen.intervals)."""
-    return config["scores"]["interval_level"]
-
-
 def threshold_params(wildcards):
     return {**config["threshold"], "min_out": config["scores"]["min_out"]}
 

@@ -204,8 +204,6 @@ rule fig_intervals:
         "logs/figures/fig12_intervals_{dataset}_{arch}.log",
     conda:
         "../envs/memgen.yaml"
-    params:
-        interval_level=interval_level,  # for the title: scores.csv does not record it
     script:
         "../workflow_scripts/fig_intervals.py"
 

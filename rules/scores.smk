@@ -14,8 +14,6 @@ rule scores:
         "logs/{dataset}/{arch}/{ens}/scores.log",
     conda:
         "../envs/memgen.yaml"
-    params:
-        interval_level=interval_level,
     script:
         "../workflow_scripts/scores.py"
 

@@ -66,7 +66,6 @@ EDITS = {
     ),
     "datasets.digits.archs (+ cnn)": _put("datasets", "digits", "archs", "cnn", {}),
     "scores.min_out": _put("scores", "min_out", 3),
-    "scores.interval_level": _put("scores", "interval_level", 0.9),
     "fitcheck.min_train_acc": _put("fitcheck", "min_train_acc", 0.8),
     "threshold.alpha": _put("threshold", "alpha", 0.1),
     "threshold.tail": _put("threshold", "tail", "lower"),
@@ -356,31 +355,6 @@ EXPECTED = {
         "utility",
     ],
     "seed": [*RETRAIN, "canaries", "masks"],
-    # the level rewrites scores.csv and correct.npz (one rule): every reader of either, no member
-    "scores.interval_level": [
-        "definitions",
-        "fig_curves",
-        "fig_fpr",
-        "fig_gallery",
-        "fig_leakage",
-        "fig_null",
-        "fig_removed",
-        "fig_sampling_bias",
-        "fig_seeds",
-        "fig_stability",
-        "fig_sweep",
-        "fig_utility",
-        "fitcheck",
-        "memorized",
-        "removal",
-        "sampling_bias",
-        "scores",
-        "stability",
-        "table1",
-        "table3",
-        "thresholds",
-        "utility",
-    ],
     # thresholds.json carries the option to the removal sets and memorized.csv
     "threshold.require_interval": [
         "fig_gallery",
@@ -398,8 +372,7 @@ EXPECTED = {
 }
 # Fig. 12 reads what Fig. 3 reads (the reference ensemble's scores and thresholds), and its title the level
 EXPECTED = {
-    key: [*rules, "fig_intervals"] if "fig_null" in rules or key == "scores.interval_level" else rules
-    for key, rules in EXPECTED.items()
+    key: [*rules, "fig_intervals"] if "fig_null" in rules else rules for key, rules in EXPECTED.items()
 }
 # Exact leave-one-out (rules/loo.smk). loo_full: the reference's recipe, the canaries, the seeds;
 # loo_removed too, and its top jobs rank the reference's scores.csv, so they rerun whenever it is
@@ -410,7 +383,6 @@ LOO_RERUNS = {
     "datasets.digits.archs (mlp option)": [*LOO, "loo_full"],
     "full_logits": LOO,
     "masks.block_size (16 -> 32, every K 32)": LOO,
-    "scores.interval_level": LOO,
     "canaries.fraction": [*LOO, "loo_full"],
     "datasets.digits.test_fraction": [*LOO, "loo_full", "loo_plan"],
     "datasets.digits.archs (+ cnn)": ["fig_sampling_bias", "loo", "loo_plan", "sampling_bias"],

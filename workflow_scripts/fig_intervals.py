@@ -1,12 +1,15 @@
 """Rule fig_intervals: Fig. 12, the reference ensemble's scores with their intervals, τ and memorized
 marks."""
 
+from memgen.intervals import DEFAULT_LEVEL
 from memgen.stages.intervals import write_fig_intervals
 from memgen.workflow import run
 
-run(
-    snakemake,  # noqa: F821 (injected by Snakemake)
-    lambda smk: write_fig_intervals(
-        smk.input.scores, smk.input.thresholds, smk.params.interval_level, smk.output.png, smk.output.pdf
-    ),
-)
+
+def work(smk):
+    return write_fig_intervals(
+        smk.input.scores, smk.input.thresholds, DEFAULT_LEVEL, smk.output.png, smk.output.pdf
+    )
+
+
+run(snakemake, work)  # noqa: F821 (injected by Snakemake)

@@ -10,7 +10,6 @@ def work(smk):
         smk.output.scores,
         smk.output.correct,
         smk.input.index,
-        smk.params.interval_level,
     )
 
 
