@@ -271,7 +271,8 @@ def compute_thresholds(
         taus = {"null": null_threshold(null, alpha, tail), "fixed": float(fixed_tau) if fixed else math.nan}
         for rule, tau in taus.items():
             undefined = undefined_reason(rule, tau, fit)
-            if rule == "fixed" and definition not in FIXED_RULE_DEFINITIONS:
+            # a failed fit check is the reason a user must act on first, so it wins over this one
+            if rule == "fixed" and definition not in FIXED_RULE_DEFINITIONS and not undefined:
                 undefined = (
                     f"memorized set undefined: the fixed rule (the original work's threshold on counts of "
                     f"correct members) applies to {' and '.join(FIXED_RULE_DEFINITIONS)} only; "
