@@ -384,7 +384,8 @@ LOO_RERUNS = {
     "full_logits": LOO,
     "masks.block_size (16 -> 32, every K 32)": LOO,
     "canaries.fraction": [*LOO, "loo_full"],
-    "datasets.digits.test_fraction": [*LOO, "loo_full", "loo_plan"],
+    # the index changes, so the loo_plan checkpoint reruns; its training jobs show once it has run
+    "datasets.digits.test_fraction": ["fig_sampling_bias", "loo", "loo_plan", "sampling_bias"],
     "datasets.digits.archs (+ cnn)": ["fig_sampling_bias", "loo", "loo_plan", "sampling_bias"],
     "analysis.reference": LOO,
     "seed": [*LOO, "loo_full"],

@@ -31,15 +31,19 @@ def test_complete_run_writes_every_artifact(study):
             "acc_out",
             "fz",
             "frac",
+            "conf",  # issue 13: continuous definitions
+            "lira",
+            *(f"{s}_{end}" for s in ("acc_in", "acc_out", "fz", "frac") for end in ("lo", "hi")),
         ]
         assert len(scores) == 1437 and scores["canary"].sum() == 72
         assert (r / f"digits/mlp/{ens}/thresholds.json").exists()
-    for f in ("definitions.csv", "sampling_bias.csv", "stability.csv"):
+    for f in ("definitions.csv", "sampling_bias.csv", "stability.csv", "loo.csv"):
         assert len(pd.read_csv(r / "digits/mlp" / f)) > 0
+    assert set(pd.read_csv(r / "digits/mlp/sampling_bias.csv")["against"]) == {"reference", "loo"}
     assert len(pd.read_csv(r / "table1.csv")) == 6
     assert len(pd.read_csv(r / "table3.csv")) == 1
     pngs = sorted(p.name for p in (r / "figures").glob("*.png"))
-    assert len(pngs) == 11 and all((r / "figures" / p).stat().st_size > 5000 for p in pngs)
+    assert len(pngs) == 12 and all((r / "figures" / p).stat().st_size > 5000 for p in pngs)
     # the "all fixes" memorized set as a list (issue 12): every row a natural point of the high-rate
     # ensemble with score >= τ, as many as thresholds.json counts, with the held-out members' vote
     from memgen.memorized import COLUMNS, read_memorized
