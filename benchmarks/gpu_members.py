@@ -5,10 +5,10 @@
     python benchmarks/gpu_members.py --device cpu --n 512 --epochs 1  # smoke: it runs; figures mean nothing
 
 One recipe for all (issue 10): synthetic CIFAR-shaped data (uint8 n x 3 x 32 x 32, 10 classes), timm
-resnet18 with the 32x32 stem (memgen.models.build_model), batch 512, SGD with Nesterov momentum, triangular
+resnet18 with the 32x32 stem (memgen.ensemble.models.build_model), batch 512, SGD with Nesterov momentum, triangular
 learning rate, random crop (pad 4) and flip on the device, bf16 autocast, channels_last.
   (a) a bare loop of about 20 lines: the reference;
-  (b) memgen.train.train with a Job of one member;
+  (b) memgen.ensemble.train.train with a Job of one member;
   (c) the same with concurrent_members = 2, 4 (each member trains on all n images).
 Each mode is timed over one whole call after a one-epoch warm-up call (cuDNN autotuning, the allocator,
 compilation). Goals: (b) >= 0.9 x (a); (c) >= 2 x (b) in members per GPU-hour.
@@ -24,8 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from memgen.models import build_model
-from memgen.train import Job, TrainConfig, train
+from memgen.ensemble.models import build_model
+from memgen.ensemble.train import Job, train
+from memgen.recipe import TrainConfig
 
 BATCH, LR_PEAK, WARMUP, MOMENTUM, WD, PAD = 512, 0.4, 0.25, 0.9, 5e-4, 4  # the paper's CIFAR recipe
 

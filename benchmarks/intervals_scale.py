@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/intervals_scale.py [--n 1281167] [--members 512] [--rate 0.7]
 
 Draws each point's hit counts (n_in = round(K r) members in, the rest out) from a seeded rng and times
-memgen.intervals.interval_columns, what memgen.scores.score_table adds to the scores stage, printing wall
+memgen.scores.intervals.interval_columns, what memgen.scores.compute.score_table adds to the scores stage, printing wall
 seconds and the peak memory numpy allocates for it (tracemalloc), against the goals (<= 5 s, <= 0.5 GiB: a
 small share of the scores stage's 2 min and 4 GiB, benchmarks/scores_scale.py). Then the planner on the
 same points (it samples 20,000 of them): `memgen plan`'s search for a median frac width of 0.2.
@@ -15,8 +15,8 @@ import tracemalloc
 
 import numpy as np
 
-from memgen.intervals import interval_columns
-from memgen.planner import plan
+from memgen.scores.intervals import interval_columns
+from memgen.analysis.planner import plan
 
 GOALS = {"seconds": 5.0, "peak_gib": 0.5}
 

@@ -1,4 +1,4 @@
-"""Streaming loader throughput: images/s of read + decode + augment (memgen.stream.FolderImages) on this
+"""Streaming loader throughput: images/s of read + decode + augment (memgen.data.stream.FolderImages) on this
 machine's cores, beside the rate one GPU member would consume them at.
 
     .venv/bin/python benchmarks/loader_throughput.py                    # ~1 min on 2 cores
@@ -25,7 +25,7 @@ Timed, each after one untimed warm-up pass over the same files (imports, page ca
 Exit status 1 when a path fails or the decoder overwrote memory still in use, else 0.
 Printed: one table (images/s, images/s per core busy, images per CPU-second from getrusage of this process
 and its reaped workers), the cores a GPU member would need at the measured per-core rate, and peak RSS
-(ru_maxrss of this process and of its largest child) against the in-flight bound of memgen.stream.
+(ru_maxrss of this process and of its largest child) against the in-flight bound of memgen.data.stream.
 
 The GPU member's rate is an assumption, not measured here: ResNet-50 at 224 px training in bf16 on one
 H200, about 3,000 images/s (--gpu-rate). Files are read from the page cache (they were just written and
@@ -147,7 +147,7 @@ def cpu_seconds() -> float:
 def stream_ordering(data: list, sizes: list, trials: int = 20, side: bool = False) -> int:
     """Trials in which decode_jpeg(device="cuda") overwrote memory that kernels queued on the caller's
     stream had still to read (pytorch/vision#9606: the outputs come from blocks just freed on that stream,
-    and nvJPEG's hardware decoder does not wait for it). memgen.stream._gpu_decode calls it with a
+    and nvJPEG's hardware decoder does not wait for it). memgen.data.stream._gpu_decode calls it with a
     member's training step still queued. Each trial fills one victim per image (the decoded image's shape,
     so the allocator hands its block to the decoder), queues a ~0.1 s kernel then a sum of each victim,
     frees them, decodes, and checks the sums. side=True decodes with another stream current: the control."""
@@ -210,8 +210,8 @@ def main() -> int:
 
     import torch
 
-    from memgen.data import folder_classes, image_files
-    from memgen.stream import PREFETCH, FolderImages, open_image
+    from memgen.data.loaders import folder_classes, image_files
+    from memgen.data.stream import PREFETCH, FolderImages, open_image
 
     cores = len(os.sched_getaffinity(0))
     if args.workers:
@@ -350,7 +350,7 @@ def main() -> int:
             f"stream ordering (pytorch/vision#9606): decode_jpeg on CUDA overwrote memory that queued "
             f"kernels still read in {hazard[0]} of 20 trials ({hazard[1]} of 20 with another stream current)"
             + (
-                "; memgen.stream._gpu_decode is exposed: it decodes with the training step still queued"
+                "; memgen.data.stream._gpu_decode is exposed: it decodes with the training step still queued"
                 if hazard[0]
                 else ""
             )
@@ -413,7 +413,7 @@ def main() -> int:
         "(pages shared after fork count in each)"
     )
     print(
-        f"in flight by construction (memgen.stream): max(workers, 1) x PREFETCH {PREFETCH} x {bsz} x 3 "
+        f"in flight by construction (memgen.data.stream): max(workers, 1) x PREFETCH {PREFETCH} x {bsz} x 3 "
         f"x {size} x {size} uint8 = {flight:,.0f} MiB at {most} workers; nothing grows with the number of "
         "images but a path and an index per image"
     )

@@ -13,9 +13,10 @@ import torch
 import yaml
 
 from memgen.config import training, validate
-from memgen.data import load_digits
-from memgen.masks import balanced_mask
-from memgen.train import Job, TrainConfig, train_batched, train_sequential
+from memgen.data.loaders import load_digits
+from memgen.ensemble.masks import balanced_mask
+from memgen.ensemble.train import Job, train_batched, train_sequential
+from memgen.recipe import TrainConfig
 
 
 def main() -> None:

@@ -37,10 +37,10 @@ def member_path(k: int, block_size: int) -> Path:
 
 def build(args) -> None:
     """Everything the scores job reads, in the workflow's layout, with its upstream provenance records."""
-    from memgen.canaries import make_canaries
+    from memgen.data.canaries import make_canaries
+    from memgen.ensemble.masks import block, check_mask_spec
+    from memgen.ensemble.outputs import save_outputs
     from memgen.io import save_npz
-    from memgen.masks import block, check_mask_spec
-    from memgen.outputs import save_outputs
     from memgen.provenance import write_records
 
     check_mask_spec(args.rate, args.members, args.block_size)

@@ -13,7 +13,7 @@ of the job and its decoding workers every 0.5 s until it stops the job after --s
 
 It measures the first epoch's steady state; an epoch costs the same memory as the next (the plan is
 redrawn, not accumulated). Outputs are bounded by construction: 10 bytes x N = 12.8 MB, plus one chunk of
-logits (1,024 x 1,000 float32 = 4 MB) at a time (memgen.train.predict_chunks).
+logits (1,024 x 1,000 float32 = 4 MB) at a time (memgen.ensemble.train.predict_chunks).
 """
 
 import argparse
@@ -51,8 +51,9 @@ def member(folder: str, names: list[str], workers: int, batch_size: int) -> None
     """The member job: memgen's training loop on an N = 1.28 M streamed folder (stopped from outside)."""
     import torch
 
-    from memgen.stream import FolderImages
-    from memgen.train import Job, TrainConfig, train_sequential
+    from memgen.data.stream import FolderImages
+    from memgen.ensemble.train import Job, train_sequential
+    from memgen.recipe import TrainConfig
 
     torch.set_num_threads(1)
     files = [names[i % len(names)] for i in range(N_IMAGENET)]
@@ -72,7 +73,7 @@ def model_only(batch_size: int) -> None:
     """The baseline: the same model and optimiser stepping on one synthetic batch, no data at all."""
     import torch
 
-    from memgen.models import build_model
+    from memgen.ensemble.models import build_model
 
     torch.set_num_threads(1)
     model = build_model("cnn", (3, 224, 224), 1000, {"width": 2})

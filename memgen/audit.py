@@ -66,7 +66,7 @@ def native_size(folder: Path, sample: int = 200) -> int:
     upsampling adds no information and costs time (1,797 digits at 16 px instead of their 8: ~2x)."""
     from PIL import Image
 
-    from memgen.data import IMAGE_SUFFIXES
+    from memgen.data.loaders import IMAGE_SUFFIXES
 
     files = sorted(p for p in (folder / "train").rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     sides = []

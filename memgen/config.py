@@ -13,8 +13,7 @@ import jsonschema
 import yaml
 
 from memgen.errors import MemgenError, fail
-from memgen.masks import check_mask_spec
-from memgen.models import SMALL, TIMM
+from memgen.recipe import DEVICE_ONLY, RUN_ONLY, SMALL, TIMM
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
 
@@ -253,7 +252,6 @@ def min_side(config: dict, dataset: str) -> int:
 def member_recipe(config: dict, dataset: str, arch: str, ens: str | None = None) -> dict:
     """The training settings a model's weights depend on: `training()` minus how the job runs (checkpoint
     interval, batching, ...) and minus the CUDA-only precision flags (see TrainConfig.recipe)."""
-    from memgen.train import DEVICE_ONLY, RUN_ONLY
 
     recipe = {
         k: v for k, v in training(config, dataset, arch, ens).items() if k not in RUN_ONLY + DEVICE_ONLY
@@ -272,3 +270,30 @@ ADDED_OFF = ("random_resized_crop",)  # recipe keys whose default (off) is what 
 def member_seed(config: dict, dataset: str, arch: str, ens: str, k: int) -> int:
     """Member k's seed (init, batch order, augmentation): from the master seed and its identity alone."""
     return stable_seed(config, dataset, arch, ens, "member", k)
+
+
+def check_mask_spec(rate: float, members: int, block_size: int, where: str = "ensemble") -> None:
+    if not 0 < rate < 1:
+        raise fail(f"{where}: rate {rate} is outside (0, 1)", "use a fraction such as 0.7 or 0.95")
+    if block_size < 2:
+        raise fail(f"masks.block_size = {block_size} is below 2", "use e.g. 32 or 64")
+    if members <= 0 or members % block_size:
+        raise fail(
+            f"{where}: members = {members} is not a positive multiple of masks.block_size = {block_size}",
+            "use "
+            + " or ".join(
+                f"{m} members"
+                for m in sorted(
+                    {max(1, members // block_size) * block_size, (members // block_size + 1) * block_size}
+                )
+            )
+            + ", or change masks.block_size",
+        )
+    m = round(rate * block_size)
+    if m in (0, block_size):
+        raise fail(
+            f"{where}: rate {rate} with block_size {block_size} puts every point in {m} of {block_size} "
+            "members, "
+            "so no point is ever held out (or ever trained on)",
+            "raise masks.block_size or move the rate away from 0 and 1",
+        )

@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from memgen.errors import fail
 
@@ -67,7 +68,7 @@ def save_checkpoint(path, obj: dict) -> None:
 
 # A member or utility-run checkpoint carries these (docs/artifacts.md), so a file found alone can be
 # explained; readers of those pass required=CHECKPOINT_KEYS. The default stays () because resume states
-# (memgen.train) are checkpoints of another shape.
+# (memgen.ensemble.train) are checkpoints of another shape.
 CHECKPOINT_KEYS = ("state_dict", "config", "seed")
 
 
@@ -156,3 +157,25 @@ def _json_default(o):
     if isinstance(o, set | frozenset):
         return sorted(o, key=str)
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+# ---- reading and writing ------------------------------------------------------------------------------
+def read_csv(path, columns=()) -> pd.DataFrame:
+    """Read a table; a missing file, an unparsable one or a missing column is a MemgenError."""
+    path = Path(path)
+    if not path.exists():
+        raise fail(f"{path} does not exist", "run the workflow rule that makes it (snakemake <path>)")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise fail(
+            f"{path} is truncated or not a CSV table ({type(e).__name__}: {e})",
+            f"delete it and rerun the rule that makes it: snakemake --forcerun {path}",
+        ) from None
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise fail(
+            f"{path} lacks columns {missing} (has {list(df.columns)}); another version or rule made it",
+            f"delete it and rerun: snakemake --forcerun {path}",
+        )
+    return df

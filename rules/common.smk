@@ -6,10 +6,10 @@ from pathlib import Path
 from types import SimpleNamespace as Namespace
 
 import memgen.config as mc
-from memgen.dedup import FALLBACK_MEMBERS
-from memgen.index import fingerprint
+from memgen.data.duplicates import FALLBACK_MEMBERS
+from memgen.data.index import fingerprint
 from memgen.errors import MemgenError
-from memgen.variants import (
+from memgen.utility.variants import (
     VARIANTS,
     removal_ids,
     removal_id,
@@ -231,7 +231,7 @@ def duplicates_source(wildcards):
         "canaries": f"results/{wildcards.dataset}/data/canaries.npz",
         # the member's outputs stand for its checkpoint, written beside them just before (rules/ensemble.smk)
         "member": f"results/{wildcards.dataset}/{arch}/{mc.reference(config)}/members/0/0/outputs.npz",
-        # where member 0's features are degenerate for some points: its first members' features (memgen.dedup)
+        # where member 0's features are degenerate for some points: its first members' features (memgen.data.duplicates)
         "members": [
             f"results/{wildcards.dataset}/{arch}/{mc.reference(config)}/members/0/{s}/outputs.npz"
             for s in range(min(FALLBACK_MEMBERS, BLOCK))
@@ -446,7 +446,7 @@ def table3_definition(wildcards):
     return parse_removal_id(removal_id(config, config["ablation"]["table3"]))[1]
 
 
-# ---- auditing one's own images: memorized.csv and the gallery (memgen.stages.memorized) ----------------
+# ---- auditing one's own images: memorized.csv and the gallery (memgen.analysis.memorized_jobs) ----------------
 def memorized_params(wildcards):
     """The memorized set of the "all fixes" variant (high_rate ensemble, ablation.definition, null
     rule): which set, and min_out. Decision in memgen/stages/memorized.py."""
@@ -493,7 +493,7 @@ def gallery_params(wildcards):
     }
 
 
-# ---- the report's first page (memgen.summary) ---------------------------------------------------------
+# ---- the report's first page (memgen.report) ---------------------------------------------------------
 def summary_pairs(wildcards):
     return [[d, a] for d, a in pairs()]
 
@@ -517,8 +517,8 @@ def report_page():
     return str(page.resolve()) if page.exists() else "report/workflow.rst"
 
 
-# ---- exact leave-one-out on small datasets (memgen.loo, rules/loo.smk) ----------------------------------
-from memgen.loo import STRATA, groups as loo_groups
+# ---- exact leave-one-out on small datasets (memgen.loo.truth, rules/loo.smk) ----------------------------------
+from memgen.loo.truth import STRATA, groups as loo_groups
 
 
 wildcard_constraints:

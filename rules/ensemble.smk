@@ -2,7 +2,7 @@
 
 
 # Blocks of the mask depend on (seed, block index, rate, block size) and N only, never on K: raising K
-# appends blocks. Member jobs draw their own block's rows the same way (memgen.masks.block), so they do
+# appends blocks. Member jobs draw their own block's rows the same way (memgen.ensemble.masks.block), so they do
 # not wait on this rule, and a K x N mask is written once per ensemble for the scores and analyses.
 rule masks:
     input:

@@ -1,5 +1,5 @@
 # Stage 7, the HTML report's first page: the study's answer in numbers and the audit gallery
-# (memgen.summary). `snakemake --report` opens on it once it exists (report_page in rules/common.smk).
+# (memgen.report). `snakemake --report` opens on it once it exists (report_page in rules/common.smk).
 
 
 rule summary:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from memgen.canaries import make_canaries
+from memgen.data.canaries import make_canaries
 from memgen.errors import MemgenError
 
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 from test_train import Killed, kill_after_saves, make_job, recipe
 
-import memgen.train as train_mod
-from memgen.train import predict, train
+import memgen.ensemble.train as train_mod
+from memgen.ensemble.train import predict, train
 
 pytestmark = [
     pytest.mark.cuda,
@@ -87,7 +87,7 @@ def test_concurrent_resume_on_cuda(tmp_path, monkeypatch, caplog):
         kill_after_saves(m, 1)  # after epoch 1 of both
         with pytest.raises(Killed):
             train(job, cfg, "cuda", resume)
-    with caplog.at_level(logging.INFO, logger="memgen.train"):
+    with caplog.at_level(logging.INFO, logger="memgen.ensemble.train"):
         got = train(job, cfg, "cuda", resume)
     assert "model 0: resumed at epoch 1" in caplog.text and "model 1: resumed at epoch 1" in caplog.text
     assert_close_to_alone(got, want, job, cfg)
@@ -118,11 +118,11 @@ def test_no_host_synchronisation_inside_the_step_loop_on_cuda(concurrent):
 
 
 def test_gpu_jpeg_decode_matches_the_cpu_path(tmp_path):
-    """nvJPEG + GPU resize (memgen.stream) against PIL on the CPU: the same crops, pixels within JPEG
+    """nvJPEG + GPU resize (memgen.data.stream) against PIL on the CPU: the same crops, pixels within JPEG
     decoders' and resamplers' differences (a wrong crop or channel order would be far off)."""
     from test_stream import write_folder
 
-    from memgen.stream import FolderImages
+    from memgen.data.stream import FolderImages
 
     base = write_folder(tmp_path / "mine", classes=2, per_class=8, size=(96, 72))
     files = [str(p.relative_to(base)) for p in sorted((base / "train").rglob("*.jpg"))]

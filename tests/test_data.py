@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from memgen.data import load_dataset
+from memgen.data.loaders import load_dataset
+from memgen.data.longtail import generate
 from memgen.errors import MemgenError
-from memgen.longtail import generate
 
 
 # --------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memgen.dedup import DUPLICATE_COLUMNS, detection_quality, load_duplicate_list, near_duplicates
+from memgen.data.duplicates import DUPLICATE_COLUMNS, detection_quality, load_duplicate_list, near_duplicates
 from memgen.errors import MemgenError
 
 CIFAIR = Path(__file__).resolve().parents[1] / "data" / "cifair"
@@ -96,7 +96,7 @@ def test_load_cifair_list_and_reject_bad_ones(tmp_path):
 
 
 def test_degenerate_rows():
-    from memgen.dedup import degenerate
+    from memgen.data.duplicates import degenerate
 
     x = np.array([[1.0, 0.0], [0.0, 0.0], [np.nan, 1.0], [np.inf, 0.0], [0.0, -2.0]])
     assert degenerate(x).tolist() == [False, True, True, True, False]
@@ -104,7 +104,7 @@ def test_degenerate_rows():
 
 
 def test_detect_passes_over_a_space_with_dead_features():
-    from memgen.dedup import detect
+    from memgen.data.duplicates import detect
 
     train = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     test = np.array([[2.0, 0.1], [0.0, 3.0]])
@@ -126,7 +126,7 @@ def test_detect_passes_over_a_space_with_dead_features():
 
 
 def test_detect_leaves_points_degenerate_everywhere_out_never_fails():
-    from memgen.dedup import detect
+    from memgen.data.duplicates import detect
 
     train = np.array([[1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
     test = np.array([[0.0, 0.0], [1.0, 1.01], [3.0, 0.0]])
@@ -145,10 +145,10 @@ def test_write_duplicates_with_a_dead_member_goes_on(tmp_path, caplog):
 
     import torch
 
-    from memgen.data import load_dataset
+    from memgen.data.jobs import write_duplicates
+    from memgen.data.loaders import load_dataset
+    from memgen.ensemble.models import MLP
     from memgen.io import save_checkpoint
-    from memgen.models import MLP
-    from memgen.stages.ensemble import write_duplicates
 
     ds = load_dataset("digits", {}, "data")
     paths = []

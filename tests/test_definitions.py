@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memgen.definitions import COLUMNS, compare_definitions, detection_curves, fpr_at_tpr
-from memgen.thresholds import null_threshold
+from memgen.analysis.definitions import COLUMNS, compare_definitions, detection_curves, fpr_at_tpr
+from memgen.scores.thresholds import null_threshold
 
 CANARY = [0.9, 0.8, 0.7, 0.2]
 NATURAL = [0.85, 0.6, 0.5, 0.3, 0.1]

@@ -1,4 +1,4 @@
-"""The fit check (memgen.fitcheck): members' fit of their own points, dead units, divergence, canaries."""
+"""The fit check (memgen.scores.fitcheck): members' fit of their own points, dead units, divergence, canaries."""
 
 import json
 
@@ -6,10 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from memgen.fitcheck import DEFAULTS, dead_units, finite_weights, member_fit, reason, sample_indices, verdict
+from memgen.ensemble.models import MLP, build_model
 from memgen.io import save_checkpoint, save_npz
-from memgen.models import MLP, build_model
-from memgen.stages.fitcheck import write_fitcheck
+from memgen.scores.fitcheck import (
+    DEFAULTS,
+    dead_units,
+    finite_weights,
+    member_fit,
+    reason,
+    sample_indices,
+    verdict,
+)
+from memgen.scores.jobs import write_fitcheck
 
 RECIPE = {"lr_peak": 0.2, "epochs": 60, "weight_decay": 0.001}
 
@@ -111,12 +119,13 @@ def test_verdict_thresholds_come_from_config():
 
 
 def _members(tmp_path, recipe: dict, k: int = 2):
-    """Train k real members on digits (memgen.train) and write what the workflow would: checkpoints beside
+    """Train k real members on digits (memgen.ensemble.train) and write what the workflow would: checkpoints beside
     outputs, masks, canaries, correct."""
-    from memgen.canaries import make_canaries
-    from memgen.data import load_dataset
-    from memgen.masks import block
-    from memgen.train import Job, TrainConfig, predict_chunks, train
+    from memgen.data.canaries import make_canaries
+    from memgen.data.loaders import load_dataset
+    from memgen.ensemble.masks import block
+    from memgen.ensemble.train import Job, predict_chunks, train
+    from memgen.recipe import TrainConfig
 
     ds = load_dataset("digits", {}, "data")
     n = len(ds.y_train)

@@ -1,4 +1,4 @@
-"""The gallery figure (memgen.plots.gallery, memgen.stages.memorized.write_fig_gallery) without Snakemake."""
+"""The gallery figure (memgen.figures.gallery, memgen.analysis.memorized_jobs.write_fig_gallery) without Snakemake."""
 
 import json
 
@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 from test_stream import write_folder
 
-from memgen.index import build_index
+from memgen.analysis.memorized import COLUMNS
+from memgen.analysis.memorized_jobs import write_fig_gallery
+from memgen.data.index import build_index
+from memgen.figures.gallery import caption, choose
+from memgen.figures.style import short
 from memgen.io import save_csv, save_npz
-from memgen.memorized import COLUMNS
-from memgen.plots.gallery import caption, choose, short
-from memgen.stages.memorized import write_fig_gallery
 
 PARAMS = {"ensemble": "rate0.95", "definition": "frac", "rule": "null", "min_out": 2}
 
@@ -81,11 +82,11 @@ def test_gallery_of_an_image_folder_reads_only_the_files_shown(tmp_path, monkeyp
     ]
     save_csv(tmp_path / "memorized.csv", _table(points, classes, paths))
     _thresholds(tmp_path / "t.json")
-    import memgen.stream
+    import memgen.data.stream
 
     opened = []
-    real = memgen.stream.open_image
-    monkeypatch.setattr(memgen.stream, "open_image", lambda p: opened.append(p) or real(p))
+    real = memgen.data.stream.open_image
+    monkeypatch.setattr(memgen.data.stream, "open_image", lambda p: opened.append(p) or real(p))
     out = [tmp_path / "gallery.png", tmp_path / "gallery.pdf"]
     spec = {"kind": "imagefolder", "root": str(folder), "image_size": 16}
     write_fig_gallery(
@@ -144,7 +145,7 @@ def test_the_gallery_holds_at_most_eight_images_a_class(tmp_path):
 
 def test_fig4_names_training_and_test_files(tmp_path, monkeypatch):
     """Fig. 4's labels carry file names where the points have files (issue 12), indices otherwise."""
-    import memgen.plots.utility as pu
+    import memgen.figures.utility as pu
 
     drawn = []
     monkeypatch.setattr(pu, "save_figure", lambda fig, paths: drawn.append(fig))

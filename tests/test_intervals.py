@@ -1,4 +1,4 @@
-"""Per-point intervals (memgen.intervals) and the memorized-set option that requires them
+"""Per-point intervals (memgen.scores.intervals) and the memorized-set option that requires them
 (threshold.require_interval)."""
 
 import math
@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from memgen.errors import MemgenError
-from memgen.intervals import (
+from memgen.scores.compute import DEFINITIONS, score_table
+from memgen.scores.intervals import (
     INTERVAL_COLUMNS,
     INTERVAL_DEFINITIONS,
     bounds,
@@ -17,9 +18,8 @@ from memgen.intervals import (
     wilson,
     z_value,
 )
-from memgen.removal import removal_sets
-from memgen.scores import DEFINITIONS, score_table
-from memgen.thresholds import compute_thresholds, memorized
+from memgen.scores.thresholds import compute_thresholds, memorized
+from memgen.utility.removal import removal_sets
 
 
 def test_z_is_bonferroni_over_the_two_accuracies():
@@ -58,7 +58,7 @@ def test_bounds_contain_the_point_estimates_and_follow_the_scores_conventions():
 
 @pytest.mark.parametrize(
     "p_in, p_out, n_in, n_out, least",
-    # Wilson's coverage dips below nominal near 0 and 1 with few members (memgen.intervals' decision)
+    # Wilson's coverage dips below nominal near 0 and 1 with few members (memgen.scores.intervals' decision)
     [
         (0.9, 0.3, 244, 12, 0.95),
         (0.6, 0.5, 32, 32, 0.95),

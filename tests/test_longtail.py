@@ -1,4 +1,4 @@
-"""Scores mean what they should on data with known structure (memgen.longtail).
+"""Scores mean what they should on data with known structure (memgen.data.longtail).
 
 Feldman's long-tail theory: a singleton sub-population can only be classified by memorizing it, so its
 score is high; a point of a large sub-population is classified from its neighbours whether or not it was
@@ -8,10 +8,11 @@ large sub-populations' 0.00; frac 0.75 vs 0.00. The test asks for a margin of 0.
 
 import numpy as np
 
-from memgen.longtail import generate
-from memgen.masks import balanced_mask
-from memgen.scores import compute_scores
-from memgen.train import Job, TrainConfig, predict, train
+from memgen.data.longtail import generate
+from memgen.ensemble.masks import balanced_mask
+from memgen.ensemble.train import Job, predict, train
+from memgen.recipe import TrainConfig
+from memgen.scores.compute import compute_scores
 
 
 def test_singletons_score_far_above_large_subpopulations():
@@ -51,9 +52,9 @@ def test_detector_finds_the_planted_duplicates():
     Measured: recall 1.00, precision 1.00 at similarity >= 0.99 (15 planted pairs)."""
     import torch
 
-    from memgen.dedup import detection_quality, near_duplicates
-    from memgen.models import features
-    from memgen.train import init_model, prepare
+    from memgen.data.duplicates import detection_quality, near_duplicates
+    from memgen.ensemble.models import features
+    from memgen.ensemble.train import init_model, prepare
 
     ds = generate(seed=0)
     cfg = TrainConfig(epochs=20, lr_peak=0.1, weight_decay=5e-4, batch_size=64)

@@ -1,4 +1,4 @@
-"""Exact leave-one-out (memgen.loo, memgen.stages.loo): point choice, scores, the stage on real digits
+"""Exact leave-one-out (memgen.loo.truth, memgen.loo.jobs): point choice, scores, the stage on real digits
 models, and in the workflow: loo.csv is written and a larger loo.random only adds jobs."""
 
 import copy
@@ -11,7 +11,8 @@ import yaml
 import memgen.config as mc
 from memgen.errors import MemgenError
 from memgen.io import load_npz, save_csv, save_npz
-from memgen.loo import (
+from memgen.loo import jobs as st
+from memgen.loo.truth import (
     COLUMNS,
     POINTS_PER_JOB,
     chosen_points,
@@ -22,8 +23,7 @@ from memgen.loo import (
     score_columns,
     top_ranking,
 )
-from memgen.scores import DEFINITIONS
-from memgen.stages import loo as st
+from memgen.scores.compute import DEFINITIONS
 
 
 def test_groups_split_a_stratum_into_jobs_of_fixed_positions():
@@ -105,8 +105,8 @@ def test_loo_table_rows_per_stratum_in_ranking_order():
 
 # ---- the stage on real (tiny) digits models ------------------------------------------------------------
 def test_stage_writes_loo_csv_from_real_models(tmp_path):
-    from memgen.data import load_digits
-    from memgen.stages.ensemble import write_canaries
+    from memgen.data.jobs import write_canaries
+    from memgen.data.loaders import load_digits
 
     cfg = yaml.safe_load(open("tests/configs/tiny.yaml"))
     cfg["training"]["epochs"] = 2

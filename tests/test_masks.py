@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from memgen.config import check_mask_spec
+from memgen.ensemble.masks import balanced_mask
 from memgen.errors import MemgenError
-from memgen.masks import balanced_mask, check_mask_spec
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""memorized.csv (memgen.memorized, memgen.stages.memorized) without Snakemake: which points, their files,
+"""memorized.csv (memgen.analysis.memorized, memgen.analysis.memorized_jobs) without Snakemake: which points, their files,
 and what held-out members predict instead."""
 
 import json
@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from memgen.analysis.memorized import NONE, held_out_predictions, memorized_table, point_paths, read_memorized
+from memgen.analysis.memorized_jobs import write_memorized
+from memgen.ensemble.outputs import compact, save_outputs
 from memgen.errors import MemgenError
 from memgen.io import save_csv, save_npz
-from memgen.memorized import NONE, held_out_predictions, memorized_table, point_paths, read_memorized
-from memgen.outputs import compact, save_outputs
-from memgen.scores import score_table
-from memgen.stages.ensemble import write_scores
-from memgen.stages.memorized import write_memorized
+from memgen.scores.compute import score_table
+from memgen.scores.jobs import write_scores
 
 PARAMS = {"ensemble": "rate0.95", "definition": "frac", "rule": "null", "min_out": 2}
 
@@ -178,8 +178,8 @@ def test_a_thresholds_file_of_another_min_out_fails_and_so_does_another_datasets
 def test_removal_sets_name_the_removed_files(tmp_path):
     from test_stages_utility import REMOVAL, _scores, _thresholds
 
-    from memgen.removal import load_removal
-    from memgen.stages.utility import write_removal
+    from memgen.utility.jobs import write_removal
+    from memgen.utility.removal import load_removal
 
     df = _scores(tmp_path / "s.csv", [0.1, 0.5, 0.3, 0.25, 0.9, 0.9], [0, 0, 0, 0, 0, 1], [3] * 6)
     df.insert(1, "path", [f"train/a/{i}.png" for i in range(6)])

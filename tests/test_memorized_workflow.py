@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from workflow_helpers import copy_workflow, snakemake, tiny_config
 
-from memgen.memorized import read_memorized
+from memgen.analysis.memorized import read_memorized
 
 pytestmark = pytest.mark.workflow
 

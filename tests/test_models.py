@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
+from memgen.ensemble.models import build_model, features, has_batchnorm
 from memgen.errors import MemgenError
-from memgen.models import build_model, features, has_batchnorm
 
 _BUILT: dict = {}
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from memgen.ensemble.outputs import FIELDS, compact, correct, load_meta, load_outputs, save_outputs
 from memgen.errors import MemgenError
 from memgen.io import save_npz
-from memgen.outputs import FIELDS, compact, correct, load_meta, load_outputs, save_outputs
 
 
 def _logits(n=500, c=10, seed=0, scale=4.0):

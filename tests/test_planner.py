@@ -1,4 +1,4 @@
-"""The members planner (memgen.planner, `memgen plan`): counts, search, errors, the command, and its answer
+"""The members planner (memgen.analysis.planner, `memgen plan`): counts, search, errors, the command, and its answer
 held against the default study's measured intervals and stability (a workflow test)."""
 
 import numpy as np
@@ -7,11 +7,11 @@ import pytest
 
 from memgen.cli import main
 from memgen.errors import MemgenError
-from memgen.planner import counts, load_run, plan, stability, widths
+from memgen.analysis.planner import counts, load_run, plan, stability, widths
 
 
 def test_counts_follow_balanced_blocks():
-    assert counts(256, 0.95, 64) == (244, 12)  # round(0.95 * 64) = 61 per block, as memgen.masks builds them
+    assert counts(256, 0.95, 64) == (244, 12)  # round(0.95 * 64) = 61 per block, as memgen.ensemble.masks builds them
     assert counts(64, 0.5, 64) == (32, 32)
     with pytest.raises(MemgenError, match="multiple of the block"):
         counts(100, 0.5, 64)
@@ -138,7 +138,7 @@ def default_study(tmp_path_factory):
 
 def _measured(table, level=0.95):
     """Mean and median widths of fz and frac over natural points: scores.csv's columns (or from a table)."""
-    from memgen.intervals import interval_columns
+    from memgen.scores.intervals import interval_columns
 
     nat = table[table["canary"] == 0]
     cols = nat if "frac_lo" in nat else pd.DataFrame(interval_columns({c: nat[c] for c in nat}, level))
@@ -152,7 +152,7 @@ def _measured(table, level=0.95):
 
 
 def _predicted(run, members):
-    from memgen.intervals import INTERVAL_DEFINITIONS
+    from memgen.scores.intervals import INTERVAL_DEFINITIONS
 
     r = plan(run["n"], run["rate"], members=members, p_in=run["p_in"], p_out=run["p_out"], min_out=1)[
         "answer"
@@ -163,7 +163,7 @@ def _predicted(run, members):
 @pytest.mark.workflow
 def test_planned_widths_match_the_default_study(default_study):
     from memgen.io import load_npz
-    from memgen.scores import score_table
+    from memgen.scores.compute import score_table
 
     rows = []
     for ens, k in (("rate0.5", 64), ("rate0.95", 256)):
@@ -193,10 +193,10 @@ def test_planned_widths_match_the_default_study(default_study):
 
 @pytest.mark.workflow
 def test_planned_stability_matches_the_default_study(default_study):
-    from memgen.stages.analysis import STABILITY_MIN_OUT
+    from memgen.analysis.jobs import STABILITY_MIN_OUT
 
     run = load_run(default_study / "results/digits/mlp/rate0.95")
-    # stability.csv ranks every point, canaries too (memgen.stability); the planner ranks natural ones
+    # stability.csv ranks every point, canaries too (memgen.analysis.stability); the planner ranks natural ones
     every = pd.read_csv(default_study / "results/digits/mlp/rate0.95/scores.csv")
     measured = pd.read_csv(default_study / "results/digits/mlp/stability.csv")
     assert len(measured)

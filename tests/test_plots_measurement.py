@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memgen.definitions import compare_definitions
-from memgen.plots import measurement
-from memgen.thresholds import compute_thresholds
+from memgen.analysis.definitions import compare_definitions
+from memgen.figures import measurement
+from memgen.scores.thresholds import compute_thresholds
 
 
 def scores(seed: int, n: int = 200, n_canaries: int = 20) -> pd.DataFrame:

@@ -3,16 +3,16 @@ import pandas as pd
 import pytest
 
 from memgen.errors import MemgenError
-from memgen.plots.utility import (
+from memgen.figures.utility import (
     fig_removed_scores,
     fig_seed_curve,
     fig_top_memorized,
     fig_utility,
     utility_marks,
 )
-from memgen.stats import seed_curve
-from memgen.tables import table3
-from memgen.utility import utility_frame
+from memgen.utility.runs import utility_frame
+from memgen.utility.stats import seed_curve
+from memgen.utility.tables import table3
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

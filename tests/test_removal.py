@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from memgen.errors import MemgenError
-from memgen.removal import keep_indices, load_removal, removal_sets, save_removal
+from memgen.utility.removal import keep_indices, load_removal, removal_sets, save_removal
 
 # Ten training points: 0 and 1 are canaries with the highest scores; point 9 is held out by only 2
 # members, so with min_out = 3 it has no score. Natural points reaching fz >= 0.25: 2, 3 (tie), 7.
@@ -111,7 +111,8 @@ def test_undefined_set_reaches_the_tables(tmp_path):
     and 3: the study ends with the reason in every table, no utility run and no error."""
     import json
 
-    from memgen.stages.utility import (
+    from memgen.scores.thresholds import compute_thresholds
+    from memgen.utility.jobs import (
         read_table1,
         read_table3,
         write_removal,
@@ -119,7 +120,6 @@ def test_undefined_set_reaches_the_tables(tmp_path):
         write_table3,
         write_utility,
     )
-    from memgen.thresholds import compute_thresholds
 
     scores = scores_table().assign(conf=np.nan, lira=np.nan)  # thresholds.json covers every definition
     scores.to_csv(tmp_path / "s.csv", index=False)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from workflow_helpers import snakemake
 
-from memgen.summary import summary_rst
+from memgen.report import summary_rst
 
 
 def chromium() -> str:

@@ -3,9 +3,9 @@ import math
 import pandas as pd
 import pytest
 
+from memgen.analysis.sampling_bias import COLUMNS, loo_bias, sampling_bias
 from memgen.errors import MemgenError
-from memgen.sampling_bias import COLUMNS, loo_bias, sampling_bias
-from memgen.scores import DEFINITIONS
+from memgen.scores.compute import DEFINITIONS
 
 NAN = math.nan
 OTHER = [d for d in DEFINITIONS if d not in ("fz", "frac")]  # continuous definitions: copies of frac here
@@ -99,7 +99,7 @@ def test_loo_rows_per_ensemble_definition_and_stratum_reference_included():
 
 
 def test_fig1_draws_reference_and_loo_panels(tmp_path):
-    from memgen.plots.measurement import fig_sampling_bias
+    from memgen.figures.measurement import fig_sampling_bias
 
     rows = []
     for ens, rate in (("rate0.5", 0.5), ("rate0.95", 0.95)):

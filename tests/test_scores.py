@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from memgen.ensemble.outputs import save_outputs
 from memgen.errors import MemgenError
 from memgen.io import load_npz, save_npz
-from memgen.outputs import save_outputs
-from memgen.scores import compute_scores, score_table
-from memgen.stages.ensemble import write_scores
+from memgen.scores.compute import compute_scores, score_table
+from memgen.scores.jobs import write_scores
 
 T, F = True, False
 # 4 members x 6 points.
@@ -156,7 +156,7 @@ def test_lira_by_hand_pools_the_variance_of_small_sides():
 
 
 def test_lira_per_point_variance_with_enough_members():
-    from memgen.scores import LIRA_PER_POINT_MIN
+    from memgen.scores.compute import LIRA_PER_POINT_MIN
 
     k = 2 * LIRA_PER_POINT_MIN
     mask = np.zeros((k, 2), dtype=bool)
@@ -196,7 +196,7 @@ def test_lira_separations_far_apart_do_not_tie():
 
 
 def test_conf_and_lira_blocks_give_the_same_scores(monkeypatch):
-    import memgen.scores as sc
+    import memgen.scores.compute as sc
 
     rng = np.random.default_rng(1)
     mask, log_odds = rng.random((40, 50)) < 0.5, rng.normal(size=(40, 50))

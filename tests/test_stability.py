@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
+from memgen.analysis.stability import COLUMNS, stability
 from memgen.errors import MemgenError
-from memgen.stability import COLUMNS, stability
 
 SEED = 7
 # Three groups of two members over five points, written per group as (mask, correct) of its members.

@@ -22,10 +22,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memgen.definitions import COLUMNS as DEFINITION_COLUMNS
+from memgen.analysis import jobs as st
+from memgen.analysis.definitions import COLUMNS as DEFINITION_COLUMNS
 from memgen.errors import MemgenError
-from memgen.io import save_npz
-from memgen.stages import analysis as st
+from memgen.io import read_csv, save_npz
+from memgen.scores.jobs import write_thresholds
 
 NAN = math.nan
 
@@ -103,9 +104,9 @@ def test_read_csv_names_missing_columns_and_files(tmp_path):
     path = tmp_path / "t.csv"
     st.save_csv(path, pd.DataFrame({"a": [1]}))
     with pytest.raises(MemgenError, match=r"lacks columns \['fz'\].*Fix: delete it and rerun"):
-        st.read_csv(path, ("a", "fz"))
+        read_csv(path, ("a", "fz"))
     with pytest.raises(MemgenError, match="does not exist"):
-        st.read_csv(tmp_path / "none.csv")
+        read_csv(tmp_path / "none.csv")
 
 
 # ---- tables ---------------------------------------------------------------------------------------------
@@ -113,7 +114,7 @@ def test_thresholds_json_hand_values(score_paths, tmp_path):
     out = tmp_path / "thresholds.json"
     params = {"alpha": 0.5, "tail": "upper", "fixed_tau": 0.55, "min_out": 1}
     # memgen.workflow.run takes a returned value as provenance: these return None (stability its seed)
-    assert st.write_thresholds(score_paths["rate0.95"], out, params, "digits", "mlp", "rate0.95") is None
+    assert write_thresholds(score_paths["rate0.95"], out, params, "digits", "mlp", "rate0.95") is None
     t = json.loads(out.read_text())
     assert (t["dataset"], t["arch"], t["ensemble"]) == ("digits", "mlp", "rate0.95")
     assert (t["null_size"], t["n_natural_scored"], t["n_excluded"]) == (2, 2, 1)
@@ -289,7 +290,7 @@ def test_figure_inputs_must_be_analysis_tables(tmp_path, score_paths):
 def test_null_and_curve_figures(score_paths, tmp_path):
     thresholds = tmp_path / "thresholds.json"
     params = {"alpha": 0.05, "tail": "upper", "fixed_tau": 0.25, "min_out": 1}
-    st.write_thresholds(score_paths["rate0.95"], thresholds, params, "digits", "mlp", "rate0.95")
+    write_thresholds(score_paths["rate0.95"], thresholds, params, "digits", "mlp", "rate0.95")
     figs = tmp_path / "figures"
     figs.mkdir()
     st.write_fig_null(score_paths["rate0.95"], thresholds, *png_and_pdf(figs, "fig3"))

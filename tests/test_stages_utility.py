@@ -1,4 +1,4 @@
-"""memgen.stages.utility on tiny files written here: removal sets, utility tables, Tables 1 and 3, figures.
+"""memgen.utility.jobs on tiny files written here: removal sets, utility tables, Tables 1 and 3, figures.
 
 Expected values are worked out by hand in the comments. The test labels are digits' (spec {}: 360 test
 points), so utility-run outputs are built to be wrong on chosen test points.
@@ -11,11 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memgen.data import load_dataset
+from memgen.data.loaders import load_dataset
+from memgen.ensemble.outputs import compact, save_outputs
 from memgen.errors import MemgenError
-from memgen.outputs import compact, save_outputs
-from memgen.removal import load_removal
-from memgen.stages.utility import (
+from memgen.utility.jobs import (
     read_table1,
     read_table3,
     read_utility,
@@ -30,7 +29,8 @@ from memgen.stages.utility import (
     write_table3,
     write_utility,
 )
-from memgen.utility import utility_frame
+from memgen.utility.removal import load_removal
+from memgen.utility.runs import utility_frame
 
 N_TEST = 360  # digits, test_fraction 0.2
 

@@ -6,7 +6,7 @@ import pytest
 from scipy import stats as sps
 
 from memgen.errors import MemgenError
-from memgen.stats import ablation_delta, paired_score, seed_curve
+from memgen.utility.stats import ablation_delta, paired_score, seed_curve
 
 MEM = [83.1, 84.0, 82.7, 83.9, 84.4]
 RAND = [82.9, 83.1, 83.0, 83.2, 83.5]

@@ -1,4 +1,4 @@
-"""The streaming loader (memgen.stream): it trains the same member as the in-memory path on the same files;
+"""The streaming loader (memgen.data.stream): it trains the same member as the in-memory path on the same files;
 its batches are a function of (seed, epoch) whatever the number of workers, so a resumed member redraws
 them; ImageNet's crops stay inside the image; every kind of bad folder fails naming the file and the fix."""
 
@@ -10,12 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
-import memgen.train as train_mod
-from memgen.data import choose_loader, load_dataset
+import memgen.ensemble.train as train_mod
+from memgen.data.index import build_index
+from memgen.data.loaders import choose_loader, load_dataset
+from memgen.data.stream import FolderImages, center_box, rrc_box
+from memgen.ensemble.train import Job, predict, train_sequential
 from memgen.errors import MemgenError
-from memgen.index import build_index
-from memgen.stream import FolderImages, center_box, rrc_box
-from memgen.train import Job, TrainConfig, predict, train_sequential
+from memgen.recipe import TrainConfig
 
 
 def write_folder(base, classes=3, per_class=7, test_per_class=2, size=(20, 14), fmt="JPEG", seed=0):
@@ -117,7 +118,7 @@ def test_resumed_stream_member_equals_uninterrupted(folder, tmp_path, monkeypatc
         m.setattr(train_mod, "_save_resume", save_then_die)
         with pytest.raises(Killed):
             train_sequential(folder_job(ds), cfg, resume=resume)
-    with caplog.at_level(logging.INFO, logger="memgen.train"):
+    with caplog.at_level(logging.INFO, logger="memgen.ensemble.train"):
         got = train_sequential(folder_job(ds), cfg, resume=resume)
     assert "model 1: resumed at epoch 1" in caplog.text
     for a, b in zip(want, got, strict=True):

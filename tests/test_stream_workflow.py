@@ -5,7 +5,7 @@ import numpy as np
 from test_stream import write_folder
 from workflow_helpers import copy_workflow, snakemake, tiny_config
 
-from memgen.outputs import load_outputs
+from memgen.ensemble.outputs import load_outputs
 
 
 def test_streamed_folder_through_members_scores_and_a_utility_run(tmp_path):
@@ -42,8 +42,8 @@ def test_streamed_folder_through_members_scores_and_a_utility_run(tmp_path):
     # every per-point output names its file (issue 12): scores.csv, memorized.csv, the removal sets
     import pandas as pd
 
-    from memgen.memorized import read_memorized
-    from memgen.removal import load_removal
+    from memgen.analysis.memorized import read_memorized
+    from memgen.utility.removal import load_removal
 
     files = sorted(str(p.relative_to(folder)) for p in (folder / "train").rglob("*.jpg"))
     assert sorted(pd.read_csv(wd / scores)["path"]) == files

@@ -3,8 +3,8 @@ import math
 import pandas as pd
 import pytest
 
-from memgen.tables import TABLE1_COLUMNS, TABLE3_COLUMNS, table1, table3
-from memgen.utility import utility_frame
+from memgen.utility.runs import utility_frame
+from memgen.utility.tables import TABLE1_COLUMNS, TABLE3_COLUMNS, table1, table3
 
 
 def frame(mem, rnd, n_removed=10, test_set="original"):

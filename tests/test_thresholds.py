@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from memgen.errors import MemgenError
-from memgen.thresholds import compute_thresholds, memorized, null_threshold
+from memgen.scores.thresholds import compute_thresholds, memorized, null_threshold
 
 
 def table(rows):

@@ -9,11 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-import memgen.train as train_mod
-from memgen.train import (
-    RUN_ONLY,
+import memgen.ensemble.train as train_mod
+from memgen.ensemble.train import (
     Job,
-    TrainConfig,
     can_batch,
     epoch_plan,
     lr_at,
@@ -23,6 +21,7 @@ from memgen.train import (
     train_batched,
     train_sequential,
 )
+from memgen.recipe import RUN_ONLY, TrainConfig
 
 
 def make_job(arch="mlp", sizes=(20, 17, 12, 9), seeds=(11, 12, 13, 14), n=40, classes=4, shape=(1, 8, 8)):
@@ -139,7 +138,7 @@ def test_batched_resume_gives_uninterrupted_weights(tmp_path, monkeypatch, caplo
         kill_after_saves(m, 2)  # dies after epoch 2's state is saved
         with pytest.raises(Killed):
             train_batched(job, cfg, resume)
-    with caplog.at_level(logging.INFO, logger="memgen.train"):
+    with caplog.at_level(logging.INFO, logger="memgen.ensemble.train"):
         got = train_batched(job, cfg, resume)
     assert "resumed at epoch 2" in caplog.text
     for k in range(2):
@@ -156,7 +155,7 @@ def test_sequential_resume_gives_uninterrupted_weights(tmp_path, monkeypatch, ca
         kill_after_saves(m, 4)
         with pytest.raises(Killed):
             train_sequential(job, cfg, resume=resume)
-    with caplog.at_level(logging.INFO, logger="memgen.train"):
+    with caplog.at_level(logging.INFO, logger="memgen.ensemble.train"):
         got = train_sequential(job, cfg, resume=resume)
     assert "model 1: resumed at epoch 1" in caplog.text
     for k in range(2):
@@ -278,7 +277,7 @@ def test_concurrent_resume_gives_uninterrupted_weights(tmp_path, monkeypatch, ca
         kill_after_saves(m, saves)
         with pytest.raises(Killed):
             train_sequential(job, cfg, resume=resume)
-    with caplog.at_level(logging.INFO, logger="memgen.train"):
+    with caplog.at_level(logging.INFO, logger="memgen.ensemble.train"):
         got = train_sequential(job, cfg, resume=resume)
     for line in resumed:
         assert line in caplog.text
@@ -293,7 +292,7 @@ def test_resume_state_of_another_group_size_is_ignored(tmp_path, monkeypatch, ca
         with pytest.raises(Killed):
             train_sequential(job, recipe(checkpoint_every=1, concurrent_members=2), resume=resume)
     # the rerun trains one at a time: a state of two models in flight is not this path's, start over
-    with caplog.at_level(logging.INFO, logger="memgen.train"):
+    with caplog.at_level(logging.INFO, logger="memgen.ensemble.train"):
         got = train_sequential(job, recipe(checkpoint_every=1), resume=resume)
     assert "ignoring" in caplog.text and "resumed" not in caplog.text
     assert_identical(got, train_sequential(job, recipe()))

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from memgen.errors import MemgenError
-from memgen.utility import accuracy, dedup_keep, utility_frame
+from memgen.utility.runs import accuracy, dedup_keep, utility_frame
 
 PRED = np.array([0, 1, 0, 1], dtype=np.uint16)  # compact outputs store the argmax class as uint16
 LABELS = np.array([0, 1, 1, 0])

@@ -46,7 +46,7 @@ def test_complete_run_writes_every_artifact(study):
     assert len(pngs) == 12 and all((r / "figures" / p).stat().st_size > 5000 for p in pngs)
     # the "all fixes" memorized set as a list (issue 12): every row a natural point of the high-rate
     # ensemble with score >= τ, as many as thresholds.json counts, with the held-out members' vote
-    from memgen.memorized import COLUMNS, read_memorized
+    from memgen.analysis.memorized import COLUMNS, read_memorized
 
     memorized = read_memorized(r / "digits/mlp/memorized.csv")
     assert list(memorized.columns) == list(COLUMNS)
@@ -60,7 +60,7 @@ def test_complete_run_writes_every_artifact(study):
     ckpt = r / "digits/mlp/rate0.5/members/0/11/checkpoint.pt"  # block 0 (of 16 members), slot 11
     import torch
 
-    from memgen.outputs import load_outputs
+    from memgen.ensemble.outputs import load_outputs
 
     state = torch.load(ckpt, weights_only=True)
     assert state["member"] == 11 and state["config"]["epochs"] == 12 and "state_dict" in state

@@ -1,4 +1,4 @@
-from memgen.stages.ensemble import write_canaries
+from memgen.data.jobs import write_canaries
 from memgen.workflow import run
 
 

@@ -1,4 +1,4 @@
-from memgen.index import write_index
+from memgen.data.index import write_index
 from memgen.workflow import run
 
 

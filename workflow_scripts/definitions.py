@@ -1,6 +1,6 @@
 """Rule definitions: FPR@95%TPR, AUROC, AUPR of fz and frac per ensemble (paper §3.2)."""
 
-from memgen.stages.analysis import write_definitions
+from memgen.analysis.jobs import write_definitions
 from memgen.workflow import run
 
 run(

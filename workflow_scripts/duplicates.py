@@ -1,4 +1,4 @@
-from memgen.stages.ensemble import write_duplicates
+from memgen.data.jobs import write_duplicates
 from memgen.workflow import run
 
 

@@ -1,6 +1,6 @@
 """Rule fig_null: Fig. 3, canary (null) vs natural score histograms of the reference ensemble, with τ."""
 
-from memgen.stages.analysis import write_fig_null
+from memgen.analysis.jobs import write_fig_null
 from memgen.workflow import run
 
 run(

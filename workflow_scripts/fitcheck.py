@@ -1,7 +1,7 @@
 """Rule fitcheck: does the ensemble fit as its recipe should (own training points, dead units, divergence,
 canaries)? Writes fit.json; a failure is logged with its fix and makes the memorized sets undefined."""
 
-from memgen.stages.fitcheck import write_fitcheck
+from memgen.scores.jobs import write_fitcheck
 from memgen.workflow import run
 
 

@@ -1,7 +1,7 @@
 """Rule loo: loo.csv, the leave-one-out scores of every chosen point."""
 
-from memgen.loo import STRATA
-from memgen.stages.loo import write_loo
+from memgen.loo.jobs import write_loo
+from memgen.loo.truth import STRATA
 from memgen.workflow import run
 
 

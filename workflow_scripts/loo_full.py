@@ -1,6 +1,6 @@
 """Rule loo_full: M models on the whole training set, the "in" half of every leave-one-out score."""
 
-from memgen.stages.loo import write_full
+from memgen.loo.jobs import write_full
 from memgen.workflow import run
 
 

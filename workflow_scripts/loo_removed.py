@@ -1,6 +1,6 @@
 """Rule loo_removed: for one job's chosen points, M models trained without each of them."""
 
-from memgen.stages.loo import write_removed
+from memgen.loo.jobs import write_removed
 from memgen.workflow import run
 
 

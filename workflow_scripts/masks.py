@@ -1,4 +1,4 @@
-from memgen.stages.ensemble import write_masks
+from memgen.ensemble.jobs import write_masks
 from memgen.workflow import run
 
 

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from memgen.stages.members import write_members
+from memgen.ensemble.jobs import write_members
 from memgen.workflow import run
 
 

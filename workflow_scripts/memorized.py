@@ -1,6 +1,6 @@
 """Rule memorized: memorized.csv, the memorized set with files, labels, scores and held-out predictions."""
 
-from memgen.stages.memorized import write_memorized
+from memgen.analysis.memorized_jobs import write_memorized
 from memgen.workflow import run
 
 run(

@@ -1,6 +1,6 @@
 """Rule removal (checkpoint): memorized and random removal sets of one removal id."""
 
-from memgen.stages.utility import write_removal
+from memgen.utility.jobs import write_removal
 from memgen.workflow import run
 
 run(

@@ -1,7 +1,7 @@
 """Rule sampling_bias: per-point score error of each rate against the reference ensemble (paper §3.1) and
 against exact leave-one-out (loo.csv)."""
 
-from memgen.stages.analysis import write_sampling_bias
+from memgen.analysis.jobs import write_sampling_bias
 from memgen.workflow import run
 
 

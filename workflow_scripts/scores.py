@@ -1,4 +1,4 @@
-from memgen.stages.ensemble import write_scores
+from memgen.scores.jobs import write_scores
 from memgen.workflow import run
 
 

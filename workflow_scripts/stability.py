@@ -1,6 +1,6 @@
 """Rule stability: agreement of disjoint sub-ensembles of the reference ensemble vs their size (App. A.1)."""
 
-from memgen.stages.analysis import write_stability
+from memgen.analysis.jobs import write_stability
 from memgen.workflow import run
 
 run(

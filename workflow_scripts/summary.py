@@ -1,6 +1,6 @@
-"""Rule summary: the report's first page (memgen.summary)."""
+"""Rule summary: the report's first page (memgen.report)."""
 
-from memgen.summary import pairs_from_inputs, write_summary
+from memgen.report import pairs_from_inputs, write_summary
 from memgen.workflow import run
 
 

@@ -1,6 +1,6 @@
 """Rule table1: the ablation table (paper Table 1/4) from every variant's utility table."""
 
-from memgen.stages.utility import write_table1
+from memgen.utility.jobs import write_table1
 from memgen.workflow import run
 
 run(snakemake, lambda smk: write_table1(list(smk.input), smk.output[0]))  # noqa: F821

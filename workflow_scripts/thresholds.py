@@ -1,6 +1,6 @@
 """Rule thresholds: τ of the null and fixed rules for one ensemble's scores (paper Eq. 3)."""
 
-from memgen.stages.analysis import write_thresholds
+from memgen.scores.jobs import write_thresholds
 from memgen.workflow import run
 
 run(

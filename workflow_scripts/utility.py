@@ -1,6 +1,6 @@
 """Rule utility: per-seed accuracies after memorized vs random removal for one variant."""
 
-from memgen.stages.utility import write_utility
+from memgen.utility.jobs import write_utility
 from memgen.workflow import run
 
 run(

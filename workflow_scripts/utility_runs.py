@@ -1,4 +1,4 @@
-from memgen.stages.members import write_utility_runs
+from memgen.ensemble.jobs import write_utility_runs
 from memgen.workflow import run
 
 

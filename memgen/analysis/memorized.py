@@ -1,0 +1,149 @@
+"""The memorized set as a list a user can act on: which file, its given label, its scores, and what the
+members that never saw it predict instead.
+
+`results/{dataset}/{arch}/memorized.csv` (written by memgen.analysis.memorized_jobs.write_memorized) reads:
+a point memorized with held-out members agreeing on one other class (`predicted_instead_share` near 1)
+is likely mislabelled; one whose held-out members scatter over classes (low share, acc_out low too) is
+rare or ambiguous but may well be correct.
+"""
+
+import numpy as np
+import pandas as pd
+
+from memgen.errors import fail
+
+COLUMNS = (
+    "index",
+    "path",
+    "label",
+    "label_name",
+    "score",
+    "fz",
+    "frac",
+    "conf",
+    "lira",
+    "acc_in",
+    "acc_out",
+    "n_in",
+    "n_out",
+    "predicted_instead",
+    "predicted_instead_name",
+    "predicted_instead_share",
+)
+NONE = -1  # predicted_instead when every held-out member predicts the given label
+_CHUNK = 4096  # points per counting block: 4096 x 1000 classes x 8 bytes = 33 MB at ImageNet scale
+
+
+def point_paths(index: dict, split: str = "train") -> np.ndarray:
+    """Each point's file, relative to its image folder (str [N]); "" for datasets without files (bundled
+    digits, generated longtail, CIFAR's pickles). Decision: the column exists for every dataset, so
+    per-point tables have one layout and code reading them needs no branch; an empty cell means no file."""
+    n = int(index["n"]) if split == "train" else len(index["test_labels"])
+    paths = index.get(f"{split}_path")
+    if paths is None:
+        return np.full(n, "", dtype=object)
+    paths = np.asarray(paths).astype(str).astype(object)
+    if len(paths) != n:
+        raise fail(
+            f"the index lists {len(paths)} {split} files for {n} points",
+            "rerun the dataset_index rule: snakemake --forcerun results/<dataset>/data/index.npz",
+        )
+    return paths
+
+
+def held_out_predictions(mask: np.ndarray, pred: np.ndarray, label: np.ndarray, num_classes: int) -> dict:
+    """What the members that did not train on each point predict for it.
+
+    mask bool [K, m] (member k trained on point j), pred int [K, m] (member k's predicted class of point j),
+    label int [m] (the given label). Returns arrays [m]: n_out (held-out members), label_share (share of
+    them predicting the label = acc_out), instead (most common predicted class other than the label; ties
+    go to the lowest class; NONE when no held-out member predicts another class) and instead_share (share
+    of held-out members predicting it; 0 with NONE). Shares are NaN when no member holds the point out.
+    """
+    mask, pred = np.asarray(mask, dtype=bool), np.asarray(pred)
+    label = np.asarray(label, dtype=np.int64).ravel()
+    if mask.shape != pred.shape or mask.shape[1:] != label.shape:
+        raise fail(
+            f"mask {mask.shape}, predictions {pred.shape} and labels {label.shape} do not match",
+            "pass the members' predictions of the same points the mask covers",
+        )
+    m = len(label)
+    out = {
+        "n_out": (~mask).sum(0).astype(np.int64),
+        "label_share": np.full(m, np.nan),
+        "instead": np.full(m, NONE, dtype=np.int64),
+        "instead_share": np.full(m, np.nan),
+    }
+    for lo in range(0, m, _CHUNK):
+        j = slice(lo, min(m, lo + _CHUNK))
+        held = ~mask[:, j]
+        cols = np.broadcast_to(np.arange(held.shape[1]), held.shape)[held]
+        counts = np.zeros((held.shape[1], num_classes), dtype=np.int64)
+        np.add.at(counts, (cols, pred[:, j][held].astype(np.int64)), 1)
+        n_out = out["n_out"][j]
+        rows = np.arange(len(counts))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["label_share"][j] = np.where(n_out > 0, counts[rows, label[j]] / n_out, np.nan)
+            counts[rows, label[j]] = -1  # "instead": any class but the given one
+            best = counts.argmax(1)
+            top = counts[rows, best]
+            out["instead"][j] = np.where(top > 0, best, NONE)
+            out["instead_share"][j] = np.where(n_out > 0, np.maximum(top, 0) / n_out, np.nan)
+    return out
+
+
+def memorized_table(
+    scores: pd.DataFrame,
+    is_memorized: np.ndarray,
+    definition: str,
+    classes: list[str],
+    paths: np.ndarray,
+    held_out: dict,
+) -> pd.DataFrame:
+    """The rows of memorized.csv (COLUMNS), highest score first (ties by index).
+
+    is_memorized bool [N] (memgen.scores.thresholds.memorized); paths str [N] (point_paths); held_out: the arrays
+    of held_out_predictions for the memorized points, in index order. `score` repeats the definition's
+    column the set was chosen by, so the file reads on its own.
+    """
+    idx = np.flatnonzero(np.asarray(is_memorized, dtype=bool))
+    if len(held_out["instead"]) != len(idx):
+        raise ValueError(f"held-out predictions for {len(held_out['instead'])} points, {len(idx)} memorized")
+    names = np.array([*classes, ""], dtype=object)  # NONE (-1) reads as ""
+    rows = scores.iloc[idx]
+    label = rows["label"].to_numpy(dtype=np.int64)
+    table = pd.DataFrame(
+        {
+            "index": idx.astype(np.int64),
+            "path": np.asarray(paths, dtype=object)[idx],
+            "label": label,
+            "label_name": names[label],
+            "score": rows[definition].to_numpy(dtype=float),
+            **{c: rows[c].to_numpy() for c in ("fz", "frac")},
+            # every definition's score, so the file reads on its own whichever chose the set
+            **{c: rows[c].to_numpy() if c in rows else np.full(len(rows), np.nan) for c in ("conf", "lira")},
+            **{c: rows[c].to_numpy() for c in ("acc_in", "acc_out", "n_in", "n_out")},
+            "predicted_instead": held_out["instead"],
+            "predicted_instead_name": names[held_out["instead"]],
+            "predicted_instead_share": held_out["instead_share"],
+        },
+        columns=list(COLUMNS),
+    )
+    order = np.lexsort((table["index"].to_numpy(), -table["score"].to_numpy()))
+    return table.iloc[order].reset_index(drop=True)
+
+
+def read_memorized(path) -> pd.DataFrame:
+    """memorized.csv as written: `path` and the class names stay text ("" where empty, never NaN)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        raise fail(f"{path} does not exist", f"run the rule that makes it: snakemake {path}")
+    text = ("path", "label_name", "predicted_instead_name")  # a class may be named "NA" or "null"
+    numbers = {c: [""] for c in COLUMNS if c not in text}
+    df = pd.read_csv(path, dtype=dict.fromkeys(text, str), keep_default_na=False, na_values=numbers)
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise fail(f"{path} lacks columns {missing}", f"delete it and rerun: snakemake --forcerun {path}")
+    return df

@@ -1,0 +1,148 @@
+"""Auditing one's own images (issue 12): memorized.csv and the gallery, file to file.
+
+Decision: both show the memorized set of the ablation's "all fixes" variant (memgen.utility.variants: the
+high_rate ensemble, near leave-one-out at rate 0.95 by default, the definition `ablation.definition` (the
+fractional difference Eq. 2 by default) and the null threshold Eq. 3): the setup the paper recommends, and
+the removal set that fills Table 3 by default.
+"""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from memgen.analysis.memorized import held_out_predictions, memorized_table, point_paths, read_memorized
+from memgen.data.index import load_index
+from memgen.ensemble.outputs import load_outputs
+from memgen.errors import fail
+from memgen.io import load_json, load_npz, save_csv
+from memgen.scores.thresholds import memorized, read_scores
+
+log = logging.getLogger("memgen.stages")
+
+
+def _tau(thresholds_path, params: dict) -> tuple[float | None, str]:
+    """τ of the rule and definition in `params`, the thresholds' note (why a set is empty), and whether
+    the set requires the interval's lower end to reach τ (threshold.require_interval)."""
+    t = load_json(thresholds_path)
+    if t.get("min_out", params["min_out"]) != params["min_out"]:
+        raise fail(
+            f"{thresholds_path} was computed with min_out = {t['min_out']}, memorized.csv asks for "
+            f"{params['min_out']}",
+            f"rerun the thresholds rule: snakemake --forcerun {thresholds_path}",
+        )
+    try:
+        entry = t["rules"][params["rule"]][params["definition"]]
+    except (KeyError, TypeError):
+        raise fail(
+            f"{thresholds_path} has no τ for rule '{params['rule']}' and definition '{params['definition']}'",
+            f"rerun the thresholds rule: snakemake --forcerun {thresholds_path}",
+        ) from None
+    # n_memorized None: the set is undefined (the fit check failed, or the null sits at 0), whatever τ says
+    undefined = "n_memorized" in entry and entry["n_memorized"] is None
+    return (None if undefined else entry.get("tau")), entry.get("note") or "", bool(t.get("require_interval"))
+
+
+def write_memorized(scores_path, thresholds_path, masks_path, output_paths, index_path, out, params) -> None:
+    """memorized.csv (memgen.analysis.memorized.COLUMNS): the natural points with score >= τ, highest first.
+
+    params: ensemble, definition, rule ("null" | "fixed"), min_out (rules/common.smk memorized_params).
+    What held-out members predict is read from the members' compact outputs (`train__pred`), for the
+    memorized points only: over the members whose mask row holds the point out.
+    """
+    scores = read_scores(scores_path)
+    idx = load_index(index_path)
+    if len(scores) != idx["n"]:
+        raise fail(
+            f"{scores_path} has {len(scores)} rows, the index {index_path} {idx['n']} training points",
+            f"rerun the scores rule: snakemake --forcerun {scores_path}",
+        )
+    definition = params["definition"]
+    tau, note, require_interval = _tau(thresholds_path, params)
+    is_mem = memorized(scores, definition, tau, params["min_out"], require_interval)
+    points = np.flatnonzero(is_mem)
+    mask = load_npz(masks_path, ["mask"])["mask"]
+    if len(output_paths) != len(mask):
+        raise fail(
+            f"{len(output_paths)} member outputs for a mask of {len(mask)} members",
+            "rerun the ensemble's members",
+        )
+    pred = np.zeros((len(mask), len(points)), dtype=np.int64)
+    if len(points):  # member k's outputs = mask row k (paths sorted by block, slot)
+        for k, p in enumerate(output_paths):
+            pred[k] = load_outputs(p, n=idx["n"], fields=("pred",))["train"]["pred"][points]
+    label = scores["label"].to_numpy(dtype=np.int64)[points]  # natural points: the given (folder) label
+    held = held_out_predictions(mask[:, points], pred, label, idx["num_classes"])
+    table = memorized_table(scores, is_mem, definition, idx["classes"], point_paths(idx), held)
+    save_csv(out, table)
+    if table.empty:
+        log.info("no point is memorized (%s, %s rule): %s", definition, params["rule"], note or "τ undefined")
+    else:
+        agree = int((table["predicted_instead_share"] > 0.5).sum())
+        log.info(
+            "%d memorized points (%s >= τ = %.3g, %s rule); for %d of them more than half of the held-out "
+            "members agree on one other class (a possible mislabel)",
+            len(table),
+            definition,
+            tau,
+            params["rule"],
+            agree,
+        )
+
+
+def _images(dataset: str, spec: dict, idx: dict):
+    """image(index, path) for the gallery: an image folder's file as it is on disk (a thumbnail, read when
+    drawn: never the whole folder), else the dataset's in-memory pixels (bundled digits, CIFAR)."""
+    from memgen.data.loaders import folder_base, load_dataset
+    from memgen.figures.gallery import as_image
+
+    if "train_path" in idx:
+        from memgen.data.stream import open_image
+
+        base = folder_base(dataset, spec, Path(spec.get("data_root", "data")))
+
+        def from_file(i, path):
+            from PIL import Image
+
+            img = open_image(base / path)
+            img.thumbnail((160, 160))
+            # on a white square, so that every caption of a row sits at the same height
+            square = Image.new("RGB", (max(img.size),) * 2, (255, 255, 255))
+            square.paste(img, ((square.width - img.width) // 2, (square.height - img.height) // 2))
+            return np.asarray(square), None
+
+        return from_file
+    ds = load_dataset(dataset, spec, spec.get("data_root", "data"))
+    return lambda i, path: as_image(ds.x_train[[i]][0])
+
+
+def _fmt(tau) -> str:
+    return "undefined" if tau is None else f"{tau:.3g}"
+
+
+def write_fig_gallery(
+    memorized_path, thresholds_path, index_path, dataset: str, arch: str, spec, paths, params
+):
+    """The gallery figure (memgen.figures.gallery) of memorized.csv; a message figure when it is empty.
+
+    spec: the dataset's loader spec (rules/common.smk dataset_params, pixels of non-folder datasets);
+    params: as write_memorized's (which set, to say it in the title).
+    """
+    from memgen.figures.gallery import fig_gallery
+
+    table = read_memorized(memorized_path)
+    tau, note, _ = _tau(thresholds_path, params)
+    what = f"{params['ensemble']}, {params['definition']} ≥ τ"
+    if tau is None:
+        empty = f"{dataset}/{arch}: the memorized set ({what}) is undefined.\n{note or 'τ is undefined.'}"
+    else:
+        empty = f"{dataset}/{arch}: no training point is memorized ({what} = {tau:.3g}).\n{note}"
+    image = _images(dataset, spec, load_index(index_path)) if len(table) else None
+    fig_gallery(
+        table,
+        image,
+        paths,
+        title=f"Most memorized training images per class: {dataset}/{arch}, {what} = {_fmt(tau)}\n"
+        "caption: file; given label, score; how many held-out members predict which other class",
+        empty=empty,
+    )

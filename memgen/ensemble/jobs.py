@@ -1,0 +1,190 @@
+"""Stages that train models: score-ensemble members and utility runs, each writing a checkpoint and its
+compact per-point outputs (memgen.ensemble.outputs).
+
+A member's identity is (dataset, arch, ensemble, k) with k = block * block_size + slot; its files live in
+members/{block}/{slot}/ however many members a job trains (config shard_size), and its seed derives from
+the master seed and k alone. The job's run-only settings (checkpoint interval, batching) come from the
+config, not from the rule's params, so changing them never marks a member out of date.
+"""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+import memgen.config as mc
+from memgen.config import check_mask_spec
+from memgen.data.index import load_index
+from memgen.data.loaders import dataset_from
+from memgen.ensemble.masks import block
+from memgen.ensemble.masks import block as mask_block
+from memgen.ensemble.outputs import compact, save_outputs
+from memgen.ensemble.train import Job, device, predict_chunks, train
+from memgen.errors import fail
+from memgen.io import load_npz, save_checkpoint, save_npz
+from memgen.preempt import stop_on_signals
+from memgen.recipe import TrainConfig
+
+log = logging.getLogger("memgen.stages")
+
+
+def slots_of(paths: list[str]) -> list[int]:
+    """Slot of each member file .../members/{block}/{slot}/<file>, from its folder name."""
+    try:
+        return [int(Path(p).parent.name) for p in paths]
+    except ValueError:
+        raise fail(
+            f"member files {paths[:2]}... are not under members/<block>/<slot>/", "use the workflow's paths"
+        ) from None
+
+
+def train_and_save(
+    ds,
+    labels,
+    eval_sets,
+    indices,
+    seeds,
+    ids,
+    arch,
+    cfg_dict,
+    ckpts,
+    outputs,
+    resume,
+    full_logits,
+    extra=None,
+) -> dict:
+    """Train one job's models; write each one's checkpoint (weights + the config that made it) and outputs.
+
+    eval_sets: name -> (uint8 images, labels the compact outputs are taken against)."""
+    cfg = TrainConfig.from_dict(cfg_dict)
+    job = Job(ds.x_train, labels, indices, seeds, arch, ds.num_classes, ds.mean, ds.std)
+    dev = device()
+    # a SIGTERM from SLURM (time limit, requeue, preemption) saves the resume state and stops (memgen.preempt)
+    with stop_on_signals() as stop:
+        results = train(job, cfg, dev, Path(resume), stop=stop)
+    for k, res in enumerate(results):
+        sets = {}
+        for name, (x, y) in eval_sets.items():
+            # chunk by chunk: compact() of a chunk equals those rows of compact() of the whole set
+            parts, full, start = [], [], 0
+            for logits in predict_chunks(job, cfg, res["state_dict"], x, dev):
+                parts.append(compact(logits, y[start : start + len(logits)]))
+                start += len(logits)
+                if full_logits:
+                    full.append(logits.numpy().astype(np.float16))
+            sets[name] = {f: np.concatenate([p[f] for p in parts]) for f in parts[0]}
+            if full_logits:
+                sets[name]["logits"] = np.concatenate(full)
+        save_checkpoint(
+            ckpts[k],
+            {
+                "state_dict": res["state_dict"],
+                "config": cfg_dict,
+                "recipe": cfg.recipe(dev),
+                "device": dev,
+                "seed": int(seeds[k]),
+                "member": int(ids[k]),
+                "epoch": cfg.epochs,
+                "arch": arch,
+                "num_classes": ds.num_classes,
+                "mean": ds.mean.tolist(),
+                "std": ds.std.tolist(),
+                **(extra or {}),
+            },
+        )
+        # outputs last: a member's checkpoint sits beside them undeclared, so the declared file must not
+        # exist before the checkpoint is complete
+        save_outputs(outputs[k], sets, seed_id=np.int64(ids[k]), member=np.int64(ids[k]))
+    Path(resume).unlink(missing_ok=True)  # finished: the resumable state has served its purpose
+    return {"device": dev, "seeds": {str(i): int(s) for i, s in zip(ids, seeds, strict=True)}}
+
+
+def write_members(config, name, arch, ens, block, paths: dict, params: dict, ckpts, outputs) -> dict:
+    """Train slots `slots_of(outputs)` of mask block `block` of ensemble `ens`.
+
+    paths: index, canaries. params: the rule's (the member's identity), its mask spec included: the job
+    draws its block's rows itself (memgen.ensemble.masks.block, from seed, block index, rate and size alone), exactly
+    as the masks rule does, so no mask-block job or file stands between them."""
+    ds = dataset_from(params["loader"], name, config, params["training"].get("random_resized_crop", False))
+    labels = load_npz(paths["canaries"], ["label"])["label"]
+    n = load_index(paths["index"])["n"]
+    if not n == len(labels) == len(ds.y_train):
+        raise fail(
+            f"the index {paths['index']} has {n} points, the canaries {len(labels)}, the dataset "
+            f"{len(ds.y_train)}",
+            "rerun the dataset's rules: snakemake --forcerun " + paths["index"],
+        )
+    spec = params["masks"]
+    check_mask_spec(spec["rate"], spec["block_size"], spec["block_size"])
+    rows = mask_block(spec["seed"], block, spec["block_size"], n, spec["rate"])
+    slots = slots_of(outputs)
+    ids = [block * spec["block_size"] + s for s in slots]
+    seeds = [mc.member_seed({"seed": params["seed"]}, name, arch, ens, k) for k in ids]
+    indices = [np.flatnonzero(rows[s]) for s in slots]
+    resume = Path(outputs[0]).parents[1] / f"resume-{slots[0]}.pt"  # per job: a slice of the block
+    eval_sets = {"train": (ds.x_train, labels), "test_original": ds.tests["original"]}
+    return train_and_save(
+        ds,
+        labels,
+        eval_sets,
+        indices,
+        seeds,
+        ids,
+        arch,
+        mc.training(config, name, arch, ens),
+        ckpts,
+        outputs,
+        resume,
+        params["full_logits"],
+    )
+
+
+def write_utility_runs(
+    config, name, arch, canaries_path, removal_path, condition, params, ckpts, outputs, resume
+) -> dict:
+    """Utility runs use TRUE labels (canaries are only for score ensembles) minus the removal set."""
+    from memgen.utility.removal import keep_indices, load_removal
+
+    ds = dataset_from(params["loader"], name, config, params["training"].get("random_resized_crop", False))
+    true = load_npz(canaries_path, ["true_label"])["true_label"]
+    sets = load_removal(removal_path)
+    if condition == "memorized":
+        removed = [sets["memorized"]] * len(params["seed_ids"])
+    else:  # seed s removes its own random draw (same size as the memorized set)
+        by_seed = sets["random_by_seed"]
+        if max(params["seed_ids"]) >= len(by_seed):
+            raise fail(
+                f"{removal_path} holds random sets for {len(by_seed)} seeds, "
+                f"seed {max(params['seed_ids'])} asked",
+                f"rerun: snakemake --forcerun {removal_path}",
+            )
+        removed = [by_seed[s] for s in params["seed_ids"]]
+    indices = [keep_indices(len(true), r) for r in removed]
+    eval_sets = {f"test_{k}": v for k, v in ds.tests.items()}
+    return train_and_save(
+        ds,
+        true,
+        eval_sets,
+        indices,
+        params["seeds"],
+        params["seed_ids"],
+        arch,
+        mc.training(config, name, arch),
+        ckpts,
+        outputs,
+        resume,
+        params["full_logits"],
+        extra={"condition": condition, "n_removed": int(len(removed[0]))},
+    )
+
+
+def write_masks(index_path: str, params: dict, members: int, out: str) -> dict:
+    """The ensemble's K x N mask: blocks 0 .. K/B - 1, each from (seed, block index, rate, B) alone, so
+    raising K appends blocks and leaves every existing member's row as it was."""
+    n = load_index(index_path)["n"]
+    B = params["block_size"]
+    check_mask_spec(params["rate"], members, B)
+    mask = np.concatenate([block(params["seed"], b, B, n, params["rate"]) for b in range(members // B)])
+    save_npz(out, mask=mask, rate=params["rate"], block_size=B, seed=params["seed"])
+    log.info("mask %s: %d members x %d points, each point in %d of them", out, *mask.shape, mask[:, 0].sum())
+    return {"seeds": {"masks": params["seed"]}}

@@ -1,0 +1,88 @@
+"""The gallery: the most memorized training images of each class, each captioned with its file, its given
+label and what held-out members predict instead, so a user can open the flagged files one by one."""
+
+from pathlib import PurePosixPath
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from memgen.figures.style import message_figure, save_figure, setup, short
+
+PER_CLASS = 8  # images per class (row)
+MAX_CLASSES = 16  # rows; with more classes (ImageNet) the ones with the most memorized points are shown
+
+
+def caption(row) -> str:
+    """Three lines: file name (or #index without a file), given label and score, and how many of the
+    held-out members predict the most common other class."""
+    name = PurePosixPath(row["path"]).name if row["path"] else f"#{int(row['index'])}"
+    n = int(row["n_out"])  # counts, not a percentage: at rate 0.95 a point may be held out by 2 members
+    if int(row["predicted_instead"]) >= 0:
+        k = int(round(row["predicted_instead_share"] * n))
+        instead = f"held out: {k} of {n} say {short(row['predicted_instead_name'], 10)}"
+    else:
+        instead = f"held out: all {n} say the label"
+    return f"{short(name)}\nlabel {short(row['label_name'], 10)}, score {row['score']:.2f}\n{instead}"
+
+
+def choose(table: pd.DataFrame, per_class: int = PER_CLASS, max_classes: int = MAX_CLASSES) -> pd.DataFrame:
+    """The points shown: the `per_class` highest-scoring of each class (ties by index), for the
+    `max_classes` classes with the most memorized points (ties: lower class first), rows in class order."""
+    t = table.sort_values(["score", "index"], ascending=[False, True], kind="stable")
+    counts = t["label"].value_counts()
+    ranked = sorted(counts.index, key=lambda c: (-counts[c], c))[:max_classes]
+    t = t[t["label"].isin(ranked)]
+    t = t.groupby("label", sort=True, group_keys=False).head(per_class)
+    return t.sort_values(["label", "score", "index"], ascending=[True, False, True], kind="stable")
+
+
+def fig_gallery(table: pd.DataFrame, image, paths, title: str, empty: str, per_class: int = PER_CLASS):
+    """Draw the gallery of memorized.csv rows `table` to `paths` (png, pdf).
+
+    image(index, path) -> (array H x W or H x W x 3, colormap or None): one image, read when drawn (a
+    streamed folder is never loaded whole). `empty`: the message drawn when the table has no rows.
+    """
+    if table.empty:
+        message_figure(empty, paths)
+        return
+    setup()
+    shown = choose(table, per_class)
+    labels = list(dict.fromkeys(shown["label"]))
+    cols = int(shown["label"].value_counts().max())
+    fig, axes = plt.subplots(
+        len(labels), cols, figsize=(1.55 * cols + 0.9, 2.1 * len(labels) + 0.9), squeeze=False
+    )
+    for r, label in enumerate(labels):
+        group = shown[shown["label"] == label]
+        for c in range(cols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            if c >= len(group):
+                ax.axis("off")
+                continue
+            row = group.iloc[c]
+            pixels, cmap = image(int(row["index"]), row["path"])
+            ax.imshow(pixels, cmap=cmap, interpolation="nearest" if max(pixels.shape[:2]) < 64 else None)
+            ax.set_title(caption(row), fontsize=6.5, loc="left")
+        name = group.iloc[0]["label_name"]
+        axes[r, 0].set_ylabel(
+            f"{short(name, 14)}\n({len(table[table['label'] == label])} memorized)", fontsize=8
+        )
+    hidden = len(table) - len(shown)
+    more = f" ({hidden} not shown: see memorized.csv)" if hidden else ""
+    fig.suptitle(f"{title}\n{len(table)} memorized{more}", fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, paths)
+
+
+def as_image(pixels: np.ndarray):
+    """uint8 [C, H, W] (C = 1 or 3) or [H, W] -> what imshow takes, and its colormap."""
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 2:
+        return pixels, "gray"
+    if pixels.shape[0] == 1:
+        return pixels[0], "gray"
+    return pixels.transpose(1, 2, 0), None

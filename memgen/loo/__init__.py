@@ -1,0 +1,1 @@
+"""Exact leave-one-out truth on small datasets, rules/loo.smk."""

@@ -1,1 +1,0 @@
-"""Seaborn figures of the study; one function per paper figure."""

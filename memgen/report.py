@@ -1,0 +1,210 @@
+"""The report's first page (results/summary.rst): the study's answer in numbers, then the audit gallery.
+
+Snakemake's HTML report opens on the workflow description; the Snakefile points it at this file once the
+study has written it (rules/common.smk: report_page), so a reader sees, before any figure:
+- Table 3's answer (accuracy after removing the memorized points vs as many random ones) and Table 1's
+  ablation rows (how each fix moves the score);
+- per dataset and architecture, τ and the memorized counts of the ensemble the answer rests on, the regime
+  line from the canaries' acc_in, and the members' fit check;
+- the gallery of the most memorized images (embedded, so the page stands alone).
+Every number is read from an artifact listed as the rule's input; nothing is recomputed here.
+"""
+
+import base64
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from memgen.io import load_json
+from memgen.utility.variants import LABELS
+
+
+def _num(x, fmt="{:.2f}") -> str:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return "n/a"
+    return "n/a" if math.isnan(x) else fmt.format(x)
+
+
+def _p(x) -> str:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return "n/a"
+    return "n/a" if math.isnan(x) else (f"{x:.2g}" if x >= 1e-3 else f"{x:.1e}")
+
+
+def _cell(text) -> str:
+    """A table cell's text; a leading "+ " would make it a bullet list ("+ Fractional difference")."""
+    text = str(text or " ")
+    return "\\" + text if text[:1] in "+-*" and text[1:2] == " " else text
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """An rst list-table (docutils renders it as an HTML table)."""
+    out = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [header, *rows]:
+        out.append("   * - " + _cell(row[0]))
+        out += [f"     - {_cell(cell)}" for cell in row[1:]]
+    return [*out, ""]
+
+
+def _heading(text: str, char: str) -> list[str]:
+    return [text, char * max(len(text), 3), ""]
+
+
+def regime(acc_in: dict) -> str:
+    """One line: which regime the canaries put the run in (README: 'Which regime is my run in?')."""
+    mean = acc_in.get("mean") if acc_in else None
+    if mean is None:
+        return "no canary was trained on: the null is undefined"
+    if mean >= 0.99:
+        regime = "every canary is fit: the null sits at 1 and little can reach it"
+    elif mean <= 0.01:
+        regime = "members fit (almost) no canary: the null sits at 0 and the memorized set is undefined"
+    else:
+        regime = "canaries partly fit: the paper's regime, where the null separates memorization"
+    quartiles = "/".join(_num(acc_in.get(k)) for k in ("q25", "median", "q75"))
+    return f"canaries' acc_in mean {mean:.2f} (quartiles {quartiles}): {regime}"
+
+
+def _fit_line(fit) -> str | None:
+    """The members' fit check (thresholds.json's `fit`, memgen.scores.fitcheck) as one line."""
+    if not fit:
+        return None
+    measured = []
+    if fit.get("train_acc_mean") is not None:
+        measured.append(f"members fit {100 * fit['train_acc_mean']:.1f} % of their own training points")
+    if fit.get("dead_fraction") is not None:
+        measured.append(f"{100 * fit['dead_fraction']:.0f} % of hidden units dead")
+    if fit.get("canary_acc_in_mean") is not None:
+        measured.append(f"canaries' acc_in {fit['canary_acc_in_mean']:.2f}")
+    if fit.get("ok"):
+        return "members' fit check passed: " + ", ".join(measured) + "."
+    return f"members' fit check FAILED ({', '.join(measured)}): {fit.get('reason') or fit.get('fix') or ''}"
+
+
+def _image(path: Path, width: str = "100%") -> list[str]:
+    # docutils rejects lines over 10,000 characters and joins a split image URI without its whitespace
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    chunks = [data[i : i + 76] for i in range(0, len(data), 76)]
+    return [
+        ".. image:: data:image/png;base64,",
+        *(f"   {c}" for c in chunks),
+        f"   :width: {width}",
+        "   :alt: the most memorized training images",
+        "",
+    ]
+
+
+def summary_rst(table1_path, table3_path, pairs: dict) -> str:
+    """pairs: {(dataset, arch): {"thresholds": path, "gallery": png path, "fit": path or None}}."""
+    t1, t3 = pd.read_csv(table1_path), pd.read_csv(table3_path)
+    lines = _heading("memgen: what this study found", "=")
+    lines += [
+        "Does a classifier need the training points it memorizes? Memorized points are found with the "
+        "paper's four fixes (high sampling rate, fractional difference, a null threshold from canaries, a "
+        "leakage-free test set), removed, and the model retrained; the same number of random points are "
+        "removed for comparison. A positive difference means accuracy went **up** without the memorized "
+        "points.",
+        "",
+    ]
+    lines += _heading("The answer (Table 3)", "-")
+    rows = []
+    for _, r in t3.iterrows():
+        sig = "yes" if str(r.get("significant_0.05")).lower() == "true" else "no"
+        rows.append(
+            [
+                f"{r['dataset']} / {r['arch']}",
+                str(r["test_set"]),
+                f"{_num(r['acc_memorized_removed'])} %",
+                f"{_num(r['acc_random_removed'])} %",
+                f"{_num(r['diff_pp'], '{:+.2f}')} ± {_num(r['std_pp'])} pp",
+                f"{_p(r['p_value'])} ({sig})",
+                f"{int(r['n_removed']) if pd.notna(r['n_removed']) else 'n/a'}",
+                str(r["note"]) if pd.notna(r.get("note")) else "",
+            ]
+        )
+    lines += _table(
+        ["dataset / arch", "test set", "acc., memorized removed", "acc., random removed", "difference",
+         "p (significant at 0.05)", "points removed", "note"],
+        rows,
+    )  # fmt: skip
+    lines += _heading("The ablation (Table 1)", "-")
+    lines += [
+        "Score: accuracy difference (memorized removed minus random removed, pp) of each setup; Δ: its "
+        "change from the original (Feldman & Zhang) setup.",
+        "",
+    ]
+    rows = [
+        [
+            f"{r['dataset']} / {r['arch']}",
+            LABELS.get(r["variant"], r["variant"]),
+            f"{_num(r['score_pp'], '{:+.2f}')} ± {_num(r['std_pp'])}",
+            _p(r["p_value"]),
+            _num(r["delta_pp"], "{:+.2f}"),
+            _p(r["delta_p_value"]),
+            f"{int(r['n_removed']) if pd.notna(r['n_removed']) else 'n/a'}",
+        ]
+        for _, r in t1.iterrows()
+    ]
+    lines += _table(
+        ["dataset / arch", "setup", "score (pp)", "p", "Δ (pp)", "p of Δ", "points removed"], rows
+    )
+    for (dataset, arch), paths in sorted(pairs.items()):
+        th = load_json(paths["thresholds"])
+        lines += _heading(f"{dataset} / {arch}: the memorized set", "-")
+        lines += [f"Ensemble {th.get('ensemble', '?')} ({th.get('null_size', 0)} canaries in the null, "
+                  f"{th.get('n_natural_scored', 0)} natural points scored).", ""]  # fmt: skip
+        rows, notes = [], []
+        for rule in ("null", "fixed"):
+            for definition, r in th.get("rules", {}).get(rule, {}).items():
+                n = r.get("n_memorized")
+                count = "undefined" if n is None or r.get("undefined") else f"{n}"
+                if n is not None and r.get("fraction_memorized") is not None:
+                    count += f" ({100 * r['fraction_memorized']:.1f} %)"
+                note = r.get("note")
+                if note and note not in notes:
+                    notes.append(note)
+                mark = f" [{notes.index(note) + 1}]" if note else ""
+                rows.append([f"{rule} rule", definition, _num(r.get("tau"), "{:.3g}"), count + mark])
+        lines += _table(["threshold", "definition", "τ", "memorized (natural points)"], rows)
+        for k, note in enumerate(notes, 1):
+            lines += [f"[{k}] {note}", ""]
+        lines += [f"**Regime:** {regime(th.get('canary_acc_in') or {})}.", ""]
+        fit = th.get("fit") or th.get("recipe_check") or th.get("fitcheck")
+        if fit is None and paths.get("fit"):
+            fit = load_json(paths["fit"]) if Path(paths["fit"]).exists() else None
+        line = _fit_line(fit)
+        if line:
+            lines += [f"**Recipe:** {line}", ""]
+        if paths.get("gallery") and Path(paths["gallery"]).exists():
+            lines += _heading(f"{dataset} / {arch}: the most memorized images", "~")
+            lines += _image(paths["gallery"])
+    lines += [
+        "Every table and figure is in the sections on the left; each file's provenance: "
+        "``python -m memgen trace <file>``.",
+        "",
+    ]
+    text = "\n".join(lines)
+    return text.replace("{{", "{ {").replace("{%", "{ %")  # the report renders this page with Jinja
+
+
+def write_summary(table1_path, table3_path, pairs: dict, out: str) -> None:
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(str(out) + ".tmp")
+    tmp.write_text(summary_rst(table1_path, table3_path, pairs))
+    tmp.replace(out)
+
+
+def pairs_from_inputs(inputs: dict, pairs: list) -> dict:
+    """{(dataset, arch): {"thresholds": ..., "gallery": ...}} from the rule's named inputs
+    thresholds_<i>, gallery_<i>, where pair i is pairs[i] = [dataset, arch]."""
+    out = {}
+    for i, (dataset, arch) in enumerate(pairs):
+        out[(dataset, arch)] = {
+            k: inputs[f"{k}_{i}"] for k in ("thresholds", "gallery") if f"{k}_{i}" in inputs
+        }
+    return out

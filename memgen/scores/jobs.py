@@ -1,0 +1,207 @@
+"""The scores stage's jobs, file to file: scores.csv and correct.npz from the members, the fit check (fit.json),
+thresholds.json, and Fig. 12 (scores with their intervals)."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from memgen.data.index import load_index
+from memgen.data.stream import FolderImages
+from memgen.errors import fail
+from memgen.io import load_checkpoint, load_json, load_npz, save_csv, save_json, save_npz
+from memgen.scores.compute import score_table
+from memgen.scores.fitcheck import (
+    dead_units,
+    finite_weights,
+    is_finite_array,
+    member_fit,
+    sample_indices,
+    verdict,
+)
+from memgen.scores.thresholds import FIXED_RULE_DEFINITIONS, compute_thresholds, read_scores
+
+log = logging.getLogger("memgen.stages")
+
+
+def write_fitcheck(
+    canaries_path, masks_path, correct_path, member_paths, out_path, params: dict, name: str, config=None
+) -> dict:
+    """fit.json of one ensemble (fields: memgen.scores.fitcheck.verdict, plus dataset and the members checked).
+
+    member_paths: outputs.npz of the members whose checkpoints (written beside them) are run on a fixed
+    sample of training images; params: {"loader": the dataset's loader spec, "expect": config fitcheck}.
+    """
+    from memgen.data.loaders import dataset_from
+    from memgen.ensemble.models import build_model
+    from memgen.ensemble.train import device, prepare
+
+    canary = load_npz(canaries_path, ["canary"])["canary"].astype(bool)
+    mask = load_npz(masks_path, ["mask"])["mask"].astype(bool)
+    z = load_npz(correct_path, ["correct", "log_odds"])
+    correct = z["correct"].astype(bool)
+    if mask.shape != correct.shape or mask.shape[1] != len(canary):
+        raise fail(
+            f"{masks_path} masks {mask.shape}, {correct_path} holds {correct.shape}, "
+            f"{canaries_path} {len(canary)} points: not one ensemble",
+            f"rerun the scores rule: snakemake --forcerun {correct_path}",
+        )
+    fit = member_fit(mask, correct, canary)
+    # Decision: a non-finite label log-odds in any member counts as divergence (float16 overflows only past
+    # 65,504, which no member that trained sanely reaches).
+    outputs_finite = is_finite_array(z["log_odds"])
+    expect = params["expect"]
+    checked, recipe, ds, x = [], {}, None, None
+    dev = device()  # a GPU where the job has one: 4 ResNet-50s on 512 ImageNet images are slow on CPU
+    for p in member_paths:
+        ck = load_checkpoint(Path(p).with_name("checkpoint.pt"), required=("state_dict", "arch", "member"))
+        cfg = ck.get("config", {})
+        recipe = recipe or cfg
+        rrc = bool(cfg.get("random_resized_crop", False))
+        if ds is None:
+            ds = dataset_from(params["loader"], name, config, rrc)
+            idx = sample_indices(len(ds.y_train), expect["sample"])
+            view = ds.x_train.evaluating(rrc) if isinstance(ds.x_train, FolderImages) else ds.x_train
+            raw = torch.as_tensor(np.asarray(view[idx]))
+            mean = torch.tensor(ck["mean"], dtype=torch.float32)[None, :, None, None]
+            std = torch.tensor(ck["std"], dtype=torch.float32)[None, :, None, None]
+            x = prepare(raw, mean, std).to(dev)
+        model = build_model(ck["arch"], tuple(ds.x_train.shape[1:]), ds.num_classes, cfg.get("model"))
+        model.load_state_dict(ck["state_dict"])
+        model.to(dev)
+        checked.append(
+            {
+                "member": int(ck["member"]),
+                "finite": finite_weights(ck["state_dict"]),
+                "layers": dead_units(model, x),
+            }
+        )
+    out = verdict(fit, checked, outputs_finite, recipe, expect)
+    save_json(out_path, {"dataset": name, **out})
+    t, c = out["train_acc"], out["canary_acc_in"]
+    log.info(
+        "fit: members fit %s of their own natural training points (mean over %d members, min %s); "
+        "canary acc_in mean %s; %s of ReLU units dead (mean over %d checked members)",
+        _pct(t["mean"]),
+        t["n"],
+        _pct(t["min"]),
+        "n/a" if c["mean"] is None else f"{c['mean']:.4f}",
+        _pct(out["dead_fraction"]),
+        len(checked),
+    )
+    if not out["ok"]:
+        log.warning(
+            "FIT CHECK FAILED for %s: %s. Fix: %s. Its memorized sets are reported undefined.",
+            out_path,
+            "; ".join(out["problems"]),
+            out["fix"],
+        )
+    return {}
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{x:.1%}"
+
+
+def write_scores(
+    canaries_path, masks_path, output_paths, out_scores, out_correct, index_path=None, interval_level=0.95
+) -> None:
+    """scores.csv from the members' predictions, and correct.npz: `correct` (bool K x N) and `log_odds`
+    (the label's log-odds, float16 K x N, for confidence-based definitions and LiRA). The index gives each
+    point's file (`path`, "" without one or without an index)."""
+    from memgen.analysis.memorized import point_paths
+    from memgen.ensemble.outputs import load_outputs
+
+    c = load_npz(canaries_path, ["label", "true_label", "canary"])
+    mask = load_npz(masks_path, ["mask"])["mask"]
+    if len(output_paths) != len(mask):
+        raise fail(
+            f"{len(output_paths)} member outputs for a mask of {len(mask)} members",
+            "rerun the ensemble's members",
+        )
+    if len(c["label"]) != mask.shape[1]:
+        raise fail(
+            f"{canaries_path} labels {len(c['label'])} points, {masks_path} masks {mask.shape[1]}",
+            f"rerun: snakemake --forcerun {masks_path}",
+        )
+    # log_odds is float16: at 512 members x 1.28 M points a float32 matrix alone is 2.6 GB and the stage
+    # would pass 4 GiB. float16 keeps 3 significant digits, far finer than the member-to-member spread
+    # that confidence scores and LiRA's Gaussians measure; the member files keep float32.
+    correct = np.zeros(mask.shape, dtype=bool)
+    log_odds = np.zeros(mask.shape, dtype=np.float16)
+    label = c["label"].astype(np.int32)  # uint16 pred == int32 is 10x faster than == int64
+    for k, p in enumerate(output_paths):  # member order = mask row order (paths come sorted by block, slot)
+        train = load_outputs(p, n=mask.shape[1], fields=("pred", "log_odds"))["train"]
+        correct[k] = train["pred"] == label
+        log_odds[k] = train["log_odds"]
+    save_npz(out_correct, correct=correct, log_odds=log_odds)
+    paths = point_paths(load_index(index_path)) if index_path else None
+    if paths is not None and len(paths) != mask.shape[1]:
+        raise fail(
+            f"{index_path} lists {len(paths)} training points, {masks_path} masks {mask.shape[1]}",
+            f"rerun: snakemake --forcerun {masks_path}",
+        )
+    # conf and lira read the float16 log-odds block by block (memgen.scores.compute._CHUNK points at a time)
+    table = score_table(
+        mask, correct, c["label"], c["true_label"], c["canary"], paths, log_odds, interval_level
+    )
+    save_csv(out_scores, table)
+    ai = table["acc_in"][c["canary"]].dropna()
+    if ai.empty:  # canaries.fraction 0 (or no canary ever trained on): nothing to summarise
+        log.info("scored %d points; no canary was trained on", len(table))
+        return
+    log.info(
+        "scored %d points; canaries acc_in mean %.2f, quartiles %.2f/%.2f/%.2f "
+        "(regime: partly fit when well below 1)",
+        len(table),
+        ai.mean(),
+        *np.quantile(ai, [0.25, 0.5, 0.75]),
+    )
+
+
+# ---- tables ---------------------------------------------------------------------------------------------
+def write_thresholds(
+    scores_path, out_path, threshold: dict, dataset: str, arch: str, ensemble: str, fit_path=None
+) -> None:
+    """thresholds.json of one ensemble: τ per rule and definition, memorized-set sizes, the canaries'
+    acc_in spread (`memgen.scores.thresholds.compute_thresholds`), the fit check's verdict (fit_path: fit.json),
+    plus dataset, arch and ensemble. An undefined memorized set is logged as a warning with its reason.
+
+    threshold: {alpha, tail, fixed_tau, min_out, require_interval} (rule params).
+    """
+    fit = load_json(fit_path) if fit_path is not None else None
+    out = compute_thresholds(
+        read_scores(scores_path),
+        threshold["alpha"],
+        threshold["tail"],
+        threshold["fixed_tau"],
+        threshold["min_out"],
+        fit,
+        threshold.get("require_interval", False),
+    )
+    out = {"dataset": dataset, "arch": arch, "ensemble": ensemble, **out}
+    save_json(out_path, out)
+    notes = {
+        r["note"]
+        for rule, rules in out["rules"].items()
+        for definition, r in rules.items()
+        if r["n_memorized"] is None and (rule != "fixed" or definition in FIXED_RULE_DEFINITIONS)
+    }  # the fixed rule's absence for conf and lira is by design (memgen.scores.thresholds), not a warning
+    for note in sorted(notes):
+        log.warning("%s/%s/%s: %s", dataset, arch, ensemble, note)
+
+
+def write_fig_intervals(scores_path, thresholds_path, level: float, png, pdf) -> None:
+    """Fig. 12 of one ensemble (the reference): scores.csv's intervals, thresholds.json's τ (null rule)."""
+    from memgen.figures.intervals import fig_intervals
+    from memgen.scores.intervals import INTERVAL_COLUMNS
+
+    scores = read_scores(scores_path)
+    missing = [c for c in INTERVAL_COLUMNS if c not in scores.columns]
+    if missing:
+        raise fail(
+            f"{scores_path} lacks the interval columns {missing}; it was made before intervals existed",
+            f"rerun the scores rule: snakemake --forcerun {scores_path}",
+        )
+    fig_intervals(scores, load_json(thresholds_path), level, [png, pdf])

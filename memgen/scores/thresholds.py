@@ -1,0 +1,317 @@
+"""Thresholds on memorization scores (paper Eq. 3) and the memorized set they select.
+
+The null is the score distribution of the canaries (randomly relabelled points, which can only be
+fit by memorization). Two rules pick τ: the null rule (a quantile of the null) and the fixed rule of
+the original setup (e.g. fz ≥ 0.25). A natural point is memorized when its score is ≥ τ.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from memgen.errors import fail
+from memgen.io import read_csv
+from memgen.scores.compute import DEFINITIONS
+from memgen.scores.intervals import INTERVAL_DEFINITIONS
+
+TAILS = ("upper", "lower")
+# fz and frac are differences of accuracies in [0, 1], normalised or not; conf is Eq. 2 on probabilities in
+# (0, 1); lira is 2 Phi(t) - 1 (memgen.scores.compute): no score of any definition exceeds 1.
+MAX_SCORE = 1.0
+# The fixed rule (the original work's fz > 0.25) is a threshold on counts of correct members: it applies to
+# fz and frac (the ablation's variants) only; conf and lira have no such convention, only the null rule.
+FIXED_RULE_DEFINITIONS = ("fz", "frac")
+# every reader needs these; conf and lira are checked where they are read (thresholds.json, definitions.csv)
+REQUIRED_COLUMNS = ("canary", "n_in", "n_out", "acc_in", "fz", "frac")
+
+
+def null_threshold(null_scores: np.ndarray, alpha: float, tail: str) -> float:
+    """τ from the canaries' scores. NaN scores are dropped; an empty null gives NaN.
+
+    tail "upper": τ = Quantile_{1-α}(null) (Eq. 3 as published): the smallest null score t with
+        fraction(null ≤ t) ≥ 1 − α.
+    tail "lower": τ = Quantile_α(null) read as "the level 1 − α of canaries reach": the largest null
+        score t with fraction(null ≥ t) ≥ 1 − α. With the ≥ rule this is exactly the 95 %-TPR operating
+        point of `definitions.fpr_at_tpr` (α = 0.05) on the same canaries.
+
+    Interpolation: none (Hyndman & Fan type 1, the inverse of the empirical CDF, mirrored for the
+    lower tail). Scores are ratios of member counts, so they are discrete with many ties; an
+    interpolated τ would be a score no point can have, and would not give the guarantee above
+    (that at least 1 − α of the canaries lie on the stated side of τ, ties included).
+    """
+    if tail not in TAILS:
+        raise fail(
+            f"threshold tail {tail!r} is not one of {TAILS}", "set the threshold tail to 'upper' or 'lower'"
+        )
+    if not (isinstance(alpha, (int, float)) and 0.0 < alpha < 1.0):
+        raise fail(
+            f"threshold alpha {alpha!r} is not a number strictly between 0 and 1", "set e.g. alpha: 0.05"
+        )
+    null = np.asarray(null_scores, dtype=float).ravel()
+    null = np.sort(null[~np.isnan(null)])
+    n = null.size
+    if n == 0:
+        return math.nan
+    # k = ceil((1 − α)·n), the 1-based rank; the epsilon keeps e.g. 0.95·20 = 19 from rounding up to 20.
+    k = max(1, math.ceil((1.0 - alpha) * n - 1e-9))
+    return float(null[k - 1] if tail == "upper" else null[::-1][k - 1])
+
+
+def check_columns(scores: pd.DataFrame, columns=REQUIRED_COLUMNS) -> None:
+    missing = [c for c in columns if c not in scores.columns]
+    if missing:
+        raise fail(
+            f"score table lacks columns {missing} (has {list(scores.columns)})",
+            "pass a scores.csv made by the scores rule (docs/artifacts.md)",
+        )
+
+
+def check_definition(definition: str) -> None:
+    if definition not in DEFINITIONS:
+        raise fail(f"definition {definition!r} is not one of {DEFINITIONS}", f"use one of {DEFINITIONS}")
+
+
+def scored(scores: pd.DataFrame, min_out: int) -> np.ndarray:
+    """bool [N]: points that get a score: trained on by ≥ 1 member, held out by ≥ min_out members,
+    and with fz and frac defined. Decision: one set for every definition, chosen by the counting ones, so
+    definitions are compared on the same points; conf and lira are defined on all of it whenever the
+    members' log-odds exist (all four are NaN exactly when n_in or n_out is 0), and a table without
+    log-odds (conf, lira NaN) keeps the points fz and frac score."""
+    check_columns(scores, ("n_in", "n_out", "fz", "frac"))
+    return (
+        (scores["n_in"].to_numpy() >= 1)
+        & (scores["n_out"].to_numpy() >= min_out)
+        & scores["fz"].notna().to_numpy()
+        & scores["frac"].notna().to_numpy()
+    )
+
+
+def memorized(
+    scores: pd.DataFrame, definition: str, tau: float, min_out: int, require_interval: bool = False
+) -> np.ndarray:
+    """bool [N]: natural points (canary == 0), scored (n_in ≥ 1, n_out ≥ min_out) with score ≥ τ.
+
+    Ties at τ count (DESIGN.md: under Eq. 2 every fitted canary scores exactly 1.0, so a strict > would
+    empty the set by construction). A NaN τ or a NaN score is never memorized.
+    require_interval: the lower end of the score's interval (`<definition>_lo`, memgen.scores.intervals) must reach
+    τ instead of the score itself.
+    """
+    check_definition(definition)
+    check_columns(scores, ("canary", "n_in", "n_out", "fz", "frac", definition))  # what scored() and τ read
+    tau = math.nan if tau is None else float(tau)
+    if math.isnan(tau):
+        return np.zeros(len(scores), dtype=bool)
+    natural = scores["canary"].to_numpy().astype(int) == 0
+    with np.errstate(invalid="ignore"):
+        high = scores[_selected_column(scores, definition, require_interval)].to_numpy(dtype=float) >= tau
+    return natural & scored(scores, min_out) & high  # NaN >= τ is False
+
+
+def _selected_column(scores: pd.DataFrame, definition: str, require_interval: bool) -> str:
+    """The column compared with τ. Decision: a definition without an interval (conf, lira: continuous
+    scores, no binomial count to bound) keeps its point estimate under require_interval, and
+    thresholds.json says so (`interval: false`), rather than making the option unusable beside them."""
+    if not require_interval or definition not in INTERVAL_DEFINITIONS:
+        return definition
+    check_columns(scores, (f"{definition}_lo",))
+    return f"{definition}_lo"
+
+
+def _interval_counts(scores, definition, tau, min_out, require_interval, n_mem) -> dict:
+    """Both selections side by side: natural points whose score reaches τ (`n_memorized_point`) and whose
+    interval's lower end does (`n_memorized_interval`, None for a definition without an interval); and
+    the note when the option alone empties the set."""
+    has = definition in INTERVAL_DEFINITIONS and f"{definition}_lo" in scores.columns
+    point = int(memorized(scores, definition, tau, min_out).sum())
+    out = {
+        "interval": has,
+        "n_memorized_point": point,
+        "n_memorized_interval": int(memorized(scores, definition, tau, min_out, True).sum()) if has else None,
+    }
+    if require_interval and has and n_mem == 0 and point > 0:
+        out["note"] = (
+            f"no natural point's interval lower end ({definition}_lo) reaches tau {tau:.3g}, though {point} "
+            "score >= tau (threshold.require_interval: true)"
+        )
+    return out
+
+
+def _json_float(x) -> float | None:
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def _summary(values: np.ndarray) -> dict:
+    """n, mean, std (sample, ddof = 1), min, quartiles, max; None where undefined."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return {"n": 0, **{k: None for k in ("mean", "std", "min", "q25", "median", "q75", "max")}}
+    q25, median, q75 = np.quantile(v, [0.25, 0.5, 0.75])  # descriptive only: numpy's default (linear)
+    return {
+        "n": int(v.size),
+        "mean": float(v.mean()),
+        "std": float(v.std(ddof=1)) if v.size > 1 else None,
+        "min": float(v.min()),
+        "q25": float(q25),
+        "median": float(median),
+        "q75": float(q75),
+        "max": float(v.max()),
+    }
+
+
+def _note(
+    rule: str, tau: float, null: np.ndarray, natural_scores: np.ndarray, n_memorized: int, min_out: int
+):
+    """Why the memorized set is empty (None when it is not)."""
+    if rule == "null" and null.size == 0:
+        return (
+            f"no canaries scored (none has n_in >= 1 and n_out >= {min_out}): null undefined, "
+            "so tau is undefined and no point is memorized"
+        )
+    if math.isnan(tau):
+        return "tau is undefined, so no point is memorized"
+    if n_memorized > 0:
+        return None
+    if natural_scores.size == 0:
+        return f"no natural point is scored (n_in >= 1 and n_out >= {min_out}), so none can be memorized"
+    top = float(natural_scores.max())
+    if tau > MAX_SCORE:
+        return f"tau {tau:g} exceeds the highest attainable score {MAX_SCORE:g}, so no point can reach it"
+    if tau == MAX_SCORE and rule == "null":
+        share = float(np.mean(null == MAX_SCORE))
+        return (
+            f"tau equals the highest attainable score {MAX_SCORE:g}: {share:.0%} of the canaries are fully "
+            f"memorized (score {MAX_SCORE:g}), and no natural point reaches it "
+            f"(highest natural score {top:.3g})"
+        )
+    return f"no natural point scores >= tau {tau:.3g} (highest natural score {top:.3g})"
+
+
+def tau_ties(tau: float, null: np.ndarray, natural_scores: np.ndarray) -> dict:
+    """How many scored canaries and natural points score exactly τ. `rests_on_ties`: τ is a score shared
+    by two or more scored points, so the memorized set depends on ties counting (score ≥ τ); e.g. under
+    Eq. 2 every canary fit and never right when held out scores exactly 1.0, and τ = 1.0 is their tie."""
+    canaries, natural = int(np.sum(null == tau)), int(np.sum(natural_scores == tau))
+    return {"canaries": canaries, "natural": natural, "rests_on_ties": canaries + natural >= 2}
+
+
+def undefined_reason(rule: str, tau: float, fit: dict | None) -> str | None:
+    """Why a rule's memorized set is undefined (None when it is defined).
+
+    - The ensemble failed its fit check (memgen.scores.fitcheck): its scores are not to be trusted, whatever τ.
+    - The null rule gives τ <= 0. Decision: undefined, not "every point": a score of 0 is what a point gets
+      when the members that trained on it fit it no better than those that did not, so τ = 0 (members fit
+      (almost) none of their canaries, the null sits at 0) would call every such natural point memorized,
+      ties included (measured: 47,500 of 47,500 on a CIFAR-10 run of 2 epochs). It mirrors the case of
+      every canary fit (τ = 1, an empty set), and ends the study the same way: reported, never a crash.
+    """
+    from memgen.scores.fitcheck import reason
+
+    why = reason(fit) if fit else None
+    if why:
+        return f"memorized set undefined: {why}"
+    if rule == "null" and not math.isnan(tau) and tau <= 0:
+        return (
+            f"memorized set undefined: the null sits at {tau:g} (members fit almost none of the canaries "
+            "they trained on), so tau <= 0 would call every natural point memorized; "
+            "fix: a recipe that lets members memorize (more epochs, less weight decay or augmentation)"
+        )
+    return None
+
+
+def _fit_summary(fit: dict | None) -> dict | None:
+    """The fit check's verdict as thresholds.json carries it (the whole record is fit.json)."""
+    from memgen.scores.fitcheck import reason
+
+    if fit is None:
+        return None
+    return {
+        "ok": bool(fit["ok"]),
+        "reason": reason(fit),  # one line: what failed and the fix (None when ok)
+        "problems": list(fit["problems"]),
+        "fix": fit.get("fix"),
+        "train_acc_mean": fit["train_acc"]["mean"],
+        "dead_fraction": fit["dead_fraction"],
+        "canary_acc_in_mean": fit["canary_acc_in"]["mean"],
+    }
+
+
+def compute_thresholds(
+    scores: pd.DataFrame,
+    alpha: float,
+    tail: str,
+    fixed_tau: float,
+    min_out: int,
+    fit: dict | None = None,
+    require_interval: bool = False,
+) -> dict:
+    """τ for each rule (null, fixed) and definition, the memorized set's size, and the canaries'
+    acc_in spread (which regime the run is in). JSON-ready: NaN becomes None. Never raises on an empty
+    null or an empty memorized set; `note` says why.
+
+    fit: the ensemble's fit check (fit.json, memgen.scores.fitcheck.verdict) or None. Where the memorized set is
+    undefined (the fit check failed, or the null rule's τ <= 0: `undefined_reason`), tau, n_memorized and
+    fraction_memorized are None and `note` starts "memorized set undefined:" with the reason and the fix.
+
+    Counts: null_size = canaries scored; n_natural_scored = natural points scored; n_excluded = points
+    (canaries and natural) not scored (n_in == 0 or n_out < min_out), so the three add up to N.
+    """
+    check_columns(scores, (*REQUIRED_COLUMNS, *DEFINITIONS))
+    ok = scored(scores, min_out)
+    canary = scores["canary"].to_numpy().astype(int) == 1
+    natural = ~canary
+    n_natural_scored = int((ok & natural).sum())
+    rules: dict = {"null": {}, "fixed": {}}
+    for definition in DEFINITIONS:
+        values = scores[definition].to_numpy(dtype=float)
+        null = values[ok & canary]
+        natural_scores = values[ok & natural]
+        fixed = fixed_tau is not None and definition in FIXED_RULE_DEFINITIONS
+        taus = {"null": null_threshold(null, alpha, tail), "fixed": float(fixed_tau) if fixed else math.nan}
+        for rule, tau in taus.items():
+            undefined = undefined_reason(rule, tau, fit)
+            # a failed fit check is the reason a user must act on first, so it wins over this one
+            if rule == "fixed" and definition not in FIXED_RULE_DEFINITIONS and not undefined:
+                undefined = (
+                    f"memorized set undefined: the fixed rule (the original work's threshold on counts of "
+                    f"correct members) applies to {' and '.join(FIXED_RULE_DEFINITIONS)} only; "
+                    f"fix: use the null rule for {definition}"
+                )
+            if undefined:
+                rules[rule][definition] = {
+                    "tau": None,
+                    "n_memorized": None,
+                    "fraction_memorized": None,
+                    "note": undefined,
+                    "tau_ties": None,
+                }
+                continue
+            n_mem = int(memorized(scores, definition, tau, min_out, require_interval).sum())
+            rules[rule][definition] = {
+                "tau": _json_float(tau),
+                "n_memorized": n_mem,
+                "fraction_memorized": n_mem / n_natural_scored if n_natural_scored else None,
+                "note": _note(rule, tau, null, natural_scores, n_mem, min_out),
+                **_interval_counts(scores, definition, tau, min_out, require_interval, n_mem),
+                "tau_ties": None if math.isnan(tau) else tau_ties(tau, null, natural_scores),
+            }
+    acc_in = scores["acc_in"].to_numpy(dtype=float)[canary & (scores["n_in"].to_numpy() >= 1)]
+    return {
+        "alpha": float(alpha),
+        "tail": tail,
+        "min_out": int(min_out),
+        "null_size": int((ok & canary).sum()),
+        "n_natural_scored": n_natural_scored,
+        "n_excluded": int((~ok).sum()),
+        # every canary with n_in >= 1, whatever its n_out: how well members fit what they can only memorize
+        "canary_acc_in": _summary(acc_in),
+        "fit": _fit_summary(fit),
+        "require_interval": bool(require_interval),  # n_memorized counts interval lower ends >= τ
+        "rules": rules,
+    }
+
+
+def read_scores(path) -> pd.DataFrame:
+    return read_csv(path, ("index", *REQUIRED_COLUMNS))

@@ -1,0 +1,371 @@
+"""Stage 5 and its figures, file to file: removal sets, per-variant utility tables, Tables 1 and 3,
+Figs. 4, 5, 10, 11. Each `write_*` reads artifacts, calls memgen's logic and writes artifacts, so the
+workflow scripts only unpack `snakemake` and every step is unit-tested without Snakemake.
+
+Utility table `results/{dataset}/{arch}/utility/{variant}.csv` (written by write_utility):
+    one row per seed s (0..M-1, sorted): seed (int), acc_memorized, acc_random (test accuracy in % of the
+    run with the memorized / the random set removed), diff_pp (acc_memorized − acc_random, percentage
+    points), test_set ("original", "dedup" or a new test set's name), n_removed (points removed in each
+    condition), n_test (test points evaluated: fewer than the test set under "dedup"), note ("" or a
+    remark, e.g. how many listed duplicates were dropped).
+    When the memorized set is empty no run is trained and the file holds ONE row with seed, acc_memorized,
+    acc_random and diff_pp empty (NaN), n_removed 0, and the removal set's reason in `note`.
+    Readers recognise that case by n_removed == 0 (read_utility returns utility None and the reason).
+"""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from memgen.data.duplicates import load_duplicate_list
+from memgen.data.loaders import load_dataset
+from memgen.data.stream import iter_chunks
+from memgen.ensemble.outputs import load_meta, load_outputs
+from memgen.errors import fail
+from memgen.io import load_json, save_csv
+from memgen.utility.removal import load_removal, removal_sets, save_removal
+from memgen.utility.runs import UTILITY_COLUMNS, accuracy, dedup_keep, utility_frame
+from memgen.utility.stats import seed_curve
+from memgen.utility.tables import table1, table3
+from memgen.utility.variants import LABELS, VARIANTS
+
+UTILITY_FILE_COLUMNS = (*UTILITY_COLUMNS, "n_test", "note")
+CONDITIONS = ("memorized", "random")
+# Fig. 4 of the paper shows Feldman & Zhang's own scores (Eq. 1), so the leakage figure ranks by fz.
+LEAKAGE_DEFINITION = "fz"
+LEAKAGE_PAIRS = 8
+
+
+def _read_csv(path, what: str) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise fail(f"{what} {path} does not exist", f"run the rule that makes it: snakemake {path}")
+    try:
+        # Only an empty cell is missing: pandas' default NA words include "null", the name of a variant.
+        return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
+        raise fail(
+            f"{what} {path} is empty or not a CSV ({type(e).__name__})",
+            f"delete it and rerun: snakemake --forcerun {path}",
+        ) from None
+
+
+def _text(column: pd.Series) -> pd.Series:
+    # an all-empty text column reads back as float NaN; empty means ""
+    return pd.Series(["" if pd.isna(x) else str(x) for x in column], index=column.index, dtype=object)
+
+
+# ---- removal sets ---------------------------------------------------------------------------------------
+def write_removal(scores_path, thresholds_path, out_path, removal: dict) -> dict:
+    """Removal sets (memorized + random control) of one removal id, saved with save_removal.
+
+    `removal`: ensemble, definition, rule ("null" | "fixed"), min_out, seed (rules/common.smk
+    removal_params). τ = thresholds["rules"][rule][definition]["tau"] (None = undefined: empty set).
+    Returns the provenance extra {"seeds": {"random": seed}}.
+    """
+    scores = _read_csv(scores_path, "score table")
+    thresholds = load_json(thresholds_path)
+    rule, definition = removal["rule"], removal["definition"]
+    try:
+        entry = thresholds["rules"][rule][definition]
+        tau = entry["tau"]
+    except (KeyError, TypeError):
+        raise fail(
+            f"{thresholds_path} has no τ for rule '{rule}' and definition '{definition}'",
+            f"rerun the thresholds rule: snakemake --forcerun {thresholds_path}",
+        ) from None
+    if thresholds.get("min_out", removal["min_out"]) != removal["min_out"]:
+        raise fail(
+            f"{thresholds_path} was computed with min_out = {thresholds['min_out']}, "
+            f"the removal set asks for {removal['min_out']}",
+            f"rerun the thresholds rule: snakemake --forcerun {thresholds_path}",
+        )
+    # n_memorized None = the set is undefined (fit check failed, null at 0): its note is the reason
+    undefined = entry.get("note") if entry.get("n_memorized", 0) is None else None
+    # threshold.require_interval travels in thresholds.json, so the set is the one its counts describe
+    req = bool(thresholds.get("require_interval", False))
+    sets = removal_sets(scores, definition, tau, removal["min_out"], removal["seed"], undefined, req)
+    # Utility seed s gets its own random control, drawn from (seed, s): the paired t-test then carries the
+    # variance of choosing random points, not only training noise (one shared draw gave p ~ 1e-17 on digits).
+    draws = [
+        removal_sets(scores, definition, tau, removal["min_out"], [removal["seed"], s], undefined, req)
+        for s in range(removal.get("seeds", 1))
+    ]
+    sets["random_by_seed"] = np.stack([d["random"] for d in draws]) if draws else sets["random"][None]
+    if "path" in scores.columns:  # the files removed, for a user auditing an image folder
+        paths = _text(scores["path"]).to_numpy()
+        sets["memorized_path"], sets["random_path"] = paths[sets["memorized"]], paths[sets["random"]]
+    save_removal(out_path, sets)
+    return {"seeds": {"random": int(removal["seed"])}}
+
+
+# ---- utility tables ---------------------------------------------------------------------------------------
+def run_accuracies(run_paths, labels: np.ndarray, key: str, keep=None) -> dict[str, dict[int, float]]:
+    """Test accuracy (fraction) of every utility run, by condition then seed id.
+
+    Each path is `.../{condition}/{shard}/{slot}/outputs.npz`, compact outputs (memgen.ensemble.outputs) holding
+    set `key` (e.g. "test_original") and `seed_id`; the condition is read from the path, the seed from the
+    file (so shard size does not matter).
+    """
+    acc: dict[str, dict[int, float]] = {c: {} for c in CONDITIONS}
+    for p in map(Path, run_paths):
+        condition = p.parts[-4] if len(p.parts) >= 4 else ""
+        if condition not in CONDITIONS:
+            raise fail(
+                f"utility-run outputs {p} are not under a memorized/ or random/ folder",
+                "pass paths .../utility/{removal}/{condition}/{shard}/{slot}/outputs.npz",
+            )
+        pred = load_outputs(p, sets=(key,), fields=("pred",))[key]["pred"]
+        meta = load_meta(p)
+        if "seed_id" not in meta:
+            raise fail(f"{p} records no seed_id", f"delete it and rerun: snakemake --forcerun {p}")
+        seed = int(meta["seed_id"])
+        if seed in acc[condition]:
+            raise fail(f"two {condition} utility runs have seed id {seed} ({p})", "pass each run once")
+        if len(pred) != len(np.ravel(labels)):
+            raise fail(
+                f"{p} holds {len(pred)} points of {key}, the test set has {len(np.ravel(labels))}: "
+                "it was made for another dataset",
+                f"delete it and rerun: snakemake --forcerun {p}",
+            )
+        acc[condition][seed] = accuracy(pred, labels, keep)
+    return acc
+
+
+def _empty_utility(test_set: str, n_test, reason: str) -> pd.DataFrame:
+    row = dict.fromkeys(UTILITY_FILE_COLUMNS, math.nan)
+    row |= {"test_set": test_set, "n_removed": 0, "n_test": n_test, "note": reason or "no memorized points"}
+    df = pd.DataFrame([row], columns=list(UTILITY_FILE_COLUMNS))
+    return df.astype({"seed": "Int64", "n_test": "Int64"})
+
+
+def write_utility(
+    removal_path, duplicates_path, run_paths, out_path, dataset: str, spec: dict, variant: dict
+) -> None:
+    """Utility table of one variant (format in the module docstring).
+
+    `spec`: the dataset's config entry with data_root (for the test labels); `variant`: test_set
+    ("original" | "dedup" | a new test set's name) and seeds (M, the runs expected per condition).
+    """
+    sets = load_removal(removal_path)
+    n_removed = len(sets["memorized"])
+    test_set, m = variant["test_set"], int(variant["seeds"])
+    run_paths = list(run_paths)
+    if n_removed == 0:
+        if run_paths:
+            raise fail(
+                f"{removal_path} removes no points but {len(run_paths)} utility runs were passed",
+                "pass no runs for an empty memorized set (the workflow trains none)",
+            )
+        save_csv(out_path, _empty_utility(test_set, pd.NA, sets.get("reason", "")))
+        return
+    ds = load_dataset(dataset, spec, data_root=spec.get("data_root", "data"))
+    name = "original" if test_set == "dedup" else test_set
+    if name not in ds.tests:
+        raise fail(
+            f"dataset '{dataset}' has no test set '{name}' (has {sorted(ds.tests)})",
+            "configure the new test set under datasets.<name>.new_test_set",
+        )
+    labels = ds.tests[name][1]
+    keep, note = None, ""
+    if test_set == "dedup":
+        keep = dedup_keep(len(labels), load_duplicate_list(duplicates_path))
+        note = f"{int((~keep).sum())} of {len(labels)} test points dropped as duplicates of training points"
+    acc = run_accuracies(run_paths, labels, f"test_{name}", keep)
+    for condition in CONDITIONS:
+        if sorted(acc[condition]) != list(range(m)):
+            raise fail(
+                f"{condition} utility runs have seed ids {sorted(acc[condition])}, expected 0..{m - 1}",
+                f"pass the outputs of all {m} seeds of both conditions",
+            )
+    df = utility_frame(acc["memorized"], acc["random"], n_removed, test_set)
+    df["n_test"] = int(len(labels) if keep is None else keep.sum())
+    df["note"] = note
+    save_csv(out_path, df)
+
+
+def read_utility(path) -> dict:
+    """A utility table: {"utility": DataFrame or None (empty memorized set), "reason", "test_set"}."""
+    df = _read_csv(path, "utility table")
+    missing = [c for c in UTILITY_FILE_COLUMNS if c not in df.columns]
+    if missing or df.empty:
+        raise fail(
+            f"utility table {path} lacks columns {missing} or rows",
+            f"rerun the utility rule: snakemake --forcerun {path}",
+        )
+    df["note"] = _text(df["note"])
+    test_sets = df["test_set"].astype(str).unique()
+    if len(test_sets) != 1:
+        raise fail(f"utility table {path} mixes test sets {list(test_sets)}", "rerun the utility rule")
+    if (df["n_removed"] == 0).any():
+        return {"utility": None, "reason": df["note"].iloc[0], "test_set": test_sets[0]}
+    df = df.astype({"seed": np.int64, "n_removed": np.int64})
+    return {"utility": df, "reason": "", "test_set": test_sets[0]}
+
+
+def utility_path_parts(path) -> tuple[str, str, str]:
+    """results/{dataset}/{arch}/utility/{variant}.csv -> (dataset, arch, variant)."""
+    p = Path(path)
+    if len(p.parts) < 4 or p.parts[-2] != "utility" or p.suffix != ".csv" or p.stem not in VARIANTS:
+        raise fail(
+            f"{path} is not a utility table path", "pass results/{dataset}/{arch}/utility/{variant}.csv"
+        )
+    return p.parts[-4], p.parts[-3], p.stem
+
+
+# ---- tables ---------------------------------------------------------------------------------------------
+def write_table1(utility_paths, out_path) -> None:
+    """Table 1 (ablation): tables.table1 columns, plus `setting` (the paper's row label) after variant.
+
+    Within each (dataset, arch), rows follow VARIANTS order with the baseline first (its Δ reference);
+    (dataset, arch) groups keep the order of `utility_paths`.
+    """
+    entries = []
+    for path in utility_paths:
+        dataset, arch, variant = utility_path_parts(path)
+        u = read_utility(path)
+        entries.append({"dataset": dataset, "arch": arch, "variant": variant, **u})
+    groups = list(dict.fromkeys((e["dataset"], e["arch"]) for e in entries))
+    order = list(VARIANTS)
+    ordered = []
+    for g in groups:
+        members = sorted(
+            (e for e in entries if (e["dataset"], e["arch"]) == g), key=lambda e: order.index(e["variant"])
+        )
+        if members[0]["variant"] != "baseline":
+            raise fail(
+                f"Table 1 for {g[0]}/{g[1]} has no baseline utility table", "pass utility/baseline.csv too"
+            )
+        ordered += members
+    df = table1(ordered)
+    df.insert(df.columns.get_loc("variant") + 1, "setting", df["variant"].map(LABELS))
+    save_csv(out_path, df)
+
+
+def write_table3(utility_paths, out_path) -> None:
+    """Table 3: tables.table3 columns, plus `variant` (which ablation setting filled it) after arch."""
+    rows, variants = [], []
+    for path in utility_paths:
+        dataset, arch, variant = utility_path_parts(path)
+        rows.append({"dataset": dataset, "arch": arch, **read_utility(path)})
+        variants.append(variant)
+    df = table3(rows)
+    df.insert(df.columns.get_loc("arch") + 1, "variant", variants)
+    save_csv(out_path, df)
+
+
+def read_table1(path) -> pd.DataFrame:
+    """Table 1 as written (the variant "null" stays a string: pandas would read it as NaN by default)."""
+    df = _read_csv(path, "Table 1")
+    df["note"] = _text(df["note"])
+    return df
+
+
+def read_table3(path) -> pd.DataFrame:
+    """Table 3 as written: `significant_0.05` back to a nullable boolean (NA when p is undefined)."""
+    df = _read_csv(path, "Table 3")
+    df["significant_0.05"] = df["significant_0.05"].astype("boolean")
+    df["note"] = _text(df["note"])
+    return df
+
+
+# ---- figures ----------------------------------------------------------------------------------------------
+def write_fig_leakage(scores_path, duplicates_path, dataset: str, spec: dict, paths, index_path=None) -> None:
+    """Fig. 4: highest-scoring training points (reference ensemble, fz) with a test near-duplicate, named
+    by their files where the index lists them."""
+    from memgen.analysis.memorized import point_paths
+    from memgen.data.index import load_index
+    from memgen.figures.utility import fig_top_memorized
+
+    ds = load_dataset(dataset, spec, data_root=spec.get("data_root", "data"))
+    scores = _read_csv(scores_path, "score table")
+    listed = load_duplicate_list(duplicates_path)
+    # The paper's figure pairs the top-scoring training points with their closest test images, whether or
+    # not a duplicate list names them; "(listed)" marks pairs the list does name. Nearest = pixel cosine.
+    s = scores[LEAKAGE_DEFINITION].to_numpy(dtype=float)
+    natural = ~scores["canary"].to_numpy().astype(bool) & ~np.isnan(s)
+    top = np.flatnonzero(natural)[np.argsort(-s[natural], kind="stable")][:LEAKAGE_PAIRS]
+    x_test = ds.tests["original"][0]
+
+    def unit(x):
+        f = np.asarray(x).reshape(len(x), -1).astype(np.float64)
+        return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+
+    # nearest test image of each top point, a chunk of the test set at a time (a streamed folder is never
+    # held whole)
+    train_top = unit(ds.x_train[top])
+    best, nearest = np.full(len(top), -np.inf), np.zeros(len(top), dtype=np.int64)
+    start = 0
+    for chunk in iter_chunks(x_test, 4096):
+        sim = train_top @ unit(chunk.numpy()).T
+        better = sim.max(1) > best
+        nearest[better] = start + sim.argmax(1)[better]
+        best[better] = sim.max(1)[better]
+        start += len(chunk)
+    listed_pairs = set(zip(listed["TestID"].astype(int), listed["TrainID"].astype(int), strict=True))
+    pairs = pd.DataFrame(
+        {
+            "TestID": nearest,
+            "TrainID": top,
+            "Distance": np.sqrt(np.maximum(0.0, 2 - 2 * best)),
+            "Judgment": 1,
+            "Listed": [(int(t), int(i)) in listed_pairs for t, i in zip(nearest, top, strict=True)],
+        }
+    )
+    idx = load_index(index_path) if index_path else None
+    fig_top_memorized(
+        ds.x_train,
+        x_test,
+        scores,
+        pairs,
+        LEAKAGE_DEFINITION,
+        LEAKAGE_PAIRS,
+        paths,
+        train_names=point_paths(idx) if idx else None,
+        test_names=point_paths(idx, "test") if idx else None,
+        title=f"Highest-scoring training points ({LEAKAGE_DEFINITION}, Eq. 1) above their closest test image "
+        "(pixel cosine distance; '(listed)' = in the duplicate list)",
+    )
+
+
+def write_fig_utility(table3_path, paths) -> None:
+    """Fig. 5 from results/table3.csv."""
+    from memgen.figures.utility import fig_utility
+
+    fig_utility(read_table3(table3_path), paths)
+
+
+def write_fig_removed(scores_path, removal_path, definition: str, paths) -> None:
+    """Fig. 10: scores of the removed points; the panel is named after the removal id (file stem)."""
+    from memgen.figures.utility import fig_removed_scores
+
+    scores = _read_csv(scores_path, "score table")
+    sets = load_removal(removal_path)
+    if sets.get("n_train", len(scores)) != len(scores):
+        raise fail(
+            f"{removal_path} was drawn from {sets['n_train']} training points, "
+            f"{scores_path} has {len(scores)}",
+            "pass the scores of the ensemble the removal set was chosen on",
+        )
+    fig_removed_scores(scores, {Path(removal_path).stem: sets}, definition, paths)
+
+
+def write_fig_seeds(utility_path, paths) -> None:
+    """Fig. 11: Score and p against the number of utility seeds, 2..M (first n seeds by seed id).
+
+    With no runs (empty memorized set) or fewer than 2 seeds the figure says so instead of a curve.
+    """
+    from memgen.figures.style import message_figure
+    from memgen.figures.utility import fig_seed_curve
+
+    u = read_utility(utility_path)
+    if u["utility"] is None:
+        message_figure(f"No utility runs: {u['reason']}", paths)
+        return
+    m = len(u["utility"])
+    if m < 2:
+        message_figure(f"Only {m} utility seed: a seed curve needs at least 2.", paths)
+        return
+    fig_seed_curve(seed_curve(u["utility"], range(2, m + 1)), paths)

@@ -1,0 +1,167 @@
+"""Removal sets of the utility study: the memorized points and an equally large random control.
+
+A removal set is chosen on one score ensemble (scores.csv + a threshold τ) and then used by utility
+runs that train on the full training set with true labels minus the removed points (DESIGN.md).
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from memgen.errors import fail
+from memgen.io import load_npz, save_npz
+from memgen.scores.thresholds import check_columns, check_definition, memorized, scored
+
+REMOVAL_KEYS = ("memorized", "random", "n_natural", "n_train", "reason")
+
+
+def _natural(scores: pd.DataFrame) -> np.ndarray:
+    if "canary" not in scores.columns:
+        raise fail("scores table has no 'canary' column", "pass the scores.csv written by the scores rule")
+    return ~scores["canary"].to_numpy().astype(bool)
+
+
+def _empty_reason(scores: pd.DataFrame, definition: str, tau: float | None, min_out: int) -> str:
+    """Why nothing is memorized, in words a table note can show."""
+    if tau is None or not math.isfinite(tau):
+        return (
+            f"threshold τ for {definition} is undefined (e.g. the null rule found no canary "
+            f"with n_in >= 1 and n_out >= {min_out})"
+        )
+    s = scores[definition].to_numpy(dtype=float)
+    usable = _natural(scores) & scored(scores, min_out)
+    if not usable.any():
+        return f"no natural point has a {definition} score with n_in >= 1 and n_out >= {min_out}"
+    return (
+        f"no natural point reaches τ = {tau:.4g} under {definition} "
+        f"(highest natural score {np.nanmax(s[usable]):.4g})"
+    )
+
+
+def removal_sets(
+    scores: pd.DataFrame,
+    definition: str,
+    tau: float | None,
+    min_out: int,
+    seed: int,
+    undefined: str | None = None,
+    require_interval: bool = False,
+) -> dict:
+    """The memorized set (natural points with score >= τ) and a seeded random set of the same size.
+
+    undefined: why the memorized set is undefined (thresholds.json's note: the fit check failed, or the null
+    sits at 0), or None. An undefined set removes nothing, like an empty one, and `reason` carries it, so
+    the utility tables report it instead of training on a meaningless set.
+    require_interval: the score's interval lower end must reach τ (memgen.scores.thresholds.memorized).
+
+    Returns dict: memorized int64 [m] (sorted training indices), random int64 [m] (sorted),
+    n_natural, n_train, reason ("" when m > 0, otherwise why the memorized set is empty), and the
+    inputs definition, tau (NaN when undefined), min_out, seed for provenance.
+    Indices are positions in `scores` (= training indices: scores.csv rows are in dataset order).
+    """
+    check_definition(definition)
+    check_columns(scores)
+    natural = _natural(scores)
+    n_train = len(scores)
+    n_natural = int(natural.sum())
+    tau_f = float("nan") if tau is None or undefined else float(tau)
+    if math.isfinite(tau_f):
+        is_mem = np.asarray(memorized(scores, definition, tau_f, min_out, require_interval), dtype=bool)
+    else:
+        is_mem = np.zeros(n_train, dtype=bool)
+    if is_mem.shape != (n_train,):
+        raise ValueError(f"memorized() returned shape {is_mem.shape}, expected ({n_train},)")
+    mem = np.flatnonzero(is_mem & natural).astype(np.int64)
+    m = len(mem)
+    if m >= n_train:
+        raise fail(
+            f"all {n_train} training points would be removed as memorized ({definition}, τ={tau_f:.4g}); "
+            "a utility run would have nothing to train on",
+            "raise the threshold (a lower α or the fixed rule) or check the scores",
+        )
+    if m >= n_natural:
+        raise fail(
+            f"{m} memorized points would be removed but only {n_natural} natural points exist to draw "
+            f"the random control from ({definition}, τ={tau_f:.4g}); "
+            "both conditions would remove the same points",
+            "raise the threshold (a lower α or the fixed rule) so that fewer points count as memorized",
+        )
+    # The random control is a uniform draw from all natural points, so it may overlap the memorized
+    # set: it is "an equal number of training points removed at random" (paper §4.1), not its complement.
+    rng = np.random.default_rng(seed)
+    rand = np.sort(rng.choice(np.flatnonzero(natural), size=m, replace=False)).astype(np.int64)
+    return {
+        "memorized": mem,
+        "random": rand,
+        "n_natural": n_natural,
+        "n_train": n_train,
+        "reason": undefined or ("" if m else _empty_reason(scores, definition, tau, min_out)),
+        "definition": definition,
+        "tau": tau_f,
+        "min_out": int(min_out),
+        "seed": int(np.ravel(seed)[0]),
+    }
+
+
+def save_removal(path, sets: dict) -> None:
+    """Write a removal set as .npz: memorized, random (int64), n_natural, n_train, min_out, seed (int64
+    scalars), tau (float64), reason and definition (unicode strings)."""
+    save_npz(
+        path,
+        memorized=np.asarray(sets["memorized"], dtype=np.int64),
+        random=np.asarray(sets["random"], dtype=np.int64),
+        n_natural=np.int64(sets["n_natural"]),
+        n_train=np.int64(sets["n_train"]),
+        reason=np.str_(sets["reason"]),
+        definition=np.str_(sets.get("definition", "")),
+        tau=np.float64(sets.get("tau", float("nan"))),
+        min_out=np.int64(sets.get("min_out", -1)),
+        seed=np.int64(sets.get("seed", -1)),
+        random_by_seed=np.asarray(
+            sets.get("random_by_seed", np.asarray(sets["random"])[None]), dtype=np.int64
+        ),
+        # each removed point's file (memgen.analysis.memorized.point_paths; "" without one), beside its index
+        **{
+            f"{k}_path": np.asarray(sets[f"{k}_path"], dtype=str).reshape(-1)
+            for k in ("memorized", "random")
+            if f"{k}_path" in sets
+        },
+    )
+
+
+def load_removal(path) -> dict:
+    """Read what save_removal wrote back into the dict removal_sets returns."""
+    z = load_npz(path, keys=REMOVAL_KEYS)
+    out = {"memorized": z["memorized"].astype(np.int64), "random": z["random"].astype(np.int64)}
+    if "random_by_seed" in z:
+        out["random_by_seed"] = z["random_by_seed"].astype(np.int64)
+    for k in ("n_natural", "n_train", "min_out", "seed"):
+        if k in z:
+            out[k] = int(z[k])
+    for k in ("reason", "definition"):
+        if k in z:
+            out[k] = str(z[k])
+    for k in ("memorized_path", "random_path"):
+        if k in z:
+            out[k] = z[k].astype(str)
+    if "tau" in z:
+        out["tau"] = float(z["tau"])
+    return out
+
+
+def keep_indices(n_train: int, removed: np.ndarray) -> np.ndarray:
+    """Sorted int64 training indices a utility run trains on: every point except the removed ones."""
+    removed = np.asarray(removed, dtype=np.int64).ravel()
+    if removed.size and (removed.min() < 0 or removed.max() >= n_train):
+        raise fail(
+            f"removal set holds indices outside the training set [0, {n_train})",
+            "the removal set was made for another dataset; rerun the removal rule for this one",
+        )
+    keep = np.ones(n_train, dtype=bool)
+    keep[removed] = False
+    if not keep.any():
+        raise fail(
+            f"removing {removed.size} points leaves none of {n_train} to train on", "remove fewer points"
+        )
+    return np.flatnonzero(keep).astype(np.int64)
