@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One device check on one GPU (issue 10), about 5 min on an H200 and at most 8:
+# One device check on one GPU, about 5 min on an H200 and at most 8:
 #   1. the tests marked cuda (tests/test_cuda.py): none may skip;
 #   2. the tiny workflow (tests/configs/tiny.yaml) through Snakemake on CUDA with resnet18 on synthetic
 #      CIFAR-shaped data written in CIFAR-10's on-disk format: 16 members (shards of 8, 4 concurrent

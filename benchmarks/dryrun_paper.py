@@ -1,9 +1,10 @@
 """How long Snakemake takes to plan the paper-scale study, and how many jobs it plans.
 
     .venv/bin/python benchmarks/dryrun_paper.py [--configfile configs/paper.yaml] [--target all] [--scale 10]
+    .venv/bin/python benchmarks/dryrun_paper.py --smoke     # the tiny test config: seconds
 
 --scale K multiplies every ensemble's members (and per-dataset member counts) by K, written to
-benchmarks/out/scaled.yaml: how planning grows with K (issue 9: x10 must plan in <= 60 s and <= 2 GiB).
+benchmarks/out/scaled.yaml: how planning grows with K (goal: x10 must plan in <= 60 s and <= 2 GiB).
 
 Runs `snakemake <target> -n --configfile <config>` from the repository root, measures its wall time
 and peak resident memory (of the Snakemake process tree), and prints one result line and the jobs
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+SMOKE = {"configfile": "tests/configs/tiny.yaml"}
 
 
 def job_stats(output: str) -> dict[str, int]:
@@ -68,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configfile", default="configs/paper.yaml")
     parser.add_argument("--target", default="all")
     parser.add_argument("--scale", type=int, default=1, help="multiply every ensemble's members by this")
+    parser.add_argument("--smoke", action="store_true", help=f"plan {SMOKE['configfile']} instead: seconds")
     args = parser.parse_args(argv)
+    if args.smoke:  # explicit options still win over the smoke config
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args(argv)
     if not (REPO_ROOT / args.configfile).is_file():
         print(f"no {args.configfile} in {REPO_ROOT}", file=sys.stderr)
         return 2

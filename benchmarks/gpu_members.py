@@ -2,11 +2,12 @@
 
     python benchmarks/gpu_members.py                                  # one GPU, ~1-2 min
     python benchmarks/gpu_members.py --compile --json out.json        # also (b) with torch.compile
-    python benchmarks/gpu_members.py --device cpu --n 512 --epochs 1  # smoke: it runs; figures mean nothing
+    python benchmarks/gpu_members.py --device cpu --n 512 --epochs 1  # on CPU: it runs; figures mean nothing
+    python benchmarks/gpu_members.py --smoke                          # 64 images, 1 epoch; CPU without a GPU
 
-One recipe for all (issue 10): synthetic CIFAR-shaped data (uint8 n x 3 x 32 x 32, 10 classes), timm
-resnet18 with the 32x32 stem (memgen.ensemble.models.build_model), batch 512, SGD with Nesterov momentum, triangular
-learning rate, random crop (pad 4) and flip on the device, bf16 autocast, channels_last.
+One recipe for all: synthetic CIFAR-shaped data (uint8 n x 3 x 32 x 32, 10 classes), timm
+resnet18 with the 32x32 stem (memgen.ensemble.models.build_model), batch 512, SGD with Nesterov momentum,
+triangular learning rate, random crop (pad 4) and flip on the device, bf16 autocast, channels_last.
   (a) a bare loop of about 20 lines: the reference;
   (b) memgen.ensemble.train.train with a Job of one member;
   (c) the same with concurrent_members = 2, 4 (each member trains on all n images).
@@ -29,6 +30,7 @@ from memgen.ensemble.train import Job, train
 from memgen.recipe import TrainConfig
 
 BATCH, LR_PEAK, WARMUP, MOMENTUM, WD, PAD = 512, 0.4, 0.25, 0.9, 5e-4, 4  # the paper's CIFAR recipe
+SMOKE = {"n": 64, "epochs": 1}
 
 
 def sync(dev: torch.device) -> None:
@@ -112,7 +114,7 @@ def timed(fn, epochs: int, warmup: bool, dev: torch.device) -> tuple[float, floa
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--device", help="default cuda; with --smoke, cpu when no GPU is visible")
     ap.add_argument("--n", type=int, default=50_000, help="training images (CIFAR: 50k)")
     ap.add_argument("--epochs", type=int, default=3, help="timed epochs per mode")
     ap.add_argument("--concurrent", help="concurrent_members values for (c): default 2,4 (CPU: 2, same code)")
@@ -120,7 +122,17 @@ def main() -> int:
     ap.add_argument("--compile", action="store_true", help="also time (b) with compile: true")
     ap.add_argument("--no-warmup", action="store_true", help="skip the warm-up calls (default on CPU)")
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument(
+        "--smoke", action="store_true", help=f"tiny sizes {SMOKE}: it runs, the figures mean nothing"
+    )
     args = ap.parse_args()
+    if args.smoke:  # explicit options still win over the smoke sizes
+        ap.set_defaults(**SMOKE)
+        args = ap.parse_args()
+    if args.device is None:
+        args.device = "cpu" if args.smoke and not torch.cuda.is_available() else "cuda"
+        if args.device == "cpu":
+            print("no GPU visible: the smoke run trains on CPU (the same code paths, flags on CPU)")
     dev = torch.device(args.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         print("no GPU visible: run with --device cpu for the smoke mode", file=sys.stderr)

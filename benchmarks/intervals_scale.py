@@ -1,12 +1,14 @@
 """Per-point intervals at ImageNet scale: scores.csv's eight interval columns for N points from K members.
 
     .venv/bin/python benchmarks/intervals_scale.py [--n 1281167] [--members 512] [--rate 0.7]
+    .venv/bin/python benchmarks/intervals_scale.py --smoke     # 20,000 points, 64 members: seconds
 
 Draws each point's hit counts (n_in = round(K r) members in, the rest out) from a seeded rng and times
-memgen.scores.intervals.interval_columns, what memgen.scores.compute.score_table adds to the scores stage, printing wall
-seconds and the peak memory numpy allocates for it (tracemalloc), against the goals (<= 5 s, <= 0.5 GiB: a
-small share of the scores stage's 2 min and 4 GiB, benchmarks/scores_scale.py). Then the planner on the
-same points (it samples 20,000 of them): `memgen plan`'s search for a median frac width of 0.2.
+memgen.scores.intervals.interval_columns, what memgen.scores.compute.score_table adds to the scores stage,
+printing wall seconds and the peak memory numpy allocates for it (tracemalloc), against the goals (<= 5 s,
+<= 0.5 GiB: a small share of the scores stage's 2 min and 4 GiB, benchmarks/scores_scale.py). Then the
+planner on the same points (it samples 20,000 of them): `memgen plan`'s search for a median frac width of
+0.2.
 """
 
 import argparse
@@ -15,10 +17,11 @@ import tracemalloc
 
 import numpy as np
 
-from memgen.scores.intervals import interval_columns
 from memgen.analysis.planner import plan
+from memgen.scores.intervals import interval_columns
 
 GOALS = {"seconds": 5.0, "peak_gib": 0.5}
+SMOKE = {"n": 20_000, "members": 64}
 
 
 def main() -> None:
@@ -26,7 +29,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_281_167, help="training points (ImageNet: 1,281,167)")
     ap.add_argument("--members", type=int, default=512, help="K (paper ImageNet: 512 at rate 0.7)")
     ap.add_argument("--rate", type=float, default=0.7)
+    ap.add_argument(
+        "--smoke", action="store_true", help=f"tiny sizes {SMOKE}: it runs, the figures mean nothing"
+    )
     args = ap.parse_args()
+    if args.smoke:  # explicit options still win over the smoke sizes
+        ap.set_defaults(**SMOKE)
+        args = ap.parse_args()
     rng = np.random.default_rng(0)
     n_in = np.full(args.n, round(args.members * args.rate))
     n_out = args.members - n_in

@@ -4,6 +4,7 @@ machine's cores, beside the rate one GPU member would consume them at.
     .venv/bin/python benchmarks/loader_throughput.py                    # ~1 min on 2 cores
     .venv/bin/python benchmarks/loader_throughput.py --images 1024 --workers 1,4,16 --batch-size 64
     .venv/bin/python benchmarks/loader_throughput.py --gpu-rate 2500    # another anchor for the GPU member
+    .venv/bin/python benchmarks/loader_throughput.py --smoke            # 16 images in a temporary folder
 
 Data: a generated image folder (train/<class>/*.jpg, 8 classes, seeded) at ImageNet-like sizes (mostly
 500 x 375, some 375 x 500, 500 x 333, 333 x 500, 500 x 400), JPEG quality 90, with photo-like content
@@ -40,6 +41,7 @@ import os
 import resource
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,6 +54,7 @@ CLASSES = 8
 QUALITY = 90
 # (width, height) and how often: ImageNet's most common shapes (500 x 375 dominates)
 SHAPES = [((500, 375), 0.55), ((375, 500), 0.15), ((500, 333), 0.15), ((333, 500), 0.05), ((500, 400), 0.10)]
+SMOKE = {"images": 16, "workers": "0,1", "batch_size": 8, "size": 64}
 
 
 # ---- the image folder ------------------------------------------------------------------------------------
@@ -110,9 +113,10 @@ def _write_one(job) -> int:
     return path.stat().st_size
 
 
-def image_folder(n: int, seed: int = 0) -> Path:
-    """benchmarks/out/jpegs/<n>/: n JPEGs in train/c0..c7/, written once (spawned processes, all cores)."""
-    base = OUT / str(n)
+def image_folder(n: int, seed: int = 0, root: Path = OUT) -> Path:
+    """<root>/<n>/ (default benchmarks/out/jpegs/<n>/): n JPEGs in train/c0..c7/, written once (spawned
+    processes, all cores)."""
+    base = root / str(n)
     marker = base / ".complete"
     want = {"images": n, "seed": seed, "version": GEN_VERSION, "quality": QUALITY}
     if marker.is_file() and json.loads(marker.read_text()) == want:
@@ -205,8 +209,20 @@ def main() -> int:
         default=3000.0,
         help="images/s one GPU member consumes (assumed: ResNet-50, 224 px, bf16, one H200; default 3000)",
     )
+    ap.add_argument(
+        "--smoke", action="store_true", help=f"tiny sizes {SMOKE}: it runs, the figures mean nothing"
+    )
     args = ap.parse_args()
-    base = image_folder(args.images)  # before torch is imported and CUDA is touched
+    if args.smoke:  # explicit options still win over the smoke sizes
+        ap.set_defaults(**SMOKE)
+        args = ap.parse_args()
+        with tempfile.TemporaryDirectory(prefix="loader_throughput_smoke.") as tmp:
+            return measure(args, image_folder(args.images, root=Path(tmp)))
+    return measure(args, image_folder(args.images))  # before torch is imported and CUDA is touched
+
+
+def measure(args, base: Path) -> int:
+    """Every timed path on the folder `base`; prints the table and returns the exit status."""
 
     import torch
 
@@ -229,12 +245,13 @@ def main() -> int:
         wh = Image.open(p).size
         shapes[wh] = shapes.get(wh, 0) + 1
     cuda = torch.cuda.is_available()
+    shown = base.relative_to(REPO) if base.is_relative_to(REPO) else base  # --smoke: a temporary folder
     busy_before = others_busy()
     cpu_name = next(
         (ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "CPU"
     )
     print(
-        f"{n} JPEGs in {base.relative_to(REPO)}: mean {mean_kb:.0f} KB, quality {QUALITY}, "
+        f"{n} JPEGs in {shown}: mean {mean_kb:.0f} KB, quality {QUALITY}, "
         + ", ".join(f"{c} at {w}x{h}" for (w, h), c in sorted(shapes.items(), key=lambda kv: -kv[1]))
     )
     print(

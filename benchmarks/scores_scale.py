@@ -1,24 +1,27 @@
 """The scores stage at ImageNet scale: K member outputs of N points read, scored and recorded.
 
     .venv/bin/python benchmarks/scores_scale.py [--members 512] [--n 1280000] [--classes 1000] [--keep]
+    .venv/bin/python benchmarks/scores_scale.py --smoke   # 16 members x 2,000 points: seconds; no figures
 
-Builds, under benchmarks/out/scores_scale/ (git-ignored), what the workflow would have before its scores
-job: canaries, the balanced mask (blocks of 64), and every member's compact outputs drawn directly from a
-seeded rng (most points right, canaries mostly right only when trained on), each with the provenance
-record its members job writes (so the hash cache is filled as in a real run). Then it runs the real
-workflow script, workflow_scripts/scores.py, through memgen.workflow.run in a fresh process, and prints
-its wall time, peak memory (the process's ru_maxrss) and the bytes per member on disk, against the goals
-(<= 2 min, <= 4 GiB, <= 16 MB per member). The files (about 13 MB per member) are deleted unless --keep.
+Builds, under benchmarks/out/scores_scale/ (git-ignored; --smoke: a temporary folder), what the workflow
+would have before its scores job: the dataset index, canaries, the balanced mask (blocks of 64), and every
+member's compact outputs drawn directly from a seeded rng (most points right, canaries mostly right only when
+trained on), each with the provenance record its members job writes (so the hash cache is filled as in a
+real run). Then, in a fresh process, it runs the scores job's work as its workflow script does: the stage
+function memgen.scores.jobs.write_scores, then the job's provenance records (memgen.provenance.write_records,
+what memgen.workflow.run writes after it). It prints the wall time, peak memory (the process's ru_maxrss)
+and the bytes per member on disk, against the goals (<= 2 min, <= 4 GiB, <= 16 MB per member). The files
+(about 13 MB per member) are deleted unless --keep.
 """
 
 import argparse
 import json
 import os
 import resource
-import runpy
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,8 +30,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "out" / "scores_scale"
 ENS = Path("results/bench/arch/rate0.5")
+DATA = Path("results/bench/data")
 GOALS = {"seconds": 120, "peak_gib": 4.0, "mb_per_member": 16.0}
-N_TEST = 50_000  # ImageNet's validation set
+SMOKE = {"members": 16, "block_size": 16, "n": 2000, "classes": 10, "n_test": 500}
 
 
 def member_path(k: int, block_size: int) -> Path:
@@ -45,10 +49,16 @@ def build(args) -> None:
 
     check_mask_spec(args.rate, args.members, args.block_size)
     rng = np.random.default_rng(0)
-    c = make_canaries(rng.integers(0, args.classes, args.n), args.classes, 0.05, 0)
-    canaries = Path("results/bench/data/canaries.npz")
+    labels = rng.integers(0, args.classes, args.n)
+    # the index of a dataset without files (memgen.data.index): the scores job reads it for `path`
+    index = DATA / "index.npz"
+    classes = np.array([str(c) for c in range(args.classes)])
+    save_npz(index, n=args.n, labels=labels, num_classes=args.classes, classes=classes)
+    write_records("dataset_index", [], [index], {}, {}, {}, "cpu", time.time(), time.time())
+    c = make_canaries(labels, args.classes, 0.05, 0)
+    canaries = DATA / "canaries.npz"
     save_npz(canaries, **c)
-    write_records("canaries", [], [canaries], {}, {}, {"canaries": 0}, "cpu", time.time(), time.time())
+    write_records("canaries", [index], [canaries], {}, {}, {"canaries": 0}, "cpu", time.time(), time.time())
     mask = np.concatenate(
         [block(0, b, args.block_size, args.n, args.rate) for b in range(args.members // args.block_size)]
     )
@@ -56,7 +66,7 @@ def build(args) -> None:
     save_npz(masks, mask=mask, rate=args.rate, block_size=args.block_size, seed=0)
     write_records("masks", [], [masks], {}, {}, {"masks": 0}, "cpu", time.time(), time.time())
     label, canary = c["label"], c["canary"]
-    test_label = rng.integers(0, args.classes, N_TEST)
+    test_label = rng.integers(0, args.classes, args.n_test)
     for k in range(args.members):
         # P(right): natural points 0.98 trained on, 0.75 held out; canaries 0.7 trained on, 0.02 held out
         p = np.where(canary, np.where(mask[k], 0.7, 0.02), np.where(mask[k], 0.98, 0.75))
@@ -88,41 +98,43 @@ def draw(rng, label: np.ndarray, p_right, classes: int) -> dict[str, np.ndarray]
     }
 
 
-class _Named(list):
-    """The slice of Snakemake's Namedlist that workflow scripts and memgen.workflow.run use."""
-
-    def __init__(self, items=(), **named):
-        super().__init__(items)
-        self._named = named
-
-    def __getattr__(self, name):
-        try:
-            return self.__dict__["_named"][name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def items(self):
-        return self._named.items()
-
-
-class _Job:
-    def __init__(self, members: list[str]):
-        canaries, masks = "results/bench/data/canaries.npz", str(ENS / "masks.npz")
-        # the rule's member input is `outputs` (older scripts called it `logits`): both name the same files
-        self.input = _Named(
-            [canaries, masks, *members], canaries=canaries, masks=masks, outputs=members, logits=members
-        )
-        scores, correct = str(ENS / "scores.csv"), str(ENS / "correct.npz")
-        self.output = _Named([scores, correct], scores=scores, correct=correct)
-        self.params, self.wildcards = _Named(), _Named(dataset="bench", arch="arch", ens="rate0.5")
-        self.log = _Named(["logs/bench/scores.log"])
-        self.rule, self.threads = "scores", 1
-
-
 def stage(args) -> None:
-    """The scores job as Snakemake runs it: workflow_scripts/scores.py with its `snakemake` object."""
+    """The scores job's work, as workflow_scripts/scores.py does it: the stage function on the rule's inputs,
+    then the job's provenance records. Called by keyword: a changed signature fails here, not silently."""
+    from memgen.provenance import write_records
+    from memgen.scores.jobs import write_scores
+    from memgen.workflow import setup_logging
+
+    setup_logging(None)  # the stage's log lines to stderr, as in the job's log
     members = [str(member_path(k, args.block_size)) for k in range(args.members)]
-    runpy.run_path(str(REPO / "workflow_scripts" / "scores.py"), init_globals={"snakemake": _Job(members)})
+    inputs = {
+        "canaries": str(DATA / "canaries.npz"),
+        "masks": str(ENS / "masks.npz"),
+        "index": str(DATA / "index.npz"),
+    }
+    outputs = {"scores": str(ENS / "scores.csv"), "correct": str(ENS / "correct.npz")}
+    started = time.time()
+    write_scores(
+        canaries_path=inputs["canaries"],
+        masks_path=inputs["masks"],
+        output_paths=members,
+        out_scores=outputs["scores"],
+        out_correct=outputs["correct"],
+        index_path=inputs["index"],
+    )
+    wildcards = {"dataset": "bench", "arch": "arch", "ens": "rate0.5"}
+    write_records(
+        "scores",
+        [inputs["canaries"], inputs["masks"], *members, inputs["index"]],
+        list(outputs.values()),
+        {},
+        {},
+        {},
+        "cpu",
+        started,
+        time.time(),
+        wildcards=wildcards,
+    )
 
 
 def main() -> None:
@@ -132,33 +144,48 @@ def main() -> None:
     ap.add_argument("--classes", type=int, default=1000)
     ap.add_argument("--block-size", type=int, default=64)
     ap.add_argument("--rate", type=float, default=0.5)
+    ap.add_argument("--n-test", type=int, default=50_000, help="test points (ImageNet's validation set)")
     ap.add_argument("--keep", action="store_true", help="keep the files under benchmarks/out/scores_scale")
+    ap.add_argument("--smoke", action="store_true", help=f"tiny sizes {SMOKE}, in a temporary folder")
     ap.add_argument("--stage", action="store_true", help=argparse.SUPPRESS)  # the child: run the job only
+    ap.add_argument("--out", type=Path, default=OUT, help=argparse.SUPPRESS)  # the child: where to work
     args = ap.parse_args()
+    if args.smoke:  # explicit options still win over the smoke sizes
+        ap.set_defaults(**SMOKE)
+        args = ap.parse_args()
     if args.stage:
+        os.chdir(args.out)
         stage(args)
         return
+    if args.smoke:
+        with tempfile.TemporaryDirectory(prefix="scores_scale_smoke.") as tmp:
+            measure(args, Path(tmp) / "scores_scale")
+    else:
+        measure(args, OUT)
 
-    need = args.members * (args.n + N_TEST) * 10 + args.members * args.n * 4 + (64 << 20)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(OUT.parent).free
+
+def measure(args, out: Path) -> None:
+    """Build the inputs in `out`, run the stage in a child process, print its figures."""
+    need = args.members * (args.n + args.n_test) * 10 + args.members * args.n * 4 + (64 << 20)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(out.parent).free
     if need > 0.9 * free:
         sys.exit(
             f"needs about {need / 2**30:.1f} GiB on disk, {free / 2**30:.1f} GiB free: use fewer --members"
         )
-    shutil.rmtree(OUT, ignore_errors=True)
-    OUT.mkdir(parents=True)
-    os.chdir(OUT)  # the workflow's working directory: results/ here, and its hash cache with it
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    os.chdir(out)  # the workflow's working directory: results/ here, and its hash cache with it
     try:
         t = time.perf_counter()
         print(
-            f"building {args.members} members x {args.n} points, {args.classes} classes in {OUT} ...",
+            f"building {args.members} members x {args.n} points, {args.classes} classes in {out} ...",
             flush=True,
         )
         build(args)
         print(f"  built in {time.perf_counter() - t:.0f} s", flush=True)
 
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--stage", *sys.argv[1:]]
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--stage", "--out", str(out), *sys.argv[1:]]
         t = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         seconds = time.perf_counter() - t
@@ -176,7 +203,7 @@ def main() -> None:
             "scores_stage_seconds": round(seconds, 1),
             "peak_rss_gib": round(peak_gib, 2),
             "mb_per_member": round(np.mean(sizes) / 1e6, 2),
-            "bytes_per_point": round(np.mean(sizes) / (args.n + N_TEST), 2),
+            "bytes_per_point": round(np.mean(sizes) / (args.n + args.n_test), 2),
             "correct_npz_mb": round(os.path.getsize(ENS / "correct.npz") / 1e6, 1),
             "scores_csv_mb": round(os.path.getsize(ENS / "scores.csv") / 1e6, 1),
             "record_inputs": len(record["inputs"]),
@@ -192,10 +219,12 @@ def main() -> None:
             f"<= {GOALS['seconds']} s, <= {GOALS['peak_gib']} GiB, <= {GOALS['mb_per_member']} MB per member"
         )
         print(f"goals ({goals}): " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in met.items()))
+        if args.smoke:
+            print("smoke run: tiny sizes, the figures say nothing about the goals")
     finally:
         os.chdir(REPO)
         if not args.keep:
-            shutil.rmtree(OUT, ignore_errors=True)
+            shutil.rmtree(out, ignore_errors=True)
 
 
 if __name__ == "__main__":

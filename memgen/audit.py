@@ -17,9 +17,9 @@ from memgen.errors import fail
 
 REPO = Path(__file__).resolve().parents[1]
 
-# The recipe of an audit. The default study's (lr_peak 0.2) was chosen on 8x8 digits and kills most hidden
-# units of an MLP on larger inputs (issue 12: 114 of 128 dead on 16-px digits), so an audit trains gentler;
-# the members' fit check (fit.json, thresholds.json) says when a folder needs other settings.
+# The recipe of an audit: gentler than the default study's lr_peak 0.2, which kills most hidden units of an
+# MLP on inputs larger than 8x8 (docs/decisions.md: Audit learning rate); the fit check says when a folder
+# needs other settings.
 AUDIT_TRAINING = {"lr_peak": 0.05}
 
 
@@ -62,8 +62,8 @@ def check_folder(folder: Path) -> Path:
 
 def native_size(folder: Path, sample: int = 200) -> int:
     """The folder's typical image side: the median shorter side of up to `sample` training images (headers
-    only), within [8, 32]. Decision: an audit trains at the resolution the images have, up to 32 px;
-    upsampling adds no information and costs time (1,797 digits at 16 px instead of their 8: ~2x)."""
+    only), within [8, 32]: upsampling adds no information and costs time (docs/decisions.md: Audit
+    resolution)."""
     from PIL import Image
 
     from memgen.data.loaders import IMAGE_SUFFIXES

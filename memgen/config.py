@@ -1,8 +1,12 @@
 """The study configuration: schema validation with one clear message, defaults, and resolved settings.
 
-Snakefile calls `load(config, schema_path)` once; rules/common.smk asks this module for every value a
-rule uses, so a rule's `params` hold exactly the settings that affect its outputs (Snakemake reruns a job
-whose params changed, and nothing else).
+rules/common.smk calls `validate(config)` once, when the Snakefile is read: it checks the config against
+schemas/config.schema.yaml (the first error as one line naming the key and the fix), fills the schema's
+defaults in place and applies the cross-key rules of `check` (`memgen audit` validates its config the same
+way). The rules' params then ask the functions here for resolved values (`training` and `member_recipe`:
+the recipe's layers; `loader_spec`, `members`, `reference`, `stable_seed`, `utility_seeds`, `min_side`),
+so a rule's `params` hold exactly the settings that affect its outputs (Snakemake reruns a job whose params
+changed, and nothing else). No torch: planning imports this module (tests/test_layering.py).
 """
 
 import zlib
@@ -224,6 +228,11 @@ FOLDER_KINDS = ("imagenet", "imagefolder")
 BUNDLED = ("digits", "longtail")  # never read from disk: data_root does not matter
 
 
+def folder_base(name: str, spec: dict, root: Path) -> Path:
+    """The folder of an image folder dataset: its `root`, else <data_root>/<name>."""
+    return Path(spec.get("root", Path(root) / name))
+
+
 def loader_spec(config: dict, dataset: str, new_test_set: bool = True) -> dict:
     """What the data loader needs, and nothing else: a change here (e.g. split seed) invalidates everything
     that reads the dataset. Score members never evaluate the new test set, so theirs leaves it out."""
@@ -243,8 +252,8 @@ def loader_run(config: dict | None, dataset: str) -> dict:
 
 
 def min_side(config: dict, dataset: str) -> int:
-    """Smallest image side an image folder accepts. Decision: an image upsampled more than 8x to the model's
-    input carries no detail at that resolution, so by default it is an error (set min_side: 1 to allow)."""
+    """Smallest image side an image folder accepts: by default image_size / 8, as more upsampling adds no
+    detail (docs/decisions.md: Smallest image side)."""
     entry = config["datasets"][dataset]
     return int(entry.get("min_side") or max(1, int(entry.get("image_size", 32)) // 8))
 

@@ -35,14 +35,17 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        """The recipe of a config's `training` dict or a checkpoint's "config"; other keys are ignored."""
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    def to_dict(self) -> dict:
+        """Every key of the config's `training`: a checkpoint's "config", read back by from_dict."""
+        return asdict(self)
 
     def recipe(self, device: str = "cpu") -> dict:
         """The settings a trained model depends on: everything but how the job runs (RUN_ONLY), with the
-        precision flags only where they act. Decision: bf16 and channels_last change numbers on CUDA
-        alone (CPU ignores them), so they are part of a member's recipe only when it trains on CUDA;
-        a checkpoint records the device and the flags in effect, and the Snakemake params of a member
-        leave them out (planning cannot know the device a job lands on)."""
+        precision flags only where they act: on CUDA, the only device where they change numbers
+        (docs/decisions.md: Precision flags only on CUDA)."""
         out = {k: v for k, v in asdict(self).items() if k not in RUN_ONLY}
         for flag in DEVICE_ONLY:
             out[flag] = bool(out[flag]) if device == "cuda" else None

@@ -56,7 +56,7 @@ def _heading(text: str, char: str) -> list[str]:
 
 
 def regime(acc_in: dict) -> str:
-    """One line: which regime the canaries put the run in (README: 'Which regime is my run in?')."""
+    """One line: which regime the canaries put the run in (docs/configuration.md: the regime)."""
     mean = acc_in.get("mean") if acc_in else None
     if mean is None:
         return "no canary was trained on: the null is undefined"
@@ -99,19 +99,9 @@ def _image(path: Path, width: str = "100%") -> list[str]:
     ]
 
 
-def summary_rst(table1_path, table3_path, pairs: dict) -> str:
-    """pairs: {(dataset, arch): {"thresholds": path, "gallery": png path, "fit": path or None}}."""
-    t1, t3 = pd.read_csv(table1_path), pd.read_csv(table3_path)
-    lines = _heading("memgen: what this study found", "=")
-    lines += [
-        "Does a classifier need the training points it memorizes? Memorized points are found with the "
-        "paper's four fixes (high sampling rate, fractional difference, a null threshold from canaries, a "
-        "leakage-free test set), removed, and the model retrained; the same number of random points are "
-        "removed for comparison. A positive difference means accuracy went **up** without the memorized "
-        "points.",
-        "",
-    ]
-    lines += _heading("The answer (Table 3)", "-")
+def _answer(t3: pd.DataFrame) -> list[str]:
+    """Table 3 (the answer): accuracy with the memorized points removed vs as many random ones."""
+    lines = _heading("The answer (Table 3)", "-")
     rows = []
     for _, r in t3.iterrows():
         sig = "yes" if str(r.get("significant_0.05")).lower() == "true" else "no"
@@ -127,12 +117,16 @@ def summary_rst(table1_path, table3_path, pairs: dict) -> str:
                 str(r["note"]) if pd.notna(r.get("note")) else "",
             ]
         )
-    lines += _table(
+    return lines + _table(
         ["dataset / arch", "test set", "acc., memorized removed", "acc., random removed", "difference",
          "p (significant at 0.05)", "points removed", "note"],
         rows,
     )  # fmt: skip
-    lines += _heading("The ablation (Table 1)", "-")
+
+
+def _ablation(t1: pd.DataFrame) -> list[str]:
+    """Table 1 (the ablation): each setup's score and its change from the original setup."""
+    lines = _heading("The ablation (Table 1)", "-")
     lines += [
         "Score: accuracy difference (memorized removed minus random removed, pp) of each setup; Δ: its "
         "change from the original (Feldman & Zhang) setup.",
@@ -150,39 +144,67 @@ def summary_rst(table1_path, table3_path, pairs: dict) -> str:
         ]
         for _, r in t1.iterrows()
     ]
-    lines += _table(
+    return lines + _table(
         ["dataset / arch", "setup", "score (pp)", "p", "Δ (pp)", "p of Δ", "points removed"], rows
     )
+
+
+def _memorized_table(th: dict) -> list[str]:
+    """τ and the memorized count of each rule and definition, each distinct note once as a footnote."""
+    rows, notes = [], []
+    for rule in ("null", "fixed"):
+        for definition, r in th.get("rules", {}).get(rule, {}).items():
+            n = r.get("n_memorized")
+            count = "undefined" if n is None or r.get("undefined") else f"{n}"
+            if n is not None and r.get("fraction_memorized") is not None:
+                count += f" ({100 * r['fraction_memorized']:.1f} %)"
+            note = r.get("note")
+            if note and note not in notes:
+                notes.append(note)
+            mark = f" [{notes.index(note) + 1}]" if note else ""
+            rows.append([f"{rule} rule", definition, _num(r.get("tau"), "{:.3g}"), count + mark])
+    lines = _table(["threshold", "definition", "τ", "memorized (natural points)"], rows)
+    for k, note in enumerate(notes, 1):
+        lines += [f"[{k}] {note}", ""]
+    return lines
+
+
+def _pair(dataset: str, arch: str, paths: dict) -> list[str]:
+    """One dataset and architecture: the memorized set, the regime, the fit check and the gallery."""
+    th = load_json(paths["thresholds"])
+    lines = _heading(f"{dataset} / {arch}: the memorized set", "-")
+    lines += [f"Ensemble {th.get('ensemble', '?')} ({th.get('null_size', 0)} canaries in the null, "
+              f"{th.get('n_natural_scored', 0)} natural points scored).", ""]  # fmt: skip
+    lines += _memorized_table(th)
+    lines += [f"**Regime:** {regime(th.get('canary_acc_in') or {})}.", ""]
+    fit = th.get("fit") or th.get("recipe_check") or th.get("fitcheck")
+    if fit is None and paths.get("fit"):
+        fit = load_json(paths["fit"]) if Path(paths["fit"]).exists() else None
+    line = _fit_line(fit)
+    if line:
+        lines += [f"**Recipe:** {line}", ""]
+    if paths.get("gallery") and Path(paths["gallery"]).exists():
+        lines += _heading(f"{dataset} / {arch}: the most memorized images", "~")
+        lines += _image(paths["gallery"])
+    return lines
+
+
+def summary_rst(table1_path, table3_path, pairs: dict) -> str:
+    """pairs: {(dataset, arch): {"thresholds": path, "gallery": png path, "fit": path or None}}."""
+    t1, t3 = pd.read_csv(table1_path), pd.read_csv(table3_path)
+    lines = _heading("memgen: what this study found", "=")
+    lines += [
+        "Does a classifier need the training points it memorizes? Memorized points are found with the "
+        "paper's four fixes (high sampling rate, fractional difference, a null threshold from canaries, a "
+        "leakage-free test set), removed, and the model retrained; the same number of random points are "
+        "removed for comparison. A positive difference means accuracy went **up** without the memorized "
+        "points.",
+        "",
+    ]
+    lines += _answer(t3)
+    lines += _ablation(t1)
     for (dataset, arch), paths in sorted(pairs.items()):
-        th = load_json(paths["thresholds"])
-        lines += _heading(f"{dataset} / {arch}: the memorized set", "-")
-        lines += [f"Ensemble {th.get('ensemble', '?')} ({th.get('null_size', 0)} canaries in the null, "
-                  f"{th.get('n_natural_scored', 0)} natural points scored).", ""]  # fmt: skip
-        rows, notes = [], []
-        for rule in ("null", "fixed"):
-            for definition, r in th.get("rules", {}).get(rule, {}).items():
-                n = r.get("n_memorized")
-                count = "undefined" if n is None or r.get("undefined") else f"{n}"
-                if n is not None and r.get("fraction_memorized") is not None:
-                    count += f" ({100 * r['fraction_memorized']:.1f} %)"
-                note = r.get("note")
-                if note and note not in notes:
-                    notes.append(note)
-                mark = f" [{notes.index(note) + 1}]" if note else ""
-                rows.append([f"{rule} rule", definition, _num(r.get("tau"), "{:.3g}"), count + mark])
-        lines += _table(["threshold", "definition", "τ", "memorized (natural points)"], rows)
-        for k, note in enumerate(notes, 1):
-            lines += [f"[{k}] {note}", ""]
-        lines += [f"**Regime:** {regime(th.get('canary_acc_in') or {})}.", ""]
-        fit = th.get("fit") or th.get("recipe_check") or th.get("fitcheck")
-        if fit is None and paths.get("fit"):
-            fit = load_json(paths["fit"]) if Path(paths["fit"]).exists() else None
-        line = _fit_line(fit)
-        if line:
-            lines += [f"**Recipe:** {line}", ""]
-        if paths.get("gallery") and Path(paths["gallery"]).exists():
-            lines += _heading(f"{dataset} / {arch}: the most memorized images", "~")
-            lines += _image(paths["gallery"])
+        lines += _pair(dataset, arch, paths)
     lines += [
         "Every table and figure is in the sections on the left; each file's provenance: "
         "``python -m memgen trace <file>``.",

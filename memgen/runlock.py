@@ -4,7 +4,7 @@ Snakemake's own lock (.snakemake/locks) only stops a second run when the two wou
 then says neither who holds the lock nor whether it is still running. Two memgen runs with different targets
 in one results folder still share files they both may (re)write (the dataset index, canaries, masks, scores
 an analysis needs, the hash cache), so the workflow takes `results/.memgen-run.lock` when it starts executing
-(rules/common.smk, `onstart`: real runs only, not dry runs, not SLURM jobs) and gives it back when it ends.
+(rules/runlock.smk, `onstart`: real runs only, not dry runs, not SLURM jobs) and gives it back when it ends.
 
 The lock holds the pid, host, start time and command of its run. A second run stops with a message naming
 them and the fix. A lock left by a run that was killed is removed by the next run when the holder ran on the

@@ -151,14 +151,43 @@ def _code(code) -> str:
     return f"code {commit[:10]}" + ("+dirty" if dirty is True else "" if dirty is False else "?")
 
 
-def format_trace(nodes: list[dict], max_children: int = 6) -> str:
-    """A tree, indented by depth from the traced file, then a loud list of changed/missing files.
+def _node_lines(node: dict, pad: str, root_pkgs: dict | None) -> list[str]:
+    """One file of the tree: its path, status and rule, then its record, checksum and reasons, indented."""
+    mark = node["status"].upper() if node["status"] in BAD else node["status"]
+    head = f"{pad}{node['path']}  [{mark}]"
+    if node["rule"]:
+        wc = ", ".join(f"{k}={v}" for k, v in (node["wildcards"] or {}).items())
+        head += f"  rule {node['rule']}" + (f" ({wc})" if wc else "")
+    lines = [head]
+    sub = pad + "  | "
+    if node["has_record"]:
+        lines.append(
+            f"{sub}{_code(node['code'])}; {node['started']} ({node['duration_s']} s)"
+            f" on {node['device']} @ {(node['host'] or {}).get('hostname')}"
+        )
+        if node["packages"] and node["packages"] != root_pkgs:
+            diff = {k: v for k, v in node["packages"].items() if (root_pkgs or {}).get(k) != v}
+            lines.append(f"{sub}packages differ from the traced file's: {_summary(diff)}")
+        for label in ("params", "config", "seeds"):
+            if node[label]:
+                lines.append(f"{sub}{label}: {_summary(node[label])}")
+    if node["current_sha256"]:
+        lines.append(f"{sub}sha256 {node['current_sha256'][:16]}  {node['bytes']} bytes")
+    for reason in node["reasons"]:
+        lines.append(f"{sub}!! {reason}")
+    return lines
 
-    A rule with more than `max_children` inputs of one rule (e.g. 1,000 member logits) shows a few and
-    counts the rest; files that are not ok are always shown, in the tree and in the list at the end.
-    """
-    if not nodes:
-        return "(nothing to trace)"
+
+def _fold(children: list[dict], max_children: int) -> tuple[list[dict], list[dict]]:
+    """(shown, rest) of one rule's inputs: a group over max_children shows its first max_children // 2 and
+    every file not ok; rest, the ok files it hides."""
+    shown = children if len(children) <= max_children else children[: max_children // 2]
+    hidden = [c for c in children if c not in shown]
+    return shown + [c for c in hidden if c["status"] in BAD], [c for c in hidden if c["status"] not in BAD]
+
+
+def _tree(nodes: list[dict], max_children: int) -> list[str]:
+    """The traced file and its inputs depth first, indented by depth; a file reached twice is shown once."""
     by_path = {n["path"]: n for n in nodes}
     root_pkgs = nodes[0].get("packages")
     lines: list[str] = []
@@ -166,54 +195,36 @@ def format_trace(nodes: list[dict], max_children: int = 6) -> str:
 
     def emit(node, depth):
         pad = "    " * depth
-        mark = node["status"].upper() if node["status"] in BAD else node["status"]
-        head = f"{pad}{node['path']}  [{mark}]"
-        if node["rule"]:
-            wc = ", ".join(f"{k}={v}" for k, v in (node["wildcards"] or {}).items())
-            head += f"  rule {node['rule']}" + (f" ({wc})" if wc else "")
-        lines.append(head)
+        lines.extend(_node_lines(node, pad, root_pkgs))
         printed.add(node["path"])
-        sub = pad + "  | "
-        if node["has_record"]:
-            lines.append(
-                f"{sub}{_code(node['code'])}; {node['started']} ({node['duration_s']} s)"
-                f" on {node['device']} @ {(node['host'] or {}).get('hostname')}"
-            )
-            if node["packages"] and node["packages"] != root_pkgs:
-                diff = {k: v for k, v in node["packages"].items() if (root_pkgs or {}).get(k) != v}
-                lines.append(f"{sub}packages differ from the traced file's: {_summary(diff)}")
-            for label in ("params", "config", "seeds"):
-                if node[label]:
-                    lines.append(f"{sub}{label}: {_summary(node[label])}")
-        if node["current_sha256"]:
-            lines.append(f"{sub}sha256 {node['current_sha256'][:16]}  {node['bytes']} bytes")
-        for reason in node["reasons"]:
-            lines.append(f"{sub}!! {reason}")
         # Group inputs by the rule that made them, so a fan-in of member files folds into one line.
         groups: dict[str, list[dict]] = {}
         for p in node["inputs"]:
             child = by_path[p]
             groups.setdefault(child["rule"] or "", []).append(child)
         for rule, children in groups.items():
-            shown = children if len(children) <= max_children else children[: max_children // 2]
-            hidden = [c for c in children if c not in shown]
-            for child in shown + [c for c in hidden if c["status"] in BAD]:
+            shown, rest = _fold(children, max_children)
+            for child in shown:
                 if child["path"] in printed:
                     lines.append(f"{pad}    {child['path']}  [{child['status']}] (shown above)")
                 else:
                     emit(child, depth + 1)
-            rest = [c for c in hidden if c["status"] not in BAD]
             if rest:
                 tally = {s: sum(c["status"] == s for c in rest) for s in STATUSES}
                 counts = ", ".join(f"{n} {s}" for s, n in tally.items() if n)
                 lines.append(f"{pad}    … {len(rest)} more inputs from rule {rule or '?'} ({counts})")
 
     emit(nodes[0], 0)
+    return lines
+
+
+def _closing_lines(nodes: list[dict]) -> list[str]:
+    """After the tree: the count of files and code versions, files without a record, this Python's
+    packages, and the loud list of changed or missing files."""
     bad = [n for n in nodes if n["status"] in BAD]
     norec = [n for n in nodes if n["status"] == "no record"]
     commits = sorted({_code(n["code"]) for n in nodes if n["has_record"]})
-    lines.append("")
-    lines.append(f"{len(nodes)} files traced; {len(commits)} code version(s): {', '.join(commits) or '-'}")
+    lines = ["", f"{len(nodes)} files traced; {len(commits)} code version(s): {', '.join(commits) or '-'}"]
     if norec:
         lines.append(f"{len(norec)} file(s) without a provenance record (raw inputs or older runs):")
         lines.extend(f"  {n['path']}" for n in norec[:20])
@@ -227,7 +238,18 @@ def format_trace(nodes: list[dict], max_children: int = 6) -> str:
         lines.append("!!! Results downstream of these are stale: rerun them (snakemake -n shows what runs).")
     else:
         lines.append("All recorded files match their records.")
-    return "\n".join(lines)
+    return lines
+
+
+def format_trace(nodes: list[dict], max_children: int = 6) -> str:
+    """A tree, indented by depth from the traced file, then a loud list of changed/missing files.
+
+    A rule with more than `max_children` inputs of one rule (e.g. 1,000 member logits) shows a few and
+    counts the rest; files that are not ok are always shown, in the tree and in the list at the end.
+    """
+    if not nodes:
+        return "(nothing to trace)"
+    return "\n".join(_tree(nodes, max_children) + _closing_lines(nodes))
 
 
 def _environment_lines(nodes: list[dict]) -> list[str]:
@@ -251,7 +273,7 @@ def _environment_lines(nodes: list[dict]) -> list[str]:
         lines.append(f"  {pkg} {was} when made ({paths[0]}{more}), {now or 'not installed'} here")
     lines.append(
         "  Rerunning here may not reproduce these files. To rebuild their environment: check out the "
-        "recorded commit, then `pip install -r requirements.lock` (README: Quick start)."
+        "recorded commit, then `pip install -r requirements.lock` (docs/install.md)."
     )
     return lines
 

@@ -3,8 +3,8 @@
 A script under workflow_scripts/ is:
 
     from memgen.workflow import run
-    from memgen.stages.x import do_x
-    run(snakemake, lambda smk: do_x(...from smk...), config=..., seeds=...)
+    from memgen.<stage>.jobs import write_x
+    run(snakemake, lambda smk: write_x(...from smk...), config=..., seeds=...)
 """
 
 import logging

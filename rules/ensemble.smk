@@ -26,8 +26,8 @@ rule masks:
 # params, inputs and code, not rule names). The SLURM profile's `members` resources apply to every slice
 # (rules/common.smk: member_rule_resources). Each member's checkpoint.pt is written beside its outputs.npz,
 # before it, and is not a declared output: at paper scale x10 that halves the files Snakemake plans with
-# (benchmarks/dryrun_paper.py --scale 10). Measured alternatives: one job per member costs ~3 s of
-# start-up each on CPU and ~10x the jobs to plan (issue 9 in docs/rerun.md).
+# (benchmarks/dryrun_paper.py --scale 10). One job per member would cost start-up and planning time
+# (docs/decisions.md: Member jobs and shards).
 for first in SLICES:
 
     rule:

@@ -19,7 +19,7 @@ rule scores:
 
 
 # After members train, before any score is trusted: do members fit their own training points, are their
-# ReLU units alive, did the loss stay finite, do they fit some canaries? (memgen/fitcheck.py)
+# ReLU units alive, did the loss stay finite, do they fit some canaries? (memgen/scores/fitcheck.py)
 rule fitcheck:
     input:
         canaries="results/{dataset}/data/canaries.npz",

@@ -45,3 +45,12 @@ def study(tmp_path_factory):
     wd = copy_workflow(tmp_path_factory.mktemp("study"))
     snakemake(wd, "all")
     return wd
+
+
+@pytest.fixture(scope="session")
+def study_report(study):
+    """results/report.html of the shared study, built once for the tests that read it."""
+    from workflow_helpers import snakemake
+
+    snakemake(study, "--report", "results/report.html")
+    return study / "results" / "report.html"

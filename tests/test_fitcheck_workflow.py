@@ -1,6 +1,6 @@
 """A recipe that fits nothing ends the study like one that fits everything: `all` finishes, the fit check
 says what is wrong and how to fix it, and the memorized sets are reported undefined in thresholds.json and
-in the tables (issue 12, item 4). Real Snakemake on a tiny config."""
+in the tables. Real Snakemake on a tiny config."""
 
 import json
 

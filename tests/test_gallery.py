@@ -144,7 +144,7 @@ def test_the_gallery_holds_at_most_eight_images_a_class(tmp_path):
 
 
 def test_fig4_names_training_and_test_files(tmp_path, monkeypatch):
-    """Fig. 4's labels carry file names where the points have files (issue 12), indices otherwise."""
+    """Fig. 4's labels carry file names where the points have files, indices otherwise."""
     import memgen.figures.utility as pu
 
     drawn = []

@@ -58,7 +58,7 @@ def test_bounds_contain_the_point_estimates_and_follow_the_scores_conventions():
 
 @pytest.mark.parametrize(
     "p_in, p_out, n_in, n_out, least",
-    # Wilson's coverage dips below nominal near 0 and 1 with few members (memgen.scores.intervals' decision)
+    # Wilson's coverage dips below nominal near 0 and 1 with few members (docs/decisions.md: Wilson intervals)
     [
         (0.9, 0.3, 244, 12, 0.95),
         (0.6, 0.5, 32, 32, 0.95),
@@ -112,7 +112,7 @@ def test_require_interval_asks_the_lower_end_to_reach_tau():
     t = _table([1.0, 1.0, 0.8, 0.5], [0.9, 0.5, 0.7, 0.1])
     assert memorized(t, "frac", 0.8, 10).tolist() == [True, True, True, False]
     assert memorized(t, "frac", 0.8, 10, require_interval=True).tolist() == [True, False, False, False]
-    # Decision: a definition without an interval (conf, lira) keeps its point estimate
+    # conf and lira keep their point estimate (docs/decisions.md: Point estimates under require_interval)
     for definition in set(DEFINITIONS) - set(INTERVAL_DEFINITIONS):
         assert memorized(t, definition, 0.8, 10, require_interval=True).tolist() == [True, True, True, False]
     with pytest.raises(MemgenError, match="frac_lo"):

@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 REPO = Path(__file__).resolve().parents[1]
 LOCK = REPO / "requirements.lock"
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)")
-FIX = "regenerate it: bash ci/lock.sh (README: Quick start)"
+FIX = "regenerate it: bash ci/lock.sh (docs/install.md)"
 
 
 def lock_entries() -> dict[str, dict]:

@@ -14,15 +14,15 @@ from memgen.io import load_npz, save_csv, save_npz
 from memgen.loo import jobs as st
 from memgen.loo.truth import (
     COLUMNS,
-    POINTS_PER_JOB,
     chosen_points,
-    groups,
     loo_scores,
     loo_table,
     random_ranking,
     score_columns,
     top_ranking,
 )
+from memgen.paths import POINTS_PER_JOB
+from memgen.paths import loo_groups as groups
 from memgen.scores.compute import DEFINITIONS
 
 

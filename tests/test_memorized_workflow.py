@@ -1,4 +1,4 @@
-"""Issue 12's user story through the workflow: a folder of PNG digits with two mislabelled files;
+"""The audit's user story through the workflow: a folder of PNG digits with two mislabelled files;
 memorized.csv and the gallery name them, and held-out members say which class they really are."""
 
 import numpy as np

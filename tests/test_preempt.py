@@ -44,7 +44,7 @@ def test_stop_flag_catches_the_signal_and_restores_the_handler():
         assert stop and stop.signal == "SIGTERM"
     assert signal.getsignal(signal.SIGTERM) is before
     assert set(SIGNALS) == {signal.SIGTERM, signal.SIGUSR1}
-    assert EXIT_CODE == 75  # EX_TEMPFAIL: documented in the README and the SLURM profile
+    assert EXIT_CODE == 75  # EX_TEMPFAIL: documented in docs/cluster.md and the SLURM profile
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])

@@ -11,7 +11,6 @@ import subprocess
 
 import pandas as pd
 import pytest
-from workflow_helpers import snakemake
 
 from memgen.report import summary_rst
 
@@ -42,11 +41,11 @@ def dump_dom(exe: str, url: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def report(study):
-    snakemake(study, "--report", "results/report.html")
-    return study / "results" / "report.html"
+def report(study_report):
+    return study_report  # tests/conftest.py: built once, test_workflow.py reads it too
 
 
+@pytest.mark.workflow
 def test_report_opens_on_the_summary(report):
     dom = dump_dom(chromium(), report.as_uri())
     # rendered elements, not the JSON the page carries: docutils' title and the tables as HTML tables
@@ -57,6 +56,7 @@ def test_report_opens_on_the_summary(report):
     assert "<strong>Regime:</strong>" in dom
 
 
+@pytest.mark.workflow
 def test_every_figure_in_the_report_decodes(report, study, tmp_path):
     html = report.read_text(errors="replace")
     figures = dict(

@@ -8,10 +8,14 @@ downstream (duplicates source, thresholds, analysis, utility, ablation).
 """
 
 import copy
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
-from workflow_helpers import planned_jobs, tiny_config, write_config
+import yaml
+from workflow_helpers import planned_jobs, tiny_config
 
 pytestmark = pytest.mark.workflow
 
@@ -405,37 +409,61 @@ EXPECTED = {
 }
 
 
-def scheduled(study, edit) -> set[str]:
-    """Rules a dry run schedules after `edit` (members_<first> counted as members); the config is restored."""
+def scheduled(study, edit, configfile: Path) -> set[str]:
+    """Rules a dry run schedules after `edit` (members_<first> counted as members). The edited config goes to
+    `configfile`, which replaces config.yaml (Snakefile), so the study is left as it is."""
     cfg = copy.deepcopy(tiny_config())
     edit(cfg)
-    write_config(study, cfg)
+    configfile.write_text(yaml.safe_dump(cfg, sort_keys=False))
     if "dups.csv" in str(cfg):  # a ciFAIR-format list for the duplicates row
         (study / "dups.csv").write_text("test_index,train_index\n3,10\n")
-    try:
-        jobs = planned_jobs(study, "all")
-    finally:
-        write_config(study, tiny_config())
+    jobs = planned_jobs(study, "all", "--configfile", str(configfile))  # after the target: it takes a list
     return {"members" if r.startswith("members_") else r for r, _ in jobs} - {"all"}
 
 
+@pytest.fixture(scope="module")
+def matrix(study, request, tmp_path_factory) -> dict:
+    """The rules each row of this session schedules (or the error it met), planned side by side: the dry runs
+    edit no shared file and each uses about one core, so on 2 cores two at a time take half as long."""
+    keys = [
+        item.callspec.params["key"]
+        for item in request.session.items
+        if getattr(item, "originalname", "") == "test_one_key_reruns_exactly_what_reads_it"
+    ]
+    folder = tmp_path_factory.mktemp("matrix")
+
+    def row(i, key):
+        try:
+            return scheduled(study, EDITS[key], folder / f"{i}.yaml")
+        except Exception as e:  # raised again by the row's own test
+            return e
+
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        futures = {key: pool.submit(row, i, key) for i, key in enumerate(keys)}
+    return {key: f.result() for key, f in futures.items()}
+
+
 @pytest.mark.parametrize("key", list(EXPECTED))
-def test_one_key_reruns_exactly_what_reads_it(study, key):
-    assert scheduled(study, EDITS[key]) == set(EXPECTED[key])
+def test_one_key_reruns_exactly_what_reads_it(matrix, key):
+    got = matrix[key]
+    if isinstance(got, Exception):
+        raise got
+    assert got == set(EXPECTED[key])
 
 
 if __name__ == "__main__":  # print the matrix as measured on a finished study (docs/rerun.md)
-    from pathlib import Path
+    import tempfile
 
     study = Path(sys.argv[1])
     print("| key changed | rules scheduled again |\n|---|---|")
-    for key, edit in EDITS.items():
-        rules = scheduled(study, edit)
-        print(f"| `{key}` | {', '.join(sorted(rules)) or 'nothing'} |", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (key, edit) in enumerate(EDITS.items()):
+            rules = scheduled(study, edit, Path(tmp) / f"{i}.yaml")
+            print(f"| `{key}` | {', '.join(sorted(rules)) or 'nothing'} |", flush=True)
 
 
 def test_a_changed_image_reindexes_its_dataset_only(tmp_path):
-    """Item 5 of issue 9: the index's params fingerprint the image folder (name, size, mtime per file)."""
+    """The index's params fingerprint the image folder (name, size, mtime per file)."""
     import os
 
     from PIL import Image

@@ -1,8 +1,8 @@
 """kill -9 during member training loses nothing but the time since the last resumable state.
 
-A real Snakemake run is killed (SIGKILL to its whole process group) while a shard trains; the README's
-rerun (`snakemake --unlock`, then the same command) resumes from `resume-0.pt` and must give byte-identical
-outputs and weights to an uninterrupted run (CPU, same seeds).
+A real Snakemake run is killed (SIGKILL to its whole process group) while a shard trains; the documented
+rerun (docs/cluster.md; `snakemake --unlock`, then the same command) resumes from `resume-0.pt` and must
+give byte-identical outputs and weights to an uninterrupted run (CPU, same seeds).
 """
 
 import os

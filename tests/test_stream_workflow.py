@@ -2,10 +2,13 @@
 ImageNet's random-resized crops, through members, scores and a utility run."""
 
 import numpy as np
+import pytest
 from test_stream import write_folder
 from workflow_helpers import copy_workflow, snakemake, tiny_config
 
 from memgen.ensemble.outputs import load_outputs
+
+pytestmark = pytest.mark.workflow
 
 
 def test_streamed_folder_through_members_scores_and_a_utility_run(tmp_path):
@@ -39,7 +42,7 @@ def test_streamed_folder_through_members_scores_and_a_utility_run(tmp_path):
     assert train["pred"].shape == (30,) and np.isfinite(train["log_odds"]).all()
     table = (wd / scores).read_text().splitlines()
     assert len(table) == 31  # a header and one row per training image
-    # every per-point output names its file (issue 12): scores.csv, memorized.csv, the removal sets
+    # every per-point output names its file: scores.csv, memorized.csv, the removal sets
     import pandas as pd
 
     from memgen.analysis.memorized import read_memorized

@@ -342,6 +342,7 @@ def test_no_host_synchronisation_inside_the_step_loop(monkeypatch):
     assert n_few <= 2 * 2 + 3 * 20  # per epoch of each group, and copying the trained weights out
 
 
+@pytest.mark.slow  # compiles C++ on a cold inductor cache: 13-18 s on 2 cores
 def test_torch_compile_gives_the_same_member_as_eager():
     # The compile branch on CPU. Measured on 2 cores: 13-14 s with a cold inductor cache (it compiles C++),
     # 2-4 s warm, for this MLP with one batch shape (the CNN with a short last batch: 32 s cold).

@@ -31,7 +31,7 @@ def test_complete_run_writes_every_artifact(study):
             "acc_out",
             "fz",
             "frac",
-            "conf",  # issue 13: continuous definitions
+            "conf",  # continuous definitions
             "lira",
             *(f"{s}_{end}" for s in ("acc_in", "acc_out", "fz", "frac") for end in ("lo", "hi")),
         ]
@@ -44,7 +44,7 @@ def test_complete_run_writes_every_artifact(study):
     assert len(pd.read_csv(r / "table3.csv")) == 1
     pngs = sorted(p.name for p in (r / "figures").glob("*.png"))
     assert len(pngs) == 12 and all((r / "figures" / p).stat().st_size > 5000 for p in pngs)
-    # the "all fixes" memorized set as a list (issue 12): every row a natural point of the high-rate
+    # the "all fixes" memorized set as a list (the audit): every row a natural point of the high-rate
     # ensemble with score >= τ, as many as thresholds.json counts, with the held-out members' vote
     from memgen.analysis.memorized import COLUMNS, read_memorized
 
@@ -171,9 +171,8 @@ def test_bad_input_gives_one_clear_message(tmp_path, edit, expected):
     assert not (wd / "results/cifar10/data/canaries.npz").exists()
 
 
-def test_html_report_holds_the_figures_and_tables(study):
-    snakemake(study, "--report", "results/report.html")
-    html = (study / "results/report.html").read_text(errors="replace")
+def test_html_report_holds_the_figures_and_tables(study_report):
+    html = study_report.read_text(errors="replace")
     assert len(html) > 100_000 and "fig5_utility" in html and "table1" in html
 
 

@@ -36,8 +36,8 @@ _CHUNK = 4096  # points per counting block: 4096 x 1000 classes x 8 bytes = 33 M
 
 def point_paths(index: dict, split: str = "train") -> np.ndarray:
     """Each point's file, relative to its image folder (str [N]); "" for datasets without files (bundled
-    digits, generated longtail, CIFAR's pickles). Decision: the column exists for every dataset, so
-    per-point tables have one layout and code reading them needs no branch; an empty cell means no file."""
+    digits, generated longtail, CIFAR's pickles): one layout for every dataset (docs/decisions.md: A path
+    column everywhere)."""
     n = int(index["n"]) if split == "train" else len(index["test_labels"])
     paths = index.get(f"{split}_path")
     if paths is None:

@@ -1,9 +1,7 @@
-"""Auditing one's own images (issue 12): memorized.csv and the gallery, file to file.
+"""Auditing one's own images: memorized.csv and the gallery, file to file.
 
-Decision: both show the memorized set of the ablation's "all fixes" variant (memgen.utility.variants: the
-high_rate ensemble, near leave-one-out at rate 0.95 by default, the definition `ablation.definition` (the
-fractional difference Eq. 2 by default) and the null threshold Eq. 3): the setup the paper recommends, and
-the removal set that fills Table 3 by default.
+Both show the memorized set of the ablation's "all fixes" variant (memgen.utility.variants), the setup the
+paper recommends (docs/decisions.md: The audit shows the all-fixes set).
 """
 
 import logging

@@ -1,4 +1,4 @@
-"""The members planner (`memgen plan`, issue 13 item 3): how many members K an ensemble at rate r needs for a
+"""The members planner (`memgen plan`): how many members K an ensemble at rate r needs for a
 target interval width or stability, and what they cost.
 
 Model: a point's held-in and held-out members are independent Bernoulli draws at its true accuracies
@@ -199,6 +199,79 @@ def _evaluate(pts, members, rate, block_size, level, definition, min_out, seed, 
     return row
 
 
+def _check_request(n, definition, statistic, width, stability_target, members, minutes_per_member) -> None:
+    """Fails with one message on a request the planner cannot answer (rate and level are checked before)."""
+    if not isinstance(n, int) or n < 2:
+        raise fail(
+            f"dataset size {n!r} is not an integer >= 2", "give the number of training points, e.g. --n 50000"
+        )
+    if definition not in INTERVAL_DEFINITIONS:
+        raise fail(f"definition {definition!r} has no interval", f"use one of {INTERVAL_DEFINITIONS}")
+    if statistic not in STATISTICS:
+        raise fail(f"statistic {statistic!r} is not one of {STATISTICS}", "use median or mean")
+    if sum(x is not None for x in (width, stability_target, members)) != 1:
+        raise fail(
+            "give exactly one of a target width, a target stability or a member count",
+            "see memgen plan --help",
+        )
+    if width is not None and not 0.0 < width < 2.0:
+        raise fail(f"target width {width} is not in (0, 2)", "scores span [-1, 1]: give a width such as 0.2")
+    if stability_target is not None and not 0.0 < stability_target < 1.0:
+        raise fail(f"target stability {stability_target} is not in (0, 1)", "give a Spearman rho such as 0.9")
+    if minutes_per_member is not None and not minutes_per_member > 0:
+        raise fail(
+            f"minutes per member {minutes_per_member} is not > 0", "give the measured time of one member"
+        )
+
+
+def _target(width, stability_target, definition, statistic, min_out):
+    """(ok, measured): ok(row) when the row meets the target width or stability with >= min_out members
+    out; measured(row) what it reaches, for the message when no K does."""
+    measure = f"{definition}_width_{statistic}"
+
+    def ok(r):
+        if r["n_out"] < min_out:
+            return False
+        if width is not None:
+            return r[measure] <= width
+        return r["stability"] >= stability_target
+
+    def measured(r):
+        if width is not None:
+            return f"{statistic} {definition} width {r[measure]:.3g}"
+        return f"stability {r['stability']:.3g}"
+
+    return ok, measured
+
+
+def _smallest_k(row, ok, block_size: int, max_members: int, measured) -> dict:
+    """The row of the smallest ok K: doubling from one block up to max_members, then a binary search over
+    multiples of the block; measured(row) says how far the last K falls short when none is ok."""
+    hi = block_size
+    while not ok(row(hi)):
+        if hi >= max_members:
+            raise fail(
+                f"no K up to {max_members} members reaches the target (at K = {hi}: {measured(row(hi))}); "
+                "a point never right, in or out, keeps a frac interval of [-1, 1] at any K",
+                "give a wider target, the median instead of the mean, or a larger --max-members",
+            )
+        hi = min(2 * hi, max_members)
+    lo = hi // 2 if hi > block_size else 0  # ok(lo) is False (or lo is below one block)
+    while hi - lo > block_size:  # binary search over multiples of the block
+        mid = (lo + hi) // 2 // block_size * block_size
+        if mid <= lo:
+            break
+        lo, hi = (lo, mid) if ok(row(mid)) else (mid, hi)
+    return row(hi)
+
+
+def _ladder(answer: dict, row, block_size: int) -> list[dict]:
+    """The rows around the answer: K / 4, K / 2, K and 2 K, those that are multiples of the block."""
+    k = answer["members"]
+    ladder = sorted({m for m in (k // 4, k // 2, k, 2 * k) if m >= block_size and m % block_size == 0})
+    return [answer if m == k else row(m) for m in ladder]
+
+
 def plan(
     n: int,
     rate: float,
@@ -222,27 +295,7 @@ def plan(
     with `members`, that K as given. Returns {"answer": row, "rows": rows around it, "settings"}: each row
     K, n_in, n_out, fz/frac widths (mean, median), stability, and hours = K * minutes_per_member / 60."""
     rate, level = check_rate(rate), check_level(level)
-    if not isinstance(n, int) or n < 2:
-        raise fail(
-            f"dataset size {n!r} is not an integer >= 2", "give the number of training points, e.g. --n 50000"
-        )
-    if definition not in INTERVAL_DEFINITIONS:
-        raise fail(f"definition {definition!r} has no interval", f"use one of {INTERVAL_DEFINITIONS}")
-    if statistic not in STATISTICS:
-        raise fail(f"statistic {statistic!r} is not one of {STATISTICS}", "use median or mean")
-    if sum(x is not None for x in (width, stability_target, members)) != 1:
-        raise fail(
-            "give exactly one of a target width, a target stability or a member count",
-            "see memgen plan --help",
-        )
-    if width is not None and not 0.0 < width < 2.0:
-        raise fail(f"target width {width} is not in (0, 2)", "scores span [-1, 1]: give a width such as 0.2")
-    if stability_target is not None and not 0.0 < stability_target < 1.0:
-        raise fail(f"target stability {stability_target} is not in (0, 1)", "give a Spearman rho such as 0.9")
-    if minutes_per_member is not None and not minutes_per_member > 0:
-        raise fail(
-            f"minutes per member {minutes_per_member} is not > 0", "give the measured time of one member"
-        )
+    _check_request(n, definition, statistic, width, stability_target, members, minutes_per_member)
     pts = accuracies(p_in, p_out, seed=seed)
     with_stab = p_in is not None  # rank agreement needs a spread of points; the worst case is one point
 
@@ -253,44 +306,15 @@ def plan(
         r["hours"] = k * minutes_per_member / 60.0 if minutes_per_member else None
         return r
 
-    def ok(r):
-        if r["n_out"] < min_out:
-            return False
-        if width is not None:
-            return r[f"{definition}_width_{statistic}"] <= width
-        return r["stability"] >= stability_target
-
     if members is not None:
         counts(members, rate, block_size)  # a clear error for a K that is no multiple of the block
         answer = row(members)
     else:
-        hi = block_size
-        while not ok(row(hi)):
-            if hi >= max_members:
-                last = row(hi)
-                what = (
-                    f"{statistic} {definition} width {last[f'{definition}_width_{statistic}']:.3g}"
-                    if width is not None
-                    else f"stability {last['stability']:.3g}"
-                )
-                raise fail(
-                    f"no K up to {max_members} members reaches the target (at K = {hi}: {what}); "
-                    "a point never right, in or out, keeps a frac interval of [-1, 1] at any K",
-                    "give a wider target, the median instead of the mean, or a larger --max-members",
-                )
-            hi = min(2 * hi, max_members)
-        lo = hi // 2 if hi > block_size else 0  # ok(lo) is False (or lo is below one block)
-        while hi - lo > block_size:  # binary search over multiples of the block
-            mid = (lo + hi) // 2 // block_size * block_size
-            if mid <= lo:
-                break
-            lo, hi = (lo, mid) if ok(row(mid)) else (mid, hi)
-        answer = row(hi)
-    k = answer["members"]
-    ladder = sorted({m for m in (k // 4, k // 2, k, 2 * k) if m >= block_size and m % block_size == 0})
+        ok, measured = _target(width, stability_target, definition, statistic, min_out)
+        answer = _smallest_k(row, ok, block_size, max_members, measured)
     return {
         "answer": answer,
-        "rows": [answer if m == k else row(m) for m in ladder],
+        "rows": _ladder(answer, row, block_size),
         "settings": {
             "n": n,
             "rate": rate,

@@ -1,11 +1,10 @@
 """A dataset in memory: training images and labels, named test sets, class names. Every loader
 (memgen/data/loaders.py) and the long-tail generator (memgen/data/longtail.py) returns one."""
 
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from memgen.data.stream import FolderImages
 
 
 @dataclass
@@ -24,7 +23,9 @@ class Dataset:
 
     @property
     def streamed(self) -> bool:
-        return isinstance(self.x_train, FolderImages)
+        # images stream only once memgen.data.stream (torch) is imported: not imported here for light rules
+        stream = sys.modules.get("memgen.data.stream")
+        return stream is not None and isinstance(self.x_train, stream.FolderImages)
 
     @property
     def mean(self) -> np.ndarray:

@@ -15,9 +15,8 @@ from memgen.errors import fail
 
 DUPLICATE_COLUMNS = ["TestID", "TrainID", "Distance", "Judgment"]
 NEAR_DUPLICATE = 1  # ciFAIR's Judgment code for "near-duplicate"; detected pairs are not judged by hand
-# members of the reference ensemble whose features are concatenated where member 0's are degenerate for some
-# points (slots 0.. of block 0: trained by the same job as member 0 at the default shard sizes)
-FALLBACK_MEMBERS = 4
+# where member 0's features are degenerate for some points, those of the first memgen.paths.FALLBACK_MEMBERS
+# members of the reference ensemble (the duplicates rule's input `members`) are concatenated
 
 
 def _normalise(x: np.ndarray, what: str) -> np.ndarray:
@@ -114,11 +113,10 @@ def detect(spaces, threshold: float) -> tuple[pd.DataFrame, dict]:
     """near_duplicates() in the first feature space where every point's features are usable.
 
     spaces: ordered (name, get) pairs, get() -> (train features [N, d], test features [N_test, d]), called
-    only when reached (e.g. one member's features, several members' concatenated, pixels). Decision: one
-    space for all points, never a mix: a cosine between one point's pixels and another's features means
-    nothing. A space in which some points' features are all zero or not finite (dead ReLU units give an
-    all-zero penultimate layer) is passed over for the next; in the last space such points (e.g. an
-    all-black image in pixel space) are left out of the search, never an error: the study goes on.
+    only when reached (e.g. one member's features, several members' concatenated, pixels). One space for
+    all points, never a mix (docs/decisions.md: One feature space for duplicates): a space in which some
+    points' features are all zero or not finite is passed over for the next; in the last space such points
+    are left out of the search, never an error.
 
     Returns the list (ciFAIR columns plus `Features`, the space's name) and a report: {"space",
     "degenerate": {space: {"train": n, "test": n, "train_ids": first 10, "test_ids": first 10}},

@@ -4,57 +4,30 @@
 labels, and for image folders each training and test file's path (relative to the folder), size and
 sha256, so every per-point output can name its file and a changed image is visible in the index.
 
-Which settings and files the index depends on is `fingerprint()`: the rule's params, computed when Snakemake
-plans. For an image folder it lists every file with its size and modification time (a `stat` per file, no
-read): an added, removed, renamed or rewritten image changes it and re-indexes that dataset alone.
+Which settings and files the index depends on is `memgen.params.index()`: the rule's params, computed when
+Snakemake plans. For an image folder it lists every file with its size and modification time (a `stat` per
+file, no read): an added, removed, renamed or rewritten image changes it and re-indexes that dataset alone.
 """
 
 import hashlib
 import io
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
-from memgen.data.loaders import folder_base, folder_listing, load_dataset
+from memgen.config import folder_base
+from memgen.data.loaders import folder_listing, load_dataset
 from memgen.errors import fail
 from memgen.io import load_npz, save_npz
 
 log = logging.getLogger("memgen.data.index")
 
 FOLDER_KINDS = ("imagenet", "imagefolder")
-CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 
 
 def _kind(name: str, spec: dict) -> str:
     return spec.get("kind", name)
-
-
-def fingerprint(name: str, spec: dict, data_root: str = "data") -> str:
-    """What on disk the dataset's index depends on, as a short digest ("" for generated/bundled data)."""
-    kind = _kind(name, spec)
-    h = hashlib.sha256()
-    if kind in FOLDER_KINDS:
-        base = folder_base(name, spec, Path(data_root))
-        for split in ("train", "test"):
-            top = base / split
-            if not top.is_dir():
-                continue
-            for d in sorted(os.scandir(top), key=lambda e: e.name):
-                if not d.is_dir():
-                    continue
-                for f in sorted(os.scandir(d.path), key=lambda e: e.name):
-                    st = f.stat()
-                    h.update(f"{split}/{d.name}/{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    elif kind in CIFAR_FOLDERS:
-        folder = Path(spec.get("root", Path(data_root) / kind)) / CIFAR_FOLDERS[kind]
-        for f in sorted(folder.glob("*")) if folder.is_dir() else []:
-            st = f.stat()
-            h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    else:
-        return ""
-    return h.hexdigest()[:16]
 
 
 def check_image(base: Path, rel: str, min_side: int) -> tuple[str, int, int]:

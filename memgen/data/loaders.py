@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from memgen.config import folder_base
 from memgen.data.dataset import Dataset
-from memgen.data.stream import FolderImages, open_image
 from memgen.errors import fail
 
 log = logging.getLogger("memgen.data.loaders")
@@ -126,13 +126,9 @@ def load_cifar(name="cifar10", spec=None, root=Path("data")) -> Dataset:
 
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-# Above this many bytes held in memory (N x 3 x S x S uint8), loader: auto streams an image folder. Decision:
-# 2 GiB, a fraction of a laptop's memory and of a GPU's, so that a job never holds most of either in images.
+# Above this many bytes held in memory (N x 3 x S x S uint8), loader: auto streams an image folder: a fraction
+# of a laptop's or a GPU's memory (docs/decisions.md: Auto-streaming above 2 GiB).
 AUTO_MEMORY_LIMIT = 2 * 1024**3
-
-
-def folder_base(name: str, spec: dict, root: Path) -> Path:
-    return Path(spec.get("root", Path(root) / name))
 
 
 def folder_classes(base: Path) -> list[str]:
@@ -204,9 +200,8 @@ def split_listing(files: list[tuple[str, int]], fraction: float, seed: int):
 def folder_listing(name: str, spec: dict, base: Path):
     """(classes, train, test) of an image folder, each split a list of (path relative to base, label).
 
-    Decision: a folder without test/ gets a stratified split of train/ (test_fraction of each class, drawn
-    by split_seed), since many users have no test split; the index records which files went where
-    (test_path), and the loaders and the index share this one listing."""
+    A folder without test/ gets a stratified split of train/ (test_fraction of each class, by split_seed),
+    recorded in the index (docs/decisions.md: Split of a folder without test/)."""
     how = (
         f"put images in {base}/train/<class>/*.jpg (and optionally {base}/test/<class>/), "
         f"or set datasets.{name}.root"
@@ -250,6 +245,58 @@ def choose_loader(spec: dict, n: int, random_resized_crop: bool) -> str:
     return "stream" if random_resized_crop or n * 3 * size * size > AUTO_MEMORY_LIMIT else "memory"
 
 
+def _files_labels(files) -> tuple[list, np.ndarray]:
+    return [f for f, _ in files], np.asarray([c for _, c in files], dtype=np.int64)
+
+
+def _folder_splits(base: Path, spec: dict, classes, train, test) -> dict:
+    """{split: (files, labels)}: train, the original test set and the new test set when the spec names one."""
+    splits = {"train": _files_labels(train), "original": _files_labels(test)}
+    new = spec.get("new_test_set")
+    if new:  # e.g. ImageNetV2, whose sub-folders are class indices 0..C-1 in the sorted order of train/
+        d = new.get("dir", "imagenetv2")
+        how_new = f"put the new test set in {base}/{d}/<class index>/*.jpeg (ImageNetV2's layout)"
+        _need(base / d, f"{new.get('name', d)} test set", how_new)
+        files = image_files(base, d, [str(i) for i in range(len(classes))])
+        if not files:
+            raise fail(f"{base}/{d} holds no images", f"put its images in {base}/{d}/<class>/")
+        splits[new.get("name", d)] = _files_labels(files)
+    return splits
+
+
+def _streamed(name: str, base: Path, splits: dict, size: int, spec: dict, random_resized_crop: bool) -> dict:
+    """{split: (FolderImages, labels)}: each split decoded from disk batch by batch (memgen.data.stream)."""
+    # here, not at the top: memgen.data.stream imports torch, which the index and light rules never need
+    from memgen.data.stream import FolderImages
+
+    workers, gpu = spec.get("loader_workers"), spec.get("gpu_decode", True)
+    mode = "center" if random_resized_crop else "resize"
+    imgs = {k: (FolderImages(base, f, size, mode, workers, gpu), y) for k, (f, y) in splits.items()}
+    log.info(
+        "%s: streaming %d training images from %s at %d px (%d decoding workers)",
+        name,
+        len(splits["train"][0]),
+        base,
+        size,
+        imgs["train"][0].workers,
+    )
+    return imgs
+
+
+def _read_resized(base: Path, files, size: int) -> np.ndarray:
+    """The whole folder, resized once; memgen.data.stream's "resize" transform is the same."""
+    from PIL import Image
+
+    from memgen.data.stream import open_image
+
+    return np.stack(
+        [
+            np.asarray(open_image(base / f).resize((size, size), Image.BILINEAR)).transpose(2, 0, 1)
+            for f in files
+        ]
+    ).astype(np.uint8, order="C")  # channel-first in memory too, as the streamed batches
+
+
 def load_imagefolder(name="imagefolder", spec=None, root=Path("data"), random_resized_crop=False) -> Dataset:
     """A folder of class sub-folders (train/ and test/), at `image_size`: held in memory (resized once) or
     streamed from disk (memgen.data.stream), as `choose_loader` says.
@@ -260,37 +307,10 @@ def load_imagefolder(name="imagefolder", spec=None, root=Path("data"), random_re
     base = folder_base(name, spec, root)
     size = int(spec.get("image_size", 32))
     classes, train, test = folder_listing(name, spec, base)
-
-    def arrays(files):
-        return [f for f, _ in files], np.asarray([c for _, c in files], dtype=np.int64)
-
-    def listing(split: str, folders=None):
-        files = image_files(base, split, folders or classes)
-        if not files:
-            raise fail(f"{base}/{split} holds no images", f"put its images in {base}/{split}/<class>/")
-        return arrays(files)
-
-    splits = {"train": arrays(train), "original": arrays(test)}
-    new = spec.get("new_test_set")
-    if new:  # e.g. ImageNetV2, whose sub-folders are class indices 0..C-1 in the sorted order of train/
-        d = new.get("dir", "imagenetv2")
-        how_new = f"put the new test set in {base}/{d}/<class index>/*.jpeg (ImageNetV2's layout)"
-        _need(base / d, f"{new.get('name', d)} test set", how_new)
-        splits[new.get("name", d)] = listing(d, folders=[str(i) for i in range(len(classes))])
-
+    splits = _folder_splits(base, spec, classes, train, test)
     loader = choose_loader(spec, len(splits["train"][0]), random_resized_crop)
     if loader == "stream":
-        workers, gpu = spec.get("loader_workers"), spec.get("gpu_decode", True)
-        mode = "center" if random_resized_crop else "resize"
-        imgs = {k: (FolderImages(base, f, size, mode, workers, gpu), y) for k, (f, y) in splits.items()}
-        log.info(
-            "%s: streaming %d training images from %s at %d px (%d decoding workers)",
-            name,
-            len(splits["train"][0]),
-            base,
-            size,
-            imgs["train"][0].workers,
-        )
+        imgs = _streamed(name, base, splits, size, spec, random_resized_crop)
     elif random_resized_crop:
         raise fail(
             f"datasets.{name}.loader is memory, but the recipe has random_resized_crop, which crops the "
@@ -298,17 +318,7 @@ def load_imagefolder(name="imagefolder", spec=None, root=Path("data"), random_re
             f"set datasets.{name}.loader: stream (or auto), or training.random_resized_crop: false",
         )
     else:
-        from PIL import Image
-
-        def read(files):  # the whole folder, resized once; memgen.data.stream's "resize" transform is the same
-            return np.stack(
-                [
-                    np.asarray(open_image(base / f).resize((size, size), Image.BILINEAR)).transpose(2, 0, 1)
-                    for f in files
-                ]
-            ).astype(np.uint8, order="C")  # channel-first in memory too, as the streamed batches
-
-        imgs = {k: (read(f), y) for k, (f, y) in splits.items()}
+        imgs = {k: (_read_resized(base, f, size), y) for k, (f, y) in splits.items()}
     x_tr, y_tr = imgs.pop("train")
     return Dataset(name, x_tr, y_tr, imgs, len(classes), class_names=classes)
 

@@ -46,7 +46,7 @@ def train_and_save(
     seeds,
     ids,
     arch,
-    cfg_dict,
+    cfg: TrainConfig,
     ckpts,
     outputs,
     resume,
@@ -56,56 +56,54 @@ def train_and_save(
     """Train one job's models; write each one's checkpoint (weights + the config that made it) and outputs.
 
     eval_sets: name -> (uint8 images, labels the compact outputs are taken against)."""
-    cfg = TrainConfig.from_dict(cfg_dict)
     job = Job(ds.x_train, labels, indices, seeds, arch, ds.num_classes, ds.mean, ds.std)
     dev = device()
     # a SIGTERM from SLURM (time limit, requeue, preemption) saves the resume state and stops (memgen.preempt)
     with stop_on_signals() as stop:
         results = train(job, cfg, dev, Path(resume), stop=stop)
     for k, res in enumerate(results):
-        sets = {}
-        for name, (x, y) in eval_sets.items():
-            # chunk by chunk: compact() of a chunk equals those rows of compact() of the whole set
-            parts, full, start = [], [], 0
-            for logits in predict_chunks(job, cfg, res["state_dict"], x, dev):
-                parts.append(compact(logits, y[start : start + len(logits)]))
-                start += len(logits)
-                if full_logits:
-                    full.append(logits.numpy().astype(np.float16))
-            sets[name] = {f: np.concatenate([p[f] for p in parts]) for f in parts[0]}
-            if full_logits:
-                sets[name]["logits"] = np.concatenate(full)
-        save_checkpoint(
-            ckpts[k],
-            {
-                "state_dict": res["state_dict"],
-                "config": cfg_dict,
-                "recipe": cfg.recipe(dev),
-                "device": dev,
-                "seed": int(seeds[k]),
-                "member": int(ids[k]),
-                "epoch": cfg.epochs,
-                "arch": arch,
-                "num_classes": ds.num_classes,
-                "mean": ds.mean.tolist(),
-                "std": ds.std.tolist(),
-                **(extra or {}),
-            },
-        )
-        # outputs last: a member's checkpoint sits beside them undeclared, so the declared file must not
-        # exist before the checkpoint is complete
+        sets = {
+            name: evaluate(job, cfg, res["state_dict"], x, y, dev, full_logits)
+            for name, (x, y) in eval_sets.items()
+        }
+        state = {"state_dict": res["state_dict"], "config": cfg.to_dict(), "recipe": cfg.recipe(dev)}
+        state |= {"device": dev, "seed": int(seeds[k]), "member": int(ids[k]), "epoch": cfg.epochs}
+        state |= {"arch": arch, "num_classes": ds.num_classes, "mean": ds.mean.tolist()}
+        save_checkpoint(ckpts[k], {**state, "std": ds.std.tolist(), **(extra or {})})
+        # outputs last: the checkpoint beside them is undeclared, so it must be complete before they exist
         save_outputs(outputs[k], sets, seed_id=np.int64(ids[k]), member=np.int64(ids[k]))
     Path(resume).unlink(missing_ok=True)  # finished: the resumable state has served its purpose
     return {"device": dev, "seeds": {str(i): int(s) for i, s in zip(ids, seeds, strict=True)}}
+
+
+def evaluate(job: Job, cfg: TrainConfig, state_dict: dict, x, y, dev: str, full_logits: bool = False) -> dict:
+    """Compact outputs (memgen.ensemble.outputs.compact) of a model on (x, y), and its float16 logits
+    when asked: chunk by chunk, as compact() of a chunk equals those rows of compact() of the whole set."""
+    parts, full, start = [], [], 0
+    for logits in predict_chunks(job, cfg, state_dict, x, dev):
+        parts.append(compact(logits, y[start : start + len(logits)]))
+        start += len(logits)
+        if full_logits:
+            full.append(logits.numpy().astype(np.float16))
+    out = {f: np.concatenate([p[f] for p in parts]) for f in parts[0]}
+    if full_logits:
+        out["logits"] = np.concatenate(full)
+    return out
+
+
+def _job_inputs(config, name, arch, params, ens=None):
+    """The recipe (config `training`, with the job's run-only keys) and the dataset, read once per job."""
+    cfg = TrainConfig.from_dict(mc.training(config, name, arch, ens))
+    return cfg, dataset_from(params["loader"], name, config, cfg.random_resized_crop)
 
 
 def write_members(config, name, arch, ens, block, paths: dict, params: dict, ckpts, outputs) -> dict:
     """Train slots `slots_of(outputs)` of mask block `block` of ensemble `ens`.
 
     paths: index, canaries. params: the rule's (the member's identity), its mask spec included: the job
-    draws its block's rows itself (memgen.ensemble.masks.block, from seed, block index, rate and size alone), exactly
-    as the masks rule does, so no mask-block job or file stands between them."""
-    ds = dataset_from(params["loader"], name, config, params["training"].get("random_resized_crop", False))
+    draws its block's rows itself (memgen.ensemble.masks.block, from seed, block index, rate and size
+    alone), exactly as the masks rule does, so no mask-block job or file stands between them."""
+    cfg, ds = _job_inputs(config, name, arch, params, ens)
     labels = load_npz(paths["canaries"], ["label"])["label"]
     n = load_index(paths["index"])["n"]
     if not n == len(labels) == len(ds.y_train):
@@ -131,7 +129,7 @@ def write_members(config, name, arch, ens, block, paths: dict, params: dict, ckp
         seeds,
         ids,
         arch,
-        mc.training(config, name, arch, ens),
+        cfg,
         ckpts,
         outputs,
         resume,
@@ -145,7 +143,7 @@ def write_utility_runs(
     """Utility runs use TRUE labels (canaries are only for score ensembles) minus the removal set."""
     from memgen.utility.removal import keep_indices, load_removal
 
-    ds = dataset_from(params["loader"], name, config, params["training"].get("random_resized_crop", False))
+    cfg, ds = _job_inputs(config, name, arch, params)
     true = load_npz(canaries_path, ["true_label"])["true_label"]
     sets = load_removal(removal_path)
     if condition == "memorized":
@@ -169,7 +167,7 @@ def write_utility_runs(
         params["seeds"],
         params["seed_ids"],
         arch,
-        mc.training(config, name, arch),
+        cfg,
         ckpts,
         outputs,
         resume,

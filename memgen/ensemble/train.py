@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,18 @@ def init_model(job: Job, k: int, cfg: TrainConfig) -> torch.nn.Module:
         return build_model(job.arch, job.x.shape[1:], job.num_classes, cfg.model)
 
 
+def _fmt_eta(seconds: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(max(0, seconds)))
+
+
+def _channel_stats(values, dev: torch.device) -> torch.Tensor:
+    """Per-channel mean or std as float32 [1, C, 1, 1] on `dev`, broadcast over a batch by `prepare`."""
+    return torch.as_tensor(values, dtype=torch.float32, device=dev)[None, :, None, None]
+
+
+# ----------------------------------------------------------------------------------------------------
+# resumable state, preemption and progress: the same for both paths
+# ----------------------------------------------------------------------------------------------------
 def _checkpoint_due(cfg: TrainConfig, resume, done_epochs: int) -> bool:
     """Save resumable state every checkpoint_every epochs; the last epoch writes real outputs instead."""
     return bool(
@@ -105,14 +118,135 @@ def _checkpoint_due(cfg: TrainConfig, resume, done_epochs: int) -> bool:
     )
 
 
-def _fmt_eta(seconds: float) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(max(0, seconds)))
+@dataclass
+class _Resume:
+    """A job's resumable state: read once at the start, saved every checkpoint_every epochs and when a
+    signal asks to stop (memgen.preempt), which then ends training with Preempted."""
+
+    path: Path | None
+    key: str  # _resume_key: what a saved state must match to be continued
+    cfg: TrainConfig
+    stop: object = None  # a memgen.preempt.StopFlag, or None
+
+    def load(self):
+        return _load_resume(self.path, self.key)
+
+    def models(self, total: int) -> tuple[list, list]:
+        """The sequential path's state: the models already trained, and the saved group in flight."""
+        state = self.load() or {"done": [], "current": None}
+        results, in_flight = list(state["done"]), state["current"] or []
+        if isinstance(in_flight, dict):  # written before groups existed: the one model then in flight
+            in_flight = [in_flight]
+        if results:
+            log.info("resumed: %d of %d model(s) already trained", len(results), total)
+        return results, in_flight
+
+    def after_epoch(self, done_epochs: int, state: Callable[[int], dict], where: str) -> None:
+        """Save state(done_epochs) when due or when asked to stop, then stop if asked."""
+        stopping = bool(self.stop) and done_epochs < self.cfg.epochs  # the last epoch writes outputs instead
+        if self.path and (stopping or _checkpoint_due(self.cfg, self.path, done_epochs)):
+            _save_resume(self.path, self.key, state(done_epochs))
+        if stopping:
+            raise _preempted(self.stop, self.path, where)
+
+    def after_models(self, results: list, total: int) -> None:
+        """Between groups of the sequential path: the finished models saved, the next group not started."""
+        stopping = bool(self.stop) and len(results) < total
+        if self.path and (self.cfg.checkpoint_every or stopping):
+            _save_resume(self.path, self.key, {"done": results, "current": None})
+        if stopping:
+            raise _preempted(self.stop, self.path, f"model {len(results)} of {total}")
+
+
+def _log_members(job: Job, cfg: TrainConfig, group: list, sums: list, dt: float, done_epochs: int) -> None:
+    """A line per member of the group after an epoch that took over a second, and after the last."""
+    if not (dt > 1.0 or done_epochs == cfg.epochs):
+        return
+    groups_left = math.ceil((len(job.seeds) - group[-1].k - 1) / _group_size(cfg))
+    left = dt * (cfg.epochs - done_epochs) + dt * cfg.epochs * groups_left
+    for m, (loss_sum, hits) in zip(group, sums, strict=True):
+        log.info(
+            "model %d/%d epoch %d/%d | loss %.4f | train acc %.3f | %.2f s/epoch | eta %s",
+            m.k + 1,
+            len(job.seeds),
+            done_epochs,
+            cfg.epochs,
+            loss_sum / len(m.idx),
+            hits / len(m.idx),
+            dt,
+            _fmt_eta(left),
+        )
+
+
+def _log_shard(cfg: TrainConfig, sizes: list, loss_sum, hit_sum, dt: float, done_epochs: int) -> None:
+    """A line for the shard every tenth of the epochs, and after the last."""
+    if done_epochs % max(1, cfg.epochs // 10) != 0 and done_epochs != cfg.epochs:
+        return
+    n_tot = torch.tensor(sizes, dtype=torch.float32)
+    log.info(
+        "shard of %d epoch %d/%d | loss %.4f | train acc %.3f | %.2f s/epoch | eta %s",
+        len(sizes),
+        done_epochs,
+        cfg.epochs,
+        (loss_sum / n_tot).mean(),
+        (hit_sum / n_tot).mean(),
+        dt,
+        _fmt_eta(dt * (cfg.epochs - done_epochs)),
+    )
 
 
 # ----------------------------------------------------------------------------------------------------
 # nn.Modules, one group of concurrent_members after another (CUDA path, BatchNorm models, reference for
 # the batched path)
 # ----------------------------------------------------------------------------------------------------
+@dataclass
+class _Device:
+    """Where a group trains: the job's data on the device, and the CUDA path's switches."""
+
+    dev: torch.device
+    flags: bool  # bf16 and channels_last may act: on CUDA, or on CPU when a test asks (flags_on_cpu)
+    bf16: bool
+    channels_last: bool
+    x: torch.Tensor | None  # uint8 [N, C, H, W] (4x less memory than float); None for a streamed folder
+    y: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    @property
+    def cuda(self) -> bool:
+        return self.dev.type == "cuda"
+
+
+def _to_device(job: Job, cfg: TrainConfig, device: str, flags_on_cpu: bool) -> _Device:
+    """The job's images, labels and normalisation on `device`, with the switches the recipe turns on."""
+    dev = torch.device(device)
+    flags = dev.type == "cuda" or flags_on_cpu
+    if dev.type == "cuda":  # fixed shapes: let cuDNN time its convolution kernels once and keep the fastest
+        torch.backends.cudnn.benchmark = True
+    x = None if isinstance(job.x, FolderImages) else torch.as_tensor(job.x, device=dev)
+    y = torch.as_tensor(job.y, device=dev)
+    mean, std = _channel_stats(job.mean, dev), _channel_stats(job.std, dev)
+    return _Device(dev, flags, flags and cfg.bf16, flags and cfg.channels_last, x, y, mean, std)
+
+
+def _group_size(cfg: TrainConfig) -> int:
+    return max(1, int(cfg.concurrent_members))
+
+
+def _on(stream):
+    """Queue work on a member's CUDA stream; without one (CPU, or one member) on the current stream."""
+    return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
+
+
+def _member_stream(d: _Device, cfg: TrainConfig):
+    """A CUDA stream of its own when several members train at once, so the GPU overlaps their steps."""
+    if not (d.cuda and _group_size(cfg) > 1):
+        return None
+    stream = torch.cuda.Stream(d.dev)
+    stream.wait_stream(torch.cuda.current_stream(d.dev))  # the data and this model are ready
+    return stream
+
+
 @dataclass
 class _Member:
     """One model in flight: its module, optimizer, subset and schedule, and this epoch's plan and sums."""
@@ -131,10 +265,102 @@ class _Member:
     loss_sum: torch.Tensor | None = None  # on the device: read once per epoch, never inside the step loop
     hits: torch.Tensor | None = None
 
+    @classmethod
+    def start_model(cls, job: Job, cfg: TrainConfig, d: _Device, k: int, saved: dict | None) -> "_Member":
+        """Model k initialised from its seed, or restored from its saved state where it stopped."""
+        model = init_model(job, k, cfg).to(d.dev)
+        if d.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        opt = torch.optim.SGD(
+            model.parameters(),
+            lr=0.0,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay,
+        )
+        start = 0
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            opt.load_state_dict(saved["opt"])
+            start = saved["epoch"]
+            log.info("model %d: resumed at epoch %d", k, start)
+        idx = torch.as_tensor(np.asarray(job.indices[k]), device=d.dev)
+        spe = steps_per_epoch(len(idx), cfg.batch_size)
+        lrs = [lr_at(i, cfg.epochs * spe, cfg) for i in range(cfg.epochs * spe)]
+        stream = _member_stream(d, cfg)
+        forward = torch.compile(model) if cfg.compile else model
+        return cls(k, model, forward, opt, stream, idx, spe, lrs, start)
 
-def _on(stream):
-    """Queue work on a member's CUDA stream; without one (CPU, or one member) on the current stream."""
-    return torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext()
+    def begin_epoch(self, job: Job, cfg: TrainConfig, d: _Device, epoch: int, n_group: int) -> None:
+        """Draw this epoch's plan (a streamed folder reads its files in that order) and zero the sums."""
+        with _on(self.stream):
+            self.model.train()
+            plan = epoch_plan(job.seeds[self.k], epoch, len(self.idx), cfg)
+            self.plan = tuple(torch.as_tensor(a, device=d.dev) for a in plan)
+            if d.x is None:
+                order = np.asarray(job.indices[self.k], dtype=np.int64)[plan[0]]
+                workers = max(1, job.x.workers // n_group) if job.x.workers else 0
+                self.feed = job.x.batches(
+                    order, cfg.batch_size, job.seeds[self.k], epoch, cfg.random_resized_crop, d.dev, workers
+                )
+            self.loss_sum = torch.zeros((), device=d.dev)
+            self.hits = torch.zeros((), dtype=torch.int64, device=d.dev)
+
+    def step(self, cfg: TrainConfig, d: _Device, epoch: int, s: int) -> None:
+        """Step s of the epoch, queued on the member's stream; nothing here waits for the device."""
+        B = cfg.batch_size
+        with _on(self.stream):
+            order, shifts, flips = self.plan
+            sel = order[s * B : (s + 1) * B]
+            idx = self.idx[sel]
+            flip = flips[sel] if cfg.flip else None
+            raw = next(self.feed) if d.x is None else d.x[idx]
+            xb = prepare(raw, d.mean, d.std, shifts[sel], flip, cfg.crop_padding)
+            if d.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            yb = d.y[idx]
+            for g in self.opt.param_groups:
+                g["lr"] = self.lrs[epoch * self.spe + s]
+            with torch.autocast(d.dev.type, dtype=torch.bfloat16, enabled=d.bf16):
+                out = self.forward(xb)
+                loss = F.cross_entropy(out.float(), yb)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            self.loss_sum += loss.detach() * len(sel)
+            self.hits += (out.argmax(1) == yb).sum()
+
+    def resumable(self, done_epochs: int) -> dict:
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "epoch": done_epochs}
+
+    def weights(self) -> dict:
+        return {"state_dict": {n: t.detach().cpu().clone() for n, t in self.model.state_dict().items()}}
+
+
+def _start_group(job: Job, cfg: TrainConfig, d: _Device, first: int, in_flight: list) -> list[_Member]:
+    """Models first .. first + concurrent_members - 1; those saved in flight continue where they stopped."""
+    ks = range(first, min(first + _group_size(cfg), len(job.seeds)))
+    return [
+        _Member.start_model(job, cfg, d, k, in_flight[j] if j < len(in_flight) else None)
+        for j, k in enumerate(ks)
+    ]
+
+
+def _train_epoch(job: Job, cfg: TrainConfig, d: _Device, group: list[_Member], epoch: int) -> list:
+    """One epoch of a group, each member queuing a step in turn; returns each one's [loss sum, hits]."""
+    for m in group:
+        m.begin_epoch(job, cfg, d, epoch, len(group))
+    for s in range(max(m.spe for m in group)):
+        for m in group:
+            if s < m.spe:  # a smaller subset ends its epoch earlier
+                m.step(cfg, d, epoch, s)
+    if d.cuda:  # the one wait for the device in an epoch
+        torch.cuda.synchronize(d.dev)
+    return torch.stack([torch.stack((m.loss_sum, m.hits.float())) for m in group]).cpu().tolist()
+
+
+def _group_state(results: list, group: list[_Member], done_epochs: int) -> dict:
+    return {"done": results, "current": [m.resumable(done_epochs) for m in group]}
 
 
 def train_sequential(
@@ -145,140 +371,25 @@ def train_sequential(
     flags_on_cpu: bool = False,
     stop=None,
 ) -> list[dict]:
-    dev = torch.device(device)
-    cuda = dev.type == "cuda"
-    # bf16 and channels_last act on CUDA; flags_on_cpu switches them on for CPU (tests, see train())
-    flags = cuda or flags_on_cpu
-    bf16, channels_last = flags and cfg.bf16, flags and cfg.channels_last
-    G = max(1, int(cfg.concurrent_members))
-    if cuda:  # fixed shapes: let cuDNN time its convolution kernels once and keep the fastest
-        torch.backends.cudnn.benchmark = True
-    # uint8 stays uint8 on the device (4x less memory); a streamed folder is read batch by batch instead
-    streamed = isinstance(job.x, FolderImages)
-    x_all = None if streamed else torch.as_tensor(job.x, device=dev)
-    y_all = torch.as_tensor(job.y, device=dev)
-    mean = torch.as_tensor(job.mean, dtype=torch.float32, device=dev)[None, :, None, None]
-    std = torch.as_tensor(job.std, dtype=torch.float32, device=dev)[None, :, None, None]
+    """Models as nn.Modules, concurrent_members at a time: a group starts, trains and resumes together."""
+    d = _to_device(job, cfg, device, flags_on_cpu)
+    G = _group_size(cfg)
     # a group's resume state holds G models: a state saved with another G (or path) must not be misread
-    key = _resume_key(job, cfg, "sequential" if G == 1 else f"concurrent{G}", "cuda" if flags else "cpu")
-    state = _load_resume(resume, key) or {"done": [], "current": None}
-    results = list(state["done"])
-    in_flight = state["current"] or []
-    if isinstance(in_flight, dict):  # written before groups existed: the one model then in flight
-        in_flight = [in_flight]
-    if results:
-        log.info("resumed: %d of %d model(s) already trained", len(results), len(job.seeds))
-    B = cfg.batch_size
+    key = _resume_key(job, cfg, "sequential" if G == 1 else f"concurrent{G}", "cuda" if d.flags else "cpu")
+    saved = _Resume(resume, key, cfg, stop)
+    results, in_flight = saved.models(len(job.seeds))
     t0 = time.time()
     for first in range(len(results), len(job.seeds), G):
-        # ---- set up the group's models (on the current stream; each member's stream waits for it below)
-        group = []
-        for j, k in enumerate(range(first, min(first + G, len(job.seeds)))):
-            model = init_model(job, k, cfg).to(dev)
-            if channels_last:
-                model = model.to(memory_format=torch.channels_last)
-            opt = torch.optim.SGD(
-                model.parameters(),
-                lr=0.0,
-                momentum=cfg.momentum,
-                nesterov=cfg.nesterov,
-                weight_decay=cfg.weight_decay,
-            )
-            start = 0
-            if j < len(in_flight):
-                model.load_state_dict(in_flight[j]["model"])
-                opt.load_state_dict(in_flight[j]["opt"])
-                start = in_flight[j]["epoch"]
-                log.info("model %d: resumed at epoch %d", k, start)
-            idx_k = torch.as_tensor(np.asarray(job.indices[k]), device=dev)
-            spe = steps_per_epoch(len(idx_k), B)
-            lrs = [lr_at(i, cfg.epochs * spe, cfg) for i in range(cfg.epochs * spe)]
-            stream = torch.cuda.Stream(dev) if cuda and G > 1 else None
-            if stream is not None:
-                stream.wait_stream(torch.cuda.current_stream(dev))  # the data and this model are ready
-            forward = torch.compile(model) if cfg.compile else model
-            group.append(_Member(k, model, forward, opt, stream, idx_k, spe, lrs, start))
+        group = _start_group(job, cfg, d, first, in_flight)
         in_flight = []
-        # ---- train them: the members of a group run the same epochs (they start and resume together)
         for epoch in range(group[0].start, cfg.epochs):
             te = time.time()
-            for m in group:
-                with _on(m.stream):
-                    m.model.train()
-                    plan = epoch_plan(job.seeds[m.k], epoch, len(m.idx), cfg)
-                    m.plan = tuple(torch.as_tensor(a, device=dev) for a in plan)
-                    if streamed:  # the same order and flips; the files are read in that order
-                        order = np.asarray(job.indices[m.k], dtype=np.int64)[plan[0]]
-                        workers = max(1, job.x.workers // len(group)) if job.x.workers else 0
-                        m.feed = job.x.batches(
-                            order, B, job.seeds[m.k], epoch, cfg.random_resized_crop, dev, workers
-                        )
-                    m.loss_sum = torch.zeros((), device=dev)
-                    m.hits = torch.zeros((), dtype=torch.int64, device=dev)
-            for s in range(max(m.spe for m in group)):
-                # each member queues one step in turn: on CUDA on its own stream, so the GPU overlaps them
-                for m in group:
-                    if s >= m.spe:
-                        continue  # a smaller subset: this member's epoch is over
-                    with _on(m.stream):
-                        order, shifts, flips = m.plan
-                        sel = order[s * B : (s + 1) * B]
-                        idx = m.idx[sel]
-                        flip = flips[sel] if cfg.flip else None
-                        raw = next(m.feed) if streamed else x_all[idx]
-                        xb = prepare(raw, mean, std, shifts[sel], flip, cfg.crop_padding)
-                        if channels_last:
-                            xb = xb.contiguous(memory_format=torch.channels_last)
-                        yb = y_all[idx]
-                        for g in m.opt.param_groups:
-                            g["lr"] = m.lrs[epoch * m.spe + s]
-                        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-                            out = m.forward(xb)
-                            loss = F.cross_entropy(out.float(), yb)
-                        m.opt.zero_grad(set_to_none=True)
-                        loss.backward()
-                        m.opt.step()
-                        m.loss_sum += loss.detach() * len(sel)
-                        m.hits += (out.argmax(1) == yb).sum()
-            # ---- end of epoch: the one wait for the device, then logs and resumable state
-            if cuda:
-                torch.cuda.synchronize(dev)
-            sums = torch.stack([torch.stack((m.loss_sum, m.hits.float())) for m in group]).cpu().tolist()
-            done_epochs = epoch + 1
-            stopping = bool(stop) and done_epochs < cfg.epochs  # a signal asked to stop (memgen.preempt)
-            if resume and (stopping or _checkpoint_due(cfg, resume, done_epochs)):
-                cur = [
-                    {"model": m.model.state_dict(), "opt": m.opt.state_dict(), "epoch": done_epochs}
-                    for m in group
-                ]
-                _save_resume(resume, key, {"done": results, "current": cur})
-            if stopping:
-                raise _preempted(stop, resume, f"epoch {done_epochs}/{cfg.epochs} of model {group[0].k + 1}")
-            dt = time.time() - te
-            if dt > 1.0 or done_epochs == cfg.epochs:
-                groups_left = math.ceil((len(job.seeds) - first - len(group)) / G)
-                left = dt * (cfg.epochs - done_epochs) + dt * cfg.epochs * groups_left
-                for m, (loss_sum, hits) in zip(group, sums, strict=True):
-                    log.info(
-                        "model %d/%d epoch %d/%d | loss %.4f | train acc %.3f | %.2f s/epoch | eta %s",
-                        m.k + 1,
-                        len(job.seeds),
-                        done_epochs,
-                        cfg.epochs,
-                        loss_sum / len(m.idx),
-                        hits / len(m.idx),
-                        dt,
-                        _fmt_eta(left),
-                    )
-        for m in group:
-            results.append(
-                {"state_dict": {n: t.detach().cpu().clone() for n, t in m.model.state_dict().items()}}
-            )
-        stopping = bool(stop) and len(results) < len(job.seeds)
-        if resume and (cfg.checkpoint_every or stopping):
-            _save_resume(resume, key, {"done": results, "current": None})
-        if stopping:
-            raise _preempted(stop, resume, f"model {len(results)} of {len(job.seeds)}")
+            sums = _train_epoch(job, cfg, d, group, epoch)
+            where = f"epoch {epoch + 1}/{cfg.epochs} of model {group[0].k + 1}"
+            saved.after_epoch(epoch + 1, partial(_group_state, results, group), where)
+            _log_members(job, cfg, group, sums, time.time() - te, epoch + 1)
+        results.extend(m.weights() for m in group)
+        saved.after_models(results, len(job.seeds))
     log.info("trained %d model(s) in %.1f s", len(job.seeds), time.time() - t0)
     return results
 
@@ -290,111 +401,122 @@ def can_batch(job: Job, cfg: TrainConfig, device: str) -> bool:
     if not cfg.batched or device != "cpu" or len(job.seeds) < 2 or isinstance(job.x, FolderImages):
         return False  # a streamed folder feeds one model at a time
     model = build_model(job.arch, job.x.shape[1:], job.num_classes, cfg.model)
-    # Measured on 2 cores (benchmarks/members_digits.py): vmapped MLPs 1.7x faster than one at a time, but
-    # vmapped convolutions 0.7x (torch.func runs them member by member), so conv nets go one at a time.
+    # vmapped convolutions ran 0.7x as fast as a loop on 2 cores (benchmarks/members_digits.py): loop those
     has_conv = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
     return not has_batchnorm(model) and not has_conv
 
 
-def train_batched(job: Job, cfg: TrainConfig, resume: Path | None = None, stop=None) -> list[dict]:
-    K = len(job.seeds)
-    models = [init_model(job, k, cfg) for k in range(K)]
-    base = models[0]
-    names = [n for n, _ in base.named_parameters()]
-    params = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]) for n in names}
-    bufs = {n: torch.zeros_like(p) for n, p in params.items()}
-    x_all = torch.as_tensor(job.x)
-    y_all = torch.as_tensor(job.y)
-    mean = torch.as_tensor(job.mean, dtype=torch.float32)[None, :, None, None]
-    std = torch.as_tensor(job.std, dtype=torch.float32)[None, :, None, None]
-    subsets = [np.asarray(i, dtype=np.int64) for i in job.indices]
-    sizes = [len(i) for i in subsets]
-    spe = [steps_per_epoch(n, cfg.batch_size) for n in sizes]
-    start = 0
-    key = _resume_key(job, cfg, "batched")
-    state = _load_resume(resume, key)
-    if state is not None:
-        params, bufs, start = state["params"], state["bufs"], state["epoch"]
-        log.info("shard resumed at epoch %d", start)
+class _Shard:
+    """A shard's K members stacked on a first axis: parameters, momentum buffers and one vmapped step."""
 
-    def loss_fn(p, xb, yb, wb):
-        out = functional_call(base, p, (xb,))
+    def __init__(self, job: Job, cfg: TrainConfig):
+        self.job, self.cfg, self.K = job, cfg, len(job.seeds)
+        models = [init_model(job, k, cfg) for k in range(self.K)]
+        self.base = models[0]
+        self.names = [n for n, _ in self.base.named_parameters()]
+        self.params = {
+            n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]) for n in self.names
+        }
+        self.bufs = {n: torch.zeros_like(p) for n, p in self.params.items()}
+        self.x, self.y = torch.as_tensor(job.x), torch.as_tensor(job.y)
+        cpu = torch.device("cpu")
+        self.mean, self.std = _channel_stats(job.mean, cpu), _channel_stats(job.std, cpu)
+        self.subsets = [np.asarray(i, dtype=np.int64) for i in job.indices]
+        self.sizes = [len(i) for i in self.subsets]
+        self.spe = [steps_per_epoch(n, cfg.batch_size) for n in self.sizes]
+        self.grad_fn = vmap(grad_and_value(self._loss, has_aux=True))
+
+    def _loss(self, p, xb, yb, wb):
+        out = functional_call(self.base, p, (xb,))
         ce = F.cross_entropy(out, yb, reduction="none")
         return (ce * wb).sum() / wb.sum().clamp_min(1.0), (out.argmax(1) == yb).float().mul(wb).sum()
 
-    step_fn = vmap(grad_and_value(loss_fn, has_aux=True))
-    B = cfg.batch_size
+    def resume(self, state: dict | None) -> int:
+        """The first epoch to run: 0, or where a saved state stopped (its parameters restored)."""
+        if state is None:
+            return 0
+        self.params, self.bufs = state["params"], state["bufs"]
+        log.info("shard resumed at epoch %d", state["epoch"])
+        return state["epoch"]
+
+    def state(self, done_epochs: int) -> dict:
+        return {"params": self.params, "bufs": self.bufs, "epoch": done_epochs}
+
+    def results(self) -> list[dict]:
+        return [{"state_dict": {n: self.params[n][k].clone() for n in self.names}} for k in range(self.K)]
+
+    def batch(self, plans: list, s: int):
+        """Step s of every member as one gather: a per-member loop over tensors costs more than the math."""
+        K, B = self.K, self.cfg.batch_size
+        idx = np.zeros((K, B), dtype=np.int64)
+        wts = np.zeros((K, B), dtype=np.float32)  # short last batch / finished member: padded rows weigh 0
+        shifts = np.zeros((K, B, 2), dtype=np.int64)
+        flips = np.zeros((K, B), dtype=bool)
+        for k in range(K):
+            order, shift_k, flip_k = plans[k]
+            sel = order[s * B : (s + 1) * B]
+            idx[k, : len(sel)] = self.subsets[k][sel]
+            wts[k, : len(sel)] = 1.0
+            shifts[k, : len(sel)] = shift_k[sel]
+            flips[k, : len(sel)] = flip_k[sel]
+        flat = torch.from_numpy(idx.ravel())
+        flip = torch.from_numpy(flips.ravel()) if self.cfg.flip else None
+        xb = prepare(
+            self.x[flat],
+            self.mean,
+            self.std,
+            torch.from_numpy(shifts.reshape(-1, 2)),
+            flip,
+            self.cfg.crop_padding,
+        )
+        return xb.view(K, B, *xb.shape[1:]), self.y[flat].view(K, B), torch.from_numpy(wts)
+
+    def step(self, plans: list, epoch: int, s: int):
+        """One SGD step of every member still in its epoch; returns their summed losses and hits."""
+        cfg, K = self.cfg, self.K
+        xs, ys, ws = self.batch(plans, s)
+        lrs = [
+            lr_at(epoch * self.spe[k] + s, cfg.epochs * self.spe[k], cfg) if s < self.spe[k] else 0.0
+            for k in range(K)
+        ]
+        active = torch.tensor([s < self.spe[k] for k in range(K)])
+        (grads, (loss, hits)) = self.grad_fn(self.params, xs, ys, ws)
+        loss_sum, hit_sum = loss.detach() * ws.sum(1), hits.detach()
+        self._sgd(grads, torch.tensor(lrs), active)
+        return loss_sum, hit_sum
+
+    @torch.no_grad()
+    def _sgd(self, grads: dict, lr: torch.Tensor, active: torch.Tensor) -> None:
+        """torch.optim.SGD's arithmetic, per member; a member whose epoch is over is left as it is."""
+        cfg = self.cfg
+        for n in self.names:
+            shape = (self.K,) + (1,) * (self.params[n].dim() - 1)
+            d = grads[n] + cfg.weight_decay * self.params[n]
+            buf = cfg.momentum * self.bufs[n] + d
+            step = d + cfg.momentum * buf if cfg.nesterov else buf
+            on = active.view(shape)
+            self.bufs[n] = torch.where(on, buf, self.bufs[n])
+            self.params[n] = torch.where(on, self.params[n] - lr.view(shape) * step, self.params[n])
+
+
+def train_batched(job: Job, cfg: TrainConfig, resume: Path | None = None, stop=None) -> list[dict]:
+    """Every member of a shard as one vmapped computation, each getting the sequential path's weights."""
+    shard = _Shard(job, cfg)
+    saved = _Resume(resume, _resume_key(job, cfg, "batched"), cfg, stop)
+    start = shard.resume(saved.load())
     t0 = time.time()
     for epoch in range(start, cfg.epochs):
         te = time.time()
-        plans = [epoch_plan(job.seeds[k], epoch, sizes[k], cfg) for k in range(K)]
-        loss_sum = torch.zeros(K)
-        hit_sum = torch.zeros(K)
-        for s in range(max(spe)):
-            # one gather for the whole shard: a per-member Python loop over tensors costs more than the math
-            idx = np.zeros((K, B), dtype=np.int64)
-            wts = np.zeros(
-                (K, B), dtype=np.float32
-            )  # short last batch / finished member: padded rows weigh 0
-            shifts = np.zeros((K, B, 2), dtype=np.int64)
-            flips = np.zeros((K, B), dtype=bool)
-            for k in range(K):
-                order, shift_k, flip_k = plans[k]
-                sel = order[s * B : (s + 1) * B]
-                idx[k, : len(sel)] = subsets[k][sel]
-                wts[k, : len(sel)] = 1.0
-                shifts[k, : len(sel)] = shift_k[sel]
-                flips[k, : len(sel)] = flip_k[sel]
-            flat = torch.from_numpy(idx.ravel())
-            xb = prepare(
-                x_all[flat],
-                mean,
-                std,
-                torch.from_numpy(shifts.reshape(-1, 2)),
-                torch.from_numpy(flips.ravel()) if cfg.flip else None,
-                cfg.crop_padding,
-            )
-            xs = xb.view(K, B, *xb.shape[1:])
-            ys = y_all[flat].view(K, B)
-            ws = torch.from_numpy(wts)
-            lrs = [
-                lr_at(epoch * spe[k] + s, cfg.epochs * spe[k], cfg) if s < spe[k] else 0.0 for k in range(K)
-            ]
-            active = torch.tensor([s < spe[k] for k in range(K)])
-            (grads, (loss, hits)) = step_fn(params, xs, ys, ws)
-            loss_sum += loss.detach() * ws.sum(1)
-            hit_sum += hits.detach()
-            lr = torch.tensor(lrs)
-            with torch.no_grad():
-                for n in names:  # torch.optim.SGD's arithmetic, per member, skipped for inactive members
-                    shape = (K,) + (1,) * (params[n].dim() - 1)
-                    d = grads[n] + cfg.weight_decay * params[n]
-                    buf = cfg.momentum * bufs[n] + d
-                    step = d + cfg.momentum * buf if cfg.nesterov else buf
-                    on = active.view(shape)
-                    bufs[n] = torch.where(on, buf, bufs[n])
-                    params[n] = torch.where(on, params[n] - lr.view(shape) * step, params[n])
-        done_epochs = epoch + 1
-        stopping = bool(stop) and done_epochs < cfg.epochs  # a signal asked to stop (memgen.preempt)
-        if resume and (stopping or _checkpoint_due(cfg, resume, done_epochs)):
-            _save_resume(resume, key, {"params": params, "bufs": bufs, "epoch": done_epochs})
-        if stopping:
-            raise _preempted(stop, resume, f"epoch {done_epochs}/{cfg.epochs} of a shard of {K}")
-        dt = time.time() - te
-        if done_epochs % max(1, cfg.epochs // 10) == 0 or done_epochs == cfg.epochs:
-            n_tot = torch.tensor(sizes, dtype=torch.float32)
-            log.info(
-                "shard of %d epoch %d/%d | loss %.4f | train acc %.3f | %.2f s/epoch | eta %s",
-                K,
-                done_epochs,
-                cfg.epochs,
-                (loss_sum / n_tot).mean(),
-                (hit_sum / n_tot).mean(),
-                dt,
-                _fmt_eta(dt * (cfg.epochs - done_epochs)),
-            )
-    log.info("trained %d members batched in %.1f s", K, time.time() - t0)
-    return [{"state_dict": {n: params[n][k].clone() for n in names}} for k in range(K)]
+        plans = [epoch_plan(job.seeds[k], epoch, shard.sizes[k], cfg) for k in range(shard.K)]
+        loss_sum, hit_sum = torch.zeros(shard.K), torch.zeros(shard.K)
+        for s in range(max(shard.spe)):
+            loss, hits = shard.step(plans, epoch, s)
+            loss_sum += loss
+            hit_sum += hits
+        saved.after_epoch(epoch + 1, shard.state, f"epoch {epoch + 1}/{cfg.epochs} of a shard of {shard.K}")
+        _log_shard(cfg, shard.sizes, loss_sum, hit_sum, time.time() - te, epoch + 1)
+    log.info("trained %d members batched in %.1f s", shard.K, time.time() - t0)
+    return shard.results()
 
 
 def train(
@@ -419,14 +541,13 @@ def train(
 @torch.no_grad()
 def predict_chunks(job: Job, cfg: TrainConfig, state_dict: dict, x, device: str = "cpu", chunk: int = 1024):
     """float32 logits [chunk, classes] (CPU) of `x` in eval mode on unaugmented inputs, chunk by chunk in
-    order: a caller reducing each chunk (memgen.ensemble.outputs.compact) holds O(chunk) logits, not N x classes
-    (ImageNet: 5 GB per member)."""
+    order: a caller reducing each chunk (memgen.ensemble.outputs.compact) holds O(chunk) logits, not
+    N x classes (ImageNet: 5 GB per member)."""
     dev = torch.device(device)
     model = build_model(job.arch, job.x.shape[1:], job.num_classes, cfg.model)
     model.load_state_dict(state_dict)
     model.to(dev).eval()
-    mean = torch.as_tensor(job.mean, dtype=torch.float32, device=dev)[None, :, None, None]
-    std = torch.as_tensor(job.std, dtype=torch.float32, device=dev)[None, :, None, None]
+    mean, std = _channel_stats(job.mean, dev), _channel_stats(job.std, dev)
     if isinstance(x, FolderImages):  # the evaluation transform of the recipe (centre crop after RRC)
         x = x.evaluating(cfg.random_resized_crop)
     for raw in iter_chunks(x, chunk, dev):
@@ -468,9 +589,7 @@ def _resume_key(job: Job, cfg: TrainConfig, path_kind: str, device: str = "cpu")
 
 
 def _preempted(stop, resume, where: str) -> Preempted:
-    # Epoch boundaries only: batches are a function of (seed, epoch), so a state saved between epochs
-    # resumes bitwise-identically with no step position to restore; the profile's signal lead time must
-    # exceed one epoch (README: long members).
+    # at epoch boundaries only: batches are a function of (seed, epoch), so no step position is saved
     saved = f"state saved to {resume}, the next attempt resumes there" if resume else "no resume file"
     return Preempted(f"{stop.signal} received: stopped after {where}; {saved}")
 

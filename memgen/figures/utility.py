@@ -2,6 +2,7 @@
 seed curve (Fig. 11). Each function draws one figure and writes it to every path (png and pdf)."""
 
 import math
+from pathlib import PurePosixPath
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,6 +30,52 @@ def _as_display(images: np.ndarray) -> tuple[np.ndarray, str | None]:
     )
 
 
+def _name_label(names, split: str, i: int) -> str:
+    """A point's file name (shortened), or "<split> <index>" without one."""
+    name = "" if names is None else str(names[i])
+    return short(PurePosixPath(name).name, 16) if name else f"{split} {i}"
+
+
+def _one_image(images, i):
+    """One image and its colormap; a streamed folder (memgen.data.stream) decodes only those shown."""
+    shown, cmap = _as_display(images[[i]])
+    return shown[0], cmap
+
+
+def _top_pairs(scores: pd.DataFrame, duplicates: pd.DataFrame, definition, n, n_test: int) -> pd.DataFrame:
+    """The n highest-scoring natural training points with a listed test neighbour, each with its closest."""
+    s = scores[definition].to_numpy(dtype=float)
+    natural = (
+        ~scores["canary"].to_numpy().astype(bool) if "canary" in scores.columns else np.ones(len(s), bool)
+    )
+    pairs = duplicates.sort_values("Distance", kind="stable").drop_duplicates("TrainID")
+    if len(pairs) and (pairs["TrainID"].max() >= len(s) or pairs["TestID"].max() >= n_test):
+        raise fail(
+            f"duplicate list names points beyond the {len(s)} training / {n_test} test images",
+            "use the duplicate list made for this dataset",
+        )
+    pairs = pairs.copy()
+    ids = pairs["TrainID"].to_numpy(dtype=np.int64)
+    pairs["score"] = s[ids]
+    pairs = pairs[natural[ids] & ~np.isnan(pairs["score"].to_numpy())]
+    return pairs.sort_values(["score", "Distance"], ascending=[False, True], kind="stable").head(int(n))
+
+
+def _draw_pair(top, bottom, p, train_images, test_images, train_names, test_names) -> None:
+    """One column: the training image and its score above its test neighbour and their distance."""
+    top.imshow(*_one_image(train_images, int(p["TrainID"])))
+    train = _name_label(train_names, "train", int(p["TrainID"]))
+    top.set_title(f"{train}\nscore {p['score']:.2f}", fontsize=8)
+    bottom.imshow(*_one_image(test_images, int(p["TestID"])))
+    listed = " (listed)" if p.get("Listed", False) else ""
+    test = _name_label(test_names, "test", int(p["TestID"]))
+    bottom.set_title(f"{test}{listed}\ndist. {p['Distance']:.2f}", fontsize=8)
+    for ax in (top, bottom):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+
+
 def fig_top_memorized(
     train_images,
     test_images,
@@ -44,36 +91,10 @@ def fig_top_memorized(
     """Fig. 4: the n highest-scoring natural training points that have a near-duplicate in the test set,
     each above its closest listed test neighbour (pairs from a duplicate / nearest-neighbour list).
     train_names / test_names: each point's file (str, "" without one), shown instead of its index."""
-    from pathlib import PurePosixPath
-
-
     setup()
-
-    def label(names, split, i):
-        name = "" if names is None else str(names[i])
-        return short(PurePosixPath(name).name, 16) if name else f"{split} {i}"
-
-    def image(images, i):  # one image at a time: a streamed folder (memgen.data.stream) decodes only those shown
-        shown, cmap = _as_display(images[[i]])
-        return shown[0], cmap
-
     for images in (train_images, test_images):  # a wrong layout fails before any work
         _as_display(images[:1])
-    s = scores[definition].to_numpy(dtype=float)
-    natural = (
-        ~scores["canary"].to_numpy().astype(bool) if "canary" in scores.columns else np.ones(len(s), bool)
-    )
-    pairs = duplicates.sort_values("Distance", kind="stable").drop_duplicates("TrainID")
-    if len(pairs) and (pairs["TrainID"].max() >= len(s) or pairs["TestID"].max() >= len(test_images)):
-        raise fail(
-            f"duplicate list names points beyond the {len(s)} training / {len(test_images)} test images",
-            "use the duplicate list made for this dataset",
-        )
-    pairs = pairs.copy()
-    ids = pairs["TrainID"].to_numpy(dtype=np.int64)
-    pairs["score"] = s[ids]
-    pairs = pairs[natural[ids] & ~np.isnan(pairs["score"].to_numpy())]
-    pairs = pairs.sort_values(["score", "Distance"], ascending=[False, True], kind="stable").head(int(n))
+    pairs = _top_pairs(scores, duplicates, definition, n, len(test_images))
     if pairs.empty:
         message_figure(
             f"No scored natural training point has a listed test near-duplicate ({definition}).", paths
@@ -82,17 +103,7 @@ def fig_top_memorized(
     k = len(pairs)
     fig, axes = plt.subplots(2, k, figsize=(1.5 * k + 0.8, 4.4), squeeze=False)
     for c, (_, p) in enumerate(pairs.iterrows()):
-        top, bottom = axes[0, c], axes[1, c]
-        top.imshow(*image(train_images, int(p["TrainID"])))
-        top.set_title(f"{label(train_names, 'train', int(p['TrainID']))}\nscore {p['score']:.2f}", fontsize=8)
-        bottom.imshow(*image(test_images, int(p["TestID"])))
-        listed = " (listed)" if p.get("Listed", False) else ""
-        test = label(test_names, "test", int(p["TestID"]))
-        bottom.set_title(f"{test}{listed}\ndist. {p['Distance']:.2f}", fontsize=8)
-        for ax in (top, bottom):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.grid(False)
+        _draw_pair(axes[0, c], axes[1, c], p, train_images, test_images, train_names, test_names)
     axes[0, 0].set_ylabel("training", fontsize=9)
     axes[1, 0].set_ylabel("test", fontsize=9)
     fig.suptitle(

@@ -39,8 +39,22 @@ def plan_runs(plan_path) -> bool:
     return bool(load_json(plan_path)["run"])
 
 
-def _data(config, name, params, paths):
-    ds = dataset_from(params["loader"], name, config, params["training"].get("random_resized_crop", False))
+def _recipe(config, name, arch, params) -> TrainConfig:
+    """The reference ensemble's recipe as planned (params) with the run-only keys (batching, checkpoint
+    interval) of the config, parsed once at the top of a job."""
+    return TrainConfig.from_dict(
+        {**mc.training(config, name, arch, mc.reference(config)), **params["training"]}
+    )
+
+
+def _loader(config, name, params) -> dict:
+    """The rule's loader spec with the config's run-only loader keys (memgen.config.loader_run)."""
+    return {**params["loader"], **mc.loader_run(config, name)}
+
+
+def _data(name, loader: dict, cfg: TrainConfig, paths):
+    """The dataset and its canary labels, which must be as many."""
+    ds = dataset_from(loader, name, None, cfg.random_resized_crop)
     labels = load_npz(paths["canaries"], ["label"])["label"]
     if len(labels) != len(ds.y_train):
         raise fail(
@@ -50,17 +64,14 @@ def _data(config, name, params, paths):
     return ds, labels
 
 
-def _train(config, name, arch, ds, labels, indices, seeds, params, resume):
-    """Train one job's models with the reference ensemble's recipe (its run-only keys from the config)."""
-    # the planned recipe (params) with the run-only keys (batching, checkpoint interval) of the config
-    cfg_dict = {**mc.training(config, name, arch, mc.reference(config)), **params["training"]}
-    cfg = TrainConfig.from_dict(cfg_dict)
+def _train(cfg: TrainConfig, arch, ds, labels, indices, seeds, resume):
+    """Train one job's models with the reference ensemble's recipe."""
     job = Job(ds.x_train, labels, indices, seeds, arch, ds.num_classes, ds.mean, ds.std)
     dev = device()
     with stop_on_signals() as stop:
         results = train(job, cfg, dev, Path(resume), stop=stop)
     Path(resume).unlink(missing_ok=True)
-    return job, cfg, dev, results
+    return job, dev, results
 
 
 def _evaluate(job, cfg, state_dict, x, y, dev) -> dict:
@@ -74,11 +85,10 @@ def _evaluate(job, cfg, state_dict, x, y, dev) -> dict:
 def write_full(config, name, arch, paths: dict, params: dict, out, resume) -> dict:
     """loo/full.npz: M models on the whole training set (canary labels, as the score ensembles), each
     evaluated on every training point: `correct` bool [M, N], `log_odds` float32 [M, N], `seeds`."""
-    ds, labels = _data(config, name, params, paths)
+    cfg = _recipe(config, name, arch, params)
+    ds, labels = _data(name, _loader(config, name, params), cfg, paths)
     n, seeds = len(labels), list(params["seeds"])
-    job, cfg, dev, results = _train(
-        config, name, arch, ds, labels, [np.arange(n)] * len(seeds), seeds, params, resume
-    )
+    job, dev, results = _train(cfg, arch, ds, labels, [np.arange(n)] * len(seeds), seeds, resume)
     correct, log_odds = np.zeros((len(seeds), n), bool), np.zeros((len(seeds), n), np.float32)
     for m, res in enumerate(results):
         o = _evaluate(job, cfg, res["state_dict"], ds.x_train, labels, dev)
@@ -100,6 +110,7 @@ def job_points(paths: dict, params: dict) -> np.ndarray:
 def write_removed(config, name, arch, paths: dict, params: dict, out, resume) -> dict:
     """loo/{stratum}/{group}.npz: for each of the job's points j and seed m, a model trained on every
     point but j, evaluated on j: `index` [P], `correct` bool [M, P], `log_odds` float32 [M, P]."""
+    cfg, loader = _recipe(config, name, arch, params), _loader(config, name, params)
     points = job_points(paths, params)
     seeds = list(params["seeds"])
     M, P = len(seeds), len(points)
@@ -108,10 +119,10 @@ def write_removed(config, name, arch, paths: dict, params: dict, out, resume) ->
         save_npz(out, index=points, correct=correct, log_odds=log_odds)
         log.info("%s positions %d-%d: no natural point there, nothing trained", *_where(params))
         return {}
-    ds, labels = _data(config, name, params, paths)
+    ds, labels = _data(name, loader, cfg, paths)
     everything = np.arange(len(labels))
     indices = [np.delete(everything, j) for j in points for _ in seeds]  # model (j, m) at j * M + m
-    job, cfg, dev, results = _train(config, name, arch, ds, labels, indices, seeds * P, params, resume)
+    job, dev, results = _train(cfg, arch, ds, labels, indices, seeds * P, resume)
     for p, j in enumerate(points):
         for m in range(M):
             o = _evaluate(job, cfg, results[p * M + m]["state_dict"], ds.x_train[[j]], labels[[j]], dev)

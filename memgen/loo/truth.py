@@ -1,4 +1,4 @@
-"""Exact leave-one-out truth on small datasets (issue 13, item 1).
+"""Exact leave-one-out truth on small datasets.
 
 For a few natural points i, M models train on the whole training set and M on the training set minus i;
 the leave-one-out score of i is a score definition (memgen.scores.compute) evaluated on those 2M models, with
@@ -10,8 +10,9 @@ the M full models as "in" and the M leave-i-out models as "out". The points are 
   random sample, drawn without looking at any score, so its mean error is an unbiased estimate of the
   mean over every natural point; a point may be in both strata). Growing n_random appends points.
 
-Each stratum is trained in jobs of POINTS_PER_JOB points (positions [first, last) of its ranking), so a
-job's points depend on its inputs and (stratum, position) alone, and a larger n_random adds jobs.
+Each stratum is trained in jobs of POINTS_PER_JOB points (positions [first, last) of its ranking,
+memgen.paths.loo_groups), so a job's points depend on its inputs and (stratum, position) alone, and a larger
+n_random adds jobs.
 """
 
 import inspect
@@ -21,11 +22,9 @@ import numpy as np
 import pandas as pd
 
 from memgen.errors import fail
+from memgen.paths import STRATA
 from memgen.scores.compute import DEFINITIONS, compute_scores
 
-STRATA = ("top", "random")
-# Points per LOO job: 8 points x M = 8 seeds = 64 vmapped digits MLPs (~30 s on 2 cores unloaded).
-POINTS_PER_JOB = 8
 # Bootstrap resamples of the M seed pairs for each LOO score's standard error (its noise as a "truth").
 BOOTSTRAP = 200
 COLUMNS = [
@@ -40,11 +39,6 @@ COLUMNS = [
     "acc_full",
     "acc_loo",
 ]
-
-
-def groups(n: int, per_job: int = POINTS_PER_JOB) -> list[tuple[int, int]]:
-    """[first, last) positions of each job of a stratum of n points."""
-    return [(g, min(g + per_job, n)) for g in range(0, n, per_job)]
 
 
 def top_ranking(scores: pd.DataFrame) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Per-point memorization scores from an ensemble's masks, correctness and label confidence.
 
-fz (Eq. 1) and frac (Eq. 2) count correct members; conf and lira (beyond the paper, issue 13) read the
+fz (Eq. 1) and frac (Eq. 2) count correct members; conf and lira (beyond the paper) read the
 members' label log-odds log(p / (1 - p)) of the label's softmax probability p (memgen.ensemble.outputs).
 """
 
@@ -65,8 +65,7 @@ def lira_scores(stats: dict, n_in: np.ndarray, n_out: np.ndarray) -> np.ndarray:
     ]
     with np.errstate(invalid="ignore"):
         t = (stats["mu_in"] - stats["mu_out"]) / np.sqrt(s2[0] + s2[1])
-    # Decision: t / sqrt(1 + t^2), not 2 Phi(t) - 1: both order points as t does, but 2 Phi(t) - 1 is 1.0 in
-    # float64 from t ~ 8.3 on, which tied 60 of 72 canaries of the default study's rate 0.95 at 1.0.
+    # t / sqrt(1 + t^2), not 2 Phi(t) - 1 (1.0 from t ~ 8.3 on: ties; docs/decisions.md: LiRA score squashing)
     return t / np.hypot(1.0, t)  # NaN stays NaN (empty side, or no variance pool)
 
 
@@ -118,8 +117,7 @@ def compute_scores(mask: np.ndarray, correct: np.ndarray, log_odds: np.ndarray |
 def _fraction(a_in: np.ndarray, a_out: np.ndarray) -> np.ndarray:
     """Eq. 2, (a_in - a_out) / (a_in + a_out), of accuracies or mean probabilities."""
     total = a_in + a_out
-    # Eq. 2 is 0/0 for a point never classified correctly, in or out: nothing was learned, so it
-    # is not memorized -> score 0 (DESIGN.md decision). NaN inputs stay NaN.
+    # 0/0 (never right, in or out) is 0, not memorized (docs/decisions.md: Eq. 2 of 0/0 is 0); NaN stays NaN
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(
             total > 0,

@@ -1,5 +1,5 @@
 """Does an ensemble fit the way its recipe should? A check run after members train, before any score is
-trusted (issue 12, item 4).
+trusted.
 
 A score ensemble is only informative when its members learn their training points: Eq. 1/2 compare members
 that trained on a point with members that did not, and the null (canaries) is only a null when members can
@@ -129,6 +129,62 @@ def _stats(values) -> dict:
     }
 
 
+def _with_dead_fraction(checked: list[dict]) -> list[dict]:
+    """Each checked member with dead_fraction, the share of its ReLU units that never fire."""
+    rows = []
+    for c in checked:
+        # all ReLU layers pooled, not the deadest one (docs/decisions.md: Dead units pooled over layers)
+        units = sum(lay["units"] for lay in c["layers"])
+        rows.append({**c, "dead_fraction": sum(lay["dead"] for lay in c["layers"]) / units if units else 0.0})
+    return rows
+
+
+def _dead_units_problem(rows: list[dict], dead: float, expect: dict) -> str:
+    """The dead-unit problem, naming the deadest layer of the member with the most dead units."""
+    worst = max(rows, key=lambda r: r["dead_fraction"])
+    layer = max(worst["layers"], key=lambda lay: lay["dead"] / max(lay["units"], 1))
+    return (
+        f"dead ReLU units: on average {dead:.0%} of a checked member's ReLU units never fire on "
+        f"{expect['sample']} training images (member {worst['member']}: {layer['dead']} of "
+        f"{layer['units']} units of {layer['layer']}), above {expect['max_dead_fraction']:.0%}"
+    )
+
+
+def _underfit_problem(train: dict, expect: dict) -> str:
+    got = "no member has natural training points" if train["mean"] is None else f"{train['mean']:.1%}"
+    return (
+        f"members fit {got} of their own natural training points on average "
+        f"(min {train['min'] if train['min'] is None else format(train['min'], '.1%')}), "
+        f"below {expect['min_train_acc']:.0%}"
+    )
+
+
+def _underfit_fix(lr, epochs, wd) -> str:
+    return (
+        f"train longer or harder: raise training.epochs (now {epochs}), raise training.lr_peak if "
+        f"the loss barely moved (now {lr:g}), or lower training.weight_decay (now {wd:g})"
+        if None not in (lr, epochs, wd)
+        else "raise training.epochs or lr_peak, or lower weight_decay"
+    )
+
+
+def _canary_problem(canaries: dict, expect: dict) -> str:
+    return (
+        f"members fit almost none of the canaries they trained on (mean acc_in {canaries['mean']:.4f}, "
+        f"below {expect['min_canary_acc_in']:g}): the null sits at 0, so τ = 0 would call every natural "
+        "point memorized"
+    )
+
+
+def _canary_fix(epochs, wd) -> str:
+    return (
+        f"let members memorize: raise training.epochs (now {epochs}) or lower "
+        f"training.weight_decay (now {wd:g}) or the augmentation (crop_padding)"
+        if None not in (epochs, wd)
+        else "raise epochs or lower weight_decay"
+    )
+
+
 def verdict(fit: dict, checked: list[dict], outputs_finite: bool, recipe: dict, expect: dict) -> dict:
     """Compare an ensemble with its expected fit. Returns the JSON-ready record of fit.json:
 
@@ -144,60 +200,28 @@ def verdict(fit: dict, checked: list[dict], outputs_finite: bool, recipe: dict, 
     expect = {**DEFAULTS, **(expect or {})}
     train = _stats(fit["train_acc"])
     canaries = _stats(fit["canary_acc_in"])
-    rows = []
-    for c in checked:
-        # Decision: units of all ReLU layers pooled, not the deadest layer: in a deep network one layer with
-        # many idle channels is common and harmless; for an MLP (one layer) both are the same
-        units = sum(lay["units"] for lay in c["layers"])
-        rows.append({**c, "dead_fraction": sum(lay["dead"] for lay in c["layers"]) / units if units else 0.0})
+    rows = _with_dead_fraction(checked)
     dead = _mean([r["dead_fraction"] for r in rows]) if rows else None
     lr, epochs, wd = recipe.get("lr_peak"), recipe.get("epochs"), recipe.get("weight_decay")
     diverged = not outputs_finite or any(not r["finite"] for r in rows)
     problems, fixes = [], []
-    # Decision: the fix named first is the likeliest cause, in this order: divergence and dead units come
-    # from steps too large (lower lr_peak), which also explains an underfit; only then is an underfit put
-    # down to too little training.
+    # likeliest cause first: too large steps, then too short training (docs/decisions.md: Fit check fix order)
     too_large = f"lower training.lr_peak (now {lr:g}; try {lr / 4:g})" if lr is not None else "lower lr_peak"
     if diverged:
         problems.append("the loss diverged: non-finite weights or outputs")
         fixes.append(too_large)
     if dead is not None and dead > expect["max_dead_fraction"]:
-        worst = max(rows, key=lambda r: r["dead_fraction"])
-        layer = max(worst["layers"], key=lambda lay: lay["dead"] / max(lay["units"], 1))
-        problems.append(
-            f"dead ReLU units: on average {dead:.0%} of a checked member's ReLU units never fire on "
-            f"{expect['sample']} training images (member {worst['member']}: {layer['dead']} of "
-            f"{layer['units']} units of {layer['layer']}), above {expect['max_dead_fraction']:.0%}"
-        )
+        problems.append(_dead_units_problem(rows, dead, expect))
         if too_large not in fixes:
             fixes.append(too_large)
     if train["mean"] is None or train["mean"] < expect["min_train_acc"]:
-        got = "no member has natural training points" if train["mean"] is None else f"{train['mean']:.1%}"
-        problems.append(
-            f"members fit {got} of their own natural training points on average "
-            f"(min {train['min'] if train['min'] is None else format(train['min'], '.1%')}), "
-            f"below {expect['min_train_acc']:.0%}"
-        )
+        problems.append(_underfit_problem(train, expect))
         if not fixes:
-            fixes.append(
-                f"train longer or harder: raise training.epochs (now {epochs}), raise training.lr_peak if "
-                f"the loss barely moved (now {lr:g}), or lower training.weight_decay (now {wd:g})"
-                if None not in (lr, epochs, wd)
-                else "raise training.epochs or lr_peak, or lower weight_decay"
-            )
+            fixes.append(_underfit_fix(lr, epochs, wd))
     if canaries["n"] and canaries["mean"] < expect["min_canary_acc_in"]:
-        problems.append(
-            f"members fit almost none of the canaries they trained on (mean acc_in {canaries['mean']:.4f}, "
-            f"below {expect['min_canary_acc_in']:g}): the null sits at 0, so τ = 0 would call every natural "
-            "point memorized"
-        )
+        problems.append(_canary_problem(canaries, expect))
         if not fixes:
-            fixes.append(
-                f"let members memorize: raise training.epochs (now {epochs}) or lower "
-                f"training.weight_decay (now {wd:g}) or the augmentation (crop_padding)"
-                if None not in (epochs, wd)
-                else "raise epochs or lower weight_decay"
-            )
+            fixes.append(_canary_fix(epochs, wd))
     return {
         "ok": not problems,
         "problems": problems,

@@ -1,4 +1,4 @@
-"""Per-point confidence intervals of acc_in, acc_out, fz (Eq. 1) and frac (Eq. 2) (issue 13, item 2).
+"""Per-point confidence intervals of acc_in, acc_out, fz (Eq. 1) and frac (Eq. 2).
 
 Method: acc_in is hits_in of n_in members that trained on the point, each right or wrong on it; acc_out
 likewise over the n_out members that held it out. Members are independent draws of a random subset and a
@@ -7,11 +7,8 @@ at 0 or 1, where most points sit; never outside [0, 1]). Both are taken at level
 so that acc_in and acc_out lie in their intervals jointly with probability >= 1 - alpha = `level`. fz and
 frac are monotone in each argument (increasing in acc_in, decreasing in acc_out), so over that rectangle
 their range is [f(in_lo, out_hi), f(in_hi, out_lo)]: fz and frac intervals at level >= `level`.
-Decision: Wilson rather than Clopper-Pearson. Wilson's coverage is near nominal on average over p but not at
-every p: near p = 0 or 1 with few members it dips (simulated joint coverage at level 0.95: 0.94 for
-acc_in 0.98 of 61 members, acc_out 0.02 of 3; 0.97-0.99 at rate 0.95's 244 / 12 members). Clopper-Pearson
-guarantees the level but is up to 17 % wider at 12 held-out members (0.635 vs 0.543 at 6 of 12), where the
-memorized-set option already has little room.
+Wilson, not Clopper-Pearson: narrower at few held-out members, at coverage near nominal (docs/decisions.md:
+Wilson intervals).
 
 Vectorised over points: O(N) float64 arrays, no K x N temporary (benchmarks/intervals_scale.py).
 """
@@ -36,9 +33,8 @@ INTERVAL_COLUMNS = (
 )
 # definitions with an interval (conf and LiRA have none: memgen.scores.thresholds uses their point estimate)
 INTERVAL_DEFINITIONS = ("fz", "frac")
-# scores.csv's level is fixed, not a config key: a key would rewrite scores.csv when edited, and with it every
-# removal set and the utility runs (GPU-hours) trained on them, for a change of error bars. The planner and
-# the functions here take other levels as arguments.
+# scores.csv's level is fixed, not a config key (docs/decisions.md: Fixed interval level); the planner and the
+# functions here take other levels as arguments.
 DEFAULT_LEVEL = 0.95
 
 

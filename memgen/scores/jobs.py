@@ -25,18 +25,9 @@ from memgen.scores.thresholds import FIXED_RULE_DEFINITIONS, compute_thresholds,
 log = logging.getLogger("memgen.stages")
 
 
-def write_fitcheck(
-    canaries_path, masks_path, correct_path, member_paths, out_path, params: dict, name: str, config=None
-) -> dict:
-    """fit.json of one ensemble (fields: memgen.scores.fitcheck.verdict, plus dataset and the members checked).
-
-    member_paths: outputs.npz of the members whose checkpoints (written beside them) are run on a fixed
-    sample of training images; params: {"loader": the dataset's loader spec, "expect": config fitcheck}.
-    """
-    from memgen.data.loaders import dataset_from
-    from memgen.ensemble.models import build_model
-    from memgen.ensemble.train import device, prepare
-
+def _member_fit(canaries_path, masks_path, correct_path) -> tuple[dict, bool]:
+    """member_fit() of one ensemble from its canaries, masks and correct.npz, and whether every member's
+    label log-odds is finite."""
     canary = load_npz(canaries_path, ["canary"])["canary"].astype(bool)
     mask = load_npz(masks_path, ["mask"])["mask"].astype(bool)
     z = load_npz(correct_path, ["correct", "log_odds"])
@@ -48,10 +39,30 @@ def write_fitcheck(
             f"rerun the scores rule: snakemake --forcerun {correct_path}",
         )
     fit = member_fit(mask, correct, canary)
-    # Decision: a non-finite label log-odds in any member counts as divergence (float16 overflows only past
-    # 65,504, which no member that trained sanely reaches).
-    outputs_finite = is_finite_array(z["log_odds"])
-    expect = params["expect"]
+    # a non-finite log-odds is divergence (docs/decisions.md: Non-finite log-odds mean divergence)
+    return fit, is_finite_array(z["log_odds"])
+
+
+def _fit_sample(ck: dict, params: dict, name: str, config, rrc: bool, dev):
+    """The dataset, and its fixed sample of training images normalised as the member in `ck` saw them."""
+    from memgen.data.loaders import dataset_from
+    from memgen.ensemble.train import prepare
+
+    ds = dataset_from(params["loader"], name, config, rrc)
+    idx = sample_indices(len(ds.y_train), params["expect"]["sample"])
+    view = ds.x_train.evaluating(rrc) if isinstance(ds.x_train, FolderImages) else ds.x_train
+    raw = torch.as_tensor(np.asarray(view[idx]))
+    mean = torch.tensor(ck["mean"], dtype=torch.float32)[None, :, None, None]
+    std = torch.tensor(ck["std"], dtype=torch.float32)[None, :, None, None]
+    return ds, prepare(raw, mean, std).to(dev)
+
+
+def _check_members(member_paths, params: dict, name: str, config) -> tuple[list[dict], dict]:
+    """Each member's checkpoint run on the sample: [{member, finite, layers}], and the first member's
+    training config (the recipe)."""
+    from memgen.ensemble.models import build_model
+    from memgen.ensemble.train import device
+
     checked, recipe, ds, x = [], {}, None, None
     dev = device()  # a GPU where the job has one: 4 ResNet-50s on 512 ImageNet images are slow on CPU
     for p in member_paths:
@@ -60,13 +71,7 @@ def write_fitcheck(
         recipe = recipe or cfg
         rrc = bool(cfg.get("random_resized_crop", False))
         if ds is None:
-            ds = dataset_from(params["loader"], name, config, rrc)
-            idx = sample_indices(len(ds.y_train), expect["sample"])
-            view = ds.x_train.evaluating(rrc) if isinstance(ds.x_train, FolderImages) else ds.x_train
-            raw = torch.as_tensor(np.asarray(view[idx]))
-            mean = torch.tensor(ck["mean"], dtype=torch.float32)[None, :, None, None]
-            std = torch.tensor(ck["std"], dtype=torch.float32)[None, :, None, None]
-            x = prepare(raw, mean, std).to(dev)
+            ds, x = _fit_sample(ck, params, name, config, rrc, dev)
         model = build_model(ck["arch"], tuple(ds.x_train.shape[1:]), ds.num_classes, cfg.get("model"))
         model.load_state_dict(ck["state_dict"])
         model.to(dev)
@@ -77,8 +82,11 @@ def write_fitcheck(
                 "layers": dead_units(model, x),
             }
         )
-    out = verdict(fit, checked, outputs_finite, recipe, expect)
-    save_json(out_path, {"dataset": name, **out})
+    return checked, recipe
+
+
+def _log_fit(out: dict, out_path, n_checked: int) -> None:
+    """The fit check in the job's log: what members fit, and a warning when the check failed."""
     t, c = out["train_acc"], out["canary_acc_in"]
     log.info(
         "fit: members fit %s of their own natural training points (mean over %d members, min %s); "
@@ -88,7 +96,7 @@ def write_fitcheck(
         _pct(t["min"]),
         "n/a" if c["mean"] is None else f"{c['mean']:.4f}",
         _pct(out["dead_fraction"]),
-        len(checked),
+        n_checked,
     )
     if not out["ok"]:
         log.warning(
@@ -97,6 +105,22 @@ def write_fitcheck(
             "; ".join(out["problems"]),
             out["fix"],
         )
+
+
+def write_fitcheck(
+    canaries_path, masks_path, correct_path, member_paths, out_path, params: dict, name: str, config=None
+) -> dict:
+    """fit.json of one ensemble (fields: memgen.scores.fitcheck.verdict, plus dataset and the members checked).
+
+    member_paths: outputs.npz of the members whose checkpoints (written beside them) are run on a fixed
+    sample of training images; params: {"loader": the dataset's loader spec, "expect": config fitcheck}.
+    """
+    fit, outputs_finite = _member_fit(canaries_path, masks_path, correct_path)
+    expect = params["expect"]
+    checked, recipe = _check_members(member_paths, params, name, config)
+    out = verdict(fit, checked, outputs_finite, recipe, expect)
+    save_json(out_path, {"dataset": name, **out})
+    _log_fit(out, out_path, len(checked))
     return {}
 
 

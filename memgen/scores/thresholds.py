@@ -74,10 +74,8 @@ def check_definition(definition: str) -> None:
 
 def scored(scores: pd.DataFrame, min_out: int) -> np.ndarray:
     """bool [N]: points that get a score: trained on by ≥ 1 member, held out by ≥ min_out members,
-    and with fz and frac defined. Decision: one set for every definition, chosen by the counting ones, so
-    definitions are compared on the same points; conf and lira are defined on all of it whenever the
-    members' log-odds exist (all four are NaN exactly when n_in or n_out is 0), and a table without
-    log-odds (conf, lira NaN) keeps the points fz and frac score."""
+    and with fz and frac defined: one set for every definition, so they are compared on the same points
+    (docs/decisions.md: One scored set for all definitions)."""
     check_columns(scores, ("n_in", "n_out", "fz", "frac"))
     return (
         (scores["n_in"].to_numpy() >= 1)
@@ -92,8 +90,8 @@ def memorized(
 ) -> np.ndarray:
     """bool [N]: natural points (canary == 0), scored (n_in ≥ 1, n_out ≥ min_out) with score ≥ τ.
 
-    Ties at τ count (DESIGN.md: under Eq. 2 every fitted canary scores exactly 1.0, so a strict > would
-    empty the set by construction). A NaN τ or a NaN score is never memorized.
+    Ties at τ count: under Eq. 2 τ is often exactly 1.0 (docs/decisions.md: Ties at τ count). A NaN τ or a
+    NaN score is never memorized.
     require_interval: the lower end of the score's interval (`<definition>_lo`, memgen.scores.intervals) must reach
     τ instead of the score itself.
     """
@@ -109,9 +107,8 @@ def memorized(
 
 
 def _selected_column(scores: pd.DataFrame, definition: str, require_interval: bool) -> str:
-    """The column compared with τ. Decision: a definition without an interval (conf, lira: continuous
-    scores, no binomial count to bound) keeps its point estimate under require_interval, and
-    thresholds.json says so (`interval: false`), rather than making the option unusable beside them."""
+    """The column compared with τ; a definition without an interval (conf, lira) keeps its point estimate
+    (docs/decisions.md: Point estimates under require_interval)."""
     if not require_interval or definition not in INTERVAL_DEFINITIONS:
         return definition
     check_columns(scores, (f"{definition}_lo",))
@@ -201,11 +198,8 @@ def undefined_reason(rule: str, tau: float, fit: dict | None) -> str | None:
     """Why a rule's memorized set is undefined (None when it is defined).
 
     - The ensemble failed its fit check (memgen.scores.fitcheck): its scores are not to be trusted, whatever τ.
-    - The null rule gives τ <= 0. Decision: undefined, not "every point": a score of 0 is what a point gets
-      when the members that trained on it fit it no better than those that did not, so τ = 0 (members fit
-      (almost) none of their canaries, the null sits at 0) would call every such natural point memorized,
-      ties included (measured: 47,500 of 47,500 on a CIFAR-10 run of 2 epochs). It mirrors the case of
-      every canary fit (τ = 1, an empty set), and ends the study the same way: reported, never a crash.
+    - The null rule gives τ <= 0: τ = 0 would call every point its members fit no better in than out
+      memorized (docs/decisions.md: A null at zero leaves the set undefined).
     """
     from memgen.scores.fitcheck import reason
 
@@ -235,6 +229,38 @@ def _fit_summary(fit: dict | None) -> dict | None:
         "train_acc_mean": fit["train_acc"]["mean"],
         "dead_fraction": fit["dead_fraction"],
         "canary_acc_in_mean": fit["canary_acc_in"]["mean"],
+    }
+
+
+def _undefined_note(rule: str, definition: str, tau: float, fit: dict | None) -> str | None:
+    """Why the memorized set of this rule and definition is undefined, or None when it is defined."""
+    undefined = undefined_reason(rule, tau, fit)
+    # a failed fit check is the reason a user must act on first, so it wins over this one
+    if rule == "fixed" and definition not in FIXED_RULE_DEFINITIONS and not undefined:
+        undefined = (
+            f"memorized set undefined: the fixed rule (the original work's threshold on counts of "
+            f"correct members) applies to {' and '.join(FIXED_RULE_DEFINITIONS)} only; "
+            f"fix: use the null rule for {definition}"
+        )
+    return undefined
+
+
+def _undefined_record(note: str) -> dict:
+    return {"tau": None, "n_memorized": None, "fraction_memorized": None, "note": note, "tau_ties": None}
+
+
+def _rule_record(scores, rule, definition, tau, null, natural_scores, min_out, require_interval) -> dict:
+    """One rule's entry for one definition: τ, the memorized set's size and share of the natural points
+    scored (natural_scores), the note, the interval counts and τ's ties."""
+    n_natural_scored = natural_scores.size
+    n_mem = int(memorized(scores, definition, tau, min_out, require_interval).sum())
+    return {
+        "tau": _json_float(tau),
+        "n_memorized": n_mem,
+        "fraction_memorized": n_mem / n_natural_scored if n_natural_scored else None,
+        "note": _note(rule, tau, null, natural_scores, n_mem, min_out),
+        **_interval_counts(scores, definition, tau, min_out, require_interval, n_mem),
+        "tau_ties": None if math.isnan(tau) else tau_ties(tau, null, natural_scores),
     }
 
 
@@ -271,32 +297,13 @@ def compute_thresholds(
         fixed = fixed_tau is not None and definition in FIXED_RULE_DEFINITIONS
         taus = {"null": null_threshold(null, alpha, tail), "fixed": float(fixed_tau) if fixed else math.nan}
         for rule, tau in taus.items():
-            undefined = undefined_reason(rule, tau, fit)
-            # a failed fit check is the reason a user must act on first, so it wins over this one
-            if rule == "fixed" and definition not in FIXED_RULE_DEFINITIONS and not undefined:
-                undefined = (
-                    f"memorized set undefined: the fixed rule (the original work's threshold on counts of "
-                    f"correct members) applies to {' and '.join(FIXED_RULE_DEFINITIONS)} only; "
-                    f"fix: use the null rule for {definition}"
-                )
+            undefined = _undefined_note(rule, definition, tau, fit)
             if undefined:
-                rules[rule][definition] = {
-                    "tau": None,
-                    "n_memorized": None,
-                    "fraction_memorized": None,
-                    "note": undefined,
-                    "tau_ties": None,
-                }
+                rules[rule][definition] = _undefined_record(undefined)
                 continue
-            n_mem = int(memorized(scores, definition, tau, min_out, require_interval).sum())
-            rules[rule][definition] = {
-                "tau": _json_float(tau),
-                "n_memorized": n_mem,
-                "fraction_memorized": n_mem / n_natural_scored if n_natural_scored else None,
-                "note": _note(rule, tau, null, natural_scores, n_mem, min_out),
-                **_interval_counts(scores, definition, tau, min_out, require_interval, n_mem),
-                "tau_ties": None if math.isnan(tau) else tau_ties(tau, null, natural_scores),
-            }
+            rules[rule][definition] = _rule_record(
+                scores, rule, definition, tau, null, natural_scores, min_out, require_interval
+            )
     acc_in = scores["acc_in"].to_numpy(dtype=float)[canary & (scores["n_in"].to_numpy() >= 1)]
     return {
         "alpha": float(alpha),

@@ -1,7 +1,8 @@
 """Removal sets of the utility study: the memorized points and an equally large random control.
 
 A removal set is chosen on one score ensemble (scores.csv + a threshold τ) and then used by utility
-runs that train on the full training set with true labels minus the removed points (DESIGN.md).
+runs that train on the full training set with true labels minus the removed points (docs/decisions.md:
+Utility runs on the full training set).
 """
 
 import math
@@ -39,6 +40,35 @@ def _empty_reason(scores: pd.DataFrame, definition: str, tau: float | None, min_
     )
 
 
+def _memorized_natural(scores, definition, tau_f: float, min_out, require_interval, natural) -> np.ndarray:
+    """Sorted int64 indices of the memorized natural points; none when τ is NaN (undefined or absent)."""
+    n_train = len(scores)
+    if math.isfinite(tau_f):
+        is_mem = np.asarray(memorized(scores, definition, tau_f, min_out, require_interval), dtype=bool)
+    else:
+        is_mem = np.zeros(n_train, dtype=bool)
+    if is_mem.shape != (n_train,):
+        raise ValueError(f"memorized() returned shape {is_mem.shape}, expected ({n_train},)")
+    return np.flatnonzero(is_mem & natural).astype(np.int64)
+
+
+def _check_removable(m: int, n_train: int, n_natural: int, definition: str, tau_f: float) -> None:
+    """Fails when removing m points leaves nothing to train on or no natural point for the random control."""
+    if m >= n_train:
+        raise fail(
+            f"all {n_train} training points would be removed as memorized ({definition}, τ={tau_f:.4g}); "
+            "a utility run would have nothing to train on",
+            "raise the threshold (a lower α or the fixed rule) or check the scores",
+        )
+    if m >= n_natural:
+        raise fail(
+            f"{m} memorized points would be removed but only {n_natural} natural points exist to draw "
+            f"the random control from ({definition}, τ={tau_f:.4g}); "
+            "both conditions would remove the same points",
+            "raise the threshold (a lower α or the fixed rule) so that fewer points count as memorized",
+        )
+
+
 def removal_sets(
     scores: pd.DataFrame,
     definition: str,
@@ -66,27 +96,9 @@ def removal_sets(
     n_train = len(scores)
     n_natural = int(natural.sum())
     tau_f = float("nan") if tau is None or undefined else float(tau)
-    if math.isfinite(tau_f):
-        is_mem = np.asarray(memorized(scores, definition, tau_f, min_out, require_interval), dtype=bool)
-    else:
-        is_mem = np.zeros(n_train, dtype=bool)
-    if is_mem.shape != (n_train,):
-        raise ValueError(f"memorized() returned shape {is_mem.shape}, expected ({n_train},)")
-    mem = np.flatnonzero(is_mem & natural).astype(np.int64)
+    mem = _memorized_natural(scores, definition, tau_f, min_out, require_interval, natural)
     m = len(mem)
-    if m >= n_train:
-        raise fail(
-            f"all {n_train} training points would be removed as memorized ({definition}, τ={tau_f:.4g}); "
-            "a utility run would have nothing to train on",
-            "raise the threshold (a lower α or the fixed rule) or check the scores",
-        )
-    if m >= n_natural:
-        raise fail(
-            f"{m} memorized points would be removed but only {n_natural} natural points exist to draw "
-            f"the random control from ({definition}, τ={tau_f:.4g}); "
-            "both conditions would remove the same points",
-            "raise the threshold (a lower α or the fixed rule) so that fewer points count as memorized",
-        )
+    _check_removable(m, n_train, n_natural, definition, tau_f)
     # The random control is a uniform draw from all natural points, so it may overlap the memorized
     # set: it is "an equal number of training points removed at random" (paper §4.1), not its complement.
     rng = np.random.default_rng(seed)

@@ -2,7 +2,8 @@
 
 Score = mean over seeds of (acc after memorized removal − acc after random removal), in percentage
 points; p = two-sided paired t-test (scipy.stats.ttest_rel). Δ = variant Score − baseline Score;
-its p is a two-sided Welch t-test on the two sets of per-seed differences (DESIGN.md).
+its p is a two-sided Welch t-test on the two sets of per-seed differences (docs/decisions.md: Welch's test
+for the ablation's Δ).
 """
 
 import math

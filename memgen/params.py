@@ -1,0 +1,237 @@
+"""Each rule's params: exactly the settings its outputs depend on (docs/rerun.md: which key reruns what).
+
+Snakemake reruns a job when the repr of its params changes, so every function here is a pure function of
+(config, wildcard values) whose value, key order included, changes only with the settings it names; run-only
+settings (shard_size, checkpoint_every, loader_workers, ...) stay out: jobs read those from the config.
+Torch-free: Snakemake imports it when it parses the workflow (rules/common.smk).
+"""
+
+import hashlib
+import os
+from pathlib import Path
+
+import memgen.config as mc
+from memgen.errors import fail
+from memgen.paths import loo_groups, parse_removal_id
+
+CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+
+
+# ---- stage 1, data ----
+def fingerprint(name: str, spec: dict, data_root: str = "data") -> str:
+    """What on disk the dataset's index depends on, as a short digest ("" for generated/bundled data)."""
+    kind = spec.get("kind", name)
+    h = hashlib.sha256()
+    if kind in mc.FOLDER_KINDS:
+        base = mc.folder_base(name, spec, Path(data_root))
+        for split in ("train", "test"):
+            top = base / split
+            if not top.is_dir():
+                continue
+            for d in sorted(os.scandir(top), key=lambda e: e.name):
+                if not d.is_dir():
+                    continue
+                for f in sorted(os.scandir(d.path), key=lambda e: e.name):
+                    st = f.stat()
+                    h.update(f"{split}/{d.name}/{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    elif kind in CIFAR_FOLDERS:
+        folder = Path(spec.get("root", Path(data_root) / kind)) / CIFAR_FOLDERS[kind]
+        for f in sorted(folder.glob("*")) if folder.is_dir() else []:
+            st = f.stat()
+            h.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    else:
+        return ""
+    return h.hexdigest()[:16]
+
+
+def index(config: dict, dataset: str) -> dict:
+    """The loader's settings (not the new test set: the index holds the original test set) and the files."""
+    spec = mc.loader_spec(config, dataset, new_test_set=False)
+    folder = config["datasets"][dataset].get("kind", dataset) in mc.FOLDER_KINDS
+    return {
+        **spec,
+        "files": fingerprint(dataset, spec, config["data_root"]),
+        # the index checks every image's size against it
+        **({"min_side": mc.min_side(config, dataset)} if folder else {}),
+    }
+
+
+def loader(config: dict, dataset: str) -> dict:
+    """Rules that load pixels and test sets (utility runs, utility tables, Fig. 4)."""
+    return mc.loader_spec(config, dataset)
+
+
+def duplicates(config: dict, dataset: str) -> dict:
+    """The detector reads the original test set and member features; a published list needs nothing."""
+    if config["datasets"][dataset]["duplicates"] != "detect":
+        return {}
+    return {
+        "loader": mc.loader_spec(config, dataset, new_test_set=False),
+        "threshold": config["utility"]["duplicate_threshold"],
+    }
+
+
+def canaries(config: dict, dataset: str) -> dict:
+    return {"fraction": config["canaries"]["fraction"], "seed": mc.stable_seed(config, dataset, "canaries")}
+
+
+# ---- stage 2, score ensembles ----
+def masks(config: dict, dataset: str, ens: str) -> dict:
+    return {
+        "rate": config["ensembles"][ens]["rate"],
+        "block_size": config["masks"]["block_size"],
+        "seed": mc.stable_seed(config, dataset, ens, "masks"),
+    }
+
+
+def member(config: dict, dataset: str, arch: str, ens: str) -> dict:
+    """A member's identity: its recipe, the data it reads, the master seed its own seed derives from (with
+    its index), and what it writes. No shard, slice or run-only setting: the job reads those from config.
+    """
+    return {
+        "training": mc.member_recipe(config, dataset, arch, ens),
+        "loader": mc.loader_spec(config, dataset, new_test_set=False),
+        "masks": masks(config, dataset, ens),  # its rows of the mask (the job draws them itself)
+        "seed": config["seed"],
+        "full_logits": config["full_logits"],
+    }
+
+
+# ---- stage 3, scores ----
+def fitcheck(config: dict, dataset: str) -> dict:
+    """The expected fit (config fitcheck) and the loader of the training images the checked members run on."""
+    return {"loader": mc.loader_spec(config, dataset, new_test_set=False), "expect": config["fitcheck"]}
+
+
+def thresholds(config: dict) -> dict:
+    return {**config["threshold"], "min_out": config["scores"]["min_out"]}
+
+
+# ---- exact leave-one-out ----
+def loo_plan(config: dict) -> dict:
+    return {"max_train_points": config["loo"]["max_train_points"]}
+
+
+def loo_model(config: dict, dataset: str, arch: str) -> dict:
+    """What a leave-one-out model is: the reference ensemble's recipe (its overrides included), the data,
+    and the M paired seeds (seed m trains full model m and leave-i-out model m of every point i). Not the
+    reference's name: the job reads it from the config only to find the run-only keys.
+    """
+    return {
+        "training": mc.member_recipe(config, dataset, arch, mc.reference(config)),
+        "loader": mc.loader_spec(config, dataset, new_test_set=False),
+        "seeds": [mc.stable_seed(config, dataset, arch, "loo", m) for m in range(config["loo"]["members"])],
+    }
+
+
+def loo_removed(config: dict, dataset: str, arch: str, stratum: str, group: int) -> dict:
+    """A job's positions [first, last) in its stratum's ranking; the random stratum's permutation seed."""
+    spans = loo_groups(config["loo"][stratum])
+    if group >= len(spans):
+        raise ValueError(f"loo.{stratum} = {config['loo'][stratum]} has no job {group}")
+    first, last = spans[group]
+    out = {**loo_model(config, dataset, arch), "stratum": stratum, "first": first, "last": last}
+    if stratum == "random":
+        out["random_seed"] = mc.stable_seed(config, dataset, arch, "loo", "random")
+    return out
+
+
+def loo_seed(config: dict, dataset: str, arch: str) -> int:
+    """Seed of the bootstrap over seed pairs (each LOO score's standard error)."""
+    return mc.stable_seed(config, dataset, arch, "loo", "bootstrap")
+
+
+# ---- stage 4, analyses ----
+def analysis(config: dict, dataset: str, arch: str) -> dict:
+    """Rate and weight decay of every ensemble (tables, the regularization sweep), the reference, min_out."""
+    ensembles = {
+        e: {
+            "rate": spec["rate"],
+            "weight_decay": mc.weight_decay(config, dataset, arch, e),
+            "plain": not spec.get("training"),
+        }
+        for e, spec in config["ensembles"].items()
+    }
+    return {"ensembles": ensembles, "reference": mc.reference(config), "min_out": config["scores"]["min_out"]}
+
+
+def stability(config: dict, dataset: str, arch: str) -> dict:
+    return {
+        **analysis(config, dataset, arch),
+        "stability_sizes": config["analysis"]["stability_sizes"],
+        "seed": mc.stable_seed(config, dataset, arch, "stability"),
+    }
+
+
+def memorized(config: dict, removal: str) -> dict:
+    """The memorized set of removal set `removal` (the "all fixes" variant's: high_rate ensemble,
+    ablation.definition, null rule): which set, and min_out (memgen/analysis/memorized.py decides)."""
+    ens, definition, rule = parse_removal_id(removal)
+    return {"ensemble": ens, "definition": definition, "rule": rule, "min_out": config["scores"]["min_out"]}
+
+
+def gallery(config: dict, dataset: str, removal: str) -> dict:
+    """Which set (for the title) and the loader (pixels of datasets without files; an image folder's
+    files are read from its root)."""
+    return {
+        "memorized": memorized(config, removal),
+        "loader": mc.loader_spec(config, dataset, new_test_set=False),
+    }
+
+
+# ---- stage 5, utility ----
+def removal(config: dict, dataset: str, arch: str, removal: str) -> dict:
+    ens, definition, rule = parse_removal_id(removal)
+    return {
+        "ensemble": ens,
+        "definition": definition,
+        "rule": rule,
+        "min_out": config["scores"]["min_out"],
+        "seed": mc.stable_seed(config, dataset, arch, removal, "random"),
+        "seeds": mc.utility_seeds(config, dataset),  # one random control per utility seed
+    }
+
+
+def utility_runs(config: dict, dataset: str, arch: str, shard: int) -> dict:
+    """One shard of utility runs: seeds [shard * utility.shard_size, ...). Seed s is the same for
+    "memorized removed" and "random removed": the pair shares init and data order."""
+    size = config["utility"]["shard_size"]
+    ids = list(range(shard * size, (shard + 1) * size))
+    return {
+        "training": mc.member_recipe(config, dataset, arch),
+        "loader": mc.loader_spec(config, dataset),
+        "seeds": [mc.stable_seed(config, dataset, arch, "utility", s) for s in ids],
+        "seed_ids": ids,
+        "full_logits": config["full_logits"],
+    }
+
+
+def variant(config: dict, dataset: str, test_set: str) -> dict:
+    """A variant's evaluation: its test set (memgen.utility.variants.test_set) and the number of seeds."""
+    return {"test_set": test_set, "seeds": mc.utility_seeds(config, dataset)}
+
+
+# ---- resources ----
+def share_profile_resources(workflow, rule: str, aliases: list[str]) -> None:
+    """Give rules `aliases` the profile's `set-resources`/`set-threads` of `rule` (one that names no rule of
+    its own: the member rules members_<first> are named by shard_size, which a profile cannot follow).
+
+    Snakemake has no public way to do this: its parsed tables are read and extended before the rules are
+    defined. Where they are missing or shaped otherwise (another Snakemake), fail rather than run member
+    jobs without their GPU, memory and time limit."""
+    settings = getattr(workflow, "resource_settings", None)
+    for attr, option in (
+        ("_parsed_overwrite_resources", "set-resources"),
+        ("_parsed_overwrite_threads", "set-threads"),
+    ):
+        table = getattr(settings, attr, None)
+        if not isinstance(table, dict):
+            raise fail(
+                f"this Snakemake keeps no dict workflow.resource_settings.{attr}, where memgen gives the "
+                f"profile's `{option}: {rule}` to the rules {', '.join(aliases)}",
+                "use the Snakemake of requirements.lock (9.x), or name those rules in the profile's "
+                f"`{option}` yourself",
+            )
+        if rule in table:
+            for name in aliases:
+                table.setdefault(name, table[rule])

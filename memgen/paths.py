@@ -1,0 +1,255 @@
+"""Where every artifact lives: each path template written once. rules/*.smk name their inputs and outputs
+with these, docs/artifacts.md lists them (tests/test_params.py checks both), and the functions below
+expand them into the files a rule reads. `{name}` is a Snakemake wildcard; `fill` sets some and keeps the
+others. Torch-free: Snakemake imports it when it parses the workflow.
+"""
+
+import memgen.config as mc
+
+# ---- stage 1, data (rules/data.smk) ----
+INDEX = "results/{dataset}/data/index.npz"
+CANARIES = "results/{dataset}/data/canaries.npz"
+DUPLICATES = "results/{dataset}/data/duplicates.csv"
+# ---- stage 2, score ensembles (rules/ensemble.smk); member k = block * masks.block_size + slot ----
+MASKS = "results/{dataset}/{arch}/{ens}/masks.npz"
+MEMBER = "results/{dataset}/{arch}/{ens}/members/{block}/{slot}/outputs.npz"
+MEMBER_CHECKPOINT = "results/{dataset}/{arch}/{ens}/members/{block}/{slot}/checkpoint.pt"
+# ---- stage 3, scores (rules/scores.smk) ----
+SCORES = "results/{dataset}/{arch}/{ens}/scores.csv"
+CORRECT = "results/{dataset}/{arch}/{ens}/correct.npz"
+FIT = "results/{dataset}/{arch}/{ens}/fit.json"
+THRESHOLDS = "results/{dataset}/{arch}/{ens}/thresholds.json"
+# ---- exact leave-one-out (rules/loo.smk) ----
+LOO_PLAN = "results/{dataset}/{arch}/loo/plan.json"
+LOO_FULL = "results/{dataset}/{arch}/loo/full.npz"
+LOO_FULL_RESUME = "results/{dataset}/{arch}/loo/resume-full.pt"
+LOO_REMOVED = "results/{dataset}/{arch}/loo/{stratum}/{group}.npz"
+LOO_REMOVED_RESUME = "results/{dataset}/{arch}/loo/{stratum}/resume-{group}.pt"
+LOO = "results/{dataset}/{arch}/loo.csv"
+# ---- stage 4, analyses (rules/analysis.smk) ----
+DEFINITIONS = "results/{dataset}/{arch}/definitions.csv"
+SAMPLING_BIAS = "results/{dataset}/{arch}/sampling_bias.csv"
+STABILITY = "results/{dataset}/{arch}/stability.csv"
+MEMORIZED = "results/{dataset}/{arch}/memorized.csv"
+# ---- stage 5, utility (rules/utility.smk); {removal} is a removal id, {variant} a name of VARIANTS ----
+REMOVAL = "results/{dataset}/{arch}/removal/{removal}.npz"
+UTILITY_RUN = "results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}/{slot}/outputs.npz"
+UTILITY_CHECKPOINT = "results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}/{slot}/checkpoint.pt"
+UTILITY_RESUME = "results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}/resume.pt"
+UTILITY = "results/{dataset}/{arch}/utility/{variant}.csv"
+TABLE1 = "results/table1.csv"
+TABLE3 = "results/table3.csv"
+# ---- stage 6 and 7, figures and the report's first page (rules/figures.smk, rules/report.smk) ----
+FIGURE = "results/figures/{figure}.{ext}"
+SUMMARY = "results/summary.rst"
+
+# Values of the {stratum} wildcard: leave-one-out's two samples of points (memgen/loo/truth.py).
+STRATA = ("top", "random")
+# Points per leave-one-out job ({group}): 8 points x M = 8 seeds = 64 vmapped digits MLPs (~30 s, 2 cores)
+POINTS_PER_JOB = 8
+# Members of the reference ensemble whose features are concatenated where member 0's are degenerate for
+# some points (memgen/data/duplicates.py; slots 0.. of block 0: trained by the same job as member 0 at the
+# default shard sizes).
+FALLBACK_MEMBERS = 4
+
+
+def fill(template: str, **values) -> str:
+    """The template with the named wildcards set; the others stay wildcards."""
+    for name, value in values.items():
+        template = template.replace("{" + name + "}", str(value))
+    return template
+
+
+def figure(name: str, ext: str) -> str:
+    return fill(FIGURE, figure=name, ext=ext)
+
+
+def parse_removal_id(removal: str) -> tuple[str, str, str]:
+    """A {removal} wildcard value: 'rate0.7-wd0.1-fz-fixed' -> ('rate0.7-wd0.1', 'fz', 'fixed')."""
+    ens, definition, rule = removal.rsplit("-", 2)
+    return ens, definition, rule
+
+
+def loo_groups(n: int, per_job: int = POINTS_PER_JOB) -> list[tuple[int, int]]:
+    """[first, last) positions of each job ({group}) of a leave-one-out stratum of n points."""
+    return [(g, min(g + per_job, n)) for g in range(0, n, per_job)]
+
+
+def pairs(config: dict) -> list[tuple[str, str]]:
+    """Every (dataset, arch) the config studies."""
+    return [(d, a) for d in config["datasets"] for a in config["datasets"][d]["archs"]]
+
+
+def per_pair(config: dict, template: str, **values) -> list[str]:
+    """The template for every (dataset, arch)."""
+    return [fill(template, dataset=d, arch=a, **values) for d, a in pairs(config)]
+
+
+# ---- what rules read (rules/common.smk calls these with the job's wildcards) ----
+def member_slice(first: int, shard: int, name: str = MEMBER) -> list[str]:
+    """Outputs of the member rule of slots [first, first + shard) of any block (wildcard {block})."""
+    return [fill(name, slot=s) for s in range(first, first + shard)]
+
+
+def member_outputs(config: dict, dataset: str, arch: str, ens: str) -> list[str]:
+    """Every member's outputs, in mask row order (member k = block * block_size + slot)."""
+    block = config["masks"]["block_size"]
+    return [
+        fill(MEMBER, dataset=dataset, arch=arch, ens=ens, block=b, slot=s)
+        for b in range(mc.members(config, dataset, ens) // block)
+        for s in range(block)
+    ]
+
+
+def fitcheck_members(config: dict, dataset: str, arch: str, ens: str) -> list[str]:
+    """Members whose checkpoints the fit check runs: slots 0.. of block 0 (their outputs stand for the
+    checkpoints written beside them just before, rules/ensemble.smk)."""
+    n = min(config["fitcheck"]["members"], config["masks"]["block_size"])
+    return [fill(MEMBER, dataset=dataset, arch=arch, ens=ens, block=0, slot=s) for s in range(n)]
+
+
+ENSEMBLE_FILES = {"masks": MASKS, "scores": SCORES, "correct": CORRECT, "fit": FIT, "thresholds": THRESHOLDS}
+
+
+def of_ensemble(dataset: str, arch: str, ens: str, *names: str) -> dict[str, str]:
+    """Files of one ensemble by name, e.g. of_ensemble(d, a, e, "scores", "thresholds")."""
+    return {n: fill(ENSEMBLE_FILES[n], dataset=dataset, arch=arch, ens=ens) for n in names}
+
+
+def ensemble_scores(config: dict, dataset: str, arch: str) -> dict[str, str]:
+    return {e: fill(SCORES, dataset=dataset, arch=arch, ens=e) for e in config["ensembles"]}
+
+
+def duplicates_source(config: dict, dataset: str) -> dict:
+    """The near-duplicate detector uses features of member 0 of the reference ensemble (first arch);
+    a published list (ciFAIR) is copied as it is."""
+    src = config["datasets"][dataset]["duplicates"]
+    if src != "detect":
+        return {"csv": src}
+    arch = next(iter(config["datasets"][dataset]["archs"]))
+    first = min(FALLBACK_MEMBERS, config["masks"]["block_size"])
+    members = [
+        fill(MEMBER, dataset=dataset, arch=arch, ens=mc.reference(config), block=0, slot=s)
+        for s in range(first)
+    ]
+    # the member's outputs stand for its checkpoint, written beside them just before (rules/ensemble.smk);
+    # where member 0's features are degenerate for some points: its first members' features
+    return {
+        "canaries": fill(CANARIES, dataset=dataset),
+        "member": members[0],
+        "members": members,
+        "index": fill(INDEX, dataset=dataset),
+    }
+
+
+def removed_inputs(dataset: str, arch: str, removal: str) -> dict[str, str]:
+    """A removal set and the scores it was drawn from (Fig. 10)."""
+    ens = parse_removal_id(removal)[0]
+    return {
+        "scores": fill(SCORES, dataset=dataset, arch=arch, ens=ens),
+        "removal": fill(REMOVAL, dataset=dataset, arch=arch, removal=removal),
+    }
+
+
+def variant_inputs(dataset: str, arch: str, removal: str, dedup: bool) -> dict[str, str]:
+    """A variant's removal set, and the duplicate list where it is evaluated on the de-duplicated test set."""
+    inputs = {"removal": fill(REMOVAL, dataset=dataset, arch=arch, removal=removal)}
+    if dedup:  # only they read the duplicate list
+        inputs["duplicates"] = fill(DUPLICATES, dataset=dataset)
+    return inputs
+
+
+def memorized_inputs(config: dict, dataset: str, arch: str, removal: str) -> dict:
+    """Scores, τ, mask and member outputs (held-out predictions) of the ensemble removal set `removal` comes
+    from, and the index (files, class names)."""
+    ens = parse_removal_id(removal)[0]
+    return {
+        **of_ensemble(dataset, arch, ens, "scores", "thresholds", "masks"),
+        "outputs": member_outputs(config, dataset, arch, ens),
+        "index": fill(INDEX, dataset=dataset),
+    }
+
+
+def gallery_inputs(dataset: str, arch: str, removal: str) -> dict[str, str]:
+    ens = parse_removal_id(removal)[0]
+    return {
+        "memorized": fill(MEMORIZED, dataset=dataset, arch=arch),
+        "thresholds": fill(THRESHOLDS, dataset=dataset, arch=arch, ens=ens),
+        "index": fill(INDEX, dataset=dataset),
+    }
+
+
+def summary_inputs(config: dict, removal: str) -> dict[str, str]:
+    """The tables, and per dataset x arch the thresholds of the ensemble the answer (Table 3's removal set)
+    rests on and the audit gallery."""
+    ens = parse_removal_id(removal)[0]
+    out = {"table1": TABLE1, "table3": TABLE3}
+    for i, (d, a) in enumerate(pairs(config)):
+        out[f"thresholds_{i}"] = fill(THRESHOLDS, dataset=d, arch=a, ens=ens)
+        out[f"gallery_{i}"] = figure(f"gallery_{d}_{a}", "png")
+    return out
+
+
+def utility_runs(config: dict, dataset: str, arch: str, removal: str) -> list[str]:
+    """Every utility run of a removal set: both conditions, every seed (shards of utility.shard_size)."""
+    shard = config["utility"]["shard_size"]
+    return [
+        fill(UTILITY_RUN, dataset=dataset, arch=arch, removal=removal, condition=c, shard=k, slot=s)
+        for c in ("memorized", "random")
+        for k in range(mc.utility_seeds(config, dataset) // shard)
+        for s in range(shard)
+    ]
+
+
+def loo_removed_inputs(config: dict, dataset: str, arch: str, stratum: str) -> dict[str, str]:
+    """The top stratum ranks the reference ensemble's scores; the random one needs the canary flags."""
+    out = {"index": fill(INDEX, dataset=dataset), "canaries": fill(CANARIES, dataset=dataset)}
+    if stratum == "top":
+        out["reference"] = fill(SCORES, dataset=dataset, arch=arch, ens=mc.reference(config))
+    return out
+
+
+def loo_inputs(config: dict, dataset: str, arch: str, plan: str, run: bool) -> dict:
+    """The plan, and where it says leave-one-out runs the full models and every job of each stratum."""
+    out: dict = {
+        "plan": plan,
+        "index": fill(INDEX, dataset=dataset),
+        "canaries": fill(CANARIES, dataset=dataset),
+    }
+    if not run:
+        return out
+    out["full"] = fill(LOO_FULL, dataset=dataset, arch=arch)
+    for s in STRATA:
+        n_jobs = len(loo_groups(config["loo"][s]))
+        if n_jobs:
+            out[s] = [
+                fill(LOO_REMOVED, dataset=dataset, arch=arch, stratum=s, group=g) for g in range(n_jobs)
+            ]
+    return out
+
+
+# ---- what `all` asks for (Snakefile) ----
+STUDY_FIGURES = ("fig1_sampling_bias", "fig2_fpr", "fig5_utility", "fig8_sweep", "fig9_stability")
+PAIR_FIGURES = (
+    "fig3_null",
+    "fig4_leakage",
+    "fig7_curves",
+    "fig10_removed",
+    "fig11_seeds",
+    "fig12_intervals",
+    "gallery",
+)
+
+
+def targets(config: dict, removals) -> list[str]:
+    """Every ensemble's scores and thresholds, the analyses, the removal sets `removals`, the tables, the
+    figures and the summary. Removal sets are targets on purpose: a utility table depends on its removal set
+    through the removal checkpoint, and Snakemake does not rerun a finished job whose checkpoint input is
+    missing (e.g. after ablation.baseline names another ensemble); asking for the set builds it, and the
+    utility table is then re-evaluated with its new input."""
+    per_pair_files = [DEFINITIONS, SAMPLING_BIAS, STABILITY, MEMORIZED]
+    per_pair_files += [fill(t, ens=e) for e in config["ensembles"] for t in (SCORES, THRESHOLDS)]
+    per_pair_files += [fill(REMOVAL, removal=r) for r in sorted(set(removals))]
+    per_pair_files += [figure(f"{n}_{{dataset}}_{{arch}}", x) for n in PAIR_FIGURES for x in ("png", "pdf")]
+    study = [figure(n, x) for n in STUDY_FIGURES for x in ("png", "pdf")] + [TABLE1, TABLE3, SUMMARY]
+    return [f for t in per_pair_files for f in per_pair(config, t)] + study

@@ -1,0 +1,53 @@
+"""Every benchmark under benchmarks/ runs end to end with --smoke (tiny sizes, seconds) and prints its
+figures, so a changed memgen API breaks a test here rather than a benchmark nobody ran since."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+# script -> the figure lines its smoke run must print (regular expressions, each searched in stdout)
+FIGURES = {
+    "dryrun_paper.py": [r"dry run tests/configs/tiny\.yaml all: \d+ jobs, [\d.]+ s wall", r"members\s+\d+"],
+    "gpu_members.py": [
+        r"\(b\) memgen, 1 member\s+[\d,]+ images/s",
+        r"\(c\) memgen, 2 concurrent\s+[\d,]+ images/s",
+    ],
+    "intervals_scale.py": [r"intervals: N = 20,000, K = 64, rate 0\.7: [\d.]+ s, peak", r"planner: K = \d+"],
+    "loader_throughput.py": [
+        r"train: decode \+ RRC, CPU\s+1\s+[\d,]+",
+        r"eval: decode \+ centre, CPU\s+1\s+[\d,]+",
+    ],
+    "members_digits.py": [r"batched shard of 4: [\d.]+ s per member", r"speed-up: [\d.]+x"],
+    "scores_scale.py": [r'"scores_stage_seconds": [\d.]+', r"goals \(.*\): time (met|MISSED)"],
+    "stream_memory.py": [r"peak PSS of job \+ workers: [\d,]+ MB", r"the member trained its whole epoch"],
+}
+# Measured smoke times on 2 shared cores: gpu_members.py ~15-30 s on CPU (resnet18 under bf16 autocast),
+# dryrun_paper.py starts Snakemake; the rest take 3-7 s each and stay in the fast tier.
+MARKS = {"dryrun_paper.py": pytest.mark.workflow, "gpu_members.py": pytest.mark.slow}
+
+
+def test_every_benchmark_has_a_smoke_test():
+    assert sorted(p.name for p in BENCHMARKS.glob("*.py")) == sorted(FIGURES)
+
+
+@pytest.mark.parametrize(
+    "script", [pytest.param(s, marks=MARKS.get(s, ()), id=s.removesuffix(".py")) for s in sorted(FIGURES)]
+)
+def test_smoke_run_prints_its_figures(script, tmp_path):
+    # from another working directory: a benchmark must find the repository by itself
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--smoke"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{out[-3000:]}\n{proc.stderr[-3000:]}"
+    for figure in FIGURES[script]:
+        assert re.search(figure, out), f"{script} --smoke printed no line matching {figure!r}:\n{out[-3000:]}"
