@@ -128,8 +128,9 @@ _PLAN_EPILOG = """examples:
   memgen plan --from results/digits/mlp/rate0.5 --members 128  what K = 128 would give
 
 The width is hi - lo of a score's interval in scores.csv (memgen/scores/intervals.py: Wilson intervals for
-acc_in and acc_out, jointly at --level; fz and frac bounds from them). Stability is Spearman's rho between the scores
-of two independent ensembles of K members (stability.csv measures it between disjoint sub-ensembles).
+acc_in and acc_out, jointly at --level; fz and frac bounds from them). Stability is Spearman's rho between
+the scores of two independent ensembles of K members (stability.csv measures it between disjoint
+sub-ensembles).
 Device-hours are K x minutes per member / 60; --from reads the minutes from the run's member benchmark files
 (logs/<dataset>/<arch>/<ens>/members/*/*.benchmark.tsv) and scales them by N x rate (points each member
 trains on) when --n or --rate differ from the run's."""

@@ -3,10 +3,11 @@
 rules/common.smk calls `validate(config)` once, when the Snakefile is read: it checks the config against
 schemas/config.schema.yaml (the first error as one line naming the key and the fix), fills the schema's
 defaults in place and applies the cross-key rules of `check` (`memgen audit` validates its config the same
-way). The rules' params then ask the functions here for resolved values (`training` and `member_recipe`:
-the recipe's layers; `loader_spec`, `members`, `reference`, `stable_seed`, `utility_seeds`, `min_side`),
-so a rule's `params` hold exactly the settings that affect its outputs (Snakemake reruns a job whose params
-changed, and nothing else). No torch: planning imports this module (tests/test_layering.py).
+way). memgen/params.py builds each rule's params (and memgen/paths.py its inputs) from the resolved values
+here (`training` and `member_recipe`: the recipe's layers; `loader_spec`, `members`, `reference`,
+`stable_seed`, `utility_seeds`, `min_side`), so a rule's `params` hold exactly the settings that affect its
+outputs (Snakemake reruns a job whose params changed, and nothing else). No torch: planning imports this
+module (tests/test_layering.py).
 """
 
 import zlib

@@ -60,6 +60,11 @@ def fill(template: str, **values) -> str:
     return template
 
 
+def one_of(names) -> str:
+    """A wildcard constraint matching exactly these names (dots literal, longest first)."""
+    return "|".join(sorted((n.replace(".", r"\.") for n in names), key=len, reverse=True))
+
+
 def figure(name: str, ext: str) -> str:
     return fill(FIGURE, figure=name, ext=ext)
 
@@ -188,6 +193,11 @@ def summary_inputs(config: dict, removal: str) -> dict[str, str]:
         out[f"thresholds_{i}"] = fill(THRESHOLDS, dataset=d, arch=a, ens=ens)
         out[f"gallery_{i}"] = figure(f"gallery_{d}_{a}", "png")
     return out
+
+
+def utility_tables(config: dict, variants) -> list[str]:
+    """The utility tables of these variants, for every (dataset, arch): what Tables 1 and 3 read."""
+    return [fill(UTILITY, dataset=d, arch=a, variant=v) for d, a in pairs(config) for v in variants]
 
 
 def utility_runs(config: dict, dataset: str, arch: str, removal: str) -> list[str]:

@@ -7,7 +7,7 @@ rule definitions:
         unpack(ensemble_scores),
     output:
         report(
-            "results/{dataset}/{arch}/definitions.csv",
+            paths.DEFINITIONS,
             caption="../report/definitions.rst",
             category="Tables",
         ),
@@ -24,10 +24,10 @@ rule definitions:
 rule sampling_bias:
     input:
         unpack(ensemble_scores),
-        loo="results/{dataset}/{arch}/loo.csv",  # exact leave-one-out truth (header only when skipped)
+        loo=paths.LOO,  # exact leave-one-out truth (header only when skipped)
     output:
         report(
-            "results/{dataset}/{arch}/sampling_bias.csv",
+            paths.SAMPLING_BIAS,
             caption="../report/sampling_bias.rst",
             category="Tables",
         ),
@@ -46,7 +46,7 @@ rule stability:
         unpack(reference_correct),
     output:
         report(
-            "results/{dataset}/{arch}/stability.csv",
+            paths.STABILITY,
             caption="../report/stability.rst",
             category="Tables",
         ),
@@ -67,7 +67,7 @@ rule memorized:
         unpack(memorized_inputs),
     output:
         report(
-            "results/{dataset}/{arch}/memorized.csv",
+            paths.MEMORIZED,
             caption="../report/memorized.rst",
             category="Tables",
         ),
@@ -76,6 +76,6 @@ rule memorized:
     conda:
         "../envs/memgen.yaml"
     params:
-        memorized=memorized_params,
+        memorized=mp.memorized(config, ALL_FIXES),
     script:
         "../workflow_scripts/memorized.py"

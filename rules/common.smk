@@ -25,44 +25,34 @@ ENSEMBLES = list(config["ensembles"])
 ARCHS = sorted({a for d in DATASETS for a in config["datasets"][d]["archs"]})
 REFERENCE = mc.reference(config)
 BLOCK = config["masks"]["block_size"]
-SHARD = config[
-    "shard_size"
-]  # divides BLOCK (checked): a member job trains one slice of one mask block
+# divides BLOCK (checked): a member job trains one slice of one mask block
+SHARD = config["shard_size"]
 SLICES = list(range(0, BLOCK, SHARD))
 # utility runs: the seeds of one condition are trained in shards of utility.shard_size; the rule's outputs
 # are fixed when the Snakefile is parsed, so the shard size is the configured one (seeds fill whole shards)
 USLOTS = list(range(config["utility"]["shard_size"]))
-REMOVALS = {v: removal_id(config, v) for v in VARIANTS}  # each variant's removal set
-ALL_FIXES = REMOVALS["all"]  # the memorized set memorized.csv and the gallery show
-TABLE3 = REMOVALS[
-    config["ablation"]["table3"]
-]  # the set Table 3, Fig. 10 and the summary rest on
+# each variant's removal set; "all" names the memorized set memorized.csv and the gallery show, the
+# ablation.table3 variant's the one Table 3, Fig. 10 and the summary rest on
+REMOVALS = {v: removal_id(config, v) for v in VARIANTS}
+ALL_FIXES, TABLE3 = REMOVALS["all"], REMOVALS[config["ablation"]["table3"]]
 
 try:  # a profile names rules: its `members` resources hold for every slice rule (rules/ensemble.smk)
-    mp.share_profile_resources(
-        workflow, "members", [f"members_{first}" for first in SLICES]
-    )
+    mp.share_profile_resources(workflow, "members", [f"members_{f}" for f in SLICES])
 except MemgenError as e:
     sys.exit(f"memgen: {e}")
 
 
-def _alt(names):
-    return "|".join(
-        sorted((n.replace(".", r"\.") for n in names), key=len, reverse=True)
-    )
-
-
 wildcard_constraints:
-    dataset=_alt(DATASETS),
-    arch=_alt(ARCHS),
-    ens=_alt(ENSEMBLES),
+    dataset=paths.one_of(DATASETS),
+    arch=paths.one_of(ARCHS),
+    ens=paths.one_of(ENSEMBLES),
     shard=r"\d+",
     block=r"\d+",
     slot=r"\d+",
     group=r"\d+",
-    variant=_alt(VARIANTS),
+    variant=paths.one_of(VARIANTS),
     condition="memorized|random",
-    stratum=_alt(paths.STRATA),
+    stratum=paths.one_of(paths.STRATA),
 
 
 # ---- params (memgen/params.py; docs/rerun.md: which key reruns what) ----

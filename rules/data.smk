@@ -6,7 +6,7 @@
 # settings plus a fingerprint of the files on disk, so a changed image re-indexes that dataset alone.
 rule dataset_index:
     output:
-        "results/{dataset}/data/index.npz",
+        paths.INDEX,
     log:
         "logs/{dataset}/index.log",
     conda:
@@ -19,9 +19,9 @@ rule dataset_index:
 
 rule canaries:
     input:
-        "results/{dataset}/data/index.npz",
+        paths.INDEX,
     output:
-        "results/{dataset}/data/canaries.npz",
+        paths.CANARIES,
     log:
         "logs/{dataset}/canaries.log",
     conda:
@@ -36,7 +36,7 @@ rule duplicates:
     input:
         unpack(duplicates_source),
     output:
-        "results/{dataset}/data/duplicates.csv",
+        paths.DUPLICATES,
     log:
         "logs/{dataset}/duplicates.log",
     conda:

@@ -6,9 +6,9 @@
 # not wait on this rule, and a K x N mask is written once per ensemble for the scores and analyses.
 rule masks:
     input:
-        "results/{dataset}/data/index.npz",
+        paths.INDEX,
     output:
-        "results/{dataset}/{arch}/{ens}/masks.npz",
+        paths.MASKS,
     log:
         "logs/{dataset}/{arch}/{ens}/masks.log",
     conda:
@@ -24,7 +24,7 @@ rule masks:
 # [first, first + shard_size) of a block trains those slots of any block. Changing shard_size renames rules,
 # never files, and params hold no slice, so it retrains nothing (Snakemake's rerun triggers look at files,
 # params, inputs and code, not rule names). The SLURM profile's `members` resources apply to every slice
-# (rules/common.smk: member_rule_resources). Each member's checkpoint.pt is written beside its outputs.npz,
+# (memgen.params.share_profile_resources). Each member's checkpoint.pt is written beside its outputs.npz,
 # before it, and is not a declared output: at paper scale x10 that halves the files Snakemake plans with
 # (benchmarks/dryrun_paper.py --scale 10). One job per member would cost start-up and planning time
 # (docs/decisions.md: Member jobs and shards).
@@ -34,10 +34,10 @@ for first in SLICES:
         name:
             f"members_{first}"
         input:
-            index="results/{dataset}/data/index.npz",
-            canaries="results/{dataset}/data/canaries.npz",
+            index=paths.INDEX,
+            canaries=paths.CANARIES,
         output:
-            outputs=member_files(first, "outputs.npz"),
+            outputs=paths.member_slice(first, SHARD),
         log:
             f"logs/{{dataset}}/{{arch}}/{{ens}}/members/{{block}}/{first}.log",
         benchmark:

@@ -3,14 +3,14 @@
 
 rule fig_sampling_bias:
     input:
-        all_sampling_bias,
+        paths.per_pair(config, paths.SAMPLING_BIAS),
     output:
         png=report(
-            "results/figures/fig1_sampling_bias.png",
+            paths.figure("fig1_sampling_bias", "png"),
             caption="../report/fig1.rst",
             category="Figures",
         ),
-        pdf="results/figures/fig1_sampling_bias.pdf",
+        pdf=paths.figure("fig1_sampling_bias", "pdf"),
     log:
         "logs/figures/fig1_sampling_bias.log",
     conda:
@@ -21,14 +21,14 @@ rule fig_sampling_bias:
 
 rule fig_fpr:
     input:
-        all_definitions,
+        paths.per_pair(config, paths.DEFINITIONS),
     output:
         png=report(
-            "results/figures/fig2_fpr.png",
+            paths.figure("fig2_fpr", "png"),
             caption="../report/fig2.rst",
             category="Figures",
         ),
-        pdf="results/figures/fig2_fpr.pdf",
+        pdf=paths.figure("fig2_fpr", "pdf"),
     log:
         "logs/figures/fig2_fpr.log",
     conda:
@@ -39,14 +39,14 @@ rule fig_fpr:
 
 rule fig_sweep:
     input:
-        all_definitions,
+        paths.per_pair(config, paths.DEFINITIONS),
     output:
         png=report(
-            "results/figures/fig8_sweep.png",
+            paths.figure("fig8_sweep", "png"),
             caption="../report/fig8.rst",
             category="Figures",
         ),
-        pdf="results/figures/fig8_sweep.pdf",
+        pdf=paths.figure("fig8_sweep", "pdf"),
     log:
         "logs/figures/fig8_sweep.log",
     conda:
@@ -57,14 +57,14 @@ rule fig_sweep:
 
 rule fig_stability:
     input:
-        all_stability,
+        paths.per_pair(config, paths.STABILITY),
     output:
         png=report(
-            "results/figures/fig9_stability.png",
+            paths.figure("fig9_stability", "png"),
             caption="../report/fig9.rst",
             category="Figures",
         ),
-        pdf="results/figures/fig9_stability.pdf",
+        pdf=paths.figure("fig9_stability", "pdf"),
     log:
         "logs/figures/fig9_stability.log",
     conda:
@@ -75,15 +75,15 @@ rule fig_stability:
 
 rule fig_null:
     input:
-        scores=f"results/{{dataset}}/{{arch}}/{mc.reference(config)}/scores.csv",
-        thresholds=f"results/{{dataset}}/{{arch}}/{mc.reference(config)}/thresholds.json",
+        scores=fill(paths.SCORES, ens=REFERENCE),
+        thresholds=fill(paths.THRESHOLDS, ens=REFERENCE),
     output:
         png=report(
-            "results/figures/fig3_null_{dataset}_{arch}.png",
+            paths.figure("fig3_null_{dataset}_{arch}", "png"),
             caption="../report/fig3.rst",
             category="Figures",
         ),
-        pdf="results/figures/fig3_null_{dataset}_{arch}.pdf",
+        pdf=paths.figure("fig3_null_{dataset}_{arch}", "pdf"),
     log:
         "logs/figures/fig3_null_{dataset}_{arch}.log",
     conda:
@@ -97,11 +97,11 @@ rule fig_curves:
         unpack(ensemble_scores),
     output:
         png=report(
-            "results/figures/fig7_curves_{dataset}_{arch}.png",
+            paths.figure("fig7_curves_{dataset}_{arch}", "png"),
             caption="../report/fig7.rst",
             category="Figures",
         ),
-        pdf="results/figures/fig7_curves_{dataset}_{arch}.pdf",
+        pdf=paths.figure("fig7_curves_{dataset}_{arch}", "pdf"),
     log:
         "logs/figures/fig7_curves_{dataset}_{arch}.log",
     conda:
@@ -114,16 +114,16 @@ rule fig_curves:
 
 rule fig_leakage:
     input:
-        scores=f"results/{{dataset}}/{{arch}}/{mc.reference(config)}/scores.csv",
-        duplicates="results/{dataset}/data/duplicates.csv",
-        index="results/{dataset}/data/index.npz",  # names the files shown
+        scores=fill(paths.SCORES, ens=REFERENCE),
+        duplicates=paths.DUPLICATES,
+        index=paths.INDEX,  # names the files shown
     output:
         png=report(
-            "results/figures/fig4_leakage_{dataset}_{arch}.png",
+            paths.figure("fig4_leakage_{dataset}_{arch}", "png"),
             caption="../report/fig4.rst",
             category="Figures",
         ),
-        pdf="results/figures/fig4_leakage_{dataset}_{arch}.pdf",
+        pdf=paths.figure("fig4_leakage_{dataset}_{arch}", "pdf"),
     log:
         "logs/figures/fig4_leakage_{dataset}_{arch}.log",
     conda:
@@ -136,14 +136,14 @@ rule fig_leakage:
 
 rule fig_utility:
     input:
-        "results/table3.csv",
+        paths.TABLE3,
     output:
         png=report(
-            "results/figures/fig5_utility.png",
+            paths.figure("fig5_utility", "png"),
             caption="../report/fig5.rst",
             category="Figures",
         ),
-        pdf="results/figures/fig5_utility.pdf",
+        pdf=paths.figure("fig5_utility", "pdf"),
     log:
         "logs/figures/fig5_utility.log",
     conda:
@@ -157,31 +157,31 @@ rule fig_removed:
         unpack(removed_inputs),
     output:
         png=report(
-            "results/figures/fig10_removed_{dataset}_{arch}.png",
+            paths.figure("fig10_removed_{dataset}_{arch}", "png"),
             caption="../report/fig10.rst",
             category="Figures",
         ),
-        pdf="results/figures/fig10_removed_{dataset}_{arch}.pdf",
+        pdf=paths.figure("fig10_removed_{dataset}_{arch}", "pdf"),
     log:
         "logs/figures/fig10_removed_{dataset}_{arch}.log",
     conda:
         "../envs/memgen.yaml"
     params:
-        definition=table3_definition,
+        definition=parse_removal_id(TABLE3)[1],
     script:
         "../workflow_scripts/fig_removed.py"
 
 
 rule fig_seeds:
     input:
-        f"results/{{dataset}}/{{arch}}/utility/{config['ablation']['table3']}.csv",
+        fill(paths.UTILITY, variant=config["ablation"]["table3"]),
     output:
         png=report(
-            "results/figures/fig11_seeds_{dataset}_{arch}.png",
+            paths.figure("fig11_seeds_{dataset}_{arch}", "png"),
             caption="../report/fig11.rst",
             category="Figures",
         ),
-        pdf="results/figures/fig11_seeds_{dataset}_{arch}.pdf",
+        pdf=paths.figure("fig11_seeds_{dataset}_{arch}", "pdf"),
     log:
         "logs/figures/fig11_seeds_{dataset}_{arch}.log",
     conda:
@@ -195,11 +195,11 @@ rule fig_intervals:
         unpack(reference_scores),
     output:
         png=report(
-            "results/figures/fig12_intervals_{dataset}_{arch}.png",
+            paths.figure("fig12_intervals_{dataset}_{arch}", "png"),
             caption="../report/fig12.rst",
             category="Figures",
         ),
-        pdf="results/figures/fig12_intervals_{dataset}_{arch}.pdf",
+        pdf=paths.figure("fig12_intervals_{dataset}_{arch}", "pdf"),
     log:
         "logs/figures/fig12_intervals_{dataset}_{arch}.log",
     conda:
@@ -213,11 +213,11 @@ rule fig_gallery:
         unpack(gallery_inputs),
     output:
         png=report(
-            "results/figures/gallery_{dataset}_{arch}.png",
+            paths.figure("gallery_{dataset}_{arch}", "png"),
             caption="../report/gallery.rst",
             category="Figures",
         ),
-        pdf="results/figures/gallery_{dataset}_{arch}.pdf",
+        pdf=paths.figure("gallery_{dataset}_{arch}", "pdf"),
     log:
         "logs/figures/gallery_{dataset}_{arch}.log",
     conda:

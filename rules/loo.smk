@@ -8,25 +8,25 @@
 # the defaults) get a header-only loo.csv and train nothing.
 checkpoint loo_plan:
     input:
-        "results/{dataset}/data/index.npz",
+        paths.INDEX,
     output:
-        "results/{dataset}/{arch}/loo/plan.json",
+        paths.LOO_PLAN,
     log:
         "logs/{dataset}/{arch}/loo/plan.log",
     conda:
         "../envs/memgen.yaml"
     params:
-        plan=loo_plan_params,
+        plan=mp.loo_plan(config),
     script:
         "../workflow_scripts/loo_plan.py"
 
 
 rule loo_full:
     input:
-        index="results/{dataset}/data/index.npz",
-        canaries="results/{dataset}/data/canaries.npz",
+        index=paths.INDEX,
+        canaries=paths.CANARIES,
     output:
-        "results/{dataset}/{arch}/loo/full.npz",
+        paths.LOO_FULL,
     log:
         "logs/{dataset}/{arch}/loo/full.log",
     benchmark:
@@ -36,7 +36,7 @@ rule loo_full:
     threads: 2
     params:
         loo=loo_model_params,
-        resume="results/{dataset}/{arch}/loo/resume-full.pt",
+        resume=paths.LOO_FULL_RESUME,
     script:
         "../workflow_scripts/loo_full.py"
 
@@ -47,7 +47,7 @@ rule loo_removed:
     input:
         unpack(loo_removed_inputs),
     output:
-        "results/{dataset}/{arch}/loo/{stratum}/{group}.npz",
+        paths.LOO_REMOVED,
     log:
         "logs/{dataset}/{arch}/loo/{stratum}/{group}.log",
     benchmark:
@@ -57,7 +57,7 @@ rule loo_removed:
     threads: 2
     params:
         loo=loo_removed_params,
-        resume="results/{dataset}/{arch}/loo/{stratum}/resume-{group}.pt",
+        resume=paths.LOO_REMOVED_RESUME,
     script:
         "../workflow_scripts/loo_removed.py"
 
@@ -67,7 +67,7 @@ rule loo:
         unpack(loo_inputs),
     output:
         report(
-            "results/{dataset}/{arch}/loo.csv",
+            paths.LOO,
             caption="../report/loo.rst",
             category="Tables",
         ),

@@ -4,14 +4,14 @@
 
 rule summary:
     input:
-        unpack(summary_inputs),
+        **paths.summary_inputs(config, TABLE3),
     output:
-        "results/summary.rst",
+        paths.SUMMARY,
     log:
         "logs/summary.log",
     conda:
         "../envs/memgen.yaml"
     params:
-        pairs=summary_pairs,
+        pairs=[list(pair) for pair in paths.pairs(config)],
     script:
         "../workflow_scripts/summary.py"

@@ -3,13 +3,13 @@
 
 rule scores:
     input:
-        canaries="results/{dataset}/data/canaries.npz",
-        masks="results/{dataset}/{arch}/{ens}/masks.npz",
+        canaries=paths.CANARIES,
+        masks=paths.MASKS,
         outputs=member_outputs,
-        index="results/{dataset}/data/index.npz",  # each point's file: the `path` column
+        index=paths.INDEX,  # each point's file: the `path` column
     output:
-        scores="results/{dataset}/{arch}/{ens}/scores.csv",
-        correct="results/{dataset}/{arch}/{ens}/correct.npz",
+        scores=paths.SCORES,
+        correct=paths.CORRECT,
     log:
         "logs/{dataset}/{arch}/{ens}/scores.log",
     conda:
@@ -22,12 +22,12 @@ rule scores:
 # ReLU units alive, did the loss stay finite, do they fit some canaries? (memgen/scores/fitcheck.py)
 rule fitcheck:
     input:
-        canaries="results/{dataset}/data/canaries.npz",
-        masks="results/{dataset}/{arch}/{ens}/masks.npz",
-        correct="results/{dataset}/{arch}/{ens}/correct.npz",
+        canaries=paths.CANARIES,
+        masks=paths.MASKS,
+        correct=paths.CORRECT,
         members=fitcheck_members,
     output:
-        "results/{dataset}/{arch}/{ens}/fit.json",
+        paths.FIT,
     log:
         "logs/{dataset}/{arch}/{ens}/fitcheck.log",
     conda:
@@ -40,15 +40,15 @@ rule fitcheck:
 
 rule thresholds:
     input:
-        "results/{dataset}/{arch}/{ens}/scores.csv",
-        fit="results/{dataset}/{arch}/{ens}/fit.json",
+        paths.SCORES,
+        fit=paths.FIT,
     output:
-        "results/{dataset}/{arch}/{ens}/thresholds.json",
+        paths.THRESHOLDS,
     log:
         "logs/{dataset}/{arch}/{ens}/thresholds.log",
     conda:
         "../envs/memgen.yaml"
     params:
-        threshold=threshold_params,
+        threshold=mp.thresholds(config),
     script:
         "../workflow_scripts/thresholds.py"

@@ -5,7 +5,7 @@ checkpoint removal:
     input:
         unpack(removal_inputs),
     output:
-        "results/{dataset}/{arch}/removal/{removal}.npz",
+        paths.REMOVAL,
     log:
         "logs/{dataset}/{arch}/removal/{removal}.log",
     conda:
@@ -18,17 +18,11 @@ checkpoint removal:
 
 rule utility_runs:
     input:
-        canaries="results/{dataset}/data/canaries.npz",
-        removal="results/{dataset}/{arch}/removal/{removal}.npz",
+        canaries=paths.CANARIES,
+        removal=paths.REMOVAL,
     output:
-        checkpoints=expand(
-            "results/{{dataset}}/{{arch}}/utility/{{removal}}/{{condition}}/{{shard}}/{slot}/checkpoint.pt",
-            slot=USLOTS,
-        ),
-        outputs=expand(
-            "results/{{dataset}}/{{arch}}/utility/{{removal}}/{{condition}}/{{shard}}/{slot}/outputs.npz",
-            slot=USLOTS,
-        ),
+        checkpoints=[fill(paths.UTILITY_CHECKPOINT, slot=s) for s in USLOTS],
+        outputs=[fill(paths.UTILITY_RUN, slot=s) for s in USLOTS],
     log:
         "logs/{dataset}/{arch}/utility/{removal}/{condition}/{shard}.log",
     benchmark:
@@ -38,7 +32,7 @@ rule utility_runs:
     threads: 2
     params:
         utility=utility_params,
-        resume="results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}/resume.pt",
+        resume=paths.UTILITY_RESUME,
     script:
         "../workflow_scripts/utility_runs.py"
 
@@ -48,7 +42,7 @@ rule utility:
         unpack(variant_inputs),
         runs=variant_runs,
     output:
-        "results/{dataset}/{arch}/utility/{variant}.csv",
+        paths.UTILITY,
     log:
         "logs/{dataset}/{arch}/utility/{variant}.log",
     conda:
@@ -62,9 +56,9 @@ rule utility:
 
 rule table1:
     input:
-        table1_inputs,
+        paths.utility_tables(config, VARIANTS),
     output:
-        report("results/table1.csv", caption="../report/table1.rst", category="Tables"),
+        report(paths.TABLE1, caption="../report/table1.rst", category="Tables"),
     log:
         "logs/table1.log",
     conda:
@@ -75,9 +69,9 @@ rule table1:
 
 rule table3:
     input:
-        table3_inputs,
+        paths.utility_tables(config, [config["ablation"]["table3"]]),
     output:
-        report("results/table3.csv", caption="../report/table3.rst", category="Tables"),
+        report(paths.TABLE3, caption="../report/table3.rst", category="Tables"),
     log:
         "logs/table3.log",
     conda:

@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from memgen.data.index import build_index, fingerprint, load_index, write_index
+from memgen.data.index import build_index, load_index, write_index
 from memgen.data.loaders import load_dataset
+from memgen.params import fingerprint
 
 
 def test_digits_index_matches_the_loader(tmp_path):

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from memgen.analysis.stability import spearman
 from memgen.errors import fail
 from memgen.scores.intervals import DEFAULT_LEVEL, INTERVAL_DEFINITIONS, bounds, check_level
 
@@ -115,8 +116,6 @@ def stability(
     Binomial(members, 1 - rate). Points held out by fewer than min_out members in either are left out,
     as memgen.analysis.stability does. NaN when fewer than 2 points remain or a side is constant.
     """
-    from memgen.analysis.stability import spearman
-
     rng = np.random.default_rng(seed)
     p_in, p_out = np.asarray(p_in, dtype=float), np.asarray(p_out, dtype=float)
     if not groups:

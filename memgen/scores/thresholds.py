@@ -13,6 +13,7 @@ import pandas as pd
 from memgen.errors import fail
 from memgen.io import read_csv
 from memgen.scores.compute import DEFINITIONS
+from memgen.scores.fitcheck import reason
 from memgen.scores.intervals import INTERVAL_DEFINITIONS
 
 TAILS = ("upper", "lower")
@@ -201,8 +202,6 @@ def undefined_reason(rule: str, tau: float, fit: dict | None) -> str | None:
     - The null rule gives τ <= 0: τ = 0 would call every point its members fit no better in than out
       memorized (docs/decisions.md: A null at zero leaves the set undefined).
     """
-    from memgen.scores.fitcheck import reason
-
     why = reason(fit) if fit else None
     if why:
         return f"memorized set undefined: {why}"
@@ -217,8 +216,6 @@ def undefined_reason(rule: str, tau: float, fit: dict | None) -> str | None:
 
 def _fit_summary(fit: dict | None) -> dict | None:
     """The fit check's verdict as thresholds.json carries it (the whole record is fit.json)."""
-    from memgen.scores.fitcheck import reason
-
     if fit is None:
         return None
     return {

@@ -1,0 +1,171 @@
+"""What rules depend on (memgen.params) and where files live (memgen.paths), tested without Snakemake:
+run-only settings stay out of params, a setting reaches only the rules that read it, every artifact's path
+is written once, and a Snakemake shaped otherwise stops planning with one message."""
+
+import copy
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+import memgen.config as mc
+from memgen import params as mp
+from memgen import paths
+from memgen.errors import MemgenError
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = mc.validate(yaml.safe_load((ROOT / "config.yaml").read_text()))
+RUN_ONLY = ("shard_size", "checkpoint_every", "batched", "compile", "concurrent_members", "loader_workers")
+
+
+def edited(change) -> dict:
+    c = copy.deepcopy(BASE)
+    change(c)
+    return mc.validate(c)
+
+
+def keys(value) -> set[str]:
+    """Every key of a nested params value."""
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in keys(v)}
+    return set()
+
+
+def with_folder(c):
+    c["datasets"]["mine"] = {"kind": "imagefolder", "root": "/nowhere", "archs": {"mlp": {}}}
+    c["datasets"]["mine"].update(loader="stream", loader_workers=4, gpu_decode=False)
+
+
+def test_member_params_hold_no_run_only_key_and_ignore_run_only_settings():
+    c = edited(with_folder)
+    member = mp.member(c, "mine", "mlp", "rate0.5")
+    assert not keys(member) & set(RUN_ONLY), keys(member)
+    assert not set(member["loader"]) & set(mc.LOADER_RUN_ONLY)  # how a folder is read, not which images
+    # Snakemake compares the params' repr: the key order is part of the value
+    assert list(member) == ["training", "loader", "masks", "seed", "full_logits"]
+
+    def run_only(c):
+        with_folder(c)
+        c["shard_size"] = 16
+        c["training"].update(checkpoint_every=3, batched=False, concurrent_members=2)
+        c["datasets"]["mine"].update(loader="memory", loader_workers=1, gpu_decode=True)
+
+    assert mp.member(edited(run_only), "mine", "mlp", "rate0.5") == member
+
+
+def test_utility_params_seeds_are_those_of_the_shard():
+    size = BASE["utility"]["shard_size"]
+    p = mp.utility_runs(BASE, "digits", "mlp", 1)
+    assert p["seed_ids"] == list(range(size, 2 * size))
+    assert p["seeds"] == [mc.stable_seed(BASE, "digits", "mlp", "utility", s) for s in p["seed_ids"]]
+    assert len(set(p["seeds"])) == size and not set(p["seeds"]) & set(
+        mp.utility_runs(BASE, "digits", "mlp", 0)["seeds"]
+    )
+
+
+def test_a_utility_setting_reaches_utility_rules_and_no_member():
+    def utility(c):
+        c["utility"].update(seeds=40, duplicate_threshold=0.9)
+
+    c = edited(utility)
+    for ens in BASE["ensembles"]:
+        assert mp.member(c, "digits", "mlp", ens) == mp.member(BASE, "digits", "mlp", ens)
+    assert mp.removal(c, "digits", "mlp", "rate0.7-fz-fixed") != mp.removal(
+        BASE, "digits", "mlp", "rate0.7-fz-fixed"
+    )
+    assert mp.variant(c, "digits", "original") == {"test_set": "original", "seeds": 40}
+
+
+def test_an_ensemble_setting_reaches_its_own_members_only():
+    c = edited(lambda c: c["ensembles"]["rate0.5"].update(rate=0.6))
+    assert mp.member(c, "digits", "mlp", "rate0.5") != mp.member(BASE, "digits", "mlp", "rate0.5")
+    assert mp.member(c, "digits", "mlp", "rate0.7") == mp.member(BASE, "digits", "mlp", "rate0.7")
+    assert mp.loo_model(c, "digits", "mlp") == mp.loo_model(
+        BASE, "digits", "mlp"
+    )  # the reference is rate0.95
+
+
+def test_index_params_add_the_files_and_min_side_of_an_image_folder(tmp_path):
+    digits = mp.index(BASE, "digits")
+    assert digits["files"] == "" and "min_side" not in digits  # bundled: nothing on disk to watch
+    c = edited(with_folder)
+    c["datasets"]["mine"]["root"] = str(tmp_path)
+    (tmp_path / "train" / "cat").mkdir(parents=True)
+    (tmp_path / "train" / "cat" / "a.png").write_bytes(b"x")
+    folder = mp.index(c, "mine")
+    assert folder["files"] and folder["min_side"] == mc.min_side(c, "mine") and "loader_workers" not in folder
+
+
+def test_loo_jobs_cover_each_stratum_in_fixed_positions():
+    c = edited(lambda c: c["loo"].update(random=2 * paths.POINTS_PER_JOB + 1))
+    last = mp.loo_removed(c, "digits", "mlp", "random", 2)
+    assert (last["first"], last["last"]) == (2 * paths.POINTS_PER_JOB, 2 * paths.POINTS_PER_JOB + 1)
+    assert "random_seed" in last and "random_seed" not in mp.loo_removed(c, "digits", "mlp", "top", 0)
+    with pytest.raises(ValueError, match="has no job 3"):
+        mp.loo_removed(c, "digits", "mlp", "random", 3)
+    jobs = paths.loo_inputs(c, "digits", "mlp", "plan.json", run=True)["random"]
+    assert jobs[-1] == "results/digits/mlp/loo/random/2.npz"
+
+
+def test_inputs_follow_the_templates():
+    c = edited(lambda c: c["ensembles"]["rate0.5"].update(members=2 * c["masks"]["block_size"]))
+    outputs = paths.member_outputs(c, "digits", "mlp", "rate0.5")
+    block = c["masks"]["block_size"]  # member k = block * block_size + slot, in mask row order
+    assert len(outputs) == 2 * block
+    assert outputs[block + 1] == "results/digits/mlp/rate0.5/members/1/1/outputs.npz"
+    assert paths.member_slice(32, 2) == [
+        "results/{dataset}/{arch}/{ens}/members/{block}/32/outputs.npz",
+        "results/{dataset}/{arch}/{ens}/members/{block}/33/outputs.npz",
+    ]
+    assert paths.parse_removal_id("rate0.5-wd0.002-frac-null") == ("rate0.5-wd0.002", "frac", "null")
+    assert re.fullmatch(paths.one_of(["rate0.5", "rate0.5-wd0.002"]), "rate0.5-wd0.002")
+    assert not re.fullmatch(paths.one_of(["rate0.5"]), "rate0x5")
+
+
+def templates() -> dict[str, str]:
+    return {k: v for k, v in vars(paths).items() if k.isupper() and isinstance(v, str) and "/" in v}
+
+
+def test_every_template_is_in_docs_artifacts():
+    doc = (ROOT / "docs" / "artifacts.md").read_text()
+    missing = [f"{k} = {v}" for k, v in templates().items() if f"`{v}`" not in doc]
+    assert not missing, "docs/artifacts.md lacks rows for:\n" + "\n".join(missing)
+
+
+def test_rules_name_results_only_through_memgen_paths():
+    smk = [ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))]
+    literal = [
+        f"{p.name}: {line.strip()}" for p in smk for line in p.read_text().splitlines() if '"results/' in line
+    ]
+    assert not literal, "write these paths once, in memgen/paths.py:\n" + "\n".join(literal)
+
+
+def test_profile_resources_reach_the_slice_rules():
+    gpu, threads = {"gpu": 1}, 2
+    settings = SimpleNamespace(
+        _parsed_overwrite_resources={"members": gpu, "members_32": {"gpu": 2}},
+        _parsed_overwrite_threads={"members": threads},
+    )
+    mp.share_profile_resources(
+        SimpleNamespace(resource_settings=settings), "members", ["members_0", "members_32"]
+    )
+    assert settings._parsed_overwrite_resources["members_0"] == gpu
+    assert settings._parsed_overwrite_resources["members_32"] == {"gpu": 2}  # named in the profile: kept
+    assert settings._parsed_overwrite_threads == {"members": 2, "members_0": 2, "members_32": 2}
+
+
+@pytest.mark.parametrize(
+    "workflow",
+    [
+        SimpleNamespace(),  # no resource_settings
+        SimpleNamespace(resource_settings=SimpleNamespace(_parsed_overwrite_threads={})),
+        SimpleNamespace(
+            resource_settings=SimpleNamespace(_parsed_overwrite_resources=(), _parsed_overwrite_threads={})
+        ),
+    ],
+)
+def test_a_snakemake_shaped_otherwise_stops_planning(workflow):
+    with pytest.raises(MemgenError, match=r"members_0.*Fix: use the Snakemake of requirements.lock"):
+        mp.share_profile_resources(workflow, "members", ["members_0"])
