@@ -184,8 +184,8 @@ def _add_plan(sub) -> None:
 
 
 def _run_plan(args) -> int:
-    from memgen.errors import fail
     from memgen.analysis.planner import format_plan, load_run, plan
+    from memgen.errors import fail
 
     run = load_run(args.from_run) if args.from_run else None
     if run is None and (args.n is None or args.rate is None):

@@ -75,8 +75,9 @@ def write_definitions(score_paths: dict, out_path, analysis: dict, dataset: str,
     over all canaries and over the canaries the members fit (column `canaries`).
 
     score_paths: ensemble name -> scores.csv. analysis: {ensembles: {name: {rate, weight_decay, plain}},
-    min_out, ...}. Columns: dataset, arch, ensemble, rate, weight_decay, then memgen.analysis.definitions.COLUMNS;
-    rows by rate, weight decay, ensemble, then canaries (all, fit), then definition (DEFINITIONS).
+    min_out, ...}. Columns: dataset, arch, ensemble, rate, weight_decay, then
+    memgen.analysis.definitions.COLUMNS; rows by rate, weight decay, ensemble, then canaries (all, fit), then
+    definition (DEFINITIONS).
     """
     tables = [
         _tag(

@@ -102,8 +102,8 @@ def memorized_table(
 ) -> pd.DataFrame:
     """The rows of memorized.csv (COLUMNS), highest score first (ties by index).
 
-    is_memorized bool [N] (memgen.scores.thresholds.memorized); paths str [N] (point_paths); held_out: the arrays
-    of held_out_predictions for the memorized points, in index order. `score` repeats the definition's
+    is_memorized bool [N] (memgen.scores.thresholds.memorized); paths str [N] (point_paths); held_out: the
+    arrays of held_out_predictions for the memorized points, in index order. `score` repeats the definition's
     column the set was chosen by, so the file reads on its own.
     """
     idx = np.flatnonzero(np.asarray(is_memorized, dtype=bool))

@@ -2,9 +2,10 @@
 target interval width or stability, and what they cost.
 
 Model: a point's held-in and held-out members are independent Bernoulli draws at its true accuracies
-(p_in, p_out), as memgen.scores.intervals assumes. A balanced mask of K members (blocks of `block_size`, each point
-in round(r * block_size) of every block, memgen.ensemble.masks) fixes n_in and n_out = K - n_in for every point. The
-planner draws the members' hit counts (Monte Carlo, seeded) and reports what scores.csv would hold:
+(p_in, p_out), as memgen.scores.intervals assumes. A balanced mask of K members (blocks of `block_size`, each
+point in round(r * block_size) of every block, memgen.ensemble.masks) fixes n_in and n_out = K - n_in for
+every point. The planner draws the members' hit counts (Monte Carlo, seeded) and reports what scores.csv would
+hold:
 
 - interval width: hi - lo of memgen.scores.intervals (Wilson, Bonferroni), the mean and median over points;
 - stability: Spearman's rho between the scores of two independent ensembles of K members, the quantity

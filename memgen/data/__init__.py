@@ -1,2 +1,3 @@
-"""Stage 1, rules/data.smk: datasets (loaders, streaming, the long-tail generator), the index, canaries and the
+"""Stage 1, rules/data.smk: datasets (loaders, streaming, the long-tail generator), the index, canaries and
+the
 duplicate list."""

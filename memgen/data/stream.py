@@ -1,7 +1,7 @@
 """Image folders streamed from disk: read, decode and augment in batches, never the whole folder in memory.
 
-The in-memory path (memgen.data.loaders.load_imagefolder with loader: memory) resizes every image once and holds
-them as uint8 [N, 3, S, S]: 15 GB for ImageNet at 64 px, 193 GB at 224 px. `FolderImages` stands in for
+The in-memory path (memgen.data.loaders.load_imagefolder with loader: memory) resizes every image once and
+holds them as uint8 [N, 3, S, S]: 15 GB for ImageNet at 64 px, 193 GB at 224 px. `FolderImages` stands in for
 that array wherever a model reads images (training, evaluation, features): it has the array's `shape`
 and `len`, `x[idx]` decodes those images, and `batches()`/`chunks()` feed training and evaluation through
 a torch DataLoader whose worker processes read and decode files in parallel with the model's work.
@@ -16,9 +16,9 @@ Transforms (torchvision's ImageNet recipe, done with PIL in one resampling step 
 - evaluation of such a recipe: the centre S/0.875 crop (resize to 256, centre-crop 224 for S = 224).
 - without it (and for digits-like folders): the whole image resized to S x S, exactly what the in-memory
   path holds, so both paths train the same member from the same files (tests/test_stream.py).
-Batches are a function of (seed, epoch) alone: the order and flips come from memgen.ensemble.train.epoch_plan, the
-crop of step s from a generator seeded by (seed, epoch, s), so a resumed member redraws the batches it
-would have drawn, whatever the number of workers.
+Batches are a function of (seed, epoch) alone: the order and flips come from
+memgen.ensemble.train.epoch_plan, the crop of step s from a generator seeded by (seed, epoch, s), so a resumed
+member redraws the batches it would have drawn, whatever the number of workers.
 
 Decoding on the GPU: on CUDA, when every file is a JPEG, workers only read bytes and find the crop (from
 the header); torchvision.io.decode_jpeg decodes the batch on the GPU (nvJPEG) and the crop is resized

@@ -1,1 +1,1 @@
-"""Figures (rules/figures.smk draws them from each stage's jobs): one seaborn look, one function per figure."""
+"""Figures, drawn by rules/figures.smk through each stage's jobs: one seaborn look, one function each."""

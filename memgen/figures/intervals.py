@@ -1,4 +1,5 @@
-"""Fig. 12: per-point scores with their intervals (memgen.scores.intervals), τ, and what each selection memorizes."""
+"""Fig. 12: per-point scores with their intervals (memgen.scores.intervals), τ, and what each selection
+memorizes."""
 
 import numpy as np
 import pandas as pd

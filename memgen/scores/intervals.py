@@ -95,12 +95,14 @@ def bounds(hits_in, n_in, hits_out, n_out, level: float = DEFAULT_LEVEL) -> dict
         "frac_lo": frac_of(in_lo, out_hi),
         "frac_hi": frac_of(in_hi, out_lo),
     }
-    # the same float-noise rounding as the point estimates (memgen.scores.compute), so a bound equal to τ on paper is
+    # the same float-noise rounding as the point estimates (memgen.scores.compute), so a bound equal to τ on
+    # paper is
     return {k: np.round(v, 12) for k, v in cols.items()}
 
 
 def interval_columns(scores: dict, level: float = DEFAULT_LEVEL) -> dict[str, np.ndarray]:
-    """Interval columns from memgen.scores.compute.compute_scores' output (n_in, n_out, acc_in, acc_out): the hit
+    """Interval columns from memgen.scores.compute.compute_scores' output (n_in, n_out, acc_in, acc_out): the
+    hit
     counts are acc * n, exact integers up to float rounding."""
     n_in, n_out = np.asarray(scores["n_in"]), np.asarray(scores["n_out"])
     hits_in = np.rint(np.nan_to_num(np.asarray(scores["acc_in"], dtype=np.float64)) * n_in)

@@ -93,8 +93,8 @@ def memorized(
 
     Ties at τ count: under Eq. 2 τ is often exactly 1.0 (docs/decisions.md: Ties at τ count). A NaN τ or a
     NaN score is never memorized.
-    require_interval: the lower end of the score's interval (`<definition>_lo`, memgen.scores.intervals) must reach
-    τ instead of the score itself.
+    require_interval: the lower end of the score's interval (`<definition>_lo`, memgen.scores.intervals) must
+    reach τ instead of the score itself.
     """
     check_definition(definition)
     check_columns(scores, ("canary", "n_in", "n_out", "fz", "frac", definition))  # what scored() and τ read
@@ -198,7 +198,7 @@ def tau_ties(tau: float, null: np.ndarray, natural_scores: np.ndarray) -> dict:
 def undefined_reason(rule: str, tau: float, fit: dict | None) -> str | None:
     """Why a rule's memorized set is undefined (None when it is defined).
 
-    - The ensemble failed its fit check (memgen.scores.fitcheck): its scores are not to be trusted, whatever τ.
+    - The ensemble failed its fit check (memgen.scores.fitcheck): its scores are untrusted, whatever τ.
     - The null rule gives τ <= 0: τ = 0 would call every point its members fit no better in than out
       memorized (docs/decisions.md: A null at zero leaves the set undefined).
     """
@@ -274,8 +274,8 @@ def compute_thresholds(
     acc_in spread (which regime the run is in). JSON-ready: NaN becomes None. Never raises on an empty
     null or an empty memorized set; `note` says why.
 
-    fit: the ensemble's fit check (fit.json, memgen.scores.fitcheck.verdict) or None. Where the memorized set is
-    undefined (the fit check failed, or the null rule's τ <= 0: `undefined_reason`), tau, n_memorized and
+    fit: the ensemble's fit check (fit.json, memgen.scores.fitcheck.verdict) or None. Where the memorized set
+    is undefined (the fit check failed, or the null rule's τ <= 0: `undefined_reason`), tau, n_memorized and
     fraction_memorized are None and `note` starts "memorized set undefined:" with the reason and the fix.
 
     Counts: null_size = canaries scored; n_natural_scored = natural points scored; n_excluded = points
