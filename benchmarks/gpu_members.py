@@ -3,7 +3,7 @@
     python benchmarks/gpu_members.py                                  # one GPU, ~1-2 min
     python benchmarks/gpu_members.py --compile --json out.json        # also (b) with torch.compile
     python benchmarks/gpu_members.py --device cpu --n 512 --epochs 1  # on CPU: it runs; figures mean nothing
-    python benchmarks/gpu_members.py --smoke                          # 64 images, 1 epoch; CPU without a GPU
+    python benchmarks/gpu_members.py --smoke                          # 16 images, 1 epoch; CPU without a GPU
 
 One recipe for all: synthetic CIFAR-shaped data (uint8 n x 3 x 32 x 32, 10 classes), timm
 resnet18 with the 32x32 stem (memgen.ensemble.models.build_model), batch 512, SGD with Nesterov momentum,
@@ -30,7 +30,7 @@ from memgen.ensemble.train import Job, train
 from memgen.recipe import TrainConfig
 
 BATCH, LR_PEAK, WARMUP, MOMENTUM, WD, PAD = 512, 0.4, 0.25, 0.9, 5e-4, 4  # the paper's CIFAR recipe
-SMOKE = {"n": 64, "epochs": 1}
+SMOKE = {"n": 16, "epochs": 1}  # one step per mode; resnet18 under bf16 autocast is slow on CPU
 
 
 def sync(dev: torch.device) -> None:

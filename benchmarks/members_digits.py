@@ -1,7 +1,7 @@
 """Seconds per member on digits: a shard trained as one batched (vmapped) computation vs one model at a time.
 
     .venv/bin/python benchmarks/members_digits.py [--arch mlp] [--members 32] [--epochs 60]
-    .venv/bin/python benchmarks/members_digits.py --smoke     # 4 + 2 members, 1 epoch: seconds
+    .venv/bin/python benchmarks/members_digits.py --smoke     # 4 + 2 members, 1 epoch, 1 thread: seconds
 
 Uses the default config's recipe (rate 0.5 subsets, batch 128). Prints one line per mode and the speed-up.
 """
@@ -21,7 +21,7 @@ from memgen.ensemble.train import Job, train_batched, train_sequential
 from memgen.recipe import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
-SMOKE = {"members": 4, "sequential": 2, "epochs": 1}
+SMOKE = {"members": 4, "sequential": 2, "epochs": 1, "threads": 1}
 
 
 def main() -> None:

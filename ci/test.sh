@@ -8,8 +8,9 @@
 #   4. lint: ruff, snakefmt --check, snakemake --lint
 #   5. the fast tier, unit tests without Snakemake (the developer's command, about 2 min):
 #        .venv/bin/python -m pytest -m "not workflow and not slurm and not cuda and not slow"
-#   6. the workflow and slow tests, at nice 19 (cuda ones skip without a GPU):
+#   6. the workflow and slow tests (cuda ones skip without a GPU):
 #        -m "(workflow or slow or cuda) and not slurm"
+#      5 and 6 at nice 19, so the SLURM tests' jobs (nice 0) keep the timing those tests depend on
 #   7. the SLURM tests' result and output
 # Each test runs once. Every step after the install runs even when an earlier one failed; the summary at
 # the end lists each step, and the exit status is non-zero when any failed.
@@ -131,8 +132,8 @@ bg_pids=()
 read_bg "$setup_log"
 
 # --- 3. the SLURM tests, in the background from here on (CI_SLURM_PARALLEL=0: after the others): they
-# mostly wait on SLURM (status polls, a ~2-minute requeue delay, 1-minute time limits), and their jobs run at
-# nice 0 while the workflow tests run at nice 19, so the jobs' timing is theirs alone
+# mostly wait on SLURM (status polls, a ~2-minute requeue delay, 1-minute time limits); their jobs run at
+# nice 0 and the other tests at nice 19 with one thread a job (tests/workflow_helpers.py: RUN_OPTIONS)
 slurm_log=$(mktemp -t memgen-ci-slurm.XXXXXX)
 if [ "${CI_SLURM_PARALLEL:-1}" = 1 ]; then
   # no cache plugin: two pytest sessions at once must not write .pytest_cache together
@@ -150,8 +151,9 @@ if [ -f Snakefile ]; then
 fi
 
 # --- 5., 6. the fast tier first, then the workflow and slow tests; 7. the SLURM tests' result
+# at nice 19: the SLURM jobs beside them (nice 0) get the CPU first, and their timing is what those tests check
 step "pytest fast tier (unit tests, no Snakemake)" \
-  "$PY" -m pytest -ra -m "not workflow and not slurm and not cuda and not slow"
+  nice -n 19 "$PY" -m pytest -ra -m "not workflow and not slurm and not cuda and not slow"
 step "pytest workflow and slow tests (not slurm)" \
   nice -n 19 "$PY" -m pytest -ra -m "(workflow or slow or cuda) and not slurm"
 if [ -n "${slurm_pid:-}" ]; then

@@ -213,12 +213,12 @@ def variant(config: dict, dataset: str, test_set: str) -> dict:
 
 # ---- resources ----
 def share_profile_resources(workflow, rule: str, aliases: list[str]) -> None:
-    """Give rules `aliases` the profile's `set-resources`/`set-threads` of `rule` (one that names no rule of
-    its own: the member rules members_<first> are named by shard_size, which a profile cannot follow).
+    """The profile's `set-resources`/`set-threads` entry for `rule` also for the rules `aliases` (the member
+    rules members_<first>: a profile names rules, and their names follow shard_size, rules/ensemble.smk).
 
-    Snakemake has no public way to do this: its parsed tables are read and extended before the rules are
-    defined. Where they are missing or shaped otherwise (another Snakemake), fail rather than run member
-    jobs without their GPU, memory and time limit."""
+    Snakemake has no public way to do this: it reads its parsed tables as each rule is defined, so they are
+    extended here, before the member rules are. Where they are missing or shaped otherwise (another
+    Snakemake), planning stops rather than run member jobs without their GPU, memory and time limit."""
     settings = getattr(workflow, "resource_settings", None)
     for attr, option in (
         ("_parsed_overwrite_resources", "set-resources"),
@@ -227,10 +227,10 @@ def share_profile_resources(workflow, rule: str, aliases: list[str]) -> None:
         table = getattr(settings, attr, None)
         if not isinstance(table, dict):
             raise fail(
-                f"this Snakemake keeps no dict workflow.resource_settings.{attr}, where memgen gives the "
-                f"profile's `{option}: {rule}` to the rules {', '.join(aliases)}",
-                "use the Snakemake of requirements.lock (9.x), or name those rules in the profile's "
-                f"`{option}` yourself",
+                f"this Snakemake has no dict workflow.resource_settings.{attr}, through which memgen gives "
+                f"the profile's `{option}` of `{rule}` to the rules {', '.join(aliases)}",
+                "use the Snakemake of requirements.lock (snakemake==9.27.1), or adapt "
+                "memgen.params.share_profile_resources to this version",
             )
         if rule in table:
             for name in aliases:

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# One torch thread per test process (and the processes it starts), unless the caller says otherwise: on a
+# busy 2-core machine a 2-thread torch process stalls at every op's barrier (tests/workflow_helpers.py)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def in_ci() -> bool:

@@ -70,7 +70,8 @@ def test_audit_of_digits_pngs_names_the_memorized_files(tmp_path):
     out = tmp_path / "audit"
     t0 = time.time()
     proc = subprocess.run(
-        [*MEMGEN, "audit", str(folder), "--cores", "2", "--out", str(out)],
+        # one thread per job (tests/workflow_helpers.py: RUN_OPTIONS), through the audit's Snakemake options
+        [*MEMGEN, "audit", str(folder), "--cores", "2", "--out", str(out), "--", "--max-threads", "1"],
         capture_output=True,
         text=True,
         timeout=1500,

@@ -26,8 +26,8 @@ FIGURES = {
     "scores_scale.py": [r'"scores_stage_seconds": [\d.]+', r"goals \(.*\): time (met|MISSED)"],
     "stream_memory.py": [r"peak PSS of job \+ workers: [\d,]+ MB", r"the member trained its whole epoch"],
 }
-# Measured smoke times on 2 shared cores: gpu_members.py ~15-30 s on CPU (resnet18 under bf16 autocast),
-# dryrun_paper.py starts Snakemake; the rest take 3-7 s each and stay in the fast tier.
+# gpu_members.py takes 15-75 s on 2 shared cores without a GPU (resnet18 under bf16 autocast on CPU) and
+# dryrun_paper.py starts Snakemake; the rest take 3-14 s each (3-6 s of CPU) and stay in the fast tier.
 MARKS = {"dryrun_paper.py": pytest.mark.workflow, "gpu_members.py": pytest.mark.slow}
 
 

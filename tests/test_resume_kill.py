@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from workflow_helpers import SNAKEMAKE, copy_workflow, snakemake, tiny_config
+from workflow_helpers import RUN_OPTIONS, SNAKEMAKE, copy_workflow, snakemake, tiny_config
 
 pytestmark = pytest.mark.workflow
 
@@ -23,8 +23,9 @@ SHARD = "results/digits/cnn/rate0.5/members/0"  # mask block 0; the job trains i
 def _config():
     cfg = tiny_config()
     cfg["datasets"]["digits"]["archs"] = {"cnn": {}}
-    # one model after another, saving every 4 epochs: slow enough (a few seconds) to be killed mid-shard
-    cfg["training"].update(epochs=60, checkpoint_every=4, batched=False)
+    # one model after another, saving every 4 epochs: the kill lands in model 0 (after its first save), so
+    # 20 epochs leave 7+ models to resume through; 60 cost CI ~2 min more for the same proof
+    cfg["training"].update(epochs=20, checkpoint_every=4, batched=False)
     return cfg
 
 
@@ -35,7 +36,7 @@ def _target(wd):
 def test_kill_9_then_rerun_gives_identical_outputs(tmp_path):
     killed = copy_workflow(tmp_path / "killed", _config())
     clean = copy_workflow(tmp_path / "clean", _config())
-    cmd = [SNAKEMAKE, "--cores", "2", _target(killed)]
+    cmd = [SNAKEMAKE, *RUN_OPTIONS, _target(killed)]  # as the helper runs the rerun and the clean run
     proc = subprocess.Popen(
         cmd, cwd=killed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )

@@ -44,7 +44,7 @@ def _tau(thresholds_path, params: dict) -> tuple[float | None, str]:
 def write_memorized(scores_path, thresholds_path, masks_path, output_paths, index_path, out, params) -> None:
     """memorized.csv (memgen.analysis.memorized.COLUMNS): the natural points with score >= τ, highest first.
 
-    params: ensemble, definition, rule ("null" | "fixed"), min_out (rules/common.smk memorized_params).
+    params: ensemble, definition, rule ("null" | "fixed"), min_out (memgen.params.memorized).
     What held-out members predict is read from the members' compact outputs (`train__pred`), for the
     memorized points only: over the members whose mask row holds the point out.
     """

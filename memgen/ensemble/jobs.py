@@ -9,6 +9,7 @@ config, not from the rule's params, so changing them never marks a member out of
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,11 +20,13 @@ from memgen.data.loaders import dataset_from
 from memgen.ensemble.masks import block
 from memgen.ensemble.masks import block as mask_block
 from memgen.ensemble.outputs import compact, save_outputs
-from memgen.ensemble.train import Job, device, predict_chunks, train
 from memgen.errors import fail
 from memgen.io import load_npz, save_checkpoint, save_npz
 from memgen.preempt import stop_on_signals
 from memgen.recipe import TrainConfig
+
+if TYPE_CHECKING:
+    from memgen.ensemble.train import Job
 
 log = logging.getLogger("memgen.stages")
 
@@ -56,6 +59,8 @@ def train_and_save(
     """Train one job's models; write each one's checkpoint (weights + the config that made it) and outputs.
 
     eval_sets: name -> (uint8 images, labels the compact outputs are taken against)."""
+    from memgen.ensemble.train import Job, device, train  # torch: here, so the masks job never loads it
+
     job = Job(ds.x_train, labels, indices, seeds, arch, ds.num_classes, ds.mean, ds.std)
     dev = device()
     # a SIGTERM from SLURM (time limit, requeue, preemption) saves the resume state and stops (memgen.preempt)
@@ -76,9 +81,13 @@ def train_and_save(
     return {"device": dev, "seeds": {str(i): int(s) for i, s in zip(ids, seeds, strict=True)}}
 
 
-def evaluate(job: Job, cfg: TrainConfig, state_dict: dict, x, y, dev: str, full_logits: bool = False) -> dict:
+def evaluate(
+    job: "Job", cfg: TrainConfig, state_dict: dict, x, y, dev: str, full_logits: bool = False
+) -> dict:
     """Compact outputs (memgen.ensemble.outputs.compact) of a model on (x, y), and its float16 logits
     when asked: chunk by chunk, as compact() of a chunk equals those rows of compact() of the whole set."""
+    from memgen.ensemble.train import predict_chunks  # torch: here, so the masks job never loads it
+
     parts, full, start = [], [], 0
     for logits in predict_chunks(job, cfg, state_dict, x, dev):
         parts.append(compact(logits, y[start : start + len(logits)]))

@@ -14,7 +14,6 @@ import memgen.config as mc
 from memgen.data.index import load_index
 from memgen.data.loaders import dataset_from
 from memgen.ensemble.outputs import compact
-from memgen.ensemble.train import Job, device, predict_chunks, train
 from memgen.errors import fail
 from memgen.io import load_json, load_npz, read_csv, save_csv, save_json, save_npz
 from memgen.loo.truth import chosen_points, loo_table, random_ranking, top_ranking
@@ -66,6 +65,8 @@ def _data(name, loader: dict, cfg: TrainConfig, paths):
 
 def _train(cfg: TrainConfig, arch, ds, labels, indices, seeds, resume):
     """Train one job's models with the reference ensemble's recipe."""
+    from memgen.ensemble.train import Job, device, train  # torch: here, so loo_plan and loo never load it
+
     job = Job(ds.x_train, labels, indices, seeds, arch, ds.num_classes, ds.mean, ds.std)
     dev = device()
     with stop_on_signals() as stop:
@@ -75,6 +76,8 @@ def _train(cfg: TrainConfig, arch, ds, labels, indices, seeds, resume):
 
 
 def _evaluate(job, cfg, state_dict, x, y, dev) -> dict:
+    from memgen.ensemble.train import predict_chunks
+
     parts, start = [], 0
     for logits in predict_chunks(job, cfg, state_dict, x, dev):
         parts.append(compact(logits, y[start : start + len(logits)]))

@@ -5,10 +5,8 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from memgen.data.index import load_index
-from memgen.data.stream import FolderImages
 from memgen.errors import fail
 from memgen.io import load_checkpoint, load_json, load_npz, save_csv, save_json, save_npz
 from memgen.scores.compute import score_table
@@ -45,7 +43,10 @@ def _member_fit(canaries_path, masks_path, correct_path) -> tuple[dict, bool]:
 
 def _fit_sample(ck: dict, params: dict, name: str, config, rrc: bool, dev):
     """The dataset, and its fixed sample of training images normalised as the member in `ck` saw them."""
+    import torch  # here, not at the top: the scores and thresholds jobs never need it
+
     from memgen.data.loaders import dataset_from
+    from memgen.data.stream import FolderImages
     from memgen.ensemble.train import prepare
 
     ds = dataset_from(params["loader"], name, config, rrc)

@@ -21,7 +21,6 @@ import pandas as pd
 
 from memgen.data.duplicates import load_duplicate_list
 from memgen.data.loaders import load_dataset
-from memgen.data.stream import iter_chunks
 from memgen.ensemble.outputs import load_meta, load_outputs
 from memgen.errors import fail
 from memgen.io import load_json, save_csv
@@ -61,8 +60,8 @@ def _text(column: pd.Series) -> pd.Series:
 def write_removal(scores_path, thresholds_path, out_path, removal: dict) -> dict:
     """Removal sets (memorized + random control) of one removal id, saved with save_removal.
 
-    `removal`: ensemble, definition, rule ("null" | "fixed"), min_out, seed (rules/common.smk
-    removal_params). τ = thresholds["rules"][rule][definition]["tau"] (None = undefined: empty set).
+    `removal`: ensemble, definition, rule ("null" | "fixed"), min_out, seed (memgen.params.removal).
+    τ = thresholds["rules"][rule][definition]["tau"] (None = undefined: empty set).
     Returns the provenance extra {"seeds": {"random": seed}}.
     """
     scores = _read_csv(scores_path, "score table")
@@ -277,6 +276,7 @@ def write_fig_leakage(scores_path, duplicates_path, dataset: str, spec: dict, pa
     by their files where the index lists them."""
     from memgen.analysis.memorized import point_paths
     from memgen.data.index import load_index
+    from memgen.data.stream import iter_chunks  # torch: the tables and removal jobs never need it
     from memgen.figures.utility import fig_top_memorized
 
     ds = load_dataset(dataset, spec, data_root=spec.get("data_root", "data"))

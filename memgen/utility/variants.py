@@ -37,15 +37,10 @@ def definition(config: dict, variant: str) -> str:
 
 
 def removal_id(config: dict, variant: str) -> str:
-    """Name of the removal set a variant uses, e.g. 'rate0.7-fz-fixed' (a path component)."""
+    """Name of the removal set a variant uses, e.g. 'rate0.7-fz-fixed' (a path component, read back by
+    memgen.paths.parse_removal_id)."""
     _, _, rule, _ = VARIANTS[variant]
     return f"{ensemble(config, variant)}-{definition(config, variant)}-{rule}"
-
-
-def parse_removal_id(removal: str) -> tuple[str, str, str]:
-    """'rate0.7-wd0.1-fz-fixed' -> ('rate0.7-wd0.1', 'fz', 'fixed')."""
-    ens, definition, rule = removal.rsplit("-", 2)
-    return ens, definition, rule
 
 
 def test_set(config: dict, dataset: str, variant: str) -> str:
