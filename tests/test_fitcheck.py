@@ -1,4 +1,5 @@
-"""The fit check (memgen.scores.fitcheck): members' fit of their own points, dead units, divergence, canaries."""
+"""The fit check (memgen.scores.fitcheck): members' fit of their own points, dead units, divergence,
+canaries."""
 
 import json
 
@@ -119,7 +120,8 @@ def test_verdict_thresholds_come_from_config():
 
 
 def _members(tmp_path, recipe: dict, k: int = 2):
-    """Train k real members on digits (memgen.ensemble.train) and write what the workflow would: checkpoints beside
+    """Train k real members on digits (memgen.ensemble.train) and write what the workflow would: checkpoints
+    beside
     outputs, masks, canaries, correct."""
     from memgen.data.canaries import make_canaries
     from memgen.data.loaders import load_dataset

@@ -1,4 +1,5 @@
-"""The gallery figure (memgen.figures.gallery, memgen.analysis.memorized_jobs.write_fig_gallery) without Snakemake."""
+"""The gallery figure (memgen.figures.gallery, memgen.analysis.memorized_jobs.write_fig_gallery) without
+Snakemake."""
 
 import json
 

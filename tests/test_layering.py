@@ -105,6 +105,7 @@ def test_no_private_name_crosses_a_module():
     ["memgen.config", "memgen.paths", "memgen.params", "memgen.utility.variants", "memgen.analysis.planner"],
 )
 def test_planning_imports_no_torch(module):
-    code = f"import sys, {module}; bad = [m for m in ('torch', 'timm', 'torchvision') if m in sys.modules]; print(bad)"
+    heavy = "('torch', 'timm', 'torchvision')"
+    code = f"import sys, {module}; print([m for m in {heavy} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", f"importing {module} loads {out.strip()}"

@@ -1,4 +1,5 @@
-"""memorized.csv (memgen.analysis.memorized, memgen.analysis.memorized_jobs) without Snakemake: which points, their files,
+"""memorized.csv (memgen.analysis.memorized, memgen.analysis.memorized_jobs) without Snakemake: which points,
+their files,
 and what held-out members predict instead."""
 
 import json

@@ -1,17 +1,19 @@
-"""The members planner (memgen.analysis.planner, `memgen plan`): counts, search, errors, the command, and its answer
+"""The members planner (memgen.analysis.planner, `memgen plan`): counts, search, errors, the command, and its
+answer
 held against the default study's measured intervals and stability (a workflow test)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from memgen.analysis.planner import counts, load_run, plan, stability, widths
 from memgen.cli import main
 from memgen.errors import MemgenError
-from memgen.analysis.planner import counts, load_run, plan, stability, widths
 
 
 def test_counts_follow_balanced_blocks():
-    assert counts(256, 0.95, 64) == (244, 12)  # round(0.95 * 64) = 61 per block, as memgen.ensemble.masks builds them
+    # round(0.95 * 64) = 61 per block, as memgen.ensemble.masks builds them
+    assert counts(256, 0.95, 64) == (244, 12)
     assert counts(64, 0.5, 64) == (32, 32)
     with pytest.raises(MemgenError, match="multiple of the block"):
         counts(100, 0.5, 64)
@@ -196,7 +198,8 @@ def test_planned_stability_matches_the_default_study(default_study):
     from memgen.analysis.jobs import STABILITY_MIN_OUT
 
     run = load_run(default_study / "results/digits/mlp/rate0.95")
-    # stability.csv ranks every point, canaries too (memgen.analysis.stability); the planner ranks natural ones
+    # stability.csv ranks every point, canaries too (memgen.analysis.stability); the planner ranks natural
+    # ones
     every = pd.read_csv(default_study / "results/digits/mlp/rate0.95/scores.csv")
     measured = pd.read_csv(default_study / "results/digits/mlp/stability.csv")
     assert len(measured)

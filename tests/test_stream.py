@@ -1,5 +1,5 @@
-"""The streaming loader (memgen.data.stream): it trains the same member as the in-memory path on the same files;
-its batches are a function of (seed, epoch) whatever the number of workers, so a resumed member redraws
+"""The streaming loader (memgen.data.stream): it trains the same member as the in-memory path on the same
+files; its batches are a function of (seed, epoch) whatever the number of workers, so a resumed member redraws
 them; ImageNet's crops stay inside the image; every kind of bad folder fails naming the file and the fix."""
 
 import logging

@@ -1,4 +1,5 @@
-"""The scores stage's jobs, file to file: scores.csv and correct.npz from the members, the fit check (fit.json),
+"""The scores stage's jobs, file to file: scores.csv and correct.npz from the members, the fit check
+(fit.json),
 thresholds.json, and Fig. 12 (scores with their intervals)."""
 
 import logging
@@ -111,7 +112,8 @@ def _log_fit(out: dict, out_path, n_checked: int) -> None:
 def write_fitcheck(
     canaries_path, masks_path, correct_path, member_paths, out_path, params: dict, name: str, config=None
 ) -> dict:
-    """fit.json of one ensemble (fields: memgen.scores.fitcheck.verdict, plus dataset and the members checked).
+    """fit.json of one ensemble (fields: memgen.scores.fitcheck.verdict, plus dataset and the members
+    checked).
 
     member_paths: outputs.npz of the members whose checkpoints (written beside them) are run on a fixed
     sample of training images; params: {"loader": the dataset's loader spec, "expect": config fitcheck}.
@@ -190,8 +192,9 @@ def write_thresholds(
     scores_path, out_path, threshold: dict, dataset: str, arch: str, ensemble: str, fit_path=None
 ) -> None:
     """thresholds.json of one ensemble: τ per rule and definition, memorized-set sizes, the canaries'
-    acc_in spread (`memgen.scores.thresholds.compute_thresholds`), the fit check's verdict (fit_path: fit.json),
-    plus dataset, arch and ensemble. An undefined memorized set is logged as a warning with its reason.
+    acc_in spread (`memgen.scores.thresholds.compute_thresholds`), the fit check's verdict (fit_path:
+    fit.json), plus dataset, arch and ensemble. An undefined memorized set is logged as a warning with its
+    reason.
 
     threshold: {alpha, tail, fixed_tau, min_out, require_interval} (rule params).
     """

@@ -104,9 +104,9 @@ def write_removal(scores_path, thresholds_path, out_path, removal: dict) -> dict
 def run_accuracies(run_paths, labels: np.ndarray, key: str, keep=None) -> dict[str, dict[int, float]]:
     """Test accuracy (fraction) of every utility run, by condition then seed id.
 
-    Each path is `.../{condition}/{shard}/{slot}/outputs.npz`, compact outputs (memgen.ensemble.outputs) holding
-    set `key` (e.g. "test_original") and `seed_id`; the condition is read from the path, the seed from the
-    file (so shard size does not matter).
+    Each path is `.../{condition}/{shard}/{slot}/outputs.npz`, compact outputs (memgen.ensemble.outputs)
+    holding set `key` (e.g. "test_original") and `seed_id`; the condition is read from the path, the seed from
+    the file (so shard size does not matter).
     """
     acc: dict[str, dict[int, float]] = {c: {} for c in CONDITIONS}
     for p in map(Path, run_paths):
