@@ -24,7 +24,7 @@ from pathlib import Path
 from memgen.errors import fail
 
 LOCK_NAME = ".memgen-run.lock"
-log = logging.getLogger("memgen.runlock")
+log = logging.getLogger(__name__)
 
 
 def lock_path(results_dir="results") -> Path:

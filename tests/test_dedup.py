@@ -165,7 +165,7 @@ def test_write_duplicates_with_a_dead_member_goes_on(tmp_path, caplog):
         save_checkpoint(out.with_name("checkpoint.pt"), ck)
         paths.append(str(out))
     source = {"member": paths[0], "members": paths}
-    with caplog.at_level(logging.WARNING, logger="memgen.stages"):
+    with caplog.at_level(logging.WARNING, logger="memgen.data.jobs"):
         write_duplicates("digits", source, {"loader": {}, "threshold": 0.99}, tmp_path / "dups.csv")
     df = pd.read_csv(tmp_path / "dups.csv")
     assert (df["Features"] == "members 0-1 features concatenated").all()

@@ -27,7 +27,7 @@ from memgen.io import load_json, load_npz, read_csv, save_csv
 from memgen.scores.compute import DEFINITIONS
 from memgen.scores.thresholds import read_scores
 
-log = logging.getLogger("memgen.stages")
+log = logging.getLogger(__name__)
 WHERE = ["dataset", "arch"]
 ENSEMBLE = ["ensemble", "rate", "weight_decay"]
 # Stability pairs points held out by at least one member of each group; config min_out (~10) would leave

@@ -16,7 +16,7 @@ from memgen.errors import fail
 from memgen.io import load_json, load_npz, save_csv
 from memgen.scores.thresholds import memorized, read_scores
 
-log = logging.getLogger("memgen.stages")
+log = logging.getLogger(__name__)
 
 
 def _tau(thresholds_path, params: dict) -> tuple[float | None, str]:

@@ -21,7 +21,7 @@ from memgen.data.loaders import folder_listing, load_dataset
 from memgen.errors import fail
 from memgen.io import load_npz, save_npz
 
-log = logging.getLogger("memgen.data.index")
+log = logging.getLogger(__name__)
 
 FOLDER_KINDS = ("imagenet", "imagefolder")
 

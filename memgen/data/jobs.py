@@ -20,7 +20,7 @@ from memgen.ensemble.train import device, prepare
 from memgen.io import load_checkpoint, save_csv, save_npz
 from memgen.recipe import TrainConfig
 
-log = logging.getLogger("memgen.stages")
+log = logging.getLogger(__name__)
 
 
 def write_canaries(index_path: str, name: str, params: dict, out: str) -> dict:

@@ -14,7 +14,7 @@ from memgen.config import folder_base
 from memgen.data.dataset import Dataset
 from memgen.errors import fail
 
-log = logging.getLogger("memgen.data.loaders")
+log = logging.getLogger(__name__)
 
 KNOWN = ("digits", "longtail", "cifar10", "cifar100", "imagenet", "imagefolder")
 

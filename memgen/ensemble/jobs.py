@@ -28,7 +28,7 @@ from memgen.recipe import TrainConfig
 if TYPE_CHECKING:
     from memgen.ensemble.train import Job
 
-log = logging.getLogger("memgen.stages")
+log = logging.getLogger(__name__)
 
 
 def slots_of(paths: list[str]) -> list[int]:

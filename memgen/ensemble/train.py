@@ -32,7 +32,7 @@ from memgen.io import load_checkpoint, save_checkpoint
 from memgen.preempt import Preempted
 from memgen.recipe import TrainConfig
 
-log = logging.getLogger("memgen.ensemble.train")
+log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -20,7 +20,7 @@ from memgen.loo.truth import chosen_points, loo_table, random_ranking, top_ranki
 from memgen.preempt import stop_on_signals
 from memgen.recipe import TrainConfig
 
-log = logging.getLogger("memgen.stages")
+log = logging.getLogger(__name__)
 
 
 def write_plan(index_path, params: dict, out) -> None:

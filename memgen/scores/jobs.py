@@ -21,7 +21,7 @@ from memgen.scores.fitcheck import (
 )
 from memgen.scores.thresholds import FIXED_RULE_DEFINITIONS, compute_thresholds, read_scores
 
-log = logging.getLogger("memgen.stages")
+log = logging.getLogger(__name__)
 
 
 def _member_fit(canaries_path, masks_path, correct_path) -> tuple[dict, bool]:
