@@ -6,7 +6,7 @@
 #      on exit, then Chromium for the report tests (apt-get)
 #   3. the SLURM tests start, in the background (CI_SLURM_PARALLEL=0: last, after the others instead)
 #   4. lint: ruff, snakefmt --check, snakemake --lint
-#   5. the fast tier, unit tests without Snakemake (the developer's command, about 2 min):
+#   5. the fast tier, unit tests without Snakemake (the developer's command, about 1-2 min):
 #        .venv/bin/python -m pytest -m "not workflow and not slurm and not cuda and not slow"
 #   6. the workflow and slow tests (cuda ones skip without a GPU):
 #        -m "(workflow or slow or cuda) and not slurm"
@@ -101,6 +101,8 @@ browser_up() {
 cleanup() {
   local pid
   for pid in "${bg_pids[@]}"; do kill -- -"$pid" 2>/dev/null || true; done # ours: their process groups
+  # apt-get is left to finish (killed, it can leave dpkg half-configured), then the cluster it started stops
+  if [ -n "${setup_pid:-}" ]; then wait "$setup_pid" 2>/dev/null || true; fi
   if [ -n "${own_cluster:-}" ]; then bash ci/slurm.sh stop || true; fi
   print_summary
 }
@@ -118,6 +120,7 @@ fi
 setup_log=$(mktemp -t memgen-ci-setup.XXXXXX)
 bg "$setup_log" setup
 setup_pid=$bg_pid
+bg_pids=() # not killed on an early exit: waited for (cleanup)
 
 # --- 1. install (a failure here ends the run: nothing after it can say anything)
 [ -x "$PY" ] || python3 -m venv "$VENV"
@@ -128,7 +131,7 @@ if ! { "$PY" -m pip install -q -r requirements.lock &&
 fi
 summary+=("ok      install")
 wait "$setup_pid" || true
-bg_pids=()
+setup_pid=
 read_bg "$setup_log"
 
 # --- 3. the SLURM tests, in the background from here on (CI_SLURM_PARALLEL=0: after the others): they
