@@ -98,9 +98,23 @@ def member(config: dict, dataset: str, arch: str, ens: str) -> dict:
 
 
 # ---- stage 3, scores ----
-def fitcheck(config: dict, dataset: str) -> dict:
-    """The expected fit (config fitcheck) and the loader of the training images the checked members run on."""
-    return {"loader": mc.loader_spec(config, dataset, new_test_set=False), "expect": config["fitcheck"]}
+def fitcheck(config: dict, dataset: str, arch: str | None = None) -> dict:
+    """The expected fit and the loader of the training images the checked members run on. The expectations
+    are config fitcheck's, overridden by fitcheck.datasets.<dataset> and then its archs.<arch> (a recipe
+    that cannot fit its training set, e.g. ImageNet's crops, expects less); `datasets` itself stays out."""
+    spec = config["fitcheck"]
+    own = spec.get("datasets", {}).get(dataset, {})
+    by_arch = own.get("archs", {})
+    if by_arch and arch is None:
+        raise fail(
+            f"config: fitcheck.datasets.{dataset}.archs is set, but the fitcheck rule is planned without the "
+            "architecture",
+            "pass it: mp.fitcheck(config, w.dataset, w.arch) in rules/common.smk (fitcheck_params)",
+        )
+    expect = {k: v for k, v in spec.items() if k != "datasets"}
+    expect.update({k: v for k, v in own.items() if k != "archs"})
+    expect.update(by_arch.get(arch, {}))
+    return {"loader": mc.loader_spec(config, dataset, new_test_set=False), "expect": expect}
 
 
 def thresholds(config: dict) -> dict:
@@ -134,11 +148,6 @@ def loo_removed(config: dict, dataset: str, arch: str, stratum: str, group: int)
     if stratum == "random":
         out["random_seed"] = mc.stable_seed(config, dataset, arch, "loo", "random")
     return out
-
-
-def loo_seed(config: dict, dataset: str, arch: str) -> int:
-    """Seed of the bootstrap over seed pairs (each LOO score's standard error)."""
-    return mc.stable_seed(config, dataset, arch, "loo", "bootstrap")
 
 
 # ---- stage 4, analyses ----

@@ -212,11 +212,19 @@ def utility_runs(config: dict, dataset: str, arch: str, removal: str) -> list[st
 
 
 def loo_removed_inputs(config: dict, dataset: str, arch: str, stratum: str) -> dict[str, str]:
-    """The top stratum ranks the reference ensemble's scores; the random one needs the canary flags."""
+    """Both strata need the canary flags; the top one ranks by half of the reference ensemble's members."""
     out = {"index": fill(INDEX, dataset=dataset), "canaries": fill(CANARIES, dataset=dataset)}
     if stratum == "top":
-        out["reference"] = fill(SCORES, dataset=dataset, arch=arch, ens=mc.reference(config))
+        out.update(_reference_outputs(config, dataset, arch))
     return out
+
+
+def _reference_outputs(config: dict, dataset: str, arch: str) -> dict[str, str]:
+    ens = mc.reference(config)
+    return {
+        "ref_masks": fill(MASKS, dataset=dataset, arch=arch, ens=ens),
+        "ref_correct": fill(CORRECT, dataset=dataset, arch=arch, ens=ens),
+    }
 
 
 def loo_inputs(config: dict, dataset: str, arch: str, plan: str, run: bool) -> dict:
@@ -229,6 +237,7 @@ def loo_inputs(config: dict, dataset: str, arch: str, plan: str, run: bool) -> d
     if not run:
         return out
     out["full"] = fill(LOO_FULL, dataset=dataset, arch=arch)
+    out.update(_reference_outputs(config, dataset, arch))  # lira's held-out variance, and half B's scores
     for s in STRATA:
         n_jobs = len(loo_groups(config["loo"][s]))
         if n_jobs:

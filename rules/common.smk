@@ -101,10 +101,6 @@ def loo_removed_params(w):
     return mp.loo_removed(config, w.dataset, w.arch, w.stratum, int(w.group))
 
 
-def loo_seed(w):
-    return mp.loo_seed(config, w.dataset, w.arch)
-
-
 def analysis_params(w):
     return mp.analysis(config, w.dataset, w.arch)
 

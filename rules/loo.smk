@@ -75,7 +75,5 @@ rule loo:
         "logs/{dataset}/{arch}/loo.log",
     conda:
         "../envs/memgen.yaml"
-    params:
-        seed=loo_seed,
     script:
         "../workflow_scripts/loo.py"

@@ -10,11 +10,13 @@ import yaml
 
 import memgen.config as mc
 from memgen.errors import MemgenError
-from memgen.io import load_npz, save_csv, save_npz
+from memgen.io import load_npz, save_npz
 from memgen.loo import jobs as st
 from memgen.loo.truth import (
     COLUMNS,
     chosen_points,
+    halves,
+    loo_pool,
     loo_scores,
     loo_table,
     random_ranking,
@@ -23,7 +25,7 @@ from memgen.loo.truth import (
 )
 from memgen.paths import POINTS_PER_JOB
 from memgen.paths import loo_groups as groups
-from memgen.scores.compute import DEFINITIONS
+from memgen.scores.compute import DEFINITIONS, compute_scores
 
 
 def test_groups_split_a_stratum_into_jobs_of_fixed_positions():
@@ -60,21 +62,77 @@ def test_random_ranking_is_seeded_natural_and_stratified_apart_from_scores():
     assert len(chosen_points(a, 184, 192)) == 0
 
 
+POOL = (1.0, 1.0)  # lira's fixed variances in these hand-made cases
+
+
 def test_loo_scores_by_hand():
     # 4 seeds, 3 points: 0 fit in, never out (fz = frac = 1); 1 always right (0, 0); 2: 3/4 in, 1/4 out
     full = np.array([[1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 0]], bool)
     loo = np.array([[0, 1, 1], [0, 1, 0], [0, 1, 0], [0, 1, 0]], bool)
     lo = np.where(full, 2.0, -2.0).astype(np.float32)
-    df = loo_scores(full, lo, loo, np.where(loo, 2.0, -2.0).astype(np.float32), seed=0, bootstrap=50)
+    df = loo_scores(full, lo, loo, np.where(loo, 2.0, -2.0).astype(np.float32), POOL)
     assert df["n_full"].tolist() == [4, 4, 4] and df["n_loo"].tolist() == [4, 4, 4]
     assert df["acc_full"].tolist() == [1, 1, 0.75] and df["acc_loo"].tolist() == [0, 1, 0.25]
     assert df["fz_loo"].tolist() == [1, 0, 0.5]
     assert df["frac_loo"].tolist() == pytest.approx([1, 0, 0.5])
-    # points whose models all agree have no bootstrap spread; point 2 does
-    assert df["fz_loo_se"].tolist()[:2] == [0, 0] and df["fz_loo_se"][2] > 0.1
+    # points whose models all agree have no spread; point 2's pair differences are 0, 1, 0, 1 (seed 0..3)
+    assert df["fz_loo_se"].tolist()[:2] == [0, 0]
+    assert df["fz_loo_se"][2] == pytest.approx(np.std([0, 1, 0, 1], ddof=1) / 2)  # paired t-based se
     assert all(f"{d}_loo" in df and f"{d}_loo_se" in df for d in DEFINITIONS)
     with pytest.raises(MemgenError, match="must all be"):
-        loo_scores(full, lo, loo[:3], lo[:3], seed=0)
+        loo_scores(full, lo, loo[:3], lo[:3], POOL)
+
+
+def test_a_points_loo_scores_depend_on_its_own_models_only():
+    rng = np.random.default_rng(0)
+    M, P = 8, 6
+    full, loo = rng.random((M, P)) < 0.9, rng.random((M, P)) < 0.5
+    fl, ll = rng.normal(2, 1, (M, P)), rng.normal(0, 1, (M, P))
+    before = loo_scores(full, fl, loo, ll, POOL)
+    loo2, ll2 = loo.copy(), ll.copy()
+    loo2[:, 1], ll2[:, 1] = ~loo2[:, 1], ll2[:, 1] - 3.0  # only point 1's held-out models change
+    after = loo_scores(full, fl, loo2, ll2, POOL)
+    for column in [c for c in before.columns if c.endswith("_loo") or c.endswith("_loo_se")]:
+        moved = np.flatnonzero(~np.isclose(before[column], after[column], equal_nan=True))
+        assert set(moved) <= {1}, column
+    assert not np.isclose(before["lira_loo"][1], after["lira_loo"][1])  # not vacuous
+    # the same point scored alone gets the same score
+    alone = loo_scores(full[:, [0]], fl[:, [0]], loo[:, [0]], ll[:, [0]], POOL)
+    assert alone.iloc[0].to_dict() == pytest.approx(before.iloc[0].to_dict())
+
+
+def test_lira_pool_comes_from_the_full_models_and_the_references_held_out_members():
+    rng = np.random.default_rng(1)
+    full = rng.normal(0, 2.0, (8, 300))  # in variance 4
+    ref_mask = rng.random((64, 300)) < 0.5
+    ref = np.where(
+        ref_mask, rng.normal(0, 2.0, (64, 300)), rng.normal(0, 0.5, (64, 300))
+    )  # out variance 0.25
+    var_in, var_out = loo_pool(full, ref_mask, ref)
+    assert var_in == pytest.approx(4.0, rel=0.1) and var_out == pytest.approx(0.25, rel=0.1)
+
+
+def test_halves_rank_without_the_winners_curse():
+    """A synthetic null, every point with one truth (p_in = 1, p_out = 0.1, frac 0.818): the half that
+    did not rank the top points errs as much there as on random points; the ranking half looks worse."""
+    rng = np.random.default_rng(2)
+    K, N, top = 256, 3000, 100
+    mask = rng.random((K, N)) < 0.95
+    correct = np.where(mask, True, rng.random((K, N)) < 0.1)
+    a, b = halves(mask, correct)
+    truth = 0.9 / 1.1
+    chosen = top_ranking({"index": np.arange(N), "canary": np.zeros(N, int), **a})[:top]
+    sample = rng.choice(N, top, replace=False)
+
+    def error(scores, points):
+        return np.nanmean(np.abs(scores["frac"][points] - truth))
+
+    noise = np.nanstd(np.abs(b["frac"] - truth)) / np.sqrt(top)
+    assert abs(error(b, chosen) - error(b, sample)) < 3 * noise
+    # not vacuous: ranking and reporting with the same members (the whole ensemble) is the curse
+    whole = compute_scores(mask, correct)
+    ranked = top_ranking({"index": np.arange(N), "canary": np.zeros(N, int), **whole})[:top]
+    assert error(whole, ranked) > error(whole, sample) + 0.04
 
 
 def test_loo_table_rows_per_stratum_in_ranking_order():
@@ -88,7 +146,8 @@ def test_loo_table_rows_per_stratum_in_ranking_order():
         },
         "top": {"index": np.array([5]), "correct": np.ones((M, 1), bool), "log_odds": np.ones((M, 1))},
     }
-    df = loo_table(strata, full, np.ones((M, N)), np.arange(N) % 3, [""] * N, seed=0, bootstrap=5)
+    held = {d: np.linspace(0, 0.9, N) for d in DEFINITIONS}
+    df = loo_table(strata, full, np.ones((M, N)), np.arange(N) % 3, [""] * N, POOL, held)
     assert list(df.columns) == [*COLUMNS, *score_columns()]
     assert df[["index", "chosen", "rank"]].values.tolist() == [
         [5, "top", 0],
@@ -97,10 +156,11 @@ def test_loo_table_rows_per_stratum_in_ranking_order():
     ]
     assert df["label"].tolist() == [2, 1, 2] and (df["canary"] == 0).all()
     assert df["fz_loo"].tolist() == [0, 1, 1]
-    empty = loo_table({}, np.zeros((0, 0)), np.zeros((0, 0)), [], [], seed=0)
+    assert df["frac_ref_half"].tolist() == pytest.approx([0.5, 0.7, 0.2])
+    empty = loo_table({}, np.zeros((0, 0)), np.zeros((0, 0)), [], [], POOL)
     assert empty.empty and list(empty.columns) == [*COLUMNS, *score_columns()]
     with pytest.raises(MemgenError, match="do not match the full models"):
-        loo_table({"top": {**strata["top"], "index": np.array([11])}}, full, full, [0] * N, [""] * N, 0)
+        loo_table({"top": {**strata["top"], "index": np.array([11])}}, full, full, [0] * N, [""] * N, POOL)
 
 
 # ---- the stage on real (tiny) digits models ------------------------------------------------------------
@@ -119,10 +179,16 @@ def test_stage_writes_loo_csv_from_real_models(tmp_path):
     canaries = tmp_path / "canaries.npz"
     write_canaries(str(index), "digits", {"fraction": 0.05, "seed": 3}, str(canaries))
     canary = load_npz(canaries, ["canary"])["canary"]
-    # a made-up reference: frac descending with the index among natural points
-    ref = tmp_path / "scores.csv"
-    frac = np.where(canary, 1.0, np.linspace(1, 0, n))
-    save_csv(ref, pd.DataFrame({"index": range(n), "canary": canary.astype(int), "fz": frac, "frac": frac}))
+    # a made-up reference of 20 members: members 0-3 hold every point out, and half A's (0, 2) get the late
+    # points right: half A's frac is 1 on the early natural points, 0 on the late ones
+    K = 20
+    k_out = np.arange(K)[:, None]
+    ref_mask = np.broadcast_to(k_out >= 4, (K, n))  # members 0-3 hold every point out
+    correct = ref_mask | ((k_out % 2 == 0) & (np.linspace(0, 1, n) > 0.5)[None, :])
+    save_npz(tmp_path / "masks.npz", mask=ref_mask)
+    save_npz(
+        tmp_path / "correct.npz", correct=correct, log_odds=np.where(correct, 2.0, -2.0).astype(np.float32)
+    )
 
     plan = tmp_path / "plan.json"
     st.write_plan(index, {"max_train_points": n - 1}, plan)
@@ -135,7 +201,8 @@ def test_stage_writes_loo_csv_from_real_models(tmp_path):
         "loader": mc.loader_spec(cfg, "digits", new_test_set=False),
         "seeds": [11, 12],
     }
-    paths = {"index": index, "canaries": canaries, "reference": ref}
+    ref = {"ref_masks": tmp_path / "masks.npz", "ref_correct": tmp_path / "correct.npz"}
+    paths = {"index": index, "canaries": canaries, **ref}
     st.write_full(cfg, "digits", "mlp", paths, params, tmp_path / "full.npz", tmp_path / "r.pt")
     full = load_npz(tmp_path / "full.npz", ["correct", "log_odds", "seeds"])
     assert full["correct"].shape == (2, n) and full["seeds"].tolist() == [11, 12]
@@ -146,7 +213,8 @@ def test_stage_writes_loo_csv_from_real_models(tmp_path):
         st.write_removed(cfg, "digits", "mlp", paths, p, out[stratum], tmp_path / "r.pt")
     top = load_npz(out["top"], ["index", "correct"])
     natural = np.flatnonzero(~canary.astype(bool))
-    assert top["index"].tolist() == natural[:2].tolist() and top["correct"].shape == (2, 2)
+    assert top["index"].tolist() == natural[:2].tolist()  # frac 1, ties by index
+    assert top["correct"].shape == (2, 2)
     rnd = load_npz(out["random"], ["index"])["index"]
     assert rnd.tolist() == random_ranking(canary, 5)[:3].tolist()
     # a job past the natural points trains nothing and writes empty arrays
@@ -157,8 +225,8 @@ def test_stage_writes_loo_csv_from_real_models(tmp_path):
     csv = tmp_path / "loo.csv"
     strata = {"top": [out["top"]], "random": [out["random"], tmp_path / "none.npz"]}
     st.write_loo(
-        {"plan": plan, "full": tmp_path / "full.npz", "strata": strata, "index": index, "canaries": canaries},
-        {"seed": 0},
+        {"plan": plan, "full": tmp_path / "full.npz", "strata": strata, "index": index, "canaries": canaries}
+        | ref,
         csv,
         "digits",
         "mlp",
@@ -169,9 +237,7 @@ def test_stage_writes_loo_csv_from_real_models(tmp_path):
     assert df["fz_loo"].between(-1, 1).all()
     # skipped: a header only
     st.write_plan(index, {"max_train_points": 10}, plan)
-    st.write_loo(
-        {"plan": plan, "index": index, "canaries": canaries, "strata": {}}, {"seed": 0}, csv, "d", "a"
-    )
+    st.write_loo({"plan": plan, "index": index, "canaries": canaries, "strata": {}}, csv, "d", "a")
     assert pd.read_csv(csv).empty
 
 

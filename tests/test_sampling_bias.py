@@ -75,12 +75,13 @@ def loo(rows):
         df[f"{d}_loo"] = df["frac_loo"]
     for d in DEFINITIONS:
         df[f"{d}_loo_se"] = 0.1
+        df[f"{d}_ref_half"] = REF[d].to_numpy()[df["index"].to_numpy()]  # half B: the reference's scores here
     return df
 
 
 def test_loo_rows_per_ensemble_definition_and_stratum_reference_included():
     truth = loo([(0, "top", 1.0, 1.0), (1, "random", 0.0, 0.0), (2, "random", 0.3, 0.5)])
-    df = loo_bias({"rate0.95": REF, "rate0.5": A}, {"rate0.95": 0.95, "rate0.5": 0.5}, truth)
+    df = loo_bias({"rate0.95": REF, "rate0.5": A}, {"rate0.95": 0.95, "rate0.5": 0.5}, truth, "rate0.95")
     assert list(df.columns) == COLUMNS and (df["against"] == "loo").all()
     row = df.set_index(["ensemble", "definition", "points"])
     # the reference's own error: fz on random points 1 (|.2 - 0|) and 2 (NaN in the reference: left out)
@@ -93,9 +94,24 @@ def test_loo_rows_per_ensemble_definition_and_stratum_reference_included():
     # ordered by rate; random before top
     assert df["ensemble"].iloc[0] == "rate0.5" and df["points"].iloc[0] == "random"
     # an empty loo.csv (leave-one-out skipped) gives no row; a canary in loo.csv is another dataset's
-    assert loo_bias({"rate0.5": A}, {"rate0.5": 0.5}, truth.iloc[:0]).empty
+    assert loo_bias({"rate0.5": A}, {"rate0.5": 0.5}, truth.iloc[:0], "rate0.95").empty
     with pytest.raises(MemgenError, match="not natural points"):
-        loo_bias({"rate0.5": A}, {"rate0.5": 0.5}, loo([(3, "top", 1.0, 1.0)]))
+        loo_bias({"rate0.5": A}, {"rate0.5": 0.5}, loo([(3, "top", 1.0, 1.0)]), "rate0.95")
+    # the reference is read from its half B (loo.csv's <d>_ref_half), not from its whole scores
+    half = truth.assign(fz_ref_half=[0.0, 0.0, 0.3])
+    row = loo_bias({"rate0.95": REF}, {"rate0.95": 0.95}, half, "rate0.95").set_index(
+        ["definition", "points"]
+    )
+    assert row.loc[("fz", "random"), "mae"] == 0.0 and row.loc[("fz", "top"), "mae"] == 1.0
+
+
+def test_each_mean_error_has_a_t_interval_over_points():
+    df = sampling_bias({"rate0.95": REF, "rate0.5": A}, {"rate0.95": 0.95, "rate0.5": 0.5}, "rate0.95")
+    a = df.set_index(["ensemble", "definition"]).loc[("rate0.5", "fz")]
+    # errors .2 and .1: mean .15, sd .0707; t(1 df, 97.5 %) = 12.706 -> half-width .635, clipped at 0
+    assert a["mae_lo"] == 0.0 and a["mae_hi"] == pytest.approx(
+        0.15 + 12.706 * math.sqrt(0.005) / math.sqrt(2), abs=1e-3
+    )
 
 
 def test_fig1_draws_reference_and_loo_panels(tmp_path):
@@ -105,8 +121,11 @@ def test_fig1_draws_reference_and_loo_panels(tmp_path):
     for ens, rate in (("rate0.5", 0.5), ("rate0.95", 0.95)):
         for d in DEFINITIONS:
             if ens != "rate0.95":
-                rows.append((ens, rate, d, "reference", "all", 0.1, 0.05, 100, NAN))
-            rows += [(ens, rate, d, "loo", p, 0.2 * rate, 0.1, 16, 0.05) for p in ("random", "top")]
+                rows.append((ens, rate, d, "reference", "all", 0.1, 0.08, 0.12, 0.05, 100, NAN, 64))
+            rows += [
+                (ens, rate, d, "loo", p, 0.2 * rate, 0.1 * rate, 0.3 * rate, 0.1, 16, 0.05, 64)
+                for p in ("random", "top")
+            ]
     df = pd.DataFrame(rows, columns=COLUMNS).assign(dataset="digits", arch="mlp", reference="rate0.95")
     paths = [tmp_path / "fig1.png", tmp_path / "fig1.pdf"]
     fig_sampling_bias(df, paths)

@@ -351,3 +351,27 @@ def test_torch_compile_gives_the_same_member_as_eager():
     want = train_sequential(job, recipe(epochs=2))
     for k in range(2):  # inductor fuses differently: the same member within float rounding, not bitwise
         assert_same_weights(got[k]["state_dict"], want[k]["state_dict"], atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_holdout_skips_one_point_in_the_partners_batches(arch):
+    """Job.holdout: both paths agree, a holdout outside the subset changes nothing, and a paired
+    leave-one-out model is closer to its full partner than one trained on a fresh order of N - 1 points."""
+    n, seed, j = 40, 7, 5
+    base = make_job(arch, sizes=(n,), seeds=(seed,), n=n)
+    every = [np.arange(n)] * 3
+    rest = np.delete(np.arange(n), j)
+    job = Job(
+        base.x, base.y, [*every, rest], [seed] * 4, arch, 4, base.mean, base.std, holdout=[-1, j, n + 1, -1]
+    )
+    cfg = recipe(epochs=4)
+    alone = train_sequential(job, cfg)
+    for k, m in enumerate(train_batched(job, cfg)):
+        assert_same_weights(m["state_dict"], alone[k]["state_dict"])
+    full, paired, outside, fresh = (m["state_dict"] for m in alone)
+    assert_same_weights(outside, full, atol=0)  # the skipped index is not in any batch: nothing changes
+
+    def distance(a, b):
+        return sum(float((a[w] - b[w]).norm()) for w in a if a[w].is_floating_point())
+
+    assert 0 < distance(paired, full) < 0.5 * distance(fresh, full)

@@ -108,7 +108,7 @@ def write_sampling_bias(
     scores = {n: read_scores(score_paths[n]) for n in names}
     rates = {n: _meta(analysis, n)["rate"] for n in names}
     df = sampling_bias(scores, rates, reference)
-    loo = loo_bias(scores, rates, read_csv(loo_path, ("index", "chosen"))) if loo_path else None
+    loo = loo_bias(scores, rates, read_csv(loo_path, ("index", "chosen")), reference) if loo_path else None
     if loo is not None and not loo.empty:  # empty: leave-one-out skipped on this dataset
         df = pd.concat([df, loo], ignore_index=True)
     wd = {n: _meta(analysis, n)["weight_decay"] for n in names}

@@ -37,7 +37,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Job:
-    """What to train: the data (uint8 images, labels) and one index set + seed per model."""
+    """What to train: the data (uint8 images, labels) and one index set + seed per model.
+
+    holdout: per model, one dataset index dropped from every batch it would be in (-1: none). A model with
+    the same seed and indices but a holdout sees its partner's batches with that one point skipped: the
+    pairing of exact leave-one-out (memgen/loo/jobs.py), where a fresh order over N - 1 points would add
+    the whole batch-order noise to the pair's difference.
+    """
 
     x: "np.ndarray | FolderImages"  # uint8 [N, C, H, W], or an image folder streamed from disk
     y: np.ndarray  # int64 [N] labels used for training (scoring labels for ensembles)
@@ -47,6 +53,10 @@ class Job:
     num_classes: int
     mean: np.ndarray
     std: np.ndarray
+    holdout: list | None = None
+
+    def held(self, k: int) -> int:
+        return -1 if self.holdout is None else int(self.holdout[k])
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -260,6 +270,7 @@ class _Member:
     spe: int  # steps per epoch
     lrs: list  # learning rate of every step: Python floats, so setting one costs no device work
     start: int  # first epoch to run (> 0 when resumed)
+    holdout: int = -1  # a dataset index skipped in every batch (Job.holdout)
     plan: tuple = ()  # this epoch's order, shifts, flips on the device
     feed: object = None  # a streamed folder: this epoch's batches, read ahead by worker processes
     loss_sum: torch.Tensor | None = None  # on the device: read once per epoch, never inside the step loop
@@ -289,7 +300,7 @@ class _Member:
         lrs = [lr_at(i, cfg.epochs * spe, cfg) for i in range(cfg.epochs * spe)]
         stream = _member_stream(d, cfg)
         forward = torch.compile(model) if cfg.compile else model
-        return cls(k, model, forward, opt, stream, idx, spe, lrs, start)
+        return cls(k, model, forward, opt, stream, idx, spe, lrs, start, job.held(k))
 
     def begin_epoch(self, job: Job, cfg: TrainConfig, d: _Device, epoch: int, n_group: int) -> None:
         """Draw this epoch's plan (a streamed folder reads its files in that order) and zero the sums."""
@@ -313,8 +324,13 @@ class _Member:
             order, shifts, flips = self.plan
             sel = order[s * B : (s + 1) * B]
             idx = self.idx[sel]
+            raw = next(self.feed) if d.x is None else None
+            if self.holdout >= 0:  # dropped, not weighted 0: it must not reach BatchNorm's statistics either
+                keep = idx != self.holdout
+                sel, idx = sel[keep], idx[keep]
+                raw = raw[keep] if raw is not None else None
             flip = flips[sel] if cfg.flip else None
-            raw = next(self.feed) if d.x is None else d.x[idx]
+            raw = d.x[idx] if raw is None else raw
             xb = prepare(raw, d.mean, d.std, shifts[sel], flip, cfg.crop_padding)
             if d.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
@@ -422,6 +438,7 @@ class _Shard:
         cpu = torch.device("cpu")
         self.mean, self.std = _channel_stats(job.mean, cpu), _channel_stats(job.std, cpu)
         self.subsets = [np.asarray(i, dtype=np.int64) for i in job.indices]
+        self.holdout = [job.held(k) for k in range(self.K)]
         self.sizes = [len(i) for i in self.subsets]
         self.spe = [steps_per_epoch(n, cfg.batch_size) for n in self.sizes]
         self.grad_fn = vmap(grad_and_value(self._loss, has_aux=True))
@@ -456,7 +473,7 @@ class _Shard:
             order, shift_k, flip_k = plans[k]
             sel = order[s * B : (s + 1) * B]
             idx[k, : len(sel)] = self.subsets[k][sel]
-            wts[k, : len(sel)] = 1.0
+            wts[k, : len(sel)] = idx[k, : len(sel)] != self.holdout[k]  # Job.holdout: skipped, weight 0
             shifts[k, : len(sel)] = shift_k[sel]
             flips[k, : len(sel)] = flip_k[sel]
         flat = torch.from_numpy(idx.ravel())
@@ -582,6 +599,7 @@ def _resume_key(job: Job, cfg: TrainConfig, path_kind: str, device: str = "cpu")
         *(() if isinstance(job.x, FolderImages) else (job.x,)),
         job.y,
         *(np.asarray(i, dtype=np.int64) for i in job.indices),
+        *(() if job.holdout is None else (np.asarray(job.holdout, dtype=np.int64),)),
     ):
         h.update(str(a.shape).encode())
         h.update(np.ascontiguousarray(a))

@@ -73,15 +73,19 @@ def _titled(fig, axes, panels, suptitle: str) -> None:
 
 
 def _sb_lines(ax, df: pd.DataFrame, reference: str | None) -> None:
-    """Sampling-bias lines per definition (mae vs rate); the reference ensemble's point starred."""
-    for definition in DEFINITIONS:
+    """Sampling-bias lines per definition (mae vs rate) with their 95 % intervals over points, each
+    definition nudged sideways so the bars stay apart; the reference ensemble's point starred."""
+    for j, definition in enumerate(DEFINITIONS):
         d = df[df["definition"] == definition].sort_values("rate")
         if d.empty:
             continue
-        color = PALETTE[definition]
-        ax.plot(d["rate"], d["mae"], marker="o", color=color, label=DEFINITION_LABELS[definition])
-        ref = d[d["ensemble"] == reference]
-        ax.plot(ref["rate"], ref["mae"], marker="*", ms=15, mec="black", mew=0.8, color=color, ls="none")
+        color, x = PALETTE[definition], d["rate"] + 0.008 * (j - (len(DEFINITIONS) - 1) / 2)
+        ax.plot(x, d["mae"], marker="o", color=color, label=DEFINITION_LABELS[definition])
+        if {"mae_lo", "mae_hi"} <= set(d.columns):
+            bars = np.vstack([d["mae"] - d["mae_lo"], d["mae_hi"] - d["mae"]]).clip(min=0)
+            ax.errorbar(x, d["mae"], yerr=np.nan_to_num(bars), fmt="none", ecolor=color, capsize=2, lw=1)
+        ref = d["ensemble"] == reference
+        ax.plot(x[ref], d["mae"][ref], marker="*", ms=15, mec="black", mew=0.8, color=color, ls="none")
 
 
 def fig_sampling_bias(df_sampling_bias: pd.DataFrame, paths) -> None:
@@ -111,7 +115,7 @@ def fig_sampling_bias(df_sampling_bias: pd.DataFrame, paths) -> None:
         ax.set_ylabel("mean |score − reference score|\n(score units)")
         reference = df["reference"].iloc[0] if "reference" in df.columns and not df.empty else None
         for ax, points, what in zip(
-            row[1:], ("random", "top"), ("random sample", "top points of the reference"), strict=False
+            row[1:], ("random", "top"), ("random sample", "top points of reference half A"), strict=False
         ):
             vs_loo = df[(df["against"] == "loo") & (df["points"] == points)]
             if vs_loo.empty:
@@ -120,8 +124,9 @@ def fig_sampling_bias(df_sampling_bias: pd.DataFrame, paths) -> None:
                 _sb_lines(ax, vs_loo, reference)
             se = vs_loo["truth_se"].mean() if not vs_loo.empty else math.nan
             ax.set_title(
-                f"{where}against exact leave-one-out\n({what}: {_span(vs_loo['n_points'])} points; "
-                f"LOO's own se ≈ {se:.2f})"
+                f"{where}against exact leave-one-out\n({what}: {_span(vs_loo['n_points'])} points, 95 % "
+                f"intervals; LOO's own se ≈ {se:.2f})",
+                fontsize="medium",
             )
             ax.set_ylabel("mean |score − LOO score|\n(score units)")
         lo, hi = df["rate"].min(), df["rate"].max()
@@ -137,7 +142,14 @@ def fig_sampling_bias(df_sampling_bias: pd.DataFrame, paths) -> None:
     if has_loo:
         handles.append(
             plt.Line2D(
-                [], [], marker="*", ms=12, mec="black", color="white", ls="none", label="reference ensemble"
+                [],
+                [],
+                marker="*",
+                ms=12,
+                mec="black",
+                color="white",
+                ls="none",
+                label="reference ensemble (vs LOO: its half B)",
             )
         )
     fig.suptitle("Sampling bias: per-point score error by sampling rate")

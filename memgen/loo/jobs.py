@@ -15,8 +15,8 @@ from memgen.data.index import load_index
 from memgen.data.loaders import dataset_from
 from memgen.ensemble.outputs import compact
 from memgen.errors import fail
-from memgen.io import load_json, load_npz, read_csv, save_csv, save_json, save_npz
-from memgen.loo.truth import chosen_points, loo_table, random_ranking, top_ranking
+from memgen.io import load_json, load_npz, save_csv, save_json, save_npz
+from memgen.loo.truth import chosen_points, halves, loo_pool, loo_table, random_ranking, top_ranking
 from memgen.preempt import stop_on_signals
 from memgen.recipe import TrainConfig
 
@@ -63,11 +63,13 @@ def _data(name, loader: dict, cfg: TrainConfig, paths):
     return ds, labels
 
 
-def _train(cfg: TrainConfig, arch, ds, labels, indices, seeds, resume):
-    """Train one job's models with the reference ensemble's recipe."""
+def _train(cfg: TrainConfig, arch, ds, labels, seeds, resume, holdout=None):
+    """Train one job's models with the reference ensemble's recipe, each on every point but its holdout
+    (Job.holdout), so that leave-i-out model m sees full model m's batches without i."""
     from memgen.ensemble.train import Job, device, train  # torch: here, so loo_plan and loo never load it
 
-    job = Job(ds.x_train, labels, indices, seeds, arch, ds.num_classes, ds.mean, ds.std)
+    everything = [np.arange(len(labels))] * len(seeds)
+    job = Job(ds.x_train, labels, everything, seeds, arch, ds.num_classes, ds.mean, ds.std, holdout)
     dev = device()
     with stop_on_signals() as stop:
         results = train(job, cfg, dev, Path(resume), stop=stop)
@@ -91,7 +93,7 @@ def write_full(config, name, arch, paths: dict, params: dict, out, resume) -> di
     cfg = _recipe(config, name, arch, params)
     ds, labels = _data(name, _loader(config, name, params), cfg, paths)
     n, seeds = len(labels), list(params["seeds"])
-    job, dev, results = _train(cfg, arch, ds, labels, [np.arange(n)] * len(seeds), seeds, resume)
+    job, dev, results = _train(cfg, arch, ds, labels, seeds, resume)
     correct, log_odds = np.zeros((len(seeds), n), bool), np.zeros((len(seeds), n), np.float32)
     for m, res in enumerate(results):
         o = _evaluate(job, cfg, res["state_dict"], ds.x_train, labels, dev)
@@ -101,10 +103,30 @@ def write_full(config, name, arch, paths: dict, params: dict, out, resume) -> di
     return {"device": dev, "seeds": {f"loo{m}": int(s) for m, s in enumerate(seeds)}}
 
 
+def _reference(paths: dict, log_odds: bool) -> dict:
+    """The reference ensemble's masks and member outputs (correct.npz), which must match in shape."""
+    mask = load_npz(paths["ref_masks"], ["mask"])["mask"].astype(bool)
+    out = load_npz(paths["ref_correct"], ["correct", "log_odds"] if log_odds else ["correct"])
+    if out["correct"].shape != mask.shape:
+        raise fail(
+            f"{paths['ref_correct']} holds {out['correct'].shape} outputs, {paths['ref_masks']} a mask "
+            f"{mask.shape}",
+            "rerun the reference ensemble's scores: snakemake --forcerun " + str(paths["ref_correct"]),
+        )
+    return {"mask": mask, **out}
+
+
+def _half_scores(scores: dict, canary: np.ndarray) -> dict:
+    return {"index": np.arange(len(canary)), "canary": canary, **scores}
+
+
 def job_points(paths: dict, params: dict) -> np.ndarray:
-    """The points of one leave-one-out job: positions [first, last) of its stratum's ranking."""
+    """The points of one leave-one-out job: positions [first, last) of its stratum's ranking; the top
+    stratum ranks by half A of the reference ensemble (memgen.loo.truth.halves)."""
     if params["stratum"] == "top":
-        ranking = top_ranking(read_csv(paths["reference"], ("index", "canary", "fz", "frac")))
+        ref = _reference(paths, log_odds=False)
+        canary = load_npz(paths["canaries"], ["canary"])["canary"]
+        ranking = top_ranking(_half_scores(halves(ref["mask"], ref["correct"])[0], canary))
     else:
         ranking = random_ranking(load_npz(paths["canaries"], ["canary"])["canary"], params["random_seed"])
     return chosen_points(ranking, params["first"], params["last"])
@@ -123,9 +145,8 @@ def write_removed(config, name, arch, paths: dict, params: dict, out, resume) ->
         log.info("%s positions %d-%d: no natural point there, nothing trained", *_where(params))
         return {}
     ds, labels = _data(name, loader, cfg, paths)
-    everything = np.arange(len(labels))
-    indices = [np.delete(everything, j) for j in points for _ in seeds]  # model (j, m) at j * M + m
-    job, dev, results = _train(cfg, arch, ds, labels, indices, seeds * P, resume)
+    holdout = [int(j) for j in points for _ in seeds]  # model (j, m) at j * M + m
+    job, dev, results = _train(cfg, arch, ds, labels, seeds * P, resume, holdout)
     for p, j in enumerate(points):
         for m in range(M):
             o = _evaluate(job, cfg, results[p * M + m]["state_dict"], ds.x_train[[j]], labels[[j]], dev)
@@ -145,13 +166,13 @@ def _where(params):
     return params["stratum"], params["first"], params["last"] - 1
 
 
-def write_loo(paths: dict, params: dict, out, dataset: str, arch: str) -> None:
+def write_loo(paths: dict, out, dataset: str, arch: str) -> None:
     """loo.csv from the full models and every leave-one-out job (memgen.loo.truth.loo_table); only a header
     when the plan skips this dataset."""
     from memgen.analysis.memorized import point_paths
 
     if not plan_runs(paths["plan"]):
-        save_csv(out, loo_table({}, np.zeros((0, 0)), np.zeros((0, 0)), [], [], params["seed"]))
+        save_csv(out, loo_table({}, np.zeros((0, 0)), np.zeros((0, 0)), [], [], (np.nan, np.nan)))
         log.info("%s/%s: %s", dataset, arch, load_json(paths["plan"])["reason"])
         return
     full = load_npz(paths["full"], ["correct", "log_odds"])
@@ -164,18 +185,20 @@ def write_loo(paths: dict, params: dict, out, dataset: str, arch: str) -> None:
             "log_odds": np.concatenate([p["log_odds"] for p in parts], axis=1),
         }
     label = load_npz(paths["canaries"], ["label"])["label"]
+    ref = _reference(paths, log_odds=True)
     table = loo_table(
         strata,
         full["correct"],
         full["log_odds"],
         label,
         point_paths(load_index(paths["index"])),
-        params["seed"],
+        loo_pool(full["log_odds"], ref["mask"], ref["log_odds"]),
+        halves(ref["mask"], ref["correct"], ref["log_odds"])[1],
     )
     save_csv(out, table)
     for stratum, rows in table.groupby("chosen", sort=False):
         log.info(
-            "%s/%s %s: %d points, frac_loo mean %.3f (bootstrap se %.3f), acc_full %.2f, acc_loo %.2f",
+            "%s/%s %s: %d points, frac_loo mean %.3f (jackknife se %.3f), acc_full %.2f, acc_loo %.2f",
             dataset,
             arch,
             stratum,

@@ -32,7 +32,7 @@ def _side_moments(mask: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return mean, var
 
 
-def _confidence_stats(mask: np.ndarray, log_odds: np.ndarray) -> dict[str, np.ndarray]:
+def confidence_stats(mask: np.ndarray, log_odds: np.ndarray) -> dict[str, np.ndarray]:
     """Per point [N]: mean label probability in / out (p_in, p_out), and the log-odds' mean and variance
     in / out (mu_in, var_in, mu_out, var_out), block by block of points."""
     keys = ("p_in", "p_out", "mu_in", "var_in", "mu_out", "var_out")
@@ -48,17 +48,28 @@ def _confidence_stats(mask: np.ndarray, log_odds: np.ndarray) -> dict[str, np.nd
     return out
 
 
-def lira_scores(stats: dict, n_in: np.ndarray, n_out: np.ndarray) -> np.ndarray:
+def pooled_variances(stats: dict) -> tuple[float, float]:
+    """The log-odds variance in and out averaged over every point with >= 2 members on that side (the other
+    side's pool when none has): what a side with fewer than LIRA_PER_POINT_MIN members uses."""
+    pools = [
+        float(np.nanmean(v)) if np.isfinite(v).any() else np.nan for v in (stats["var_in"], stats["var_out"])
+    ]
+    pools = [p if not np.isnan(p) else q for p, q in zip(pools, pools[::-1], strict=True)]
+    return pools[0], pools[1]
+
+
+def lira_scores(stats: dict, n_in: np.ndarray, n_out: np.ndarray, pool: tuple | None = None) -> np.ndarray:
     """float [N] in (-1, 1): t / sqrt(1 + t^2) of the separation t = (mu_in - mu_out) / sqrt(s_in^2 + s_out^2)
     of Gaussians fit to the log-odds of the members that hold each point in and of those that hold it out
     (Phi(t) is the chance that an in-member is more confident in the label than an out-member; 0: none).
 
-    A side with fewer than LIRA_PER_POINT_MIN members uses the variance pooled (averaged) over every point
-    with >= 2 members on that side (the other side's pool when none has); NaN where a side is empty.
+    A side with fewer than LIRA_PER_POINT_MIN members uses `pool` (variance in, variance out), or when None
+    the variances pooled over the points of this call (`pooled_variances`); NaN where a side is empty.
+    A caller scoring a few points (exact leave-one-out) passes a pool estimated once, so that no point's
+    score depends on which other points are scored with it.
     """
     variances = [stats["var_in"], stats["var_out"]]
-    pools = [float(np.nanmean(v)) if np.isfinite(v).any() else np.nan for v in variances]
-    pools = [p if not np.isnan(p) else q for p, q in zip(pools, pools[::-1], strict=True)]
+    pools = pooled_variances(stats) if pool is None else pool
     s2 = [
         np.maximum(np.where(n >= LIRA_PER_POINT_MIN, var, pool), LIRA_VAR_FLOOR)
         for n, var, pool in zip((n_in, n_out), variances, pools, strict=True)
@@ -69,14 +80,17 @@ def lira_scores(stats: dict, n_in: np.ndarray, n_out: np.ndarray) -> np.ndarray:
     return t / np.hypot(1.0, t)  # NaN stays NaN (empty side, or no variance pool)
 
 
-def compute_scores(mask: np.ndarray, correct: np.ndarray, log_odds: np.ndarray | None = None) -> dict:
+def compute_scores(
+    mask: np.ndarray, correct: np.ndarray, log_odds: np.ndarray | None = None, pool: tuple | None = None
+) -> dict:
     """Scores of every point from K members at once.
 
     mask, correct: bool [K, N]; mask[k, i] = member k trained on point i, correct[k, i] = member k
     classifies point i as its scoring label. log_odds: float [K, N], member k's log-odds of that label,
-    or None (conf and lira are then NaN). Returns arrays [N]: n_in, n_out, acc_in, acc_out, fz (Eq. 1),
-    frac (Eq. 2), conf (Eq. 2 on the mean label probability), lira (`lira_scores`). acc_* is NaN where no
-    member is in (out); every score is NaN where either is.
+    or None (conf and lira are then NaN); pool: lira's fixed variances (`lira_scores`). Returns arrays
+    [N]: n_in, n_out, acc_in, acc_out, fz (Eq. 1), frac (Eq. 2), conf (Eq. 2 on the mean label
+    probability), lira (`lira_scores`). acc_* is NaN where no member is in (out); every score is NaN where
+    either is.
     """
     mask = np.asarray(mask, dtype=bool)
     correct = np.asarray(correct, dtype=bool)
@@ -98,10 +112,10 @@ def compute_scores(mask: np.ndarray, correct: np.ndarray, log_odds: np.ndarray |
     if log_odds is not None:
         if np.shape(log_odds) != mask.shape:
             raise ValueError(f"mask {mask.shape} and log-odds {np.shape(log_odds)} differ in shape")
-        stats = _confidence_stats(mask, log_odds)
+        stats = confidence_stats(mask, log_odds)
         # continuous scores are not rounded: they are not count ratios, and rounding would make ties
         conf = _fraction(stats["p_in"], stats["p_out"])
-        lira = lira_scores(stats, n_in, n_out)
+        lira = lira_scores(stats, n_in, n_out, pool)
     return {
         "n_in": n_in,
         "n_out": n_out,
