@@ -18,6 +18,10 @@ FIGURES = {
         r"\(c\) memgen, 2 concurrent\s+[\d,]+ images/s",
     ],
     "intervals_scale.py": [r"intervals: N = 20,000, K = 64, rate 0\.7: [\d.]+ s, peak", r"planner: K = \d+"],
+    "loo_pairing.py": [
+        r"unpaired \(fresh order over N - 1\)\s+[\d.]+",
+        r"paired \(same batches, point skipped\)\s+[\d.]+",
+    ],
     "loader_throughput.py": [
         r"train: decode \+ RRC, CPU\s+1\s+[\d,]+",
         r"eval: decode \+ centre, CPU\s+1\s+[\d,]+",
