@@ -92,11 +92,12 @@ cluster_up() {
   fi
   bash ci/slurm.sh start
 }
-# a browser for the report tests (tests/test_report.py): Debian's chromium, run headless
+# a browser for the report tests (tests/test_report.py): Debian's chromium, run headless; and Debian's
+# Fashion-MNIST for tests/test_fashion.py (under CI=true it fails rather than skips without it)
 browser_up() {
-  command -v chromium >/dev/null && return 0
-  [ "$(id -u)" = 0 ] || { echo "not root: cannot apt-get install chromium" >&2; return 1; }
-  apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+  command -v chromium >/dev/null && [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && return 0
+  [ "$(id -u)" = 0 ] || { echo "not root: cannot apt-get install chromium dataset-fashion-mnist" >&2; return 1; }
+  apt-get install -y -q chromium dataset-fashion-mnist >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium dataset-fashion-mnist >/dev/null; }
 }
 cleanup() {
   local pid

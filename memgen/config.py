@@ -227,11 +227,29 @@ NOT_LOADER = ("archs", "training", "members", "utility_seeds", "duplicates", "mi
 LOADER_RUN_ONLY = ("loader", "loader_workers", "gpu_decode")
 FOLDER_KINDS = ("imagenet", "imagefolder")
 BUNDLED = ("digits", "longtail")  # never read from disk: data_root does not matter
+IDX_KINDS = ("fashion_mnist",)  # the four MNIST-format IDX files (memgen.data.idx)
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+# where Debian's dataset-fashion-mnist installs them
+FASHION_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 
 
 def folder_base(name: str, spec: dict, root: Path) -> Path:
     """The folder of an image folder dataset: its `root`, else <data_root>/<name>."""
     return Path(spec.get("root", Path(root) / name))
+
+
+def idx_folders(spec: dict, root: Path) -> list[Path]:
+    """Where an IDX dataset is looked for, in order: its `root` alone, else Debian's folder, then
+    <data_root>/fashion-mnist. The loader reads the first holding all four files; the index fingerprints
+    every one (memgen.params.fingerprint)."""
+    if "root" in spec:
+        return [Path(spec["root"])]
+    return [FASHION_DEBIAN, Path(root) / "fashion-mnist"]
 
 
 def loader_spec(config: dict, dataset: str, new_test_set: bool = True) -> dict:

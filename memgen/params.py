@@ -34,6 +34,13 @@ def fingerprint(name: str, spec: dict, data_root: str = "data") -> str:
                 for f in sorted(os.scandir(d.path), key=lambda e: e.name):
                     st = f.stat()
                     h.update(f"{split}/{d.name}/{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    elif kind in mc.IDX_KINDS:
+        # every place the loader may look (memgen.config.idx_folders): a copy put in an earlier one is read
+        for folder in mc.idx_folders(spec, Path(data_root)):
+            for f in (folder / f"{n}{gz}" for n in mc.IDX_FILES for gz in (".gz", "")):
+                if f.is_file():
+                    st = f.stat()
+                    h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     elif kind in CIFAR_FOLDERS:
         folder = Path(spec.get("root", Path(data_root) / kind)) / CIFAR_FOLDERS[kind]
         for f in sorted(folder.glob("*")) if folder.is_dir() else []:

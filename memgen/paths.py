@@ -184,11 +184,24 @@ def gallery_inputs(dataset: str, arch: str, removal: str) -> dict[str, str]:
     }
 
 
+def answer_targets(config: dict) -> list[str]:
+    """scope answer / memorized: per (dataset, arch) the high-rate ensemble's scores, fit check and
+    thresholds, memorized.csv and the gallery; Table 3 unless the scope is memorized; the summary."""
+    ens = config["ablation"]["high_rate"]
+    per_pair_files = [fill(t, ens=ens) for t in (SCORES, FIT, THRESHOLDS)] + [MEMORIZED]
+    per_pair_files += [figure("gallery_{dataset}_{arch}", x) for x in ("png", "pdf")]
+    tables = [TABLE3] if config.get("scope") == "answer" else []
+    return [f for t in per_pair_files for f in per_pair(config, t)] + tables + [SUMMARY]
+
+
 def summary_inputs(config: dict, removal: str) -> dict[str, str]:
-    """The tables, and per dataset x arch the thresholds of the ensemble the answer (Table 3's removal set)
-    rests on and the audit gallery."""
+    """The tables the scope builds (Table 1 in the full study, Table 3 unless the scope is memorized), and
+    per dataset x arch the thresholds of the ensemble the answer (Table 3's removal set) rests on and the
+    gallery."""
     ens = parse_removal_id(removal)[0]
-    out = {"table1": TABLE1, "table3": TABLE3}
+    scope = config.get("scope", "full")
+    out = {"table1": TABLE1} if scope == "full" else {}
+    out.update({"table3": TABLE3} if scope != "memorized" else {})
     for i, (d, a) in enumerate(pairs(config)):
         out[f"thresholds_{i}"] = fill(THRESHOLDS, dataset=d, arch=a, ens=ens)
         out[f"gallery_{i}"] = figure(f"gallery_{d}_{a}", "png")
@@ -265,7 +278,10 @@ def targets(config: dict, removals) -> list[str]:
     figures and the summary. Removal sets are targets on purpose: a utility table depends on its removal set
     through the removal checkpoint, and Snakemake does not rerun a finished job whose checkpoint input is
     missing (e.g. after ablation.baseline names another ensemble); asking for the set builds it, and the
-    utility table is then re-evaluated with its new input."""
+    utility table is then re-evaluated with its new input. A narrower `scope` asks only for the answer
+    (`answer_targets`)."""
+    if config.get("scope", "full") != "full":
+        return answer_targets(config)
     per_pair_files = [DEFINITIONS, SAMPLING_BIAS, STABILITY, MEMORIZED]
     per_pair_files += [fill(t, ens=e) for e in config["ensembles"] for t in (SCORES, THRESHOLDS)]
     per_pair_files += [fill(REMOVAL, removal=r) for r in sorted(set(removals))]

@@ -12,11 +12,13 @@ import numpy as np
 
 from memgen.config import folder_base
 from memgen.data.dataset import Dataset
+from memgen.data.idx import load_fashion_mnist
 from memgen.errors import fail
 
 log = logging.getLogger(__name__)
 
-KNOWN = ("digits", "longtail", "cifar10", "cifar100", "imagenet", "imagefolder")
+KNOWN = ("digits", "longtail", "cifar10", "cifar100", "fashion_mnist", "imagenet", "imagefolder")
+SUBSET_KINDS = ("fashion_mnist",)  # kinds that draw datasets.<name>.subset (memgen.data.idx)
 
 
 def load_dataset(
@@ -31,12 +33,18 @@ def load_dataset(
         "longtail": load_longtail,
         "cifar10": load_cifar,
         "cifar100": load_cifar,
+        "fashion_mnist": load_fashion_mnist,
         "imagenet": load_imagefolder,
         "imagefolder": load_imagefolder,
     }
     kind = spec.get("kind", name)
     if kind not in loaders:
         raise fail(f"unknown dataset kind '{kind}' for dataset '{name}'", f"use one of {', '.join(KNOWN)}")
+    if spec.get("subset") is not None and kind not in SUBSET_KINDS:
+        raise fail(
+            f"datasets.{name}.subset is set, but {kind} does not draw a training subset",
+            f"remove it (only {', '.join(SUBSET_KINDS)} take one)",
+        )
     if kind == "imagefolder" or kind == "imagenet":
         ds = load_imagefolder(name, spec, Path(data_root), random_resized_crop)
     else:

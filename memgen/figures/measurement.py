@@ -88,6 +88,27 @@ def _sb_lines(ax, df: pd.DataFrame, reference: str | None) -> None:
         ax.plot(x[ref], d["mae"][ref], marker="*", ms=15, mec="black", mew=0.8, color=color, ls="none")
 
 
+def _loo_panels(axes, df: pd.DataFrame, where: str) -> None:
+    """Fig. 1's middle and right panels: each rate's error against exact leave-one-out on its random sample
+    and on its top points, with 95 % intervals; the reference ensemble (its half B) starred."""
+    reference = df["reference"].iloc[0] if "reference" in df.columns and not df.empty else None
+    for ax, points, what in zip(
+        axes, ("random", "top"), ("random sample", "top points of reference half A"), strict=False
+    ):
+        vs_loo = df[(df["against"] == "loo") & (df["points"] == points)]
+        if vs_loo.empty:
+            _no_data(ax, "leave-one-out (dataset above loo.max_train_points)")
+        else:
+            _sb_lines(ax, vs_loo, reference)
+        se = vs_loo["truth_se"].mean() if not vs_loo.empty else math.nan
+        ax.set_title(
+            f"{where}against exact leave-one-out\n({what}: {_span(vs_loo['n_points'])} points, 95 % "
+            f"intervals; LOO's own se ≈ {se:.2f})",
+            fontsize="medium",
+        )
+        ax.set_ylabel("mean |score − LOO score|\n(score units)")
+
+
 def fig_sampling_bias(df_sampling_bias: pd.DataFrame, paths) -> None:
     """Fig. 1, one row per (dataset, arch): the mean absolute score error of each rate against the
     reference ensemble (every natural point, ±1 std band) and against exact leave-one-out (loo.csv) on
@@ -113,22 +134,7 @@ def fig_sampling_bias(df_sampling_bias: pd.DataFrame, paths) -> None:
         n = _span(vs_ref["n_points"])
         ax.set_title(f"{where}against the reference ensemble\n(all {n} natural points; band ± 1 std)")
         ax.set_ylabel("mean |score − reference score|\n(score units)")
-        reference = df["reference"].iloc[0] if "reference" in df.columns and not df.empty else None
-        for ax, points, what in zip(
-            row[1:], ("random", "top"), ("random sample", "top points of reference half A"), strict=False
-        ):
-            vs_loo = df[(df["against"] == "loo") & (df["points"] == points)]
-            if vs_loo.empty:
-                _no_data(ax, "leave-one-out (dataset above loo.max_train_points)")
-            else:
-                _sb_lines(ax, vs_loo, reference)
-            se = vs_loo["truth_se"].mean() if not vs_loo.empty else math.nan
-            ax.set_title(
-                f"{where}against exact leave-one-out\n({what}: {_span(vs_loo['n_points'])} points, 95 % "
-                f"intervals; LOO's own se ≈ {se:.2f})",
-                fontsize="medium",
-            )
-            ax.set_ylabel("mean |score − LOO score|\n(score units)")
+        _loo_panels(row[1:], df, where)
         lo, hi = df["rate"].min(), df["rate"].max()
         for ax in row:  # one rate axis per row: the reference's rate shows on every panel
             ax.set_xlabel("sampling rate r (share of the training set per member)")
