@@ -4,8 +4,9 @@ Snakemake's HTML report opens on the workflow description; the Snakefile points 
 study has written it (rules/common.smk: report_page), so a reader sees, before any figure:
 - Table 3's answer (accuracy after removing the memorized points vs as many random ones) and Table 1's
   ablation rows (how each fix moves the score);
-- per dataset and architecture, τ and the memorized counts of the ensemble the answer rests on, the regime
-  line from the canaries' acc_in, and the members' fit check;
+- per dataset and architecture, τ and the memorized counts of the ensemble the answer rests on (ties counted,
+  and the strict reading's), what a set resting on a tie at τ is, the regime line from what each
+  definition's null does, and the members' fit check;
 - the gallery of the most memorized images (embedded, so the page stands alone).
 Every number is read from an artifact listed as the rule's input; nothing is recomputed here.
 """
@@ -55,19 +56,57 @@ def _heading(text: str, char: str) -> list[str]:
     return [text, char * max(len(text), 3), ""]
 
 
-def regime(acc_in: dict) -> str:
-    """One line: which regime the canaries put the run in (docs/configuration.md: the regime)."""
+def _acc_in_line(acc_in: dict) -> str:
     mean = acc_in.get("mean") if acc_in else None
     if mean is None:
-        return "no canary was trained on: the null is undefined"
-    if mean >= 0.99:
-        regime = "every canary is fit: the null sits at 1 and little can reach it"
-    elif mean <= 0.01:
-        regime = "members fit (almost) no canary: the null sits at 0 and the memorized set is undefined"
-    else:
-        regime = "canaries partly fit: the paper's regime, where the null separates memorization"
+        return "no canary was trained on"
     quartiles = "/".join(_num(acc_in.get(k)) for k in ("q25", "median", "q75"))
-    return f"canaries' acc_in mean {mean:.2f} (quartiles {quartiles}): {regime}"
+    return f"canaries' acc_in mean {mean:.2f} (quartiles {quartiles})"
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.0f} %"
+
+
+def _regime_part(kind: str, definitions: list[str], by_definition: dict) -> str:
+    """The regime of the definitions whose nulls do the same (`kind`, thresholds.null_regime)."""
+    names = ", ".join(definitions)
+    top = ", ".join(f"{d} {_pct(by_definition[d].get('top_share'))}" for d in definitions)
+    if kind == "saturated":
+        return (
+            f"{names}: the null is saturated ({top} of canaries score the top 1), so τ = 1 and the memorized "
+            "set is only the natural points tied with those canaries: not the paper's regime"
+        )
+    if kind == "partly":
+        return (
+            f"{names}: canaries partly fit ({top} of canaries at the top score 1): the paper's regime, where "
+            "the null separates memorization"
+        )
+    if kind == "low":
+        flagged = ", ".join(f"{d} {_pct(by_definition[d].get('flagged_share'))}" for d in definitions)
+        return (
+            f"{names}: the null sits barely above 0 (its τ would flag {flagged} of the natural points): "
+            "the memorized set is undefined"
+        )
+    if kind == "at_zero":
+        return (
+            f"{names}: members fit (almost) no canary: the null sits at 0 and the memorized set is undefined"
+        )
+    return f"{names}: no canary is scored: the null is undefined"
+
+
+def regime(th: dict) -> str:
+    """One line: which regime each definition's null puts the run in, decided by what the null does (its τ
+    and the share of canaries at the top score, thresholds.json `regime`), not by the canaries' mean acc_in
+    (docs/configuration.md: the regime)."""
+    head = _acc_in_line(th.get("canary_acc_in") or {})
+    by_definition = th.get("regime")
+    if not by_definition:
+        return f"{head}; regime unknown: this thresholds.json predates `regime` (rerun the thresholds rule)"
+    groups: dict[str, list[str]] = {}
+    for definition, r in by_definition.items():
+        groups.setdefault(r.get("kind", "empty"), []).append(definition)
+    return f"{head}. " + "; ".join(_regime_part(k, defs, by_definition) for k, defs in groups.items())
 
 
 def _fit_line(fit) -> str | None:
@@ -149,8 +188,19 @@ def _ablation(t1: pd.DataFrame) -> list[str]:
     )
 
 
+def _mark(text, notes: list[str]) -> str:
+    """ " [k]" of `text` among the page's footnotes (added when new); "" without a text."""
+    if not text:
+        return ""
+    if text not in notes:
+        notes.append(text)
+    return f" [{notes.index(text) + 1}]"
+
+
 def _memorized_table(th: dict) -> list[str]:
-    """τ and the memorized count of each rule and definition, each distinct note once as a footnote."""
+    """τ, the memorized count (ties at τ counted) and the strict reading's (score > τ) of each rule and
+    definition; each distinct note (why a set is empty or undefined, what a set's tie is) once, as a
+    footnote."""
     rows, notes = [], []
     for rule in ("null", "fixed"):
         for definition, r in th.get("rules", {}).get(rule, {}).items():
@@ -158,12 +208,12 @@ def _memorized_table(th: dict) -> list[str]:
             count = "undefined" if n is None or r.get("undefined") else f"{n}"
             if n is not None and r.get("fraction_memorized") is not None:
                 count += f" ({100 * r['fraction_memorized']:.1f} %)"
-            note = r.get("note")
-            if note and note not in notes:
-                notes.append(note)
-            mark = f" [{notes.index(note) + 1}]" if note else ""
-            rows.append([f"{rule} rule", definition, _num(r.get("tau"), "{:.3g}"), count + mark])
-    lines = _table(["threshold", "definition", "τ", "memorized (natural points)"], rows)
+            count += _mark(r.get("note"), notes) + _mark((r.get("tau_ties") or {}).get("text"), notes)
+            strict = r.get("n_memorized_strict")
+            strict = "n/a" if n is None or strict is None else f"{strict}"
+            rows.append([f"{rule} rule", definition, _num(r.get("tau"), "{:.3g}"), count, strict])
+    header = ["threshold", "definition", "τ", "memorized (natural points, score ≥ τ)", "strict (score > τ)"]
+    lines = _table(header, rows)
     for k, note in enumerate(notes, 1):
         lines += [f"[{k}] {note}", ""]
     return lines
@@ -176,7 +226,7 @@ def _pair(dataset: str, arch: str, paths: dict) -> list[str]:
     lines += [f"Ensemble {th.get('ensemble', '?')} ({th.get('null_size', 0)} canaries in the null, "
               f"{th.get('n_natural_scored', 0)} natural points scored).", ""]  # fmt: skip
     lines += _memorized_table(th)
-    lines += [f"**Regime:** {regime(th.get('canary_acc_in') or {})}.", ""]
+    lines += [f"**Regime:** {regime(th)}.", ""]
     fit = th.get("fit") or th.get("recipe_check") or th.get("fitcheck")
     if fit is None and paths.get("fit"):
         fit = load_json(paths["fit"]) if Path(paths["fit"]).exists() else None
@@ -190,8 +240,10 @@ def _pair(dataset: str, arch: str, paths: dict) -> list[str]:
 
 
 def summary_rst(table1_path, table3_path, pairs: dict) -> str:
-    """pairs: {(dataset, arch): {"thresholds": path, "gallery": png path, "fit": path or None}}."""
-    t1, t3 = pd.read_csv(table1_path), pd.read_csv(table3_path)
+    """pairs: {(dataset, arch): {"thresholds": path, "gallery": png path, "fit": path or None}}. A table path
+    is None where the config's `scope` does not build it (an audit: no Table 1; `--no-utility`: no Table 3)."""
+    t1 = pd.read_csv(table1_path) if table1_path else None
+    t3 = pd.read_csv(table3_path) if table3_path else None
     lines = _heading("memgen: what this study found", "=")
     lines += [
         "Does a classifier need the training points it memorizes? Memorized points are found with the "
@@ -201,8 +253,10 @@ def summary_rst(table1_path, table3_path, pairs: dict) -> str:
         "points.",
         "",
     ]
-    lines += _answer(t3)
-    lines += _ablation(t1)
+    lines += _answer(t3) if t3 is not None else _not_built("Table 3 (memorized vs random removal)", "answer")
+    lines += (
+        _ablation(t1) if t1 is not None else _not_built("Table 1 (the ablation of the four fixes)", "full")
+    )
     for (dataset, arch), paths in sorted(pairs.items()):
         lines += _pair(dataset, arch, paths)
     lines += [
@@ -212,6 +266,14 @@ def summary_rst(table1_path, table3_path, pairs: dict) -> str:
     ]
     text = "\n".join(lines)
     return text.replace("{{", "{ {").replace("{%", "{ %")  # the report renders this page with Jinja
+
+
+def _not_built(what: str, scope: str) -> list[str]:
+    return [
+        f"{what} was not built: this run's config has a narrower `scope` (``scope: {scope}`` builds it; "
+        "``memgen audit --full`` runs the paper's whole study).",
+        "",
+    ]
 
 
 def write_summary(table1_path, table3_path, pairs: dict, out: str) -> None:

@@ -90,7 +90,7 @@ def member_params(w):
 
 
 def fitcheck_params(w):
-    return mp.fitcheck(config, w.dataset)
+    return mp.fitcheck(config, w.dataset, w.arch)
 
 
 def loo_model_params(w):

@@ -225,3 +225,30 @@ def test_loader_keys_are_run_only():
     assert not {"loader", "loader_workers", "gpu_decode", "min_side"} & set(mc.loader_spec(c, "mine"))
     assert mc.loader_run(c, "mine") == {"loader": "stream", "loader_workers": 3, "gpu_decode": False}
     assert mc.min_side(c, "mine") == 4  # image_size 32 / 8
+
+
+def test_fitcheck_overrides_per_dataset_and_the_memorized_share():
+    c = mc.validate(
+        edited(
+            lambda c: c["fitcheck"].update(datasets={"digits": {"min_train_acc": 0.5, "archs": {"mlp": {}}}})
+        )
+    )
+    assert c["fitcheck"]["datasets"]["digits"] == {"min_train_acc": 0.5, "archs": {"mlp": {}}}  # kept sparse
+    assert mc.validate(copy.deepcopy(BASE))["threshold"]["max_memorized_share"] == 0.5
+    msg = error_of(lambda c: c["fitcheck"].update(datasets={"digits": {"min_train_accuracy": 0.5}}))
+    assert "unknown key ['min_train_accuracy'] under fitcheck.datasets.digits" in msg
+    msg = error_of(
+        lambda c: c["fitcheck"].update(datasets={"digits": {"archs": {"mlp": {"min_train_acc": 2}}}})
+    )
+    assert "fitcheck.datasets.digits.archs.mlp.min_train_acc = 2" in msg and "Fix:" in msg
+    for share in (0, 1.5):
+        assert f"threshold.max_memorized_share = {share}" in error_of(
+            lambda c, share=share: c["threshold"].update(max_memorized_share=share)
+        )
+
+
+def test_the_paper_config_passes_and_expects_less_of_imagenet():
+    paper = mc.validate(yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text()))
+    overrides = paper["fitcheck"]["datasets"]
+    assert set(overrides) <= set(paper["datasets"]) and overrides["imagenet"]["min_train_acc"] < 0.9
+    assert paper["threshold"]["max_memorized_share"] == 0.5

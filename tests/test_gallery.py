@@ -175,3 +175,29 @@ def test_fig4_names_training_and_test_files(tmp_path, monkeypatch):
         and titles[2].startswith("x.png")
         and titles[3].startswith("test 0")
     )
+
+
+def test_a_point_on_the_tie_says_so_and_what_conf_and_lira_say(tmp_path, monkeypatch):
+    row = _table([(5, 1, 1.0, 2, 0.8)], ["cat", "dog", "fox"], {5: "train/dog/a.jpg"}).iloc[0].copy()
+    assert caption(row).splitlines()[1] == "label dog, score 1.00"  # no tie columns: as before
+    row["at_tau"], row["conf_memorized"], row["lira_memorized"] = True, False, pd.NA
+    assert caption(row).splitlines()[1:] == ["label dog, score 1.00 = τ (tie)", "held out: 8 of 10 say fox",
+                                             "conf: no, lira: n/a"]  # fmt: skip
+    row["at_tau"] = False
+    assert len(caption(row).splitlines()) == 3
+    # the title carries the set's tie in words (thresholds.json tau_ties.text)
+    import memgen.figures.gallery as gallery
+
+    drawn = {}
+    monkeypatch.setattr(gallery, "fig_gallery", lambda table, image, paths, **kw: drawn.update(kw))
+    idx = build_index("digits", {})
+    save_npz(tmp_path / "index.npz", **idx)
+    save_csv(tmp_path / "m.csv", _table([(0, 0, 1.0, 3, 0.9)], [str(c) for c in range(10)], [""] * idx["n"]))
+    text = "the memorized set rests on a tie: 1 of its 1 points score exactly tau = 1 (...)"
+    entry = {"tau": 1.0, "n_memorized": 1, "note": None, "tau_ties": {"rests_on_ties": True, "text": text}}
+    (tmp_path / "t.json").write_text(json.dumps({"min_out": 2, "rules": {"null": {"frac": entry}}}))
+    write_fig_gallery(tmp_path / "m.csv", tmp_path / "t.json", tmp_path / "index.npz", "digits", "mlp", {},
+                      [tmp_path / "g.png"], PARAMS)  # fmt: skip
+    assert (
+        drawn["tie"] == f"τ rests on a tie: {text}" and "whether conf and lira memorize it" in drawn["title"]
+    )

@@ -217,3 +217,60 @@ def test_class_names_like_na_and_null_stay_text(tmp_path):
     ]
     assert back["path"].tolist() == ["", ""] and np.isnan(back["predicted_instead_share"][1])
     assert back["acc_out"].dtype == float
+
+
+def test_memorized_csv_says_which_points_rest_on_the_tie_and_what_conf_and_lira_say(tmp_path):
+    from memgen.scores.thresholds import compute_thresholds, read_scores
+
+    outputs = _ensemble(tmp_path)
+    write_scores(
+        tmp_path / "canaries.npz", tmp_path / "masks.npz", outputs, tmp_path / "scores.csv",
+        tmp_path / "correct.npz", tmp_path / "index.npz",
+    )  # fmt: skip
+    scores = read_scores(tmp_path / "scores.csv")
+    # the canary (11) and points 0 and 1 are never right when held out: frac = 1.0, τ = 1.0 is their tie
+    th = compute_thresholds(scores, 0.05, "upper", 0.25, 2)
+    (tmp_path / "thresholds.json").write_text(json.dumps(th))
+    write_memorized(
+        tmp_path / "scores.csv", tmp_path / "thresholds.json", tmp_path / "masks.npz", outputs,
+        tmp_path / "index.npz", tmp_path / "memorized.csv", PARAMS,
+    )  # fmt: skip
+    t = read_memorized(tmp_path / "memorized.csv")
+    assert t["index"].tolist() == [0, 1] and t["at_tau"].tolist() == [True, True]
+    assert t["tie"][0] == (
+        "scores exactly tau = 1, like 100 % of canaries: no held-out member gets it right; "
+        "the strict reading (score > tau) drops it"
+    )
+    # conf's and lira's verdicts are their own null-rule sets, read on the same points
+    for d in ("conf", "lira"):
+        own = th["rules"]["null"][d]
+        expected = (
+            [bool(scores[d][i] >= own["tau"]) for i in (0, 1)]
+            if own["n_memorized"] is not None
+            else [None] * 2
+        )
+        assert [None if v is pd.NA else bool(v) for v in t[f"{d}_memorized"]] == expected
+    assert th["rules"]["null"]["frac"]["n_memorized_strict"] == 0
+
+
+def test_a_point_above_tau_has_no_tie_and_an_old_file_still_reads(tmp_path):
+    scores = pd.DataFrame(
+        {"label": [0, 1], "fz": [0.9, 0.5], "frac": [1.0, 0.8], "conf": [0.9, 0.1], "lira": [0.9, 0.1]}
+        | {"acc_in": 1.0, "acc_out": [0.0, 0.1], "n_in": 3, "n_out": 3}
+    )
+    held = {"instead": np.array([1, 0]), "instead_share": np.array([1.0, 0.6])}
+    tie = {
+        "tau": 0.8,
+        "words": "scores exactly tau = 0.8",
+        "verdicts": {"conf": np.array([True, False]), "lira": None},
+    }
+    t = memorized_table(scores, np.array([True, True]), "frac", ["a", "b"], ["", ""], held, tie)
+    assert t["at_tau"].tolist() == [False, True] and t["tie"].tolist() == ["", "scores exactly tau = 0.8"]
+    save_csv(tmp_path / "m.csv", t)
+    back = read_memorized(tmp_path / "m.csv")
+    assert back["conf_memorized"].tolist() == [True, False] and back["lira_memorized"].isna().all()
+    assert back["tie"].tolist() == ["", "scores exactly tau = 0.8"]
+    # a memorized.csv written before the tie columns reads with them empty
+    save_csv(tmp_path / "old.csv", t.drop(columns=["at_tau", "tie", "conf_memorized", "lira_memorized"]))
+    old = read_memorized(tmp_path / "old.csv")
+    assert list(old.columns) == list(t.columns) and old["at_tau"].isna().all() and old["tie"].eq("").all()

@@ -169,3 +169,31 @@ def test_profile_resources_reach_the_slice_rules():
 def test_a_snakemake_shaped_otherwise_stops_planning(workflow):
     with pytest.raises(MemgenError, match=r"members_0.*Fix: use the Snakemake of requirements.lock"):
         mp.share_profile_resources(workflow, "members", ["members_0"])
+
+
+def test_fitcheck_expectations_resolve_per_dataset_then_per_arch():
+    default = mp.fitcheck(BASE, "digits")
+    # no override: config fitcheck as before, without the `datasets` table (a digits study reruns nothing)
+    assert default["expect"] == {k: v for k, v in BASE["fitcheck"].items() if k != "datasets"}
+    assert list(default["expect"]) == [
+        "min_train_acc",
+        "max_dead_fraction",
+        "min_canary_acc_in",
+        "members",
+        "sample",
+    ]
+
+    def per_dataset(c):
+        with_folder(c)
+        c["fitcheck"]["datasets"] = {
+            "mine": {"min_train_acc": 0.5, "archs": {"mlp": {"max_dead_fraction": 0.4}}}
+        }
+
+    c = edited(per_dataset)
+    assert mp.fitcheck(c, "digits")["expect"] == default["expect"]  # another dataset's override: not digits'
+    mine = mp.fitcheck(c, "mine", "mlp")["expect"]
+    assert (mine["min_train_acc"], mine["max_dead_fraction"], mine["min_canary_acc_in"]) == (0.5, 0.4, 0.02)
+    assert list(mine) == list(default["expect"])  # the order, and with it the params' repr, stays
+    # an architecture's override needs the architecture: planning stops rather than ignore it
+    with pytest.raises(MemgenError, match=r"fitcheck.datasets.mine.archs is set.*Fix: pass it"):
+        mp.fitcheck(c, "mine")

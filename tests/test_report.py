@@ -82,7 +82,8 @@ def test_every_figure_in_the_report_decodes(report, study, tmp_path):
 
 
 # ---- the summary page itself, without Snakemake ---------------------------------------------------------
-def test_summary_names_the_answer_and_keeps_undefined_sets_visible(tmp_path):
+def _tables(tmp_path):
+    """table1.csv and table3.csv of one dataset and architecture."""
     t1 = tmp_path / "table1.csv"
     t3 = tmp_path / "table3.csv"
     pd.DataFrame(
@@ -94,12 +95,18 @@ def test_summary_names_the_answer_and_keeps_undefined_sets_visible(tmp_path):
           "acc_random_removed": 97.64, "diff_pp": -0.11, "std_pp": 0.37, "p_value": 0.19,
           "significant_0.05": False, "seeds": 20, "n_removed": 20, "note": ""}]
     ).to_csv(t3, index=False)  # fmt: skip
+    return t1, t3
+
+
+def test_summary_names_the_answer_and_keeps_undefined_sets_visible(tmp_path):
+    t1, t3 = _tables(tmp_path)
     th = tmp_path / "thresholds.json"
     why = "memorized set undefined: members fit almost none of the canaries"
     th.write_text(
         json.dumps(
             {"ensemble": "rate0.95", "null_size": 72, "n_natural_scored": 1365,
              "canary_acc_in": {"mean": 0.004, "q25": 0, "median": 0, "q75": 0},
+             "regime": {"frac": {"kind": "at_zero", "top_share": 0.0}},
              "rules": {"null": {"frac": {"tau": 0.0, "n_memorized": None, "note": why}},
                        "fixed": {"frac": {"tau": 0.25, "n_memorized": 50, "fraction_memorized": 0.0366,
                                           "note": None}}}}
@@ -115,5 +122,34 @@ def test_summary_names_the_answer_and_keeps_undefined_sets_visible(tmp_path):
     assert "-0.11 ± 0.37 pp" in text and "0.19 (no)" in text
     assert "\\+ Fractional difference" in text  # not a bullet list
     assert "undefined [1]" in text and f"[1] {why}" in text and "50 (3.7 %)" in text
-    assert "members fit (almost) no canary" in text
+    assert "frac: members fit (almost) no canary" in text
     assert max(len(line) for line in text.splitlines()) < 10_000  # docutils' line limit
+
+
+def test_summary_says_what_a_set_resting_on_a_tie_is_and_reads_the_regime_from_the_null(tmp_path):
+    from test_thresholds import saturated_study
+
+    from memgen.scores.thresholds import compute_thresholds
+
+    # 94 of 100 canaries and 203 natural points at frac = 1.0: the set is the tie; mean acc_in 0.99
+    th = compute_thresholds(saturated_study(), 0.05, "upper", 0.25, 10)
+    path = tmp_path / "thresholds.json"
+    path.write_text(json.dumps({"ensemble": "rate0.95", **th}))
+    text = summary_rst(*_tables(tmp_path), {("mine", "mlp"): {"thresholds": path}})
+    regime = next(line for line in text.splitlines() if line.startswith("**Regime:**"))
+    # the null decides, not the mean: frac and fz saturated (not the paper's regime), conf and lira partly fit
+    assert "canaries' acc_in mean 0.99" in regime
+    assert "fz, frac: the null is saturated (fz 94 %, frac 94 % of canaries score the top 1)" in regime
+    assert "not the paper's regime" in regime
+    assert "conf, lira: canaries partly fit (conf 0 %, lira 0 % of canaries at the top score 1)" in regime
+    # the tie in words, the strict reading beside the count, conf's and lira's verdict on the same points
+    row = text.split("* - null rule\n     - frac\n")[1].split("* -")[0]
+    assert "203 (10.2 %) [" in row and "\n     - 0\n" in row  # score >= τ: 203; strict (score > τ): 0
+    mark = row.split("203 (10.2 %) [")[1].split("]")[0]
+    note = next(line for line in text.splitlines() if line.startswith(f"[{mark}] "))
+    assert (
+        "203 of its 203 points score exactly tau = 1 (no held-out member gets them right, like 94 % of "
+        in note
+    )
+    assert "the strict reading (score > tau) memorizes 0" in note
+    assert "of these 203 tied points, conf memorizes 0 and lira memorizes 0" in note

@@ -117,8 +117,33 @@ def test_compute_thresholds_by_hand():
     assert fixed["frac"] == {"tau": 0.25, "n_memorized": 3, "fraction_memorized": 0.6, "note": None}
     # ties at τ: fz .5 is c2, c4 and n1, n3; frac 1.0 is c1, c2, c3 and n3, n4
     ties = out["rules"]["null"]
-    assert ties["fz"]["tau_ties"] == {"canaries": 2, "natural": 2, "rests_on_ties": True}
-    assert ties["frac"]["tau_ties"] == {"canaries": 3, "natural": 2, "rests_on_ties": True}
+    counts = ("canaries", "natural", "rests_on_ties", "canary_share", "in_set")
+    assert {k: ties["fz"]["tau_ties"][k] for k in counts} == dict(
+        zip(counts, (2, 2, True, 0.5, 2), strict=True)
+    )
+    assert {k: ties["frac"]["tau_ties"][k] for k in counts} == dict(
+        zip(counts, (3, 2, True, 0.75, 2), strict=True)
+    )
+    # the strict reading (score > τ): no natural point scores above fz .5 or frac 1
+    assert ties["fz"]["n_memorized_strict"] == ties["frac"]["n_memorized_strict"] == 0
+    assert out["rules"]["fixed"]["fz"]["n_memorized_strict"] == 2  # n1, n3 (.5 > .25); n4 sits at .25
+    # tied n1 (fz .5, frac 1/3) and n3 (fz .5, frac 1): conf (= frac, τ 1) holds n3, lira (= fz, τ .5) both
+    assert ties["fz"]["tau_ties"]["others"] == {"conf": 1, "lira": 2}
+    assert ties["fz"]["tau_ties"]["shared"] is None  # .5 is no top score: only "the same score" in common
+    assert ties["fz"]["tau_ties"]["text"] == (
+        "the memorized set rests on a tie: 2 of its 2 points score exactly tau = 0.5, as 50 % of canaries "
+        "do; the strict reading (score > tau) memorizes 0; of these 2 tied points, conf memorizes 1 and lira "
+        "memorizes 2"
+    )
+    # frac's tie is at the top score: what the tied points share with those canaries, in words
+    assert ties["frac"]["tau_ties"]["text"] == (
+        "the memorized set rests on a tie: 2 of its 2 points score exactly tau = 1 (no held-out member gets "
+        "them right, like 75 % of canaries); the strict reading (score > tau) memorizes 0; of these 2 tied "
+        "points, conf memorizes 2 and lira memorizes 1"
+    )
+    # the regime from what each null does: frac's sits at the top score (3 of 4 canaries), fz's does not
+    assert out["regime"]["frac"]["kind"] == "saturated" and out["regime"]["frac"]["top_share"] == 0.75
+    assert out["regime"]["fz"]["kind"] == "partly" and out["regime"]["fz"]["top_share"] == 0.25
     # conf and lira (copies of frac and fz here) take the null rule alone: the fixed rule is fz/frac's
     assert null["conf"] == null["frac"] and null["lira"] == null["fz"]
     for d in ("conf", "lira"):
@@ -138,8 +163,10 @@ def test_lower_tail_rule():
     # fz null descending [1, .5, .5, .25]; rank ceil(.5 * 4) = 2 -> .5 (3 of 4 canaries reach it)
     assert out["rules"]["null"]["fz"]["tau"] == 0.5
     # upper with the same alpha: sorted [.25, .5, .5, 1] rank 2 -> .5 too; alpha .75 separates them:
-    # rank ceil(.25 * 4) = 1: upper .25, lower 1.0
-    assert compute_thresholds(STUDY, 0.75, "upper", 0.25, 2)["rules"]["null"]["fz"]["tau"] == 0.25
+    # rank ceil(.25 * 4) = 1: upper .25, lower 1.0 (max_share 1: .25 flags 3 of 5 natural points)
+    assert (
+        compute_thresholds(STUDY, 0.75, "upper", 0.25, 2, max_share=1.0)["rules"]["null"]["fz"]["tau"] == 0.25
+    )
     assert compute_thresholds(STUDY, 0.75, "lower", 0.25, 2)["rules"]["null"]["fz"]["tau"] == 1.0
 
 
@@ -220,4 +247,69 @@ def test_continuous_tau_rests_on_no_tie():
     r = out["rules"]["null"]["lira"]
     # null c1..c4 sorted [.6, .7, .8, .9], rank 3 -> .8; natural >= .8: none of n1..n5 (n3 .75)
     assert (r["tau"], r["n_memorized"]) == (0.8, 0)
-    assert r["tau_ties"] == {"canaries": 1, "natural": 0, "rests_on_ties": False}
+    ties = {k: r["tau_ties"][k] for k in ("canaries", "natural", "rests_on_ties", "in_set", "text")}
+    assert ties == {"canaries": 1, "natural": 0, "rests_on_ties": False, "in_set": 0, "text": None}
+
+
+def test_a_null_barely_above_zero_that_flags_most_points_is_undefined():
+    # canaries c2..c4 at 0 and c1 at .01: the upper quantile τ = .01 is above 0, so the τ <= 0 guard passes,
+    # yet it flags n1, n3, n4 (3 of the 5 natural points scored): more than half
+    scores = STUDY.copy()
+    scores.loc[scores["canary"] == 1, "fz"] = [0.01, 0.0, 0.0, 0.0, 0.0]
+    out = compute_thresholds(scores, alpha=0.05, tail="upper", fixed_tau=0.25, min_out=2)
+    r = out["rules"]["null"]["fz"]
+    assert (r["tau"], r["n_memorized"], r["n_memorized_strict"], r["tau_ties"]) == (None, None, None, None)
+    assert r["note"].startswith("memorized set undefined: the null's tau 0.01 would flag 60 % of the natural")
+    assert "threshold.max_memorized_share (50 %)" in r["note"] and "fix:" in r["note"]
+    assert out["regime"]["fz"]["kind"] == "low" and out["regime"]["fz"]["flagged_share"] == 0.6
+    assert out["max_memorized_share"] == 0.5
+    assert out["rules"]["fixed"]["fz"]["n_memorized"] == 3  # the fixed rule reads no null: not guarded
+    # the share is a setting: at .6 (or 1, off) the same τ gives a set
+    assert (
+        compute_thresholds(scores, 0.05, "upper", 0.25, 2, max_share=0.6)["rules"]["null"]["fz"][
+            "n_memorized"
+        ]
+        == 3
+    )
+    # τ <= 0 keeps its own reason, and its regime
+    zero = compute_thresholds(
+        scores.assign(fz=scores["fz"].where(scores["canary"] == 0, 0.0)), 0.05, "upper", 0.25, 2
+    )
+    assert (
+        "the null sits at 0" in zero["rules"]["null"]["fz"]["note"]
+        and zero["regime"]["fz"]["kind"] == "at_zero"
+    )
+
+
+def saturated_study(n_canaries=100, n_natural=2000, seed=0):
+    """The shape of a real 2,000-image folder whose members fit 99 % of the canaries: 94 of 100 canaries and
+    203 natural points score frac = fz = 1.0 (no held-out member gets them right); conf and lira are
+    continuous, and the tied natural points sit below their nulls' τ."""
+    rng = np.random.default_rng(seed)
+    canary = np.r_[np.ones(n_canaries, int), np.zeros(n_natural, int)]
+    frac = np.r_[np.ones(94), rng.uniform(0.3, 0.9, 6), np.ones(203), rng.uniform(-0.2, 0.9, n_natural - 203)]
+    conf = np.r_[rng.uniform(0.6, 0.99, n_canaries), rng.uniform(0.0, 0.5, n_natural)]
+    df = pd.DataFrame({"canary": canary, "n_in": 230, "n_out": 12, "acc_in": 0.99, "acc_out": 0.0})
+    return df.assign(fz=frac, frac=frac, conf=conf, lira=conf)
+
+
+def test_a_set_resting_on_a_tie_says_what_the_tie_is():
+    out = compute_thresholds(saturated_study(), alpha=0.05, tail="upper", fixed_tau=0.25, min_out=10)
+    r = out["rules"]["null"]["frac"]
+    assert (r["tau"], r["n_memorized"], r["n_memorized_strict"]) == (1.0, 203, 0)
+    assert r["tau_ties"]["others"] == {"conf": 0, "lira": 0}
+    assert r["tau_ties"]["text"] == (
+        "the memorized set rests on a tie: 203 of its 203 points score exactly tau = 1 (no held-out member "
+        "gets them right, like 94 % of canaries); the strict reading (score > tau) memorizes 0; of these 203 "
+        "tied points, conf memorizes 0 and lira memorizes 0"
+    )
+    assert out["rules"]["null"]["fz"]["tau_ties"]["shared"] == (
+        "every member that trained on them gets them right and no held-out member does"
+    )
+    # conf and lira: no tie, no text; their nulls are not saturated
+    assert out["rules"]["null"]["conf"]["tau_ties"]["text"] is None
+    assert out["rules"]["null"]["lira"]["tau_ties"]["others"] == {"conf": 0}  # lira's own set is empty too
+    kinds = {d: out["regime"][d]["kind"] for d in ("fz", "frac", "conf", "lira")}
+    assert kinds == {"fz": "saturated", "frac": "saturated", "conf": "partly", "lira": "partly"}
+    assert out["regime"]["frac"]["top_share"] == 0.94 and out["regime"]["conf"]["top_share"] == 0.0
+    json.dumps(out, allow_nan=False)

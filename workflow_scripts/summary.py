@@ -6,7 +6,8 @@ from memgen.workflow import run
 
 def work(smk):
     pairs = pairs_from_inputs(dict(smk.input), smk.params.pairs)
-    return write_summary(smk.input.table1, smk.input.table3, pairs, smk.output[0])
+    tables = [smk.input[t] if t in smk.input.keys() else None for t in ("table1", "table3")]
+    return write_summary(*tables, pairs, smk.output[0])
 
 
 run(snakemake, work)  # noqa: F821 (injected by Snakemake)

@@ -4,7 +4,9 @@ members that never saw it predict instead.
 `results/{dataset}/{arch}/memorized.csv` (written by memgen.analysis.memorized_jobs.write_memorized) reads:
 a point memorized with held-out members agreeing on one other class (`predicted_instead_share` near 1)
 is likely mislabelled; one whose held-out members scatter over classes (low share, acc_out low too) is
-rare or ambiguous but may well be correct.
+rare or ambiguous but may well be correct. A point scoring exactly τ (`at_tau`) is memorized only because ties
+count: `tie` says what it shares with the canaries at τ, and `conf_memorized`/`lira_memorized` whether the
+continuous definitions memorize it too.
 """
 
 import numpy as np
@@ -12,6 +14,8 @@ import pandas as pd
 
 from memgen.errors import fail
 
+# What a point memorized on a tie at τ is (memorized_table's `tie`); a file written before them still reads
+TIE_COLUMNS = ("at_tau", "tie", "conf_memorized", "lira_memorized")
 COLUMNS = (
     "index",
     "path",
@@ -29,6 +33,7 @@ COLUMNS = (
     "predicted_instead",
     "predicted_instead_name",
     "predicted_instead_share",
+    *TIE_COLUMNS,
 )
 NONE = -1  # predicted_instead when every held-out member predicts the given label
 _CHUNK = 4096  # points per counting block: 4096 x 1000 classes x 8 bytes = 33 MB at ImageNet scale
@@ -99,12 +104,15 @@ def memorized_table(
     classes: list[str],
     paths: np.ndarray,
     held_out: dict,
+    tie: dict | None = None,
 ) -> pd.DataFrame:
     """The rows of memorized.csv (COLUMNS), highest score first (ties by index).
 
     is_memorized bool [N] (memgen.scores.thresholds.memorized); paths str [N] (point_paths); held_out: the
     arrays of held_out_predictions for the memorized points, in index order. `score` repeats the definition's
-    column the set was chosen by, so the file reads on its own.
+    column the set was chosen by, so the file reads on its own. tie: {"tau", "words" (what a point at τ shares
+    with the canaries there), "verdicts" {"conf", "lira": bool [N], or None where that set is undefined}}
+    for the TIE_COLUMNS (`tie_columns`); None leaves them empty.
     """
     idx = np.flatnonzero(np.asarray(is_memorized, dtype=bool))
     if len(held_out["instead"]) != len(idx):
@@ -126,6 +134,7 @@ def memorized_table(
             "predicted_instead": held_out["instead"],
             "predicted_instead_name": names[held_out["instead"]],
             "predicted_instead_share": held_out["instead_share"],
+            **tie_columns(rows[definition].to_numpy(dtype=float), idx, tie),
         },
         columns=list(COLUMNS),
     )
@@ -133,17 +142,46 @@ def memorized_table(
     return table.iloc[order].reset_index(drop=True)
 
 
+def tie_columns(score: np.ndarray, idx: np.ndarray, tie: dict | None) -> dict:
+    """TIE_COLUMNS of the memorized points `idx` (scores `score`): at_tau (score exactly τ: memorized only
+    because ties count, the strict reading score > τ drops it), tie (`tie["words"]` where at_tau, else ""),
+    conf_memorized and lira_memorized (in that definition's null-rule set; NA where it is undefined)."""
+    n = len(idx)
+    if tie is None:
+        return {"at_tau": pd.array([pd.NA] * n, dtype="boolean"), "tie": [""] * n} | {
+            f"{d}_memorized": pd.array([pd.NA] * n, dtype="boolean") for d in ("conf", "lira")
+        }
+    at_tau = score == tie["tau"]
+    out = {
+        "at_tau": pd.array(at_tau, dtype="boolean"),
+        "tie": np.where(at_tau, tie["words"], "").astype(object),
+    }
+    for d in ("conf", "lira"):
+        verdict = tie["verdicts"].get(d)
+        out[f"{d}_memorized"] = pd.array(
+            [pd.NA] * n if verdict is None else np.asarray(verdict, dtype=bool)[idx], dtype="boolean"
+        )
+    return out
+
+
 def read_memorized(path) -> pd.DataFrame:
-    """memorized.csv as written: `path` and the class names stay text ("" where empty, never NaN)."""
+    """memorized.csv as written: `path`, the class names and `tie` stay text ("" where empty, never NaN), the
+    flags read as booleans (NA where empty); a file written before TIE_COLUMNS gets them empty."""
     from pathlib import Path
 
     path = Path(path)
     if not path.exists():
         raise fail(f"{path} does not exist", f"run the rule that makes it: snakemake {path}")
-    text = ("path", "label_name", "predicted_instead_name")  # a class may be named "NA" or "null"
-    numbers = {c: [""] for c in COLUMNS if c not in text}
-    df = pd.read_csv(path, dtype=dict.fromkeys(text, str), keep_default_na=False, na_values=numbers)
-    missing = [c for c in COLUMNS if c not in df.columns]
+    text = ("path", "label_name", "predicted_instead_name", "tie")  # a class may be named "NA" or "null"
+    flags = ("at_tau", "conf_memorized", "lira_memorized")
+    numbers = {c: [""] for c in COLUMNS if c not in text + flags}
+    df = pd.read_csv(path, dtype=dict.fromkeys(text + flags, str), keep_default_na=False, na_values=numbers)
+    missing = [c for c in COLUMNS if c not in df.columns and c not in TIE_COLUMNS]
     if missing:
         raise fail(f"{path} lacks columns {missing}", f"delete it and rerun: snakemake --forcerun {path}")
-    return df
+    for c in flags:
+        values = df[c] if c in df.columns else pd.Series([""] * len(df), dtype=str)
+        df[c] = pd.array(values.map({"True": True, "False": False}), dtype="boolean")
+    if "tie" not in df.columns:
+        df["tie"] = ""
+    return df[list(COLUMNS)]

@@ -14,14 +14,13 @@ from memgen.data.index import load_index
 from memgen.ensemble.outputs import load_outputs
 from memgen.errors import fail
 from memgen.io import load_json, load_npz, save_csv
-from memgen.scores.thresholds import memorized, read_scores
+from memgen.scores.thresholds import memorized, read_scores, tie_words
 
 log = logging.getLogger(__name__)
 
 
-def _tau(thresholds_path, params: dict) -> tuple[float | None, str]:
-    """τ of the rule and definition in `params`, the thresholds' note (why a set is empty), and whether
-    the set requires the interval's lower end to reach τ (threshold.require_interval)."""
+def _entry(thresholds_path, params: dict) -> tuple[dict, dict]:
+    """thresholds.json and its entry for the rule and definition in `params`."""
     t = load_json(thresholds_path)
     if t.get("min_out", params["min_out"]) != params["min_out"]:
         raise fail(
@@ -30,15 +29,47 @@ def _tau(thresholds_path, params: dict) -> tuple[float | None, str]:
             f"rerun the thresholds rule: snakemake --forcerun {thresholds_path}",
         )
     try:
-        entry = t["rules"][params["rule"]][params["definition"]]
+        return t, t["rules"][params["rule"]][params["definition"]]
     except (KeyError, TypeError):
         raise fail(
             f"{thresholds_path} has no τ for rule '{params['rule']}' and definition '{params['definition']}'",
             f"rerun the thresholds rule: snakemake --forcerun {thresholds_path}",
         ) from None
+
+
+def _tau(thresholds_path, params: dict) -> tuple[float | None, str, bool]:
+    """τ of the rule and definition in `params`, the thresholds' note (why a set is empty), and whether
+    the set requires the interval's lower end to reach τ (threshold.require_interval)."""
+    t, entry = _entry(thresholds_path, params)
     # n_memorized None: the set is undefined (the fit check failed, or the null sits at 0), whatever τ says
     undefined = "n_memorized" in entry and entry["n_memorized"] is None
     return (None if undefined else entry.get("tau")), entry.get("note") or "", bool(t.get("require_interval"))
+
+
+def _tie_words(entry: dict, definition: str) -> str:
+    """memorized.csv's `tie` of a point at τ: what it shares with the canaries there, and that the strict
+    reading drops it."""
+    ties, tau = entry.get("tau_ties") or {}, entry["tau"]
+    words = f"scores exactly tau = {tau:g}"
+    if ties.get("canaries"):
+        words += f", like {100 * ties['canary_share']:.0f} % of canaries"
+    elif ties:
+        words += " (no canary does)"
+    shared = tie_words(definition, tau, one=True)
+    return words + (f": {shared}" if shared else "") + "; the strict reading (score > tau) drops it"
+
+
+def _tie(t: dict, entry: dict, scores, definition: str, min_out: int) -> dict | None:
+    """memorized_table's `tie`: τ, the words of a point at τ, and conf's and lira's null-rule sets (bool [N];
+    None where a set is undefined or the file has none)."""
+    if entry.get("tau") is None or entry.get("n_memorized", 0) is None:
+        return None
+    verdicts = {}
+    for d in ("conf", "lira"):
+        own = (t.get("rules", {}).get("null") or {}).get(d) or {}
+        defined = own.get("tau") is not None and own.get("n_memorized") is not None and d in scores.columns
+        verdicts[d] = memorized(scores, d, own["tau"], min_out) if defined else None
+    return {"tau": entry["tau"], "words": _tie_words(entry, definition), "verdicts": verdicts}
 
 
 def write_memorized(scores_path, thresholds_path, masks_path, output_paths, index_path, out, params) -> None:
@@ -57,6 +88,7 @@ def write_memorized(scores_path, thresholds_path, masks_path, output_paths, inde
         )
     definition = params["definition"]
     tau, note, require_interval = _tau(thresholds_path, params)
+    tie = _tie(*_entry(thresholds_path, params), scores, definition, params["min_out"])
     is_mem = memorized(scores, definition, tau, params["min_out"], require_interval)
     points = np.flatnonzero(is_mem)
     mask = load_npz(masks_path, ["mask"])["mask"]
@@ -71,20 +103,31 @@ def write_memorized(scores_path, thresholds_path, masks_path, output_paths, inde
             pred[k] = load_outputs(p, n=idx["n"], fields=("pred",))["train"]["pred"][points]
     label = scores["label"].to_numpy(dtype=np.int64)[points]  # natural points: the given (folder) label
     held = held_out_predictions(mask[:, points], pred, label, idx["num_classes"])
-    table = memorized_table(scores, is_mem, definition, idx["classes"], point_paths(idx), held)
+    table = memorized_table(scores, is_mem, definition, idx["classes"], point_paths(idx), held, tie)
     save_csv(out, table)
+    _log_memorized(table, definition, tau, params["rule"], note)
+
+
+def _log_memorized(table, definition: str, tau, rule: str, note: str) -> None:
+    """The set's size, how many look mislabelled, and how many rest on the tie at τ."""
     if table.empty:
-        log.info("no point is memorized (%s, %s rule): %s", definition, params["rule"], note or "τ undefined")
-    else:
-        agree = int((table["predicted_instead_share"] > 0.5).sum())
+        log.info("no point is memorized (%s, %s rule): %s", definition, rule, note or "τ undefined")
+        return
+    agree = int((table["predicted_instead_share"] > 0.5).sum())
+    log.info(
+        "%d memorized points (%s >= τ = %.3g, %s rule); for %d of them more than half of the held-out "
+        "members agree on one other class (a possible mislabel)",
+        len(table),
+        definition,
+        tau,
+        rule,
+        agree,
+    )
+    at_tau = table["at_tau"].fillna(False).to_numpy(dtype=bool)
+    if at_tau.any():
+        words = table["tie"][at_tau].iloc[0]
         log.info(
-            "%d memorized points (%s >= τ = %.3g, %s rule); for %d of them more than half of the held-out "
-            "members agree on one other class (a possible mislabel)",
-            len(table),
-            definition,
-            tau,
-            params["rule"],
-            agree,
+            "%d of them rest on the tie at τ (each %s); strict: %d", at_tau.sum(), words, (~at_tau).sum()
         )
 
 
@@ -130,6 +173,7 @@ def write_fig_gallery(
 
     table = read_memorized(memorized_path)
     tau, note, _ = _tau(thresholds_path, params)
+    tie = (_entry(thresholds_path, params)[1].get("tau_ties") or {}).get("text") if tau is not None else None
     what = f"{params['ensemble']}, {params['definition']} ≥ τ"
     if tau is None:
         empty = f"{dataset}/{arch}: the memorized set ({what}) is undefined.\n{note or 'τ is undefined.'}"
@@ -141,6 +185,8 @@ def write_fig_gallery(
         image,
         paths,
         title=f"Most memorized training images per class: {dataset}/{arch}, {what} = {_fmt(tau)}\n"
-        "caption: file; given label, score; how many held-out members predict which other class",
+        "caption: file; given label, score (= τ: a tie); how many held-out members predict which other class"
+        + ("; for a tie, whether conf and lira memorize it too" if tie else ""),
         empty=empty,
+        tie=f"τ rests on a tie: {tie}" if tie else None,
     )

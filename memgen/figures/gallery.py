@@ -1,6 +1,7 @@
 """The gallery: the most memorized training images of each class, each captioned with its file, its given
 label and what held-out members predict instead, so a user can open the flagged files one by one."""
 
+import textwrap
 from pathlib import PurePosixPath
 
 import matplotlib.pyplot as plt
@@ -13,9 +14,15 @@ PER_CLASS = 8  # images per class (row)
 MAX_CLASSES = 16  # rows; with more classes (ImageNet) the ones with the most memorized points are shown
 
 
+def _flag(x) -> bool | None:
+    """A memorized.csv flag (at_tau, conf_memorized, ...): True, False, or None where empty or absent."""
+    return bool(x) if isinstance(x, (bool, np.bool_)) else None
+
+
 def caption(row) -> str:
     """Three lines: file name (or #index without a file), given label and score, and how many of the
-    held-out members predict the most common other class."""
+    held-out members predict the most common other class; a point scoring exactly τ (memorized on a tie)
+    says so, and gets a fourth line: whether conf and lira memorize it too."""
     name = PurePosixPath(row["path"]).name if row["path"] else f"#{int(row['index'])}"
     n = int(row["n_out"])  # counts, not a percentage: at rate 0.95 a point may be held out by 2 members
     if int(row["predicted_instead"]) >= 0:
@@ -23,7 +30,15 @@ def caption(row) -> str:
         instead = f"held out: {k} of {n} say {short(row['predicted_instead_name'], 10)}"
     else:
         instead = f"held out: all {n} say the label"
-    return f"{short(name)}\nlabel {short(row['label_name'], 10)}, score {row['score']:.2f}\n{instead}"
+    tie = _flag(row.get("at_tau"))
+    score = f"score {row['score']:.2f}" + (" = τ (tie)" if tie else "")
+    text = f"{short(name)}\nlabel {short(row['label_name'], 10)}, {score}\n{instead}"
+    if tie:
+        said = {d: _flag(row.get(f"{d}_memorized")) for d in ("conf", "lira")}
+        text += "\n" + ", ".join(
+            f"{d}: {'n/a' if v is None else 'yes' if v else 'no'}" for d, v in said.items()
+        )
+    return text
 
 
 def choose(table: pd.DataFrame, per_class: int = PER_CLASS, max_classes: int = MAX_CLASSES) -> pd.DataFrame:
@@ -37,11 +52,20 @@ def choose(table: pd.DataFrame, per_class: int = PER_CLASS, max_classes: int = M
     return t.sort_values(["label", "score", "index"], ascending=[True, False, True], kind="stable")
 
 
-def fig_gallery(table: pd.DataFrame, image, paths, title: str, empty: str, per_class: int = PER_CLASS):
+def fig_gallery(
+    table: pd.DataFrame,
+    image,
+    paths,
+    title: str,
+    empty: str,
+    per_class: int = PER_CLASS,
+    tie: str | None = None,
+):
     """Draw the gallery of memorized.csv rows `table` to `paths` (png, pdf).
 
     image(index, path) -> (array H x W or H x W x 3, colormap or None): one image, read when drawn (a
-    streamed folder is never loaded whole). `empty`: the message drawn when the table has no rows.
+    streamed folder is never loaded whole). `empty`: the message drawn when the table has no rows. `tie`:
+    what the set's tie at τ is (thresholds.json `tau_ties.text`), drawn under the title.
     """
     if table.empty:
         message_figure(empty, paths)
@@ -73,8 +97,13 @@ def fig_gallery(table: pd.DataFrame, image, paths, title: str, empty: str, per_c
         )
     hidden = len(table) - len(shown)
     more = f" ({hidden} not shown: see memorized.csv)" if hidden else ""
-    fig.suptitle(f"{title}\n{len(table)} memorized{more}", fontsize=9)
-    fig.tight_layout()
+    # a tie's sentence is long: every line wrapped to the figure's width (~14 characters an inch at 9 pt)
+    lines = [*title.splitlines(), *([tie] if tie else []), f"{len(table)} memorized{more}"]
+    width = max(40, int(fig.get_figwidth() * 14))
+    text = "\n".join(textwrap.fill(line, width) for line in lines)
+    fig.suptitle(text, fontsize=9)
+    # the panels start below the title: ~0.16 inch a 9-pt line
+    fig.tight_layout(rect=(0, 0, 1, 1 - (0.16 * (text.count("\n") + 1) + 0.1) / fig.get_figheight()))
     save_figure(fig, paths)
 
 

@@ -19,7 +19,12 @@ from memgen.scores.fitcheck import (
     sample_indices,
     verdict,
 )
-from memgen.scores.thresholds import FIXED_RULE_DEFINITIONS, compute_thresholds, read_scores
+from memgen.scores.thresholds import (
+    DEFAULT_MAX_SHARE,
+    FIXED_RULE_DEFINITIONS,
+    compute_thresholds,
+    read_scores,
+)
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +201,8 @@ def write_thresholds(
     fit.json), plus dataset, arch and ensemble. An undefined memorized set is logged as a warning with its
     reason.
 
-    threshold: {alpha, tail, fixed_tau, min_out, require_interval} (rule params).
+    threshold: {alpha, tail, fixed_tau, min_out, require_interval, max_memorized_share} (rule params). A set
+    that rests on a tie is logged with what the tie is (`tau_ties.text`).
     """
     fit = load_json(fit_path) if fit_path is not None else None
     out = compute_thresholds(
@@ -207,6 +213,7 @@ def write_thresholds(
         threshold["min_out"],
         fit,
         threshold.get("require_interval", False),
+        threshold.get("max_memorized_share", DEFAULT_MAX_SHARE),
     )
     out = {"dataset": dataset, "arch": arch, "ensemble": ensemble, **out}
     save_json(out_path, out)
@@ -218,6 +225,18 @@ def write_thresholds(
     }  # the fixed rule's absence for conf and lira is by design (memgen.scores.thresholds), not a warning
     for note in sorted(notes):
         log.warning("%s/%s/%s: %s", dataset, arch, ensemble, note)
+    for rule, rules in out["rules"].items():
+        for definition, r in rules.items():
+            if (r.get("tau_ties") or {}).get("text"):
+                log.info(
+                    "%s/%s/%s %s rule, %s: %s",
+                    dataset,
+                    arch,
+                    ensemble,
+                    rule,
+                    definition,
+                    r["tau_ties"]["text"],
+                )
 
 
 def write_fig_intervals(scores_path, thresholds_path, level: float, png, pdf) -> None:

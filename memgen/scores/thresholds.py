@@ -3,6 +3,12 @@
 The null is the score distribution of the canaries (randomly relabelled points, which can only be
 fit by memorization). Two rules pick τ: the null rule (a quantile of the null) and the fixed rule of
 the original setup (e.g. fz ≥ 0.25). A natural point is memorized when its score is ≥ τ.
+
+What thresholds.json says beyond τ and the count: where the set is undefined and why (a failed fit check; a
+null rule τ ≤ 0 or one that would flag more than `threshold.max_memorized_share` of the natural points), what
+the null does (`regime`: saturated at the top score, partly fit, at or near 0), and where τ rests on a tie
+(`tau_ties`): how many points score exactly τ, what they share with the canaries there, the strict reading's
+count (score > τ) and the continuous definitions' (conf, lira) verdict on the tied points.
 """
 
 import math
@@ -12,14 +18,23 @@ import pandas as pd
 
 from memgen.errors import fail
 from memgen.io import read_csv
-from memgen.scores.compute import DEFINITIONS
+from memgen.scores.compute import CONFIDENCE_DEFINITIONS, DEFINITIONS
 from memgen.scores.fitcheck import reason
 from memgen.scores.intervals import INTERVAL_DEFINITIONS
 
 TAILS = ("upper", "lower")
 # fz and frac are differences of accuracies in [0, 1], normalised or not; conf is Eq. 2 on probabilities in
-# (0, 1); lira is 2 Phi(t) - 1 (memgen.scores.compute): no score of any definition exceeds 1.
+# [0, 1]; lira is t / sqrt(1 + t^2) in (-1, 1) (memgen.scores.compute): no score of any definition exceeds 1.
 MAX_SCORE = 1.0
+# config threshold.max_memorized_share: a null-rule τ flagging more natural points separates nothing
+DEFAULT_MAX_SHARE = 0.5
+# what points tied at the top score share, per definition ({them}/{their}: plural or one point)
+TOP_TIE_WORDS = {
+    "frac": "no held-out member gets {them} right",
+    "fz": "every member that trained on {them} gets {them} right and no held-out member does",
+    "conf": "held-out members give {their} label a probability of 0 (to float precision)",
+    "lira": "members that trained on {them} and those that did not separate beyond float precision",
+}
 # The fixed rule (the original work's fz > 0.25) is a threshold on counts of correct members: it applies to
 # fz and frac (the ablation's variants) only; conf and lira have no such convention, only the null rule.
 FIXED_RULE_DEFINITIONS = ("fz", "frac")
@@ -87,14 +102,19 @@ def scored(scores: pd.DataFrame, min_out: int) -> np.ndarray:
 
 
 def memorized(
-    scores: pd.DataFrame, definition: str, tau: float, min_out: int, require_interval: bool = False
+    scores: pd.DataFrame,
+    definition: str,
+    tau: float,
+    min_out: int,
+    require_interval: bool = False,
+    strict: bool = False,
 ) -> np.ndarray:
     """bool [N]: natural points (canary == 0), scored (n_in ≥ 1, n_out ≥ min_out) with score ≥ τ.
 
     Ties at τ count: under Eq. 2 τ is often exactly 1.0 (docs/decisions.md: Ties at τ count). A NaN τ or a
     NaN score is never memorized.
     require_interval: the lower end of the score's interval (`<definition>_lo`, memgen.scores.intervals) must
-    reach τ instead of the score itself.
+    reach τ instead of the score itself. strict: score > τ (the paper's reading, reported beside the set).
     """
     check_definition(definition)
     check_columns(scores, ("canary", "n_in", "n_out", "fz", "frac", definition))  # what scored() and τ read
@@ -102,8 +122,9 @@ def memorized(
     if math.isnan(tau):
         return np.zeros(len(scores), dtype=bool)
     natural = scores["canary"].to_numpy().astype(int) == 0
+    values = scores[_selected_column(scores, definition, require_interval)].to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
-        high = scores[_selected_column(scores, definition, require_interval)].to_numpy(dtype=float) >= tau
+        high = values > tau if strict else values >= tau
     return natural & scored(scores, min_out) & high  # NaN >= τ is False
 
 
@@ -190,26 +211,114 @@ def _note(
 def tau_ties(tau: float, null: np.ndarray, natural_scores: np.ndarray) -> dict:
     """How many scored canaries and natural points score exactly τ. `rests_on_ties`: τ is a score shared
     by two or more scored points, so the memorized set depends on ties counting (score ≥ τ); e.g. under
-    Eq. 2 every canary fit and never right when held out scores exactly 1.0, and τ = 1.0 is their tie."""
+    Eq. 2 every canary fit and never right when held out scores exactly 1.0, and τ = 1.0 is their tie.
+    `canary_share`: the share of scored canaries at τ (None without any)."""
     canaries, natural = int(np.sum(null == tau)), int(np.sum(natural_scores == tau))
-    return {"canaries": canaries, "natural": natural, "rests_on_ties": canaries + natural >= 2}
+    return {
+        "canaries": canaries,
+        "natural": natural,
+        "rests_on_ties": canaries + natural >= 2,
+        "canary_share": canaries / null.size if null.size else None,
+    }
 
 
-def undefined_reason(rule: str, tau: float, fit: dict | None) -> str | None:
+def tie_words(definition: str, tau: float, one: bool = False) -> str | None:
+    """What points tied at τ have in common, in words (None where τ is not the top score, whose meaning is
+    only "the same score"): under frac at τ = 1, "no held-out member gets them right". one: of one point."""
+    if tau is None or float(tau) < MAX_SCORE or definition not in TOP_TIE_WORDS:
+        return None
+    return TOP_TIE_WORDS[definition].format(them="it" if one else "them", their="its" if one else "their")
+
+
+def tie_text(ties: dict | None, tau: float, n_memorized: int, n_strict: int) -> str | None:
+    """One sentence on a memorized set that rests on a tie (None when it does not): how many of its points
+    score exactly τ and what they share with the canaries there, the strict reading's count (score > τ), and
+    the continuous definitions' verdict on the tied points (`ties["others"]`)."""
+    if not ties or not ties.get("rests_on_ties") or not ties.get("in_set"):
+        return None
+    k = ties["in_set"]
+    like = f"{100 * ties['canary_share']:.0f} % of canaries" if ties.get("canaries") else None
+    if ties.get("shared"):
+        what = f"score exactly tau = {tau:g} ({ties['shared']}" + (f", like {like})" if like else ")")
+    else:
+        what = f"score exactly tau = {tau:g}" + (f", as {like} do" if like else " (no canary does)")
+    text = (
+        f"the memorized set rests on a tie: {k} of its {n_memorized} points {what}; "
+        f"the strict reading (score > tau) memorizes {n_strict}"
+    )
+    others = ties.get("others") or {}
+    if others:
+        verdicts = [f"{d} is undefined" if n is None else f"{d} memorizes {n}" for d, n in others.items()]
+        text += f"; of these {k} tied points, " + " and ".join(verdicts)
+    return text
+
+
+def _flagged_share(tau: float, natural_scores: np.ndarray) -> float | None:
+    """Share of the natural points scored whose score reaches τ (None when none is scored or τ is NaN)."""
+    if math.isnan(tau) or natural_scores.size == 0:
+        return None
+    return float(np.mean(natural_scores >= tau))
+
+
+def null_regime(null: np.ndarray, tau: float, flagged: float | None, max_share: float) -> dict:
+    """What the null of one definition does (the null rule's τ, before any fit check): `kind` is
+    "empty" (no canary scored), "at_zero" (τ ≤ 0), "low" (τ flags more than max_share of the natural
+    points), "saturated" (τ is the top score: enough canaries sit there that the set is the natural points
+    tied with them) or "partly" (canaries partly fit: the paper's regime); with the share of canaries at the
+    top score and at or below 0 (docs/decisions.md: The regime from the null)."""
+    n = int(null.size)
+    if not n or math.isnan(tau):
+        kind = "empty"
+    elif tau <= 0:
+        kind = "at_zero"
+    elif flagged is not None and flagged > max_share:
+        kind = "low"
+    elif tau >= MAX_SCORE:
+        kind = "saturated"
+    else:
+        kind = "partly"
+    return {
+        "kind": kind,
+        "tau": _json_float(tau),
+        "n": n,
+        "top_share": float(np.mean(null >= MAX_SCORE)) if n else None,
+        "zero_share": float(np.mean(null <= 0)) if n else None,
+        "flagged_share": flagged,
+    }
+
+
+def undefined_reason(
+    rule: str,
+    tau: float,
+    fit: dict | None,
+    flagged: float | None = None,
+    max_share: float = DEFAULT_MAX_SHARE,
+) -> str | None:
     """Why a rule's memorized set is undefined (None when it is defined).
 
     - The ensemble failed its fit check (memgen.scores.fitcheck): its scores are untrusted, whatever τ.
     - The null rule gives τ <= 0: τ = 0 would call every point its members fit no better in than out
       memorized (docs/decisions.md: A null at zero leaves the set undefined).
+    - The null rule's τ flags more than max_share of the natural points scored (`flagged`): a null barely
+      above 0 separates nothing (docs/decisions.md: A null that flags most points).
     """
     why = reason(fit) if fit else None
     if why:
         return f"memorized set undefined: {why}"
-    if rule == "null" and not math.isnan(tau) and tau <= 0:
+    if rule != "null" or math.isnan(tau):
+        return None
+    if tau <= 0:
         return (
             f"memorized set undefined: the null sits at {tau:g} (members fit almost none of the canaries "
             "they trained on), so tau <= 0 would call every natural point memorized; "
             "fix: a recipe that lets members memorize (more epochs, less weight decay or augmentation)"
+        )
+    if flagged is not None and flagged > max_share:
+        return (
+            f"memorized set undefined: the null's tau {tau:.3g} would flag {100 * flagged:.0f} % of the "
+            f"natural points scored, above threshold.max_memorized_share ({100 * max_share:.0f} %): members "
+            "fit few canaries better than natural points, so the null separates nothing; fix: a recipe that "
+            "lets members memorize (more epochs, less weight decay or augmentation)"
         )
     return None
 
@@ -229,9 +338,11 @@ def _fit_summary(fit: dict | None) -> dict | None:
     }
 
 
-def _undefined_note(rule: str, definition: str, tau: float, fit: dict | None) -> str | None:
+def _undefined_note(
+    rule: str, definition: str, tau: float, fit: dict | None, flagged, max_share
+) -> str | None:
     """Why the memorized set of this rule and definition is undefined, or None when it is defined."""
-    undefined = undefined_reason(rule, tau, fit)
+    undefined = undefined_reason(rule, tau, fit, flagged, max_share)
     # a failed fit check is the reason a user must act on first, so it wins over this one
     if rule == "fixed" and definition not in FIXED_RULE_DEFINITIONS and not undefined:
         undefined = (
@@ -243,22 +354,81 @@ def _undefined_note(rule: str, definition: str, tau: float, fit: dict | None) ->
 
 
 def _undefined_record(note: str) -> dict:
-    return {"tau": None, "n_memorized": None, "fraction_memorized": None, "note": note, "tau_ties": None}
+    return {
+        "tau": None,
+        "n_memorized": None,
+        "n_memorized_strict": None,
+        "fraction_memorized": None,
+        "note": note,
+        "tau_ties": None,
+    }
 
 
 def _rule_record(scores, rule, definition, tau, null, natural_scores, min_out, require_interval) -> dict:
-    """One rule's entry for one definition: τ, the memorized set's size and share of the natural points
-    scored (natural_scores), the note, the interval counts and τ's ties."""
+    """One rule's entry for one definition: τ, the memorized set's size (ties counted, and strict: score >
+    τ) and share of the natural points scored (natural_scores), the note, the interval counts, τ's ties."""
     n_natural_scored = natural_scores.size
     n_mem = int(memorized(scores, definition, tau, min_out, require_interval).sum())
     return {
         "tau": _json_float(tau),
         "n_memorized": n_mem,
+        "n_memorized_strict": int(memorized(scores, definition, tau, min_out, require_interval, True).sum()),
         "fraction_memorized": n_mem / n_natural_scored if n_natural_scored else None,
         "note": _note(rule, tau, null, natural_scores, n_mem, min_out),
         **_interval_counts(scores, definition, tau, min_out, require_interval, n_mem),
         "tau_ties": None if math.isnan(tau) else tau_ties(tau, null, natural_scores),
     }
+
+
+def _definition(scores, definition, ok, canary, settings: dict, fit) -> tuple[dict, dict]:
+    """Both rules' entries for one definition ({rule: record}) and what its null does (`null_regime`)."""
+    values = scores[definition].to_numpy(dtype=float)
+    null, natural_scores = values[ok & canary], values[ok & ~canary]
+    fixed_tau, min_out = settings["fixed_tau"], settings["min_out"]
+    fixed = fixed_tau is not None and definition in FIXED_RULE_DEFINITIONS
+    taus = {
+        "null": null_threshold(null, settings["alpha"], settings["tail"]),
+        "fixed": float(fixed_tau) if fixed else math.nan,
+    }
+    flagged = _flagged_share(taus["null"], natural_scores)
+    max_share = settings["max_share"]
+    records = {}
+    for rule, tau in taus.items():
+        undefined = _undefined_note(
+            rule, definition, tau, fit, flagged if rule == "null" else None, max_share
+        )
+        records[rule] = (
+            _undefined_record(undefined)
+            if undefined
+            else _rule_record(
+                scores, rule, definition, tau, null, natural_scores, min_out, settings["require_interval"]
+            )
+        )
+    return records, null_regime(null, taus["null"], flagged, max_share)
+
+
+def _describe_ties(scores: pd.DataFrame, rules: dict, min_out: int, require_interval: bool) -> None:
+    """Adds to each defined entry's `tau_ties`: `in_set` (its memorized points scoring exactly τ), `shared`
+    (what they share with the canaries there, `tie_words`), `others` (how many of them conf's and lira's
+    null-rule sets hold; None where that set is undefined) and `text` (`tie_text`)."""
+    for entries in rules.values():
+        for definition, r in entries.items():
+            ties = r.get("tau_ties")
+            if ties is None:
+                continue
+            tau = r["tau"]
+            in_set = memorized(scores, definition, tau, min_out, require_interval) & (
+                scores[definition].to_numpy(dtype=float) == tau
+            )
+            others = {}
+            for d in (d for d in CONFIDENCE_DEFINITIONS if d != definition):
+                own = rules["null"][d]
+                defined = own["n_memorized"] is not None and own["tau"] is not None
+                others[d] = (
+                    int((memorized(scores, d, own["tau"], min_out) & in_set).sum()) if defined else None
+                )
+            ties.update(in_set=int(in_set.sum()), shared=tie_words(definition, tau), others=others)
+            ties["text"] = tie_text(ties, tau, r["n_memorized"], r["n_memorized_strict"])
 
 
 def compute_thresholds(
@@ -269,14 +439,16 @@ def compute_thresholds(
     min_out: int,
     fit: dict | None = None,
     require_interval: bool = False,
+    max_share: float = DEFAULT_MAX_SHARE,
 ) -> dict:
-    """τ for each rule (null, fixed) and definition, the memorized set's size, and the canaries'
-    acc_in spread (which regime the run is in). JSON-ready: NaN becomes None. Never raises on an empty
-    null or an empty memorized set; `note` says why.
+    """τ for each rule (null, fixed) and definition, the memorized set's size, what each definition's null
+    does (`regime`, `null_regime`) and the canaries' acc_in spread. JSON-ready: NaN becomes None. Never
+    raises on an empty null or an empty memorized set; `note` says why.
 
     fit: the ensemble's fit check (fit.json, memgen.scores.fitcheck.verdict) or None. Where the memorized set
-    is undefined (the fit check failed, or the null rule's τ <= 0: `undefined_reason`), tau, n_memorized and
-    fraction_memorized are None and `note` starts "memorized set undefined:" with the reason and the fix.
+    is undefined (the fit check failed, or the null rule's τ <= 0 or flags more than max_share of the natural
+    points: `undefined_reason`), tau, n_memorized and fraction_memorized are None and `note` starts
+    "memorized set undefined:" with the reason and the fix. Where τ rests on a tie, `tau_ties.text` says so.
 
     Counts: null_size = canaries scored; n_natural_scored = natural points scored; n_excluded = points
     (canaries and natural) not scored (n_in == 0 or n_out < min_out), so the three add up to N.
@@ -284,33 +456,27 @@ def compute_thresholds(
     check_columns(scores, (*REQUIRED_COLUMNS, *DEFINITIONS))
     ok = scored(scores, min_out)
     canary = scores["canary"].to_numpy().astype(int) == 1
-    natural = ~canary
-    n_natural_scored = int((ok & natural).sum())
+    settings = {"alpha": alpha, "tail": tail, "fixed_tau": fixed_tau, "min_out": min_out}
+    settings.update(require_interval=require_interval, max_share=max_share)
     rules: dict = {"null": {}, "fixed": {}}
+    regime: dict = {}
     for definition in DEFINITIONS:
-        values = scores[definition].to_numpy(dtype=float)
-        null = values[ok & canary]
-        natural_scores = values[ok & natural]
-        fixed = fixed_tau is not None and definition in FIXED_RULE_DEFINITIONS
-        taus = {"null": null_threshold(null, alpha, tail), "fixed": float(fixed_tau) if fixed else math.nan}
-        for rule, tau in taus.items():
-            undefined = _undefined_note(rule, definition, tau, fit)
-            if undefined:
-                rules[rule][definition] = _undefined_record(undefined)
-                continue
-            rules[rule][definition] = _rule_record(
-                scores, rule, definition, tau, null, natural_scores, min_out, require_interval
-            )
+        records, regime[definition] = _definition(scores, definition, ok, canary, settings, fit)
+        for rule, record in records.items():
+            rules[rule][definition] = record
+    _describe_ties(scores, rules, min_out, require_interval)
     acc_in = scores["acc_in"].to_numpy(dtype=float)[canary & (scores["n_in"].to_numpy() >= 1)]
     return {
         "alpha": float(alpha),
         "tail": tail,
         "min_out": int(min_out),
+        "max_memorized_share": float(max_share),
         "null_size": int((ok & canary).sum()),
-        "n_natural_scored": n_natural_scored,
+        "n_natural_scored": int((ok & ~canary).sum()),
         "n_excluded": int((~ok).sum()),
         # every canary with n_in >= 1, whatever its n_out: how well members fit what they can only memorize
         "canary_acc_in": _summary(acc_in),
+        "regime": regime,
         "fit": _fit_summary(fit),
         "require_interval": bool(require_interval),  # n_memorized counts interval lower ends >= τ
         "rules": rules,
