@@ -240,8 +240,9 @@ def _pair(dataset: str, arch: str, paths: dict) -> list[str]:
 
 
 def summary_rst(table1_path, table3_path, pairs: dict) -> str:
-    """pairs: {(dataset, arch): {"thresholds": path, "gallery": png path, "fit": path or None}}. A table path
-    is None where the config's `scope` does not build it (an audit: no Table 1; `--no-utility`: no Table 3)."""
+    """pairs: {(dataset, arch): {"thresholds": path, "gallery": png path, "fit": path or None}}. A table
+    path is None where the config's `scope` does not build it (an audit: no Table 1; `--no-utility`: no
+    Table 3)."""
     t1 = pd.read_csv(table1_path) if table1_path else None
     t3 = pd.read_csv(table3_path) if table3_path else None
     lines = _heading("memgen: what this study found", "=")
