@@ -122,18 +122,30 @@ def _run_audit(args) -> int:
 
 
 _PLAN_EPILOG = """examples:
-  memgen plan --n 50000 --rate 0.5 --width 0.3                 worst case (acc_in = acc_out = 0.5)
+  memgen plan --n 50000 --rate 0.5 --width 0.3                 worst case for frac (the p widest for it)
+  memgen plan --n 50000 --rate 0.5 --width 0.3 --definition fz worst case for fz (p = 0.5)
   memgen plan --from results/digits/mlp/rate0.95 --width 0.6   the run's own accuracies, N and rate
   memgen plan --from results/digits/mlp/rate0.95 --n 1281167 --stability 0.9 --minutes-per-member 90
   memgen plan --from results/digits/mlp/rate0.5 --members 128  what K = 128 would give
+  memgen plan --from results/digits/mlp/rate0.95 --loo-se 0.01 --loo-members 8   a leave-one-out truth
 
 The width is hi - lo of a score's interval in scores.csv (memgen/scores/intervals.py: Wilson intervals for
 acc_in and acc_out, jointly at --level; fz and frac bounds from them). Stability is Spearman's rho between
 the scores of two independent ensembles of K members (stability.csv measures it between disjoint
 sub-ensembles).
+Without --from, every point is the worst case of the definition planned: p_in = p_out = p, the p in
+0.05-0.95 whose interval is widest (fz: 0.5; frac: the smallest, 0.05), named in the output. With --from,
+the run's accuracies are measurements of n_in / n_out members: the planner removes their binomial noise
+(empirical Bayes) before it simulates, so a noisy run does not overstate stability.
+K is a multiple of --block-size, up to --max-members rounded down to one.
 Device-hours are K x minutes per member / 60; --from reads the minutes from the run's member benchmark files
 (logs/<dataset>/<arch>/<ens>/members/*/*.benchmark.tsv) and scales them by N x rate (points each member
-trains on) when --n or --rate differ from the run's."""
+trains on) when --n or --rate differ from the run's.
+Leave-one-out (--loo-se SE): M seed pairs (--loo-members) train 1 model on all N points and 1 without each of
+P random points: (1 + P) x M models, each ~1 / rate member-minutes. P makes the standard error of each
+rate's mean |score - LOO score|, sd(|error|) / sqrt(P), at most SE; sd(|error|) is read from the study's
+sampling_bias.csv next to --from (its loo rows, random points), else 0.12 (digits measured 0.06-0.12). The
+output also gives each LOO score's own se over the M pairs (t-based 95 % interval)."""
 
 
 def _add_plan(sub) -> None:
@@ -143,7 +155,8 @@ def _add_plan(sub) -> None:
         description=(
             "Plan an ensemble: for N training points and a sampling rate, the smallest number of members K\n"
             "(a multiple of the mask block) whose per-point intervals are as narrow as asked (--width), or\n"
-            "whose scores rank points as stably as asked (--stability), or what a given K gives.\n"
+            "whose scores rank points as stably as asked (--stability), or what a given K gives; or the\n"
+            "points and models of a leave-one-out truth (--loo-se).\n"
             "Simulated from each point's measured accuracies in a finished run (--from), else the worst case."
         ),
         epilog=_PLAN_EPILOG,
@@ -153,14 +166,23 @@ def _add_plan(sub) -> None:
         "--from", dest="from_run", metavar="DIR", help="a finished ensemble, e.g. results/digits/mlp/rate0.95"
     )
     p.add_argument("--n", type=int, help="training points N (default: the --from run's)")
-    p.add_argument("--rate", type=float, help="sampling rate r in (0, 1) (default: the --from run's)")
+    p.add_argument(
+        "--rate", type=float, help="sampling rate r in (0, 1) of the members (default: the --from run's)"
+    )
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--width", type=float, help="target interval width hi - lo, in score units (0, 2)")
     target.add_argument("--half-width", type=float, help="target half-width (width / 2)")
     target.add_argument(
-        "--stability", type=float, help="target Spearman rho between two ensembles, in (0, 1)"
+        "--stability", type=float, help="target Spearman rho between two ensembles, in (0, 1); needs --from"
     )
     target.add_argument("--members", type=int, help="evaluate this K instead of searching")
+    target.add_argument(
+        "--loo-se",
+        type=float,
+        metavar="SE",
+        help="plan a leave-one-out truth: random points P for a standard error SE of each rate's mean "
+        "|score - LOO score|",
+    )
     p.add_argument(
         "--definition", default="frac", choices=["frac", "fz"], help="score planned for (default frac)"
     )
@@ -178,22 +200,18 @@ def _add_plan(sub) -> None:
     p.add_argument(
         "--minutes-per-member", type=float, help="time of one member (default: measured by --from)"
     )
-    p.add_argument("--max-members", type=int, default=65536, help="largest K searched (65536)")
+    p.add_argument(
+        "--max-members", type=int, default=65536, help="largest K searched, rounded down to a block (65536)"
+    )
+    p.add_argument(
+        "--loo-members", type=int, default=8, metavar="M", help="seed pairs of the leave-one-out truth (8)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the simulation (0)")
     p.set_defaults(run=_run_plan)
 
 
-def _run_plan(args) -> int:
-    from memgen.analysis.planner import format_plan, load_run, plan
-    from memgen.errors import fail
-
-    run = load_run(args.from_run) if args.from_run else None
-    if run is None and (args.n is None or args.rate is None):
-        raise fail(
-            "without --from, both --n and --rate are needed", "give --n N --rate R, or --from a finished run"
-        )
-    n = args.n if args.n is not None else run["n"]
-    rate = args.rate if args.rate is not None else run["rate"]
+def _plan_minutes(args, run, n, rate) -> tuple[float | None, str]:
+    """Minutes per member: given, or the --from run's measured ones scaled to N x rate."""
     minutes, timing = args.minutes_per_member, "given"
     if minutes is None and run and run["minutes_per_member"]:
         # a member trains on N * r points for the recipe's epochs: time scales with them (same recipe)
@@ -201,6 +219,41 @@ def _run_plan(args) -> int:
         timing = f"measured: {run['timing']}" + (
             ", scaled by N x rate" if (n, rate) != (run["n"], run["rate"]) else ""
         )
+    return minutes, timing
+
+
+def _run_loo_plan(args, run, n, rate, minutes) -> int:
+    from memgen.analysis import planner
+
+    # the study's own sd of |score - LOO score| and LOO noise, next to the --from ensemble
+    measured = planner.loo_measured(run["ensemble_dir"], args.definition) if run else None
+    result = planner.loo_plan(
+        args.loo_se,
+        n,
+        rate,
+        definition=args.definition,
+        loo_members=args.loo_members,
+        minutes_per_member=minutes,
+        measured=measured,
+    )
+    print(planner.format_loo_plan(result))
+    return 0
+
+
+def _run_plan(args) -> int:
+    from memgen.analysis import planner
+    from memgen.errors import fail
+
+    run = planner.load_run(args.from_run) if args.from_run else None
+    if run is None and (args.n is None or args.rate is None):
+        raise fail(
+            "without --from, both --n and --rate are needed", "give --n N --rate R, or --from a finished run"
+        )
+    n = args.n if args.n is not None else run["n"]
+    rate = args.rate if args.rate is not None else run["rate"]
+    minutes, timing = _plan_minutes(args, run, n, rate)
+    if args.loo_se is not None:
+        return _run_loo_plan(args, run, n, rate, minutes)
     if run and abs(rate - run["rate"]) > 1e-9:
         print(
             f"note: the accuracies come from a run at rate {run['rate']:g}, the plan is for {rate:g}; "
@@ -208,7 +261,10 @@ def _run_plan(args) -> int:
             file=sys.stderr,
         )
     width = args.half_width * 2 if args.half_width is not None else args.width
-    result = plan(
+    # the run's accuracies with the members they were measured on, so the planner removes their noise
+    keys = {"p_in": "p_in", "p_out": "p_out", "run_n_in": "n_in", "run_n_out": "n_out"}
+    points = {k: run[v] for k, v in keys.items()} if run else {}
+    result = planner.plan(
         n,
         rate,
         width=width,
@@ -219,13 +275,12 @@ def _run_plan(args) -> int:
         level=args.level,
         block_size=args.block_size,
         min_out=args.min_out,
-        p_in=run["p_in"] if run else None,
-        p_out=run["p_out"] if run else None,
         minutes_per_member=minutes,
         max_members=args.max_members,
         seed=args.seed,
+        **points,
     )
-    print(format_plan(result, run["source"] if run else None, timing if minutes else None))
+    print(planner.format_plan(result, run["source"] if run else None, timing if minutes else None))
     return 0
 
 

@@ -1,11 +1,10 @@
-"""The members planner (`memgen plan`): how many members K an ensemble at rate r needs for a
-target interval width or stability, and what they cost.
+"""The members planner (`memgen plan`): how many members K an ensemble at rate r needs for a target interval
+width or stability, what they cost, and how many points and models an exact leave-one-out truth needs.
 
 Model: a point's held-in and held-out members are independent Bernoulli draws at its true accuracies
 (p_in, p_out), as memgen.scores.intervals assumes. A balanced mask of K members (blocks of `block_size`, each
 point in round(r * block_size) of every block, memgen.ensemble.masks) fixes n_in and n_out = K - n_in for
-every point. The planner draws the members' hit counts (Monte Carlo, seeded) and reports what scores.csv would
-hold:
+every point. The planner reports what scores.csv would hold:
 
 - interval width: hi - lo of memgen.scores.intervals (Wilson, Bonferroni), the mean and median over points;
 - stability: Spearman's rho between the scores of two independent ensembles of K members, the quantity
@@ -13,9 +12,21 @@ hold:
   canaries are ranked too: they stand apart and raise rho, e.g. 0.77 -> 0.86 at 16 members of the default
   study's rate 0.95; the planner ranks the natural points of --from, the user's own data).
 
-The accuracies come from a finished run (`--from`: each natural point's acc_in and acc_out, read as its true
-ones; they hold for the run's rate and recipe, so plan from a run at the rate asked for), or default to
-p_in = p_out = 0.5, where Wilson intervals are widest (an upper bound for fz's width).
+The accuracies, for the definition planned (frac by default, or fz):
+
+- without --from, the worst case: every point at p_in = p_out = p, for the p of WORST_P whose interval of
+  that definition is widest at each K (fz: p = 0.5, where Wilson intervals are widest; frac: the smallest p,
+  where (a - b) / (a + b) divides by little), its widths exact over the binomial hit counts;
+- with --from, a finished run's acc_in and acc_out, read as what they are: hits of n_in and n_out members.
+  Their binomial noise widens the spread of points, and a plan from them overstates stability; so the
+  planner simulates points drawn from the distribution of true (p_in, p_out) that, measured so, is most
+  likely to give the run's (empirical Bayes: a nonparametric maximum-likelihood prior on a grid, by EM).
+  On a known truth its stability is within 0.03 of the truth's (tests/test_planner.py). The accuracies hold
+  for the run's rate and recipe, so plan from a run at the rate asked for.
+
+Leave-one-out (`loo_plan`): M seed pairs train 1 model on all N points and 1 without each of P chosen
+points, (1 + P) x M models; each rate's mean |score - LOO score| over P random points has standard error
+sd(|error|) / sqrt(P), and each LOO score its own noise over the M pairs.
 """
 
 import math
@@ -24,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from memgen.analysis.stability import spearman
 from memgen.errors import fail
@@ -34,6 +46,22 @@ MAX_POINTS = (
 )
 REPS = 8  # Monte Carlo draws per K (each over every sampled point)
 STATISTICS = ("median", "mean")
+# the worst case's p_in = p_out = p; below 0.05 frac's interval nears [-1, 1] at any K (a point never right)
+WORST_P = tuple(round(0.05 * i, 2) for i in range(1, 20))
+TAIL = 1e-9  # binomial tail mass each side left out of the exact worst-case widths
+EB_GRID = (
+    61  # nodes per axis of the (p_in, p_out) prior, sin^2-spaced: dense near 0 and 1, where points pile up
+)
+EB_ITERATIONS = 1000  # EM steps: at 300, rho on a known truth came out up to 0.02 further off
+EB_FIT_POINTS = (
+    3000  # measured points the prior is fitted to (a seeded sample): an EM step costs points x grid^2
+)
+DRAWS = 4000  # points drawn from the prior at least: fewer leave a Monte Carlo rho noisy
+LOO_MEMBERS = 8  # M seed pairs when not given (config.yaml loo.members)
+# without a finished study's loo rows: sd of |score - LOO score| over random points, the high end of the
+# 0.06-0.12 measured on digits; and the sd of one seed pair's LOO score (jackknife se x sqrt(M)), 0.05-0.13
+LOO_SD_ABS_ERROR = 0.12
+LOO_PAIR_SD = 0.1
 
 
 def check_rate(rate) -> float:
@@ -72,19 +100,93 @@ def _scores(hits_in, n_in, hits_out, n_out) -> dict[str, np.ndarray]:
     return {"fz": np.round(a - b, 12), "frac": np.round(frac, 12)}
 
 
-def accuracies(p_in=None, p_out=None, max_points: int = MAX_POINTS, seed: int = 0):
-    """The points simulated: given accuracies (a seeded sample of at most max_points), or the worst case."""
-    if p_in is None:  # many copies of the one worst-case point: the Monte Carlo mean over them is smooth
-        return np.full(2000, 0.5), np.full(2000, 0.5)
+def prior(hits_in, n_in, hits_out, n_out, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(grid [G], weights [G, G]): the distribution of true (p_in, p_out) over grid x grid most likely to give
+    the measured hit counts (nonparametric maximum likelihood, EM from uniform weights)."""
+    key = np.stack(np.broadcast_arrays(hits_in, n_in, hits_out, n_out), 1).astype(np.int64)
+    if len(key) > EB_FIT_POINTS:
+        key = key[np.random.default_rng([seed, 2]).choice(len(key), EB_FIT_POINTS, replace=False)]
+    obs, count = np.unique(key, axis=0, return_counts=True)  # a balanced mask repeats (hits_in, hits_out)
+    grid = np.linspace(0.0, 1.0, EB_GRID)
+    like_in = stats.binom.pmf(obs[:, [0]], obs[:, [1]], grid)
+    like_out = stats.binom.pmf(obs[:, [2]], obs[:, [3]], grid)
+    share = count / count.sum()
+    w = np.full((grid.size, grid.size), 1.0 / grid.size**2)
+    for _ in range(EB_ITERATIONS):
+        fit = np.maximum(((like_in @ w) * like_out).sum(1), 1e-300)
+        w = w * (like_in.T @ ((share / fit)[:, None] * like_out))
+    return grid, w / w.sum()
+
+
+def deconvolve(p_in, p_out, n_in, n_out, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """`size` points (p_in, p_out) drawn from the `prior` of accuracies measured as hits of n_in / n_out
+    members (arrays per point, or scalars): the run's spread of points without its binomial noise."""
+    grid, w = prior(np.rint(p_in * n_in), n_in, np.rint(p_out * n_out), n_out, seed)
+    rng = np.random.default_rng([seed, 1])
+    pick = rng.choice(w.size, size, p=w.ravel())
+    # spread within each node's cell: a grid node shared by many points would tie them at any K; 0 and 1 stay
+    edge = np.concatenate([[0.0], (grid[1:] + grid[:-1]) / 2, [1.0]])
+    out = []
+    for node in (pick // grid.size, pick % grid.size):
+        inner = (grid[node] > 0) & (grid[node] < 1)
+        out.append(np.where(inner, rng.uniform(edge[node], edge[node + 1]), grid[node]))
+    return out[0], out[1]
+
+
+def accuracies(p_in, p_out, run_n_in=None, run_n_out=None, max_points: int = MAX_POINTS, seed: int = 0):
+    """The points simulated. Without run_n_in / run_n_out: the accuracies as the true ones (a seeded sample of
+    at most max_points). With them (the members each accuracy was measured on, per point or one number):
+    `deconvolve`d, DRAWS to max_points points."""
     p_in, p_out = np.asarray(p_in, dtype=float), np.asarray(p_out, dtype=float)
     keep = ~(np.isnan(p_in) | np.isnan(p_out))
-    p_in, p_out = p_in[keep], p_out[keep]
-    if p_in.size == 0:
+    measured = run_n_in is not None and run_n_out is not None
+    if measured:
+        n_in, n_out = (np.broadcast_to(np.asarray(n, dtype=float), p_in.shape) for n in (run_n_in, run_n_out))
+        keep &= (n_in > 0) & (n_out > 0)
+    if not keep.any():
         raise fail("no point has both acc_in and acc_out measured", "plan from a run whose points are scored")
+    if measured:
+        size = min(max(int(keep.sum()), DRAWS), max_points)
+        return deconvolve(p_in[keep], p_out[keep], n_in[keep], n_out[keep], size, seed)
+    p_in, p_out = p_in[keep], p_out[keep]
     if p_in.size > max_points:
         pick = np.random.default_rng(seed).choice(p_in.size, max_points, replace=False)
         p_in, p_out = p_in[pick], p_out[pick]
     return p_in, p_out
+
+
+def _support(n: int, p: float) -> tuple[np.ndarray, np.ndarray]:
+    """Hit counts of Binomial(n, p) but the tails (TAIL each side), and their probabilities (sum 1)."""
+    hits = np.arange(stats.binom.ppf(TAIL, n, p), stats.binom.isf(TAIL, n, p) + 1)
+    prob = stats.binom.pmf(hits, n, p)
+    return hits, prob / prob.sum()
+
+
+def exact_widths(p: float, n_in: int, n_out: int, level=DEFAULT_LEVEL) -> dict[str, dict[str, float]]:
+    """Interval widths at a point right with probability p in and out: for acc_in, acc_out, fz and frac,
+    {"mean", "median"} over the binomial hit counts, exact (no simulation)."""
+    h_in, w_in = _support(n_in, p)
+    h_out, w_out = _support(n_out, p)
+    weight = np.outer(w_in, w_out).ravel()
+    hits_in, hits_out = (a.ravel() for a in np.meshgrid(h_in, h_out, indexing="ij"))
+    b = bounds(hits_in, n_in, hits_out, n_out, level)
+    out = {}
+    for name in ("acc_in", "acc_out", *INTERVAL_DEFINITIONS):
+        w = b[f"{name}_hi"] - b[f"{name}_lo"]
+        order = np.argsort(w, kind="stable")
+        half = min(int(np.searchsorted(np.cumsum(weight[order]), 0.5)), w.size - 1)
+        out[name] = {"mean": float(weight @ w), "median": float(w[order][half])}
+    return out
+
+
+def worst_case(n_in: int, n_out: int, level, definition: str, statistic: str):
+    """(p, exact_widths at p): the p of WORST_P whose `statistic` width of `definition` is the largest."""
+    found = None
+    for p in WORST_P:
+        w = exact_widths(p, n_in, n_out, level)
+        if found is None or w[definition][statistic] > found[1][definition][statistic]:
+            found = (p, w)
+    return found
 
 
 def widths(p_in, p_out, n_in, n_out, level=DEFAULT_LEVEL, reps=REPS, seed=0) -> dict[str, dict[str, float]]:
@@ -141,7 +243,8 @@ def stability(
 
 def load_run(path) -> dict:
     """A finished ensemble (results/<dataset>/<arch>/<ens>, or its scores.csv): each natural point's
-    measured acc_in and acc_out, K, the rate, N, and the measured minutes per member (None without logs)."""
+    measured acc_in and acc_out and the members they were measured on (n_in, n_out), K, the rate, N, and
+    the measured minutes per member (None without logs)."""
     path = Path(path)
     scores_path = path / "scores.csv" if path.is_dir() else path
     if not scores_path.is_file():
@@ -161,14 +264,15 @@ def load_run(path) -> dict:
     return {
         "p_in": df["acc_in"].to_numpy(dtype=float)[natural],
         "p_out": df["acc_out"].to_numpy(dtype=float)[natural],
+        "n_in": df["n_in"].to_numpy(dtype=float)[natural],
+        "n_out": df["n_out"].to_numpy(dtype=float)[natural],
         "members": members,
-        "rate": float(
-            np.median(df["n_in"].to_numpy() / k)
-        ),  # a balanced mask: the same share for every point
+        "rate": float(np.median(df["n_in"].to_numpy() / k)),  # a balanced mask: one share for every point
         "n": len(df),
         "minutes_per_member": minutes,
         "timing": source,
         "source": str(scores_path),
+        "ensemble_dir": str(scores_path.parent),
     }
 
 
@@ -188,18 +292,25 @@ def member_minutes(ensemble_dir, members: int) -> tuple[float | None, str | None
     return seconds / members / 60.0, f"{len(files)} member jobs' benchmark files in {logs}"
 
 
-def _evaluate(pts, members, rate, block_size, level, definition, min_out, seed, with_stability) -> dict:
-    n_in, n_out = counts(members, rate, block_size)
-    w = widths(*pts, n_in, n_out, level, seed=seed)
+def _evaluate(pts, members: int, s: dict, seed: int, with_stability: bool) -> dict:
+    """One K's row: n_in, n_out, fz / frac widths (mean, median), at the worst p without points
+    (`worst_p`), and the stability of s["definition"] when asked."""
+    n_in, n_out = counts(members, s["rate"], s["block_size"])
     row = {"members": members, "n_in": n_in, "n_out": n_out}
+    if pts is None:
+        row["worst_p"], w = worst_case(n_in, n_out, s["level"], s["definition"], s["statistic"])
+    else:
+        w = widths(*pts, n_in, n_out, s["level"], seed=seed)
     for d in INTERVAL_DEFINITIONS:
         row[f"{d}_width_mean"], row[f"{d}_width_median"] = w[d]["mean"], w[d]["median"]
     if with_stability:
-        row["stability"] = stability(*pts, members, rate, definition, min_out, block_size, seed=seed)
+        row["stability"] = stability(
+            *pts, members, s["rate"], s["definition"], s["min_out"], s["block_size"], seed=seed
+        )
     return row
 
 
-def _check_request(n, definition, statistic, width, stability_target, members, minutes_per_member) -> None:
+def _check_request(n, definition, statistic, width, stability_target, members, minutes, points) -> None:
     """Fails with one message on a request the planner cannot answer (rate and level are checked before)."""
     if not isinstance(n, int) or n < 2:
         raise fail(
@@ -218,15 +329,19 @@ def _check_request(n, definition, statistic, width, stability_target, members, m
         raise fail(f"target width {width} is not in (0, 2)", "scores span [-1, 1]: give a width such as 0.2")
     if stability_target is not None and not 0.0 < stability_target < 1.0:
         raise fail(f"target stability {stability_target} is not in (0, 1)", "give a Spearman rho such as 0.9")
-    if minutes_per_member is not None and not minutes_per_member > 0:
+    if stability_target is not None and not points:
         raise fail(
-            f"minutes per member {minutes_per_member} is not > 0", "give the measured time of one member"
+            "a target stability needs the spread of a run's points (the worst case is one point repeated, "
+            "which no K ranks)",
+            "give --from a finished ensemble, or plan a --width",
         )
+    if minutes is not None and not minutes > 0:
+        raise fail(f"minutes per member {minutes} is not > 0", "give the measured time of one member")
 
 
 def _target(width, stability_target, definition, statistic, min_out):
-    """(ok, measured): ok(row) when the row meets the target width or stability with >= min_out members
-    out; measured(row) what it reaches, for the message when no K does."""
+    """(ok, shortfall): ok(row) when the row meets the target width or stability with >= min_out members
+    out; shortfall(row) the target, what the row reaches and the fix, for the message when no K does."""
     measure = f"{definition}_width_{statistic}"
 
     def ok(r):
@@ -236,39 +351,62 @@ def _target(width, stability_target, definition, statistic, min_out):
             return r[measure] <= width
         return r["stability"] >= stability_target
 
-    def measured(r):
+    def shortfall(r) -> tuple[str, str, str]:
+        held = f"{r['n_out']} members out (min_out {min_out})"
+        larger = "a larger --max-members" + (" or a smaller --min-out" if r["n_out"] < min_out else "")
         if width is not None:
-            return f"{statistic} {definition} width {r[measure]:.3g}"
-        return f"stability {r['stability']:.3g}"
-
-    return ok, measured
-
-
-def _smallest_k(row, ok, block_size: int, max_members: int, measured) -> dict:
-    """The row of the smallest ok K: doubling from one block up to max_members, then a binary search over
-    multiples of the block; measured(row) says how far the last K falls short when none is ok."""
-    hi = block_size
-    while not ok(row(hi)):
-        if hi >= max_members:
-            raise fail(
-                f"no K up to {max_members} members reaches the target (at K = {hi}: {measured(row(hi))}); "
-                "a point never right, in or out, keeps a frac interval of [-1, 1] at any K",
-                "give a wider target, the median instead of the mean, or a larger --max-members",
+            never = " (a point never right keeps a frac interval of [-1, 1] at any K)" * (
+                definition == "frac"
             )
-        hi = min(2 * hi, max_members)
-    lo = hi // 2 if hi > block_size else 0  # ok(lo) is False (or lo is below one block)
-    while hi - lo > block_size:  # binary search over multiples of the block
-        mid = (lo + hi) // 2 // block_size * block_size
-        if mid <= lo:
-            break
-        lo, hi = (lo, mid) if ok(row(mid)) else (mid, hi)
-    return row(hi)
+            return (
+                f"{statistic} {definition} width <= {width:g}",
+                f"{held}, width {r[measure]:.3f}",
+                f"give a wider --width, the median instead of the mean{never}, or {larger}",
+            )
+        reached = f"{held}, stability {r['stability']:.3f}"
+        return (
+            f"{definition} stability >= {stability_target:g}",
+            reached,
+            f"give a lower --stability, or {larger}",
+        )
+
+    return ok, shortfall
+
+
+def _limit(max_members: int, block_size: int) -> int:
+    """The largest K searched: max_members rounded down to a multiple of the block."""
+    if not isinstance(max_members, int) or max_members < block_size:
+        raise fail(
+            f"--max-members {max_members!r} is below one block of {block_size} members",
+            f"give --max-members of at least {block_size}",
+        )
+    return max_members // block_size * block_size
+
+
+def _smallest_k(row, ok, block_size: int, limit: int, shortfall) -> dict:
+    """The row of the smallest ok K among the multiples of block_size up to limit (itself one): doubling from
+    one block, then a binary search between the last K that fell short and the first that did not."""
+    short, k = 0, block_size
+    while not ok(row(k)):
+        if k >= limit:
+            what, reached, fix = shortfall(row(k))
+            raise fail(
+                f"no K up to {limit} members (a multiple of the block of {block_size}) reaches {what}: "
+                f"K = {limit} gives {reached}",
+                fix,
+            )
+        short, k = k, min(2 * k, limit)
+    lo, hi = short // block_size, k // block_size  # in blocks: lo falls short (or is 0), hi is ok
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(row(mid * block_size)) else (mid, hi)
+    return row(hi * block_size)
 
 
 def _ladder(answer: dict, row, block_size: int) -> list[dict]:
-    """The rows around the answer: K / 4, K / 2, K and 2 K, those that are multiples of the block."""
+    """The rows around the answer: K / 4, K / 2 (rounded down to multiples of the block), K and 2 K."""
     k = answer["members"]
-    ladder = sorted({m for m in (k // 4, k // 2, k, 2 * k) if m >= block_size and m % block_size == 0})
+    ladder = sorted({m // block_size * block_size for m in (k // 4, k // 2, k, 2 * k)} - {0})
     return [answer if m == k else row(m) for m in ladder]
 
 
@@ -286,62 +424,51 @@ def plan(
     min_out: int = 10,
     p_in=None,
     p_out=None,
+    run_n_in=None,
+    run_n_out=None,
     minutes_per_member: float | None = None,
     max_members: int = 65_536,
     seed: int = 0,
 ) -> dict:
-    """The smallest K (a multiple of block_size, with >= min_out members holding each point out) whose
-    `statistic` interval width of `definition` is <= width, or whose stability is >= stability_target; or,
-    with `members`, that K as given. Returns {"answer": row, "rows": rows around it, "settings"}: each row
-    K, n_in, n_out, fz/frac widths (mean, median), stability, and hours = K * minutes_per_member / 60."""
+    """The smallest K (a multiple of block_size up to max_members, with >= min_out members holding each point
+    out) whose `statistic` interval width of `definition` is <= width, or whose stability is >=
+    stability_target; or, with `members`, that K as given. p_in / p_out: the points' accuracies (none: the
+    worst case), measured on run_n_in / run_n_out members (none: taken as true; see `accuracies`).
+    Returns {"answer": row, "rows": rows around it, "settings"}: each row K, n_in, n_out, fz/frac widths
+    (mean, median), worst_p or stability, and hours = K * minutes_per_member / 60."""
     rate, level = check_rate(rate), check_level(level)
-    _check_request(n, definition, statistic, width, stability_target, members, minutes_per_member)
-    pts = accuracies(p_in, p_out, seed=seed)
-    with_stab = p_in is not None  # rank agreement needs a spread of points; the worst case is one point
+    _check_request(
+        n, definition, statistic, width, stability_target, members, minutes_per_member, p_in is not None
+    )
+    pts = None if p_in is None else accuracies(p_in, p_out, run_n_in, run_n_out, seed=seed)
+    s = {"rate": rate, "level": level, "definition": definition, "statistic": statistic}
+    s |= {"block_size": block_size, "min_out": min_out}
+    cache = {}
 
     def row(k):
-        r = _evaluate(
-            pts, k, rate, block_size, level, definition, min_out, seed, with_stab or stability_target
-        )
-        r["hours"] = k * minutes_per_member / 60.0 if minutes_per_member else None
-        return r
+        if k not in cache:
+            cache[k] = _evaluate(pts, k, s, seed, pts is not None)
+            cache[k]["hours"] = k * minutes_per_member / 60.0 if minutes_per_member else None
+        return cache[k]
 
     if members is not None:
         counts(members, rate, block_size)  # a clear error for a K that is no multiple of the block
         answer = row(members)
     else:
-        ok, measured = _target(width, stability_target, definition, statistic, min_out)
-        answer = _smallest_k(row, ok, block_size, max_members, measured)
-    return {
-        "answer": answer,
-        "rows": _ladder(answer, row, block_size),
-        "settings": {
-            "n": n,
-            "rate": rate,
-            "level": level,
-            "definition": definition,
-            "statistic": statistic,
-            "width": width,
-            "stability": stability_target,
-            "block_size": block_size,
-            "min_out": min_out,
-            "points": int(np.size(pts[0])),
-            "minutes_per_member": minutes_per_member,
-        },
-    }
+        ok, shortfall = _target(width, stability_target, definition, statistic, min_out)
+        answer = _smallest_k(row, ok, block_size, _limit(max_members, block_size), shortfall)
+    s |= {"n": n, "width": width, "stability": stability_target, "minutes_per_member": minutes_per_member}
+    s |= {"points": None if p_in is None else int(np.size(p_in)), "deconvolved": run_n_in is not None}
+    s["simulated"] = None if pts is None else int(np.size(pts[0]))
+    return {"answer": answer, "rows": _ladder(answer, row, block_size), "settings": s}
 
 
 def format_plan(result: dict, source: str | None = None, timing: str | None = None) -> str:
     """The planner's answer as text: one line of settings, the answer, a table of K around it."""
     s, a = result["settings"], result["answer"]
-    where = (
-        f"accuracies measured in {source} ({s['points']:,} natural points)"
-        if source
-        else ("worst case: acc_in = acc_out = 0.5 at every point (no --from)")
-    )
     lines = [
         f"N = {s['n']:,} points, rate {s['rate']:g}, intervals at joint level {s['level']:g} "
-        f"(Wilson, Bonferroni); {where}"
+        f"(Wilson, Bonferroni); {_where(s, a, source)}"
     ]
     if s["width"] is not None:
         half = s["width"] / 2
@@ -361,20 +488,175 @@ def format_plan(result: dict, source: str | None = None, timing: str | None = No
         lines.append(
             f"time: {s['minutes_per_member']:.4g} min per member" + (f" ({timing})" if timing else "")
         )
+    lines += ["", *_table(result)]
+    lines.append(
+        "widths: hi - lo of the score's interval (scores span [-1, 1]); * the answer; n_out < min_out "
+        f"({s['min_out']}) leaves points unscored (stability -)"
+    )
+    return "\n".join(lines)
+
+
+def _where(s: dict, a: dict, source: str | None) -> str:
+    """Where the accuracies come from, for the first line of format_plan."""
+    if "worst_p" in a:
+        return (
+            f"worst case for {s['definition']}: every point at p_in = p_out = p, the p in "
+            f"{WORST_P[0]:g}-{WORST_P[-1]:g} whose {s['statistic']} {s['definition']} interval is widest at "
+            f"each K (column p; p = {a['worst_p']:g} at the answer)"
+        )
+    where = f"accuracies measured in {source}" if source else "accuracies given"
+    if not s["deconvolved"]:
+        return f"{where} ({s['points']:,} points, taken as true)"
+    return (
+        f"{where} ({s['points']:,} natural points; their binomial noise removed: {s['simulated']:,} points "
+        "drawn from the deconvolved distribution of true accuracies)"
+    )
+
+
+def _table(result: dict) -> list[str]:
+    """The rows around the answer as aligned text lines."""
+    s, a = result["settings"], result["answer"]
     head = ["K", "n_out", "n_in", "fz width mean", "fz width median", "frac width mean", "frac width median"]
-    has_stab = "stability" in a
+    worst, has_stab = "worst_p" in a, "stability" in a
+    head = head[:3] + (["p"] if worst else []) + head[3:]
     head += ([f"{s['definition']} stability"] if has_stab else []) + ["device-hours"]
     table = [head]
     for r in result["rows"]:
         cells = [f"{r['members']}{' *' if r is a else ''}", str(r["n_out"]), str(r["n_in"])]
+        cells += [f"{r['worst_p']:g}"] if worst else []
         cells += [f"{r[f'{d}_width_{m}']:.3f}" for d in INTERVAL_DEFINITIONS for m in ("mean", "median")]
         cells += [f"{r['stability']:.3f}" if r["stability"] == r["stability"] else "-"] if has_stab else []
         cells += [f"{r['hours']:.3g}" if r["hours"] is not None else "-"]
         table.append(cells)
     size = [max(len(row[i]) for row in table) for i in range(len(head))]
-    lines += ["", *("  ".join(c.rjust(w) for c, w in zip(row, size, strict=True)) for row in table)]
+    return ["  ".join(c.rjust(w) for c, w in zip(row, size, strict=True)) for row in table]
+
+
+def loo_measured(ensemble_dir, definition: str = "frac") -> dict:
+    """What a finished study measured of its leave-one-out truth, next to the ensemble folder (its
+    sampling_bias.csv and loo.csv): `errors`, per ensemble (ensemble, rate, sd of |score - LOO score|,
+    points) over the random points; `pair_sd`, one seed pair's LOO score sd (jackknife se x sqrt(M)) averaged
+    over the random points; `sources`. Empty or None for files or rows it lacks."""
+    where, errors, pair_sd, sources = Path(ensemble_dir).parent, [], None, []
+    bias, loo = where / "sampling_bias.csv", where / "loo.csv"
+    cols = ["ensemble", "rate", "std_abs_error", "n_points"]
+    t = pd.read_csv(bias) if bias.is_file() else pd.DataFrame()
+    if {*cols, "definition", "against", "points"} <= set(t.columns):
+        t = t[(t["against"] == "loo") & (t["points"] == "random") & (t["definition"] == definition)]
+        t = t[(t["n_points"] >= 2) & t["std_abs_error"].notna()]
+        errors = [(str(e), float(r), float(sd), int(p)) for e, r, sd, p in t[cols].itertuples(index=False)]
+        sources += [str(bias)] if errors else []
+    t = pd.read_csv(loo) if loo.is_file() else pd.DataFrame()
+    se = f"{definition}_loo_se"
+    if {"chosen", "n_full", se} <= set(t.columns):
+        t = t[(t["chosen"] == "random") & t[se].notna()]
+        if len(t):
+            pair_sd = float((t[se] * np.sqrt(t["n_full"].astype(float))).mean())
+            sources.append(str(loo))
+    return {"errors": errors, "pair_sd": pair_sd, "sources": sources}
+
+
+def loo_plan(
+    se: float,
+    n: int,
+    rate: float,
+    *,
+    definition: str = "frac",
+    loo_members: int = LOO_MEMBERS,
+    minutes_per_member: float | None = None,
+    measured: dict | None = None,
+) -> dict:
+    """Random points P and models for an exact leave-one-out truth. Each rate's mean |score - LOO score| over
+    P random points has standard error sd(|error|) / sqrt(P) <= se: P = ceil((sd / se)^2), the largest over
+    the rates `measured` (loo_measured) holds, else at LOO_SD_ABS_ERROR. (1 + P) x M models, each on all N
+    points: a member at `rate` trains on rate x N, so a LOO model takes ~ minutes_per_member / rate. Each LOO
+    score's own standard error over the M seed pairs is pair sd / sqrt(M), its 95 % interval +- t(M-1) se."""
+    _check_loo(se, n, definition, loo_members, minutes_per_member)
+    rate, measured = check_rate(rate), measured or {}
+    errors = measured.get("errors") or [("default", math.nan, LOO_SD_ABS_ERROR, 0)]
+    per_rate = [(*e, max(1, math.ceil((e[2] / se) ** 2 - 1e-9))) for e in errors]
+    points = max(r[-1] for r in per_rate)
+    if points > n:
+        raise fail(
+            f"a standard error of {se:g} needs {points:,} leave-one-out points, more than the N = {n:,} "
+            "there are",
+            "give a larger --loo-se",
+        )
+    models = (1 + points) * loo_members
+    minutes = minutes_per_member / rate if minutes_per_member else None
+    pair_sd = measured.get("pair_sd")
+    truth_se = (LOO_PAIR_SD if pair_sd is None else pair_sd) / math.sqrt(loo_members)
+    return {
+        "points": points,
+        "models": models,
+        "minutes_per_model": minutes,
+        "hours": models * minutes / 60.0 if minutes else None,
+        "per_rate": per_rate,
+        "truth_se": truth_se,
+        "truth_half": float(stats.t.ppf(0.975, loo_members - 1)) * truth_se,
+        "settings": {"se": se, "n": n, "rate": rate, "definition": definition, "members": loo_members}
+        | {"measured_errors": bool(measured.get("errors")), "measured_pair_sd": pair_sd is not None}
+        | {"sources": measured.get("sources", [])},
+    }
+
+
+def _check_loo(se, n, definition, loo_members, minutes) -> None:
+    if not isinstance(se, (int, float)) or not 0.0 < se < 1.0:
+        raise fail(f"--loo-se {se!r} is not in (0, 1)", "give the standard error wanted, e.g. --loo-se 0.01")
+    if not isinstance(n, int) or n < 2:
+        raise fail(f"dataset size {n!r} is not an integer >= 2", "give the number of training points, --n")
+    if definition not in INTERVAL_DEFINITIONS:
+        raise fail(f"definition {definition!r} is not planned", f"use one of {INTERVAL_DEFINITIONS}")
+    if not isinstance(loo_members, int) or loo_members < 2:
+        raise fail(
+            f"--loo-members {loo_members!r} is below 2 seed pairs (no standard error over one)",
+            "give M >= 2, e.g. --loo-members 8 (config.yaml loo.members)",
+        )
+    if minutes is not None and not minutes > 0:
+        raise fail(f"minutes per member {minutes} is not > 0", "give the measured time of one member")
+
+
+def format_loo_plan(result: dict) -> str:
+    """The leave-one-out plan as text: target, sd of |error| per rate and its source, answer, LOO noise."""
+    s = result["settings"]
+    d, m, p = s["definition"], s["members"], result["points"]
+    lines = [
+        f"leave-one-out truth for {d}: N = {s['n']:,} points, M = {m} seed pairs (1 model on all N points "
+        "and 1 without each chosen point, per seed)",
+        f"target: standard error of each rate's mean |{d} - LOO {d}| over P random points <= {s['se']:g} "
+        "(sd(|error|) / sqrt(P))",
+    ]
+    if s["measured_errors"]:
+        lines.append(f"sd(|error|) measured in {s['sources'][0]} (loo rows, random points: rough when few)")
+    else:
+        lines.append(
+            f"sd(|error|) {LOO_SD_ABS_ERROR:g}: a default, the high end of 0.06-0.12 measured on digits "
+            "(--from an ensemble of a study with sampling_bias.csv uses its own)"
+        )
+    table = [["ensemble", "rate", "sd |error|", "points now", "P needed"]]
+    table += [
+        [e, "-" if math.isnan(r) else f"{r:g}", f"{sd:.3f}", str(k) if k else "-", str(need)]
+        for e, r, sd, k, need in result["per_rate"]
+    ]
+    size = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines += ["", *("  ".join(c.rjust(w) for c, w in zip(row, size, strict=True)) for row in table), ""]
+    hours = ""
+    if result["hours"] is not None:
+        hours = (
+            f"; {result['hours']:.3g} device-hours (a LOO model trains on N points, 1 / r = "
+            f"{1 / s['rate']:.3g} members' worth: {result['minutes_per_model']:.3g} min)"
+        )
     lines.append(
-        "widths: hi - lo of the score's interval (scores span [-1, 1]); * the answer; n_out < min_out "
-        f"({s['min_out']}) leaves points unscored (stability -)"
+        f"answer: P = {p:,} random points, (1 + P) x M = {result['models']:,} models on N points each{hours}"
+    )
+    lines.append("  (loo.top points come on top of P: M more models each)")
+    where = (
+        f"measured in {s['sources'][-1]}"
+        if s["measured_pair_sd"]
+        else f"a default pair sd of {LOO_PAIR_SD:g}"
+    )
+    lines.append(
+        f"each LOO score's own noise at M = {m}: se {result['truth_se']:.3f} (pair sd / sqrt(M), {where}); "
+        f"95 % interval +- t(0.975, {m - 1}) se = +-{result['truth_half']:.3f}"
     )
     return "\n".join(lines)

@@ -185,7 +185,7 @@ def write_scores(
         return
     log.info(
         "scored %d points; canaries acc_in mean %.2f, quartiles %.2f/%.2f/%.2f "
-        "(regime: partly fit when well below 1)",
+        "(thresholds.json's regime says what the null does with them)",
         len(table),
         ai.mean(),
         *np.quantile(ai, [0.25, 0.5, 0.75]),
