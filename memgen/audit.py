@@ -1,13 +1,19 @@
-"""`memgen audit DIR`: the whole study on a user's own image folder, in one command.
+"""`memgen audit DIR`: which images of a user's own folder a classifier memorizes, in one command.
 
 It writes `<out>/config.yaml` (the default study's settings with one dataset, the folder) and runs the
-workflow there (`snakemake all`), then builds the HTML report. Everything lands under `<out>/`:
-results/, logs/, results/report.html; `results/<name>/<arch>/memorized.csv` names the flagged files.
-Rerunning the same command continues where it stopped (Snakemake reruns only what is missing or stale).
+workflow there (`snakemake all`), then builds the HTML report. By default only what the answer needs runs
+(`scope: answer`): the high-rate ensemble, canaries, duplicates, the fit check, thresholds, memorized.csv,
+the gallery and Table 3 (memorized vs random removal); `--no-utility` drops Table 3 (`scope: memorized`),
+`--full` runs the paper's whole study. Before training it prints the plan in one line, with a time
+estimated from one timed epoch, and while Snakemake runs one line per finished stage with the time left.
+Everything lands under `<out>/`: results/, logs/, results/report.html; `results/<name>/<arch>/memorized.csv`
+names the flagged files. Rerunning the same command continues where it stopped.
 """
 
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +39,17 @@ def workflow_dir() -> Path:
     return REPO
 
 
-def audit_config(folder: Path, name: str, arch: str, image_size: int, test_fraction: float) -> dict:
-    """The default study's config with `datasets` replaced by the folder (as the issue's user wrote it)."""
+def audit_config(
+    folder: Path, name: str, arch: str, image_size: int, test_fraction: float, scope: str = "answer"
+) -> dict:
+    """The default study's config with `datasets` replaced by the folder; a scope other than full keeps only
+    the high-rate ensemble, which the answer (the all-fixes variant) rests on."""
     config = yaml.safe_load((workflow_dir() / "config.yaml").read_text())
+    config["scope"] = scope
+    if scope != "full":
+        high = config["ablation"]["high_rate"]
+        config["ensembles"] = {high: config["ensembles"][high]}
+        config["ablation"]["baseline"] = config["analysis"]["reference"] = high
     config["datasets"] = {
         name: {
             "kind": "imagefolder",
@@ -87,6 +101,151 @@ def snakemake_command(out: Path, cores: int, profile: str | None, extra: list[st
     return [*cmd, *extra]
 
 
+def count_images(folder: Path) -> dict:
+    """Training and test images of the folder (test: its test/ folder, else none: split from train/), and
+    whether they are grey: a sample of up to 50 headers, grey only when every one is (mode L, LA, 1, I;16)."""
+    from PIL import Image
+
+    from memgen.data.loaders import IMAGE_SUFFIXES
+
+    def listing(split):
+        root = folder / split
+        return (
+            sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if root.is_dir() else []
+        )
+
+    train, test = listing("train"), listing("test")
+    modes = set()
+    for p in train[:: max(1, len(train) // 50)][:50]:
+        try:
+            with Image.open(p) as img:
+                modes.add(img.mode)
+        except Exception:
+            continue  # a broken file is named by the dataset index, not here
+    grey = bool(modes) and modes <= {"L", "LA", "1", "I;16", "I", "F"}
+    return {"train": len(train), "test": len(test), "channels": 1 if grey else 3}
+
+
+def plan(config: dict, name: str, arch: str, images: dict, test_fraction: float) -> dict:
+    """What the run trains: members of each ensemble (rate, training points each), utility runs and (the full
+    study) leave-one-out models; `point_epochs` is the training points they go through."""
+    n = images["train"] if images["test"] else round(images["train"] * (1 - test_fraction))
+    members = {e: (v["members"], v["rate"]) for e, v in config["ensembles"].items()}
+    seeds = config["utility"]["seeds"] if config["scope"] in ("full", "answer") else 0
+    variants = 6 if config["scope"] == "full" else 1  # the ablation's variants each get their utility runs
+    runs = 2 * seeds * variants  # memorized and random removal, every seed
+    epochs = config["training"]["epochs"]
+    loo = config["loo"]
+    loo_models = (1 + loo["top"] + loo["random"]) * loo["members"] if config["scope"] == "full" else 0
+    point_epochs = (sum(k * r * n for k, r in members.values()) + (runs + loo_models) * n) * epochs
+    return {"n": n, "members": members, "utility_runs": runs, "point_epochs": point_epochs, "arch": arch}
+
+
+def timed_epoch(config: dict, arch: str, n: int, side: int, channels: int, classes: int = 10) -> float:
+    """Seconds per training point per member-epoch on this machine: one epoch of a shard of members on
+    random images of the folder's shape, with the audit's recipe (batched as the workflow does)."""
+    import torch
+
+    from memgen.ensemble.train import Job, train
+    from memgen.recipe import TrainConfig
+
+    recipe = {**config["training"], **AUDIT_TRAINING, "epochs": 1, "checkpoint_every": 0}
+    cfg = TrainConfig.from_dict(recipe)
+    k = min(8, config["shard_size"])
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(n, channels, side, side), dtype=np.uint8)
+    y = rng.integers(0, classes, size=n)
+    job = Job(
+        x,
+        y,
+        [np.arange(n)] * k,
+        list(range(k)),
+        arch,
+        classes,
+        np.full(channels, 0.5),
+        np.full(channels, 0.25),
+    )
+    torch.set_num_threads(1)  # as the workflow's jobs run on a busy machine: a conservative estimate
+    t0 = time.perf_counter()
+    train(job, cfg, "cpu")
+    return (time.perf_counter() - t0) / (k * n)
+
+
+def plan_line(p: dict, images: dict, side: int, seconds: float | None, cores: int) -> str:
+    ens = ", ".join(f"{k} members at rate {r}" for k, r in p["members"].values())
+    runs = f" + {p['utility_runs']} utility runs" if p["utility_runs"] else ""
+    est = "" if seconds is None else f"; about {_minutes(seconds)} on {cores} core(s) (from one timed epoch)"
+    colour = "grey" if images["channels"] == 1 else "colour"
+    return (
+        f"memgen audit plan: {images['train'] + images['test']} images ({p['n']} to train on, {side} px "
+        f"{colour}), {p['arch']}: {ens}{runs}{est}"
+    )
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+class Progress:
+    """One line per finished stage (a rule whose jobs are all done) with the time left for the whole run,
+    read from Snakemake's own lines: its job table, then `Finished jobid: i (Rule: r)`."""
+
+    TABLE_ROW = re.compile(r"^(\w+)\s+(\d+)$")
+    FINISHED = re.compile(r"Finished jobid: \d+ \(Rule: (\w+)\)")
+
+    def __init__(self, estimate: float | None):
+        self.estimate, self.start, self.total, self.done, self.table = estimate, time.time(), {}, {}, False
+
+    def weight(self, rule: str) -> float:
+        # training dominates: a member or utility job weighs 100 light jobs
+        return (
+            100.0
+            if rule.startswith("members_") or rule in ("utility_runs", "loo_removed", "loo_full")
+            else 1.0
+        )
+
+    def feed(self, line: str) -> str | None:
+        text = line.strip()
+        if text.startswith("Job stats"):
+            self.table, self.total = True, {}
+        elif self.table and self.TABLE_ROW.match(text) and not text.startswith("total"):
+            rule, count = self.TABLE_ROW.match(text).groups()
+            self.total[rule] = int(count)
+        elif self.table and text.startswith("total"):
+            self.table = False
+        m = self.FINISHED.search(text)
+        if not m:
+            return None
+        rule = m.group(1)
+        self.done[rule] = self.done.get(rule, 0) + 1
+        return self._line(rule) if self.done[rule] == self.total.get(rule) else None
+
+    def _line(self, rule: str) -> str:
+        elapsed = time.time() - self.start
+        work = sum(self.weight(r) * c for r, c in self.total.items())
+        done = sum(self.weight(r) * c for r, c in self.done.items())
+        left = elapsed * (work - done) / done if done else (self.estimate or 0.0)
+        stages = sum(1 for r, c in self.total.items() if self.done.get(r) == c and r != "all")
+        return (
+            f"memgen audit: stage {rule} done ({stages} of {len([r for r in self.total if r != 'all'])}), "
+            f"{_minutes(elapsed)} elapsed, about {_minutes(left)} left"
+        )
+
+
+def follow(cmd: list[str], estimate: float | None) -> int:
+    """Run Snakemake, passing its output through, and print a progress line per finished stage."""
+    progress = Progress(estimate)
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as proc:
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            note = progress.feed(line)
+            if note:
+                print(note, flush=True)
+    return proc.returncode
+
+
 def run_audit(
     folder,
     out=None,
@@ -98,8 +257,9 @@ def run_audit(
     profile=None,
     dry_run=False,
     extra=(),
+    scope="answer",
 ) -> int:
-    """Write the config, run the study, build the report. Returns Snakemake's exit status."""
+    """Write the config, print the plan, run the study, build the report. Returns Snakemake's status."""
     import memgen.config as mc
 
     folder = check_folder(Path(folder))
@@ -109,15 +269,23 @@ def run_audit(
         image_size = native_size(folder)
         print(f"memgen audit: image size {image_size} px (the images' typical side, at most 32)", flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    config = audit_config(folder, name, arch, image_size, test_fraction)
+    config = audit_config(folder, name, arch, image_size, test_fraction, scope)
     mc.validate(yaml.safe_load(yaml.safe_dump(config)))  # a wrong option fails here, in one line
     (out / "config.yaml").write_text(
-        "# written by `memgen audit`: the default study on one image folder; edit and rerun the command\n"
+        "# written by `memgen audit`: the default study's settings on one image folder; edit and rerun\n"
         + yaml.safe_dump(config, sort_keys=False)
     )
+    images = count_images(folder)
+    p = plan(config, name, arch, images, test_fraction)
+    seconds = None
+    if not dry_run and profile is None and p["n"]:  # a cluster's speed is not this machine's
+        seconds = (
+            timed_epoch(config, arch, p["n"], image_size, images["channels"]) * p["point_epochs"] / cores
+        )
+    print(plan_line(p, images, image_size, seconds, cores), flush=True)
     cmd = snakemake_command(out, cores, profile, ["all", *(["-n"] if dry_run else []), *extra])
     print("memgen audit:", " ".join(cmd), flush=True)
-    code = subprocess.run(cmd).returncode
+    code = subprocess.run(cmd).returncode if dry_run else follow(cmd, seconds)
     if code or dry_run:
         return code
     report = out / "results" / "report.html"

@@ -64,8 +64,8 @@ def test_audit_dry_run_of_a_train_only_folder_plans_the_study(tmp_path):
 
 @pytest.mark.workflow
 def test_audit_of_digits_pngs_names_the_memorized_files(tmp_path):
-    """The acceptance run: one command on 2 cores; memorized.csv lists files a user can open. Half the
-    digits, 750 + 150 images: the default study on all 1,797 took 378 s of CI's 2 cores."""
+    """The acceptance run: one command on 2 cores; memorized.csv lists files a user can open, and only what
+    the answer needs runs. Half the digits, 750 + 150 images."""
     folder = digits_folder(tmp_path / "digits_png", test_size=150, images=900)
     out = tmp_path / "audit"
     t0 = time.time()
@@ -89,3 +89,56 @@ def test_audit_of_digits_pngs_names_the_memorized_files(tmp_path):
     assert scores["path"].str.startswith("train/").all()
     assert (out / "results" / "report.html").stat().st_size > 100_000
     assert "memgen audit: done" in proc.stdout
+    # lean: the plan line first, a line per stage, only the high-rate ensemble, Table 3 but not Table 1
+    assert "memgen audit plan: 900 images (750 to train on, 8 px grey)" in proc.stdout
+    assert "memgen audit: stage members_0 done" in proc.stdout
+    assert sorted(p.name for p in (out / "results" / "digits_png" / "mlp").glob("rate*")) == ["rate0.95"]
+    assert (out / "results" / "table3.csv").exists() and not (out / "results" / "table1.csv").exists()
+
+
+def test_audit_config_keeps_only_what_its_scope_needs(tmp_path):
+    import memgen.config as mc
+    from memgen.audit import audit_config
+    from memgen.paths import answer_targets, targets
+
+    lean = mc.validate(audit_config(tmp_path, "photos", "mlp", 16, 0.2))
+    assert lean["scope"] == "answer" and list(lean["ensembles"]) == ["rate0.95"]
+    assert lean["ablation"]["baseline"] == lean["ablation"]["high_rate"] == "rate0.95"
+    wanted = targets(lean, [])
+    assert (
+        wanted == answer_targets(lean)
+        and "results/table3.csv" in wanted
+        and "results/table1.csv" not in wanted
+    )
+    assert not any("loo" in t or "sampling_bias" in t for t in wanted)
+    bare = mc.validate(audit_config(tmp_path, "photos", "mlp", 16, 0.2, "memorized"))
+    assert "results/table3.csv" not in targets(bare, [])
+    full = mc.validate(audit_config(tmp_path, "photos", "mlp", 16, 0.2, "full"))
+    assert len(full["ensembles"]) > 1 and "results/table1.csv" in targets(full, [])
+
+
+def test_audit_plan_line_and_stage_progress():
+    from memgen.audit import Progress, plan, plan_line
+
+    config = {
+        "scope": "answer",
+        "ensembles": {"rate0.95": {"members": 256, "rate": 0.95}},
+        "utility": {"seeds": 20},
+        "training": {"epochs": 60},
+        "loo": {"top": 8, "random": 64, "members": 8},
+    }
+    p = plan(config, "photos", "mlp", {"train": 1797, "test": 0, "channels": 1}, 0.2)
+    assert p["n"] == 1438 and p["utility_runs"] == 40
+    line = plan_line(p, {"train": 1797, "test": 0, "channels": 1}, 20, 250.0, 2)
+    assert line == (
+        "memgen audit plan: 1797 images (1438 to train on, 20 px grey), mlp: 256 members at rate 0.95 + 40 "
+        "utility runs; about 4 min on 2 core(s) (from one timed epoch)"
+    )
+    progress = Progress(estimate=100.0)
+    log = ["Job stats:", "job          count", "---------  -------", "canaries           1",
+           "members_0          2", "all                1", "total              4", "",
+           "Finished jobid: 3 (Rule: canaries)", "Finished jobid: 1 (Rule: members_0)",
+           "Finished jobid: 2 (Rule: members_0)"]  # fmt: skip
+    notes = [n for n in map(progress.feed, log) if n]
+    assert len(notes) == 2 and notes[0].startswith("memgen audit: stage canaries done (1 of 2)")
+    assert notes[1].startswith("memgen audit: stage members_0 done (2 of 2)") and "left" in notes[1]
