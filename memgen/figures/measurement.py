@@ -93,7 +93,7 @@ def _loo_panels(axes, df: pd.DataFrame, where: str) -> None:
     and on its top points, with 95 % intervals; the reference ensemble (its half B) starred."""
     reference = df["reference"].iloc[0] if "reference" in df.columns and not df.empty else None
     for ax, points, what in zip(
-        axes, ("random", "top"), ("random sample", "top points of reference half A"), strict=False
+        axes, ("random", "top"), ("random sample", "top of reference half A"), strict=False
     ):
         vs_loo = df[(df["against"] == "loo") & (df["points"] == points)]
         if vs_loo.empty:
@@ -102,8 +102,8 @@ def _loo_panels(axes, df: pd.DataFrame, where: str) -> None:
             _sb_lines(ax, vs_loo, reference)
         se = vs_loo["truth_se"].mean() if not vs_loo.empty else math.nan
         ax.set_title(
-            f"{where}against exact leave-one-out\n({what}: {_span(vs_loo['n_points'])} points, 95 % "
-            f"intervals; LOO's own se ≈ {se:.2f})",
+            f"{where}against exact leave-one-out\n{what}: {_span(vs_loo['n_points'])} points\n"
+            f"(bars: 95 % intervals; LOO's own se ≈ {se:.2f})",
             fontsize="medium",
         )
         ax.set_ylabel("mean |score − LOO score|\n(score units)")
