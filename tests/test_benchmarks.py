@@ -12,6 +12,12 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 # script -> the figure lines its smoke run must print (regular expressions, each searched in stdout)
 FIGURES = {
+    "bare_loop.py": [
+        r"bare loop, one model at a time \(2\):\s+[\d,]+ samples/s",
+        r"memgen, shard of 4:\s+[\d,]+ samples/s",
+        r"memgen / bare: [\d.]+x",
+    ],
+    "audit_folders.py": [r"memgen audit plan: \d+ images", r"audit of digits \(smoke\): \d+ s wall"],
     "dryrun_paper.py": [r"dry run tests/configs/tiny\.yaml all: \d+ jobs, [\d.]+ s wall", r"members\s+\d+"],
     "gpu_members.py": [
         r"\(b\) memgen, 1 member\s+[\d,]+ images/s",
@@ -32,7 +38,7 @@ FIGURES = {
 }
 # dryrun_paper.py starts Snakemake (2-5 s here, ~9 s more where slurm-client has no controller to ask); the
 # others take 2-7 s each on 2 shared cores with one torch thread (tests/conftest.py) and stay in the fast tier
-MARKS = {"dryrun_paper.py": pytest.mark.workflow}
+MARKS = {"dryrun_paper.py": pytest.mark.workflow, "audit_folders.py": pytest.mark.workflow}
 
 
 def test_every_benchmark_has_a_smoke_test():

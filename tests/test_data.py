@@ -249,3 +249,40 @@ def test_longtail_planted_duplicates_are_near_copies():
     again = generate(seed=3)
     np.testing.assert_array_equal(again.x_train, ds.x_train)
     np.testing.assert_array_equal(again.truth["duplicates"], dup)
+
+
+def _grey(path: Path, value: int, mode="L", size=(12, 10), fmt=None):
+    """A uniform grey image stored in PIL mode `mode` (L, 1, I;16, or P with a palette of greys)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.new("L", size, value)
+    if mode == "P":
+        img = img.convert("P")  # PIL's default palette: its first 256 entries' greys are what L holds
+        img.putpalette([v for g in range(256) for v in (g, g, g)])
+    elif mode != "L":
+        img = img.convert(mode)
+    img.save(path, fmt)
+
+
+def test_imagefolder_of_grey_images_stays_one_channel(tmp_path):
+    """Grey files (mode L as PNG and JPEG, 1-bit, a palette of greys) are read as one channel, as
+    Fashion-MNIST's are: an MLP's first layer 16 x 16 = 256 wide, not 768. One colour image in any split
+    makes the whole folder RGB, its grey images then equal in all three channels."""
+    from memgen.ensemble.models import build_model
+
+    base = tmp_path / "mine"
+    _grey(base / "train" / "bird" / "a.png", 200)
+    _grey(base / "train" / "bird" / "b.jpg", 90, fmt="JPEG")
+    _grey(base / "train" / "cat" / "c.png", 255, mode="1")
+    _grey(base / "train" / "cat" / "d.png", 30, mode="P")
+    _grey(base / "test" / "cat" / "e.png", 60)
+    ds = load_dataset("mine", {"kind": "imagefolder", "image_size": 16}, tmp_path)
+    assert ds.x_train.shape == (4, 1, 16, 16) and ds.tests["original"][0].shape == (1, 1, 16, 16)
+    assert ds.mean.shape == ds.std.shape == (1,)
+    np.testing.assert_array_equal(ds.x_train[[0, 2, 3], 0, 7, 7], [200, 255, 30])
+    assert abs(int(ds.x_train[1, 0, 7, 7]) - 90) <= 2  # JPEG
+    assert build_model("mlp", ds.x_train.shape[1:], 2).body[1].in_features == 256
+    _png(base / "test" / "cat" / "f.png", (10, 20, 30))  # one colour image, in the test split
+    ds = load_dataset("mine", {"kind": "imagefolder", "image_size": 16}, tmp_path)
+    assert ds.x_train.shape == (4, 3, 16, 16) and ds.tests["original"][0].shape == (2, 3, 16, 16)
+    np.testing.assert_array_equal(ds.x_train[0, :, 7, 7], [200, 200, 200])
+    np.testing.assert_array_equal(ds.tests["original"][0][1, :, 3, 3], [10, 20, 30])

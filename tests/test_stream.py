@@ -233,3 +233,24 @@ def test_a_folder_without_test_gets_a_recorded_stratified_split(tmp_path):
     assert len(ds.y_train) == 24 and len(ds.tests["original"][1]) == 6
     other = build_index("mine", {**spec, "split_seed": 1, "min_side": 4})
     assert set(other["test_path"]) != set(idx["test_path"])
+
+
+def test_grey_folder_streams_one_channel_as_memory_holds_it(tmp_path):
+    """A folder of grey JPEGs is one channel on both paths, with the same pixels and normalisation; its
+    random-resized crops are grey too. A single colour image makes the folder RGB."""
+    base = write_folder(tmp_path / "mine", per_class=5, test_per_class=1)
+    for path in sorted(base.rglob("*.jpg")):
+        Image.open(path).convert("L").save(path, "JPEG")
+    mem, st = load(base, "memory"), load(base, "stream")
+    assert st.x_train.channels == 1 and st.x_train.shape == mem.x_train.shape == (15, 1, 12, 12)
+    np.testing.assert_array_equal(st.x_train[np.arange(15)], mem.x_train)
+    np.testing.assert_array_equal(st.tests["original"][0][np.arange(3)], mem.tests["original"][0])
+    np.testing.assert_array_equal(st.mean, mem.mean)
+    assert st.mean.shape == (1,)
+    assert _epoch(st.x_train, 7, 2, workers=0).shape == (15, 1, 12, 12)  # random-resized crops
+    # a resume state of the same files read as three channels is another job's
+    colour = FolderImages(base, st.x_train.files, 12, workers=0, channels=3)
+    assert colour.digest() != st.x_train.digest() and colour[[0]].shape == (1, 3, 12, 12)
+    write_folder(tmp_path / "extra", classes=1, per_class=1, test_per_class=0)
+    (tmp_path / "extra" / "train" / "class0" / "img000.jpg").rename(base / "test" / "class0" / "rgb.jpg")
+    assert load(base, "stream").x_train.shape == load(base, "memory").x_train.shape == (15, 3, 12, 12)

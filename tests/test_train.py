@@ -375,3 +375,59 @@ def test_holdout_skips_one_point_in_the_partners_batches(arch):
         return sum(float((a[w] - b[w]).norm()) for w in a if a[w].is_floating_point())
 
     assert 0 < distance(paired, full) < 0.5 * distance(fresh, full)
+
+
+@pytest.mark.parametrize("chunk_bytes", [None, 1])
+def test_batched_mlp_without_augmentation_equals_members_trained_alone(monkeypatch, chunk_bytes):
+    """The MLP's written-out step on images normalised once (no crop, no flip: digits' and Fashion-MNIST's
+    recipe), its SGD over the whole stack or member by member, gives each member its weights alone."""
+    if chunk_bytes is not None:  # every member's tensors updated on their own, as a large MLP's are
+        monkeypatch.setattr(train_mod, "SGD_CHUNK_BYTES", chunk_bytes)
+    job = make_job()
+    cfg = recipe(crop_padding=0, flip=False)
+    shard = train_mod._Shard(job, cfg)
+    assert shard.layers == ["body.1", "fc"] and shard.xf is not None and shard.xf.shape == (40, 64)
+    batched = train_batched(job, cfg)
+    alone = train_sequential(job, cfg)
+    for k in range(4):
+        assert_same_weights(batched[k]["state_dict"], alone[k]["state_dict"])
+
+
+def test_mlp_gradients_by_hand_equal_autograds():
+    """_Shard._mlp_grads (batched matmuls, backward by hand) against torch.func's vmapped autograd on the
+    same step, with skipped rows (weight 0) and a member whose rows are all skipped."""
+    from torch.func import grad_and_value, vmap
+
+    job = make_job(shape=(3, 4, 4))
+    shard = train_mod._Shard(job, recipe(model={"hidden": 16}))
+    plan = shard.plan(0)
+    xs, ys, ws = shard.inputs(plan, 0), plan.y[0], plan.wts[0].clone()
+    ws[1, :3], ws[2] = 0, 0
+    loss, hits = shard._mlp_grads(xs, ys, ws)
+    want, (want_loss, want_hits) = vmap(grad_and_value(shard._loss, has_aux=True))(shard.params, xs, ys, ws)
+    assert_same_weights(shard.grads, want, atol=1e-6)
+    torch.testing.assert_close(loss, want_loss, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(hits, want_hits)
+    assert (
+        float(shard.grads["fc.weight"][2].abs().max()) == 0
+        and float(shard.grads["fc.weight"][1].abs().max()) > 0
+    )
+
+
+def test_shard_epoch_plan_holds_each_members_batches_in_order():
+    """Step s of member k in the shard's [steps, K, B] plan is its epoch_plan's order[s * B : (s + 1) * B]
+    (as trained alone); padding and the held-out point weigh 0, and a finished member steps at lr 0."""
+    base = make_job(sizes=(20, 9), seeds=(5, 6))
+    held = int(base.indices[0][3])
+    job = Job(base.x, base.y, base.indices, base.seeds, "mlp", 4, base.mean, base.std, holdout=[held, -1])
+    cfg = recipe(batch_size=8)
+    plan = train_mod._Shard(job, cfg).plan(1)
+    assert plan.idx.shape == (3, 2, 8) and plan.full == [True, True, False]
+    for k in range(2):
+        order = job.indices[k][epoch_plan(job.seeds[k], 1, len(job.indices[k]), cfg)[0]]
+        got = plan.idx[:, k].reshape(-1)[: len(order)].numpy()
+        np.testing.assert_array_equal(got, order)
+        assert plan.wts[:, k].reshape(-1)[len(order) :].sum() == 0  # padding
+        np.testing.assert_array_equal(plan.wts[:, k].reshape(-1)[: len(order)].numpy(), order != held)
+        np.testing.assert_array_equal(plan.y[:, k].reshape(-1)[: len(order)].numpy(), job.y[order])
+    assert plan.active[2].tolist() == [True, False] and plan.lrs[2, 1] == 0 and plan.lrs[2, 0] > 0

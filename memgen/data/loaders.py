@@ -273,36 +273,48 @@ def _folder_splits(base: Path, spec: dict, classes, train, test) -> dict:
 
 
 def _streamed(name: str, base: Path, splits: dict, size: int, spec: dict, random_resized_crop: bool) -> dict:
-    """{split: (FolderImages, labels)}: each split decoded from disk batch by batch (memgen.data.stream)."""
+    """{split: (FolderImages, labels)}: each split decoded from disk batch by batch (memgen.data.stream).
+    Every split has the channels of the whole folder: 1 if all its images are grey, else 3."""
     # here, not at the top: memgen.data.stream imports torch, which the index and light rules never need
-    from memgen.data.stream import FolderImages
+    from memgen.data.stream import FolderImages, folder_channels
 
     workers, gpu = spec.get("loader_workers"), spec.get("gpu_decode", True)
     mode = "center" if random_resized_crop else "resize"
-    imgs = {k: (FolderImages(base, f, size, mode, workers, gpu), y) for k, (f, y) in splits.items()}
+    channels = folder_channels(base, [f for files, _ in splits.values() for f in files])
+    imgs = {k: (FolderImages(base, f, size, mode, workers, gpu, channels), y) for k, (f, y) in splits.items()}
     log.info(
-        "%s: streaming %d training images from %s at %d px (%d decoding workers)",
+        "%s: streaming %d training images from %s at %d px, %d channel(s) (%d decoding workers)",
         name,
         len(splits["train"][0]),
         base,
         size,
+        channels,
         imgs["train"][0].workers,
     )
     return imgs
 
 
-def _read_resized(base: Path, files, size: int) -> np.ndarray:
-    """The whole folder, resized once; memgen.data.stream's "resize" transform is the same."""
+def _read_resized(base: Path, files, size: int) -> tuple[np.ndarray, bool]:
+    """The whole folder resized once as RGB, uint8 [N, 3, S, S] (memgen.data.stream's "resize" transform is
+    the same), and whether every image is grey (its three channels then equal)."""
     from PIL import Image
 
-    from memgen.data.stream import open_image
+    from memgen.data.stream import is_grey, read_image
 
-    return np.stack(
-        [
-            np.asarray(open_image(base / f).resize((size, size), Image.BILINEAR)).transpose(2, 0, 1)
-            for f in files
-        ]
-    ).astype(np.uint8, order="C")  # channel-first in memory too, as the streamed batches
+    out, grey = [], True
+    for f in files:
+        img = read_image(base / f)
+        grey = grey and is_grey(img)
+        out.append(np.asarray(img.convert("RGB").resize((size, size), Image.BILINEAR)).transpose(2, 0, 1))
+    return np.stack(out).astype(np.uint8, order="C"), grey  # channel-first in memory, as streamed batches
+
+
+def _read_folder(base: Path, splits: dict, size: int) -> dict:
+    """{split: (uint8 [N, C, S, S], labels)} held in memory: C = 1 when every image of every split is grey
+    (a grey folder stays one channel, as the streaming path reads it), else 3."""
+    read = {k: _read_resized(base, f, size) for k, (f, _) in splits.items()}
+    channels = 1 if all(grey for _, grey in read.values()) else 3
+    return {k: (np.ascontiguousarray(x[:, :channels]), splits[k][1]) for k, (x, _) in read.items()}
 
 
 def load_imagefolder(name="imagefolder", spec=None, root=Path("data"), random_resized_crop=False) -> Dataset:
@@ -326,7 +338,7 @@ def load_imagefolder(name="imagefolder", spec=None, root=Path("data"), random_re
             f"set datasets.{name}.loader: stream (or auto), or training.random_resized_crop: false",
         )
     else:
-        imgs = {k: (_read_resized(base, f, size), y) for k, (f, y) in splits.items()}
+        imgs = _read_folder(base, splits, size)
     x_tr, y_tr = imgs.pop("train")
     return Dataset(name, x_tr, y_tr, imgs, len(classes), class_names=classes)
 

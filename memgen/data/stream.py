@@ -1,13 +1,13 @@
 """Image folders streamed from disk: read, decode and augment in batches, never the whole folder in memory.
 
 The in-memory path (memgen.data.loaders.load_imagefolder with loader: memory) resizes every image once and
-holds them as uint8 [N, 3, S, S]: 15 GB for ImageNet at 64 px, 193 GB at 224 px. `FolderImages` stands in for
+holds them as uint8 [N, C, S, S]: 15 GB for ImageNet at 64 px, 193 GB at 224 px. `FolderImages` stands in for
 that array wherever a model reads images (training, evaluation, features): it has the array's `shape`
 and `len`, `x[idx]` decodes those images, and `batches()`/`chunks()` feed training and evaluation through
 a torch DataLoader whose worker processes read and decode files in parallel with the model's work.
 
 Memory is bounded by construction, whatever N is: the file list (a path per image), one epoch's order
-(int64 per point), and `workers x PREFETCH` batches of B x 3 x S x S uint8 in flight (ImageNet at
+(int64 per point), and `workers x PREFETCH` batches of B x C x S x S uint8 in flight (ImageNet at
 B = 512, S = 224, 8 workers: 16 x 77 MB = 1.2 GB). Nothing grows with N but the two per-point lists.
 
 Transforms (torchvision's ImageNet recipe, done with PIL in one resampling step from the original):
@@ -19,6 +19,9 @@ Transforms (torchvision's ImageNet recipe, done with PIL in one resampling step 
 Batches are a function of (seed, epoch) alone: the order and flips come from
 memgen.ensemble.train.epoch_plan, the crop of step s from a generator seeded by (seed, epoch, s), so a resumed
 member redraws the batches it would have drawn, whatever the number of workers.
+Channels: a folder whose every image is grey (PIL mode L, 1, I, ... or a palette of greys) is read as one
+channel, C = 1, on both paths; a single colour image makes it C = 3 (RGB). `folder_channels` decides from
+the headers, stopping at the first colour image (ImageNet: its first file).
 
 Decoding on the GPU: on CUDA, when every file is a JPEG, workers only read bytes and find the crop (from
 the header); torchvision.io.decode_jpeg decodes the batch on the GPU (nvJPEG) and the crop is resized
@@ -83,30 +86,69 @@ def rrc_box(w: int, h: int, rng: np.random.Generator) -> tuple[int, int, int, in
 
 
 # ---- one image ---------------------------------------------------------------------------------------------
-def open_image(path: Path):
-    """The image as RGB, fully decoded; a file PIL cannot decode fails naming it (never skipped: a skipped
-    file would silently drop a training point)."""
+# PIL modes without colour: 1-bit, 8-bit grey, grey + alpha, 16- and 32-bit integer grey, float grey
+GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+
+
+def _broken(path: Path, e: Exception):
+    return fail(
+        f"image {path} cannot be decoded ({type(e).__name__}: {e})",
+        "replace or remove the file (memgen never drops a training point silently), then rerun",
+    )
+
+
+def read_image(path: Path):
+    """The image as stored (its own PIL mode), fully decoded; a file PIL cannot decode fails naming it
+    (never skipped: a skipped file would silently drop a training point)."""
     from PIL import Image
 
     try:
         img = Image.open(path)
         img.load()
-        return img.convert("RGB")
+        return img
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError... for broken files
-        raise fail(
-            f"image {path} cannot be decoded ({type(e).__name__}: {e})",
-            "replace or remove the file (memgen never drops a training point silently), then rerun",
-        ) from None
+        raise _broken(path, e) from None
 
 
-def load_image(path: Path, size: int, mode: str, rng=None) -> np.ndarray:
-    """uint8 [3, size, size]: mode "resize" (whole image), "center" (evaluation crop), "rrc" (training)."""
+def open_image(path: Path, pil_mode: str = "RGB"):
+    """The image fully decoded and converted to `pil_mode`: RGB, or L for a folder of grey images."""
+    return read_image(path).convert(pil_mode)
+
+
+def is_grey(img) -> bool:
+    """An image without colour: a grey PIL mode, or a palette whose every entry is a grey."""
+    if img.mode == "P":
+        pal = img.getpalette() or []  # r, g, b, r, g, b, ...
+        return pal[0::3] == pal[1::3] == pal[2::3]
+    return img.mode in GREY_MODES
+
+
+def folder_channels(base: Path, files) -> int:
+    """1 when every image is grey, else 3 (a single colour image makes the folder colour): a grey folder is
+    read as one channel, as Fashion-MNIST's files are, not as three equal ones (3x an MLP's first layer).
+    Reads headers only and stops at the first colour image."""
     from PIL import Image
 
-    img = open_image(path)
+    for f in files:
+        path = Path(base) / (f.decode() if isinstance(f, bytes) else f)
+        try:
+            with Image.open(path) as img:
+                if not is_grey(img):
+                    return 3
+        except Exception as e:
+            raise _broken(path, e) from None
+    return 1 if len(files) else 3
+
+
+def load_image(path: Path, size: int, mode: str, rng=None, channels: int = 3) -> np.ndarray:
+    """uint8 [channels, size, size] (1: grey, 3: RGB): mode "resize" (whole image), "center" (evaluation
+    crop), "rrc" (training)."""
+    from PIL import Image
+
+    img = open_image(path, "L" if channels == 1 else "RGB")
     # box None ("resize"): the whole image, exactly memgen.data.loaders's in-memory resize
-    out = img.resize((size, size), Image.BILINEAR, box=crop_box(mode, *img.size, rng))
-    return np.asarray(out).transpose(2, 0, 1)
+    out = np.asarray(img.resize((size, size), Image.BILINEAR, box=crop_box(mode, *img.size, rng)))
+    return out[None] if channels == 1 else out.transpose(2, 0, 1)
 
 
 def crop_box(mode: str, w: int, h: int, rng=None):
@@ -127,9 +169,9 @@ class _Batches(torch.utils.data.Dataset):
     A worker returns a failure as a value, not an exception: the DataLoader would wrap an exception in a
     traceback of its own, and the job must end with the one-line message naming the file."""
 
-    def __init__(self, base, files, size, groups, mode, seed=0, epoch=0, raw=False):
+    def __init__(self, base, files, size, groups, mode, seed=0, epoch=0, raw=False, channels=3):
         self.base, self.files, self.size, self.groups = base, files, size, groups
-        self.mode, self.seed, self.epoch, self.raw = mode, seed, epoch, raw
+        self.mode, self.seed, self.epoch, self.raw, self.channels = mode, seed, epoch, raw, channels
 
     def __len__(self):
         return len(self.groups)
@@ -139,9 +181,11 @@ class _Batches(torch.utils.data.Dataset):
         try:
             if self.raw:
                 return [self._raw(i, rng) for i in self.groups[b]]
-            out = np.empty((len(self.groups[b]), 3, self.size, self.size), dtype=np.uint8)
+            out = np.empty((len(self.groups[b]), self.channels, self.size, self.size), dtype=np.uint8)
             for j, i in enumerate(self.groups[b]):
-                out[j] = load_image(self.base / self.files[i].decode(), self.size, self.mode, rng)
+                out[j] = load_image(
+                    self.base / self.files[i].decode(), self.size, self.mode, rng, self.channels
+                )
             return torch.from_numpy(out)
         except MemgenError as e:
             return e
@@ -168,8 +212,9 @@ def _worker_init(_):
 _DECODE_STREAMS: dict = {}  # device -> the CUDA stream JPEGs are decoded on
 
 
-def _gpu_decode(items, size: int, device) -> torch.Tensor:
-    """nvJPEG-decode a batch of (bytes, box, path) on `device`, crop each box and resize it to size x size."""
+def _gpu_decode(items, size: int, device, channels: int = 3) -> torch.Tensor:
+    """nvJPEG-decode a batch of (bytes, box, path) on `device` (grey or RGB), crop each box and resize it to
+    size x size."""
     import torch.nn.functional as F
     from torchvision.io import ImageReadMode, decode_jpeg
 
@@ -180,7 +225,8 @@ def _gpu_decode(items, size: int, device) -> torch.Tensor:
     side = _DECODE_STREAMS.setdefault(str(device), torch.cuda.Stream(device))
     try:
         with torch.cuda.stream(side):
-            imgs = decode_jpeg([b for b, _, _ in items], mode=ImageReadMode.RGB, device=device)
+            read = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
+            imgs = decode_jpeg([b for b, _, _ in items], mode=read, device=device)
         current.wait_stream(side)
         for img in imgs:
             img.record_stream(current)  # freed only after the member's stream has used it
@@ -190,7 +236,7 @@ def _gpu_decode(items, size: int, device) -> torch.Tensor:
             f"GPU JPEG decoding failed for a batch of {names}, ... ({e})",
             "set the dataset's gpu_decode: false to decode on the CPU and find the file",
         ) from None
-    out = torch.empty((len(items), 3, size, size), dtype=torch.uint8, device=device)
+    out = torch.empty((len(items), channels, size, size), dtype=torch.uint8, device=device)
     for j, (img, (_, box, _)) in enumerate(zip(imgs, items, strict=True)):
         left, top, right, bottom = (round(v) for v in box)  # whole pixels (PIL takes the fractional box)
         crop = img[:, top:bottom, left:right].float()[None]
@@ -203,12 +249,16 @@ def _gpu_decode(items, size: int, device) -> torch.Tensor:
 class FolderImages:
     """The images of one split of an image folder, read on demand (see the module docstring)."""
 
-    def __init__(self, base, files, size: int, mode: str = "resize", workers=None, gpu_decode=True):
+    def __init__(
+        self, base, files, size: int, mode: str = "resize", workers=None, gpu_decode=True, channels=None
+    ):
         self.base = Path(base)
         # UTF-8 bytes, not numpy str (4 bytes a character): ImageNet's 1.28 M paths take ~50 MB, not 200 MB
         is_bytes = isinstance(files, np.ndarray) and files.dtype.kind == "S"
         self.files = files if is_bytes else np.array([str(f).encode() for f in files], dtype=bytes)
         self.size, self.mode = int(size), mode
+        # 1 for a folder of grey images, else 3; None: read from the files' headers (folder_channels)
+        self.channels = int(channels) if channels is not None else folder_channels(self.base, self.files)
         self.workers = default_workers() if workers is None else int(workers)
         self.gpu_decode = bool(gpu_decode)
         self._stats = None
@@ -216,20 +266,20 @@ class FolderImages:
     # ---- the array interface the in-memory path offers
     @property
     def shape(self) -> tuple[int, int, int, int]:
-        return (len(self.files), 3, self.size, self.size)
+        return (len(self.files), self.channels, self.size, self.size)
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, idx) -> np.ndarray:
-        """Evaluation-transformed images as uint8 [n, 3, S, S] (for figures and small subsets)."""
+        """Evaluation-transformed images as uint8 [n, C, S, S] (for figures and small subsets)."""
         idx = np.arange(len(self))[idx]
         if idx.ndim == 0:
             return self[[int(idx)]][0]
         return np.concatenate([c.numpy() for c in self.chunks(256, indices=idx)] or [self._empty()])
 
     def _empty(self):
-        return np.zeros((0, 3, self.size, self.size), dtype=np.uint8)
+        return np.zeros((0, self.channels, self.size, self.size), dtype=np.uint8)
 
     def evaluating(self, random_resized_crop: bool) -> "FolderImages":
         """The same files with the evaluation transform of a recipe: centre crop after random-resized-crop
@@ -241,13 +291,16 @@ class FolderImages:
             "center" if random_resized_crop else "resize",
             self.workers,
             self.gpu_decode,
+            self.channels,
         )
         view._stats = self._stats
         return view
 
     def digest(self) -> str:
-        """What a resume state must match: the files, their order, the size and the transform."""
-        h = hashlib.sha256(f"{self.base}\0{self.size}\0{self.mode}\0".encode())
+        """What a resume state must match: the files, their order, the size, the transform and the channels
+        (3 hashes as before channels were counted, so colour folders' saved states stay valid)."""
+        grey = "1\0" if self.channels == 1 else ""
+        h = hashlib.sha256(f"{self.base}\0{self.size}\0{self.mode}\0{grey}".encode())
         h.update(b"\0".join(self.files.tolist()))
         return h.hexdigest()[:16]
 
@@ -262,7 +315,10 @@ class FolderImages:
                 if n > STATS_SAMPLE
                 else np.arange(n)
             )
-            x = FolderImages(self.base, self.files, self.size, "resize", self.workers, False)[pick]
+            whole = FolderImages(
+                self.base, self.files, self.size, "resize", self.workers, False, self.channels
+            )
+            x = whole[pick]
             x = x.astype(np.float64) / 255
             self._stats = (x.mean(axis=(0, 2, 3)), np.maximum(x.std(axis=(0, 2, 3)), 1e-3))
         return self._stats
@@ -281,7 +337,7 @@ class FolderImages:
     def _feed(self, groups, mode, seed, epoch, device, workers):
         device = torch.device(device)
         gpu = self._use_gpu(device)
-        data = _Batches(self.base, self.files, self.size, groups, mode, seed, epoch, raw=gpu)
+        data = _Batches(self.base, self.files, self.size, groups, mode, seed, epoch, gpu, self.channels)
         loader = torch.utils.data.DataLoader(
             data,
             batch_size=None,  # items are whole batches
@@ -295,7 +351,7 @@ class FolderImages:
             if isinstance(item, MemgenError):
                 raise item
             if gpu:
-                yield _gpu_decode(item, self.size, device)
+                yield _gpu_decode(item, self.size, device, self.channels)
             else:
                 yield item.to(device, non_blocking=True)
 
@@ -309,7 +365,7 @@ class FolderImages:
         device="cpu",
         workers=None,
     ):
-        """One epoch's training batches (uint8 [b, 3, S, S] on `device`): the points `order` (training
+        """One epoch's training batches (uint8 [b, C, S, S] on `device`): the points `order` (training
         indices, in the epoch plan's order) in steps of batch_size, cropped as the recipe says."""
         groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         mode = "rrc" if random_resized_crop else "resize"
