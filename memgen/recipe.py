@@ -26,7 +26,7 @@ class TrainConfig:
     flip: bool = False  # random horizontal flip (CIFAR/ImageNet; wrong for digits)
     random_resized_crop: bool = False  # ImageNet's crop of 8-100 % of the original (streamed folders only)
     checkpoint_every: int = 10  # save resumable state every n epochs (0 = never)
-    batched: bool = True  # on CPU, train a shard's members as one vmapped computation when possible
+    batched: bool = True  # on CPU, train a shard's members as one batched computation when possible
     bf16: bool = True  # CUDA only: bf16 autocast
     channels_last: bool = True  # CUDA only
     compile: bool = False  # torch.compile each model's forward (not yet measured to win on GPU: off)
