@@ -166,7 +166,8 @@ def test_sampling_bias_plain_ensembles_natural_points_only(score_paths, tmp_path
     df = pd.read_csv(out)
     assert list(df.columns) == [
         "dataset", "arch", "reference", "ensemble", "rate", "weight_decay",
-        "definition", "against", "points", "mae", "std_abs_error", "n_points", "truth_se",
+        "definition", "against", "points", "mae", "mae_lo", "mae_hi", "std_abs_error", "n_points", "truth_se",
+        "members",
     ]  # fmt: skip
     # the weight-decay variant is not plain and the reference is not compared with itself
     # (no loo.csv given: rows against the reference only, one per definition)
