@@ -115,12 +115,16 @@ def test_audit_config_keeps_only_what_its_scope_needs(tmp_path):
     assert "results/table3.csv" not in targets(bare, [])
     full = mc.validate(audit_config(tmp_path, "photos", "mlp", 16, 0.2, "full"))
     assert len(full["ensembles"]) > 1 and "results/table1.csv" in targets(full, [])
+    # a large folder trains half the epochs: each epoch has more steps
+    large = audit_config(tmp_path, "photos", "mlp", 16, 0.2, n_train=9500)["datasets"]["photos"]["training"]
+    assert large["epochs"] == 30 and "epochs" not in lean["datasets"]["photos"]["training"]
 
 
 def test_audit_plan_line_and_stage_progress():
     from memgen.audit import Progress, plan, plan_line
 
     config = {
+        "datasets": {"photos": {"training": {"lr_peak": 0.05}}},
         "scope": "answer",
         "ensembles": {"rate0.95": {"members": 256, "rate": 0.95}},
         "utility": {"seeds": 20},
