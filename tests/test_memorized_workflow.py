@@ -46,7 +46,8 @@ def test_memorized_csv_and_gallery_name_planted_mislabels(tmp_path):
     cfg["datasets"] = {
         "mine": {"kind": "imagefolder", "root": str(tmp_path / "mine"), "image_size": 8, "archs": {"mlp": {}}}
     }
-    cfg["training"] |= {"epochs": 40, "batch_size": 32, "lr_peak": 0.05, "weight_decay": 0.0005}
+    # a grey folder is one channel: 0.15 is the step 0.05 took on three identical channels' first layer
+    cfg["training"] |= {"epochs": 40, "batch_size": 32, "lr_peak": 0.15, "weight_decay": 0.0005}
     cfg["ensembles"] = {"rate0.7": {"rate": 0.7, "members": 16}, "rate0.95": {"rate": 0.95, "members": 64}}
     cfg["shard_size"] = 16
     wd = copy_workflow(tmp_path / "wf", cfg)
