@@ -238,6 +238,8 @@ class Progress:
         if not m:
             return None
         rule = m.group(1)
+        if rule == "all":  # the target rule, not a stage
+            return None
         self.done[rule] = self.done.get(rule, 0) + 1
         return self._line(rule) if self.done[rule] == self.total.get(rule) else None
 
@@ -245,7 +247,7 @@ class Progress:
         elapsed = time.time() - self.start
         work = sum(self.weight(r) * c for r, c in self.total.items())
         done = sum(self.weight(r) * c for r, c in self.done.items())
-        left = elapsed * (work - done) / done if done else (self.estimate or 0.0)
+        left = max(0.0, elapsed * (work - done) / done if done else (self.estimate or 0.0))
         stages = sum(1 for r, c in self.total.items() if self.done.get(r) == c and r != "all")
         return (
             f"memgen audit: stage {rule} done ({stages} of {len([r for r in self.total if r != 'all'])}), "
