@@ -117,10 +117,12 @@ def snakemake_command(out: Path, cores: int, profile: str | None, extra: list[st
 
 def count_images(folder: Path) -> dict:
     """Training and test images of the folder (test: its test/ folder, else none: split from train/), and
-    whether they are grey: a sample of up to 50 headers, grey only when every one is (mode L, LA, 1, I;16)."""
+    whether they are grey: a sample of up to 50 headers, grey only when every one is
+    (memgen.data.stream.is_grey, which decides the channels the workflow reads)."""
     from PIL import Image
 
     from memgen.data.loaders import IMAGE_SUFFIXES
+    from memgen.data.stream import is_grey
 
     def listing(split):
         root = folder / split
@@ -129,21 +131,25 @@ def count_images(folder: Path) -> dict:
         )
 
     train, test = listing("train"), listing("test")
-    modes = set()
+    grey = []
     for p in train[:: max(1, len(train) // 50)][:50]:
         try:
             with Image.open(p) as img:
-                modes.add(img.mode)
+                grey.append(is_grey(img))
         except Exception:
             continue  # a broken file is named by the dataset index, not here
-    grey = bool(modes) and modes <= {"L", "LA", "1", "I;16", "I", "F"}
-    return {"train": len(train), "test": len(test), "channels": 1 if grey else 3}
+    return {"train": len(train), "test": len(test), "channels": 1 if grey and all(grey) else 3}
+
+
+def train_count(images: dict, test_fraction: float) -> int:
+    """The images members train on: all of train/ when the folder has test/, else what the split leaves."""
+    return images["train"] if images["test"] else round(images["train"] * (1 - test_fraction))
 
 
 def plan(config: dict, name: str, arch: str, images: dict, test_fraction: float) -> dict:
     """What the run trains: members of each ensemble (rate, training points each), utility runs and (the full
     study) leave-one-out models; `point_epochs` is the training points they go through."""
-    n = images["train"] if images["test"] else round(images["train"] * (1 - test_fraction))
+    n = train_count(images, test_fraction)
     members = {e: (v["members"], v["rate"]) for e, v in config["ensembles"].items()}
     seeds = config["utility"]["seeds"] if config["scope"] in ("full", "answer") else 0
     variants = 6 if config["scope"] == "full" else 1  # the ablation's variants each get their utility runs
@@ -229,16 +235,15 @@ class Progress:
         text = line.strip()
         if text.startswith("Job stats"):
             self.table, self.total = True, {}
-        elif self.table and self.TABLE_ROW.match(text) and not text.startswith("total"):
-            rule, count = self.TABLE_ROW.match(text).groups()
-            self.total[rule] = int(count)
         elif self.table and text.startswith("total"):
             self.table = False
+        elif self.table and (row := self.TABLE_ROW.match(text)) and row.group(1) != "all":
+            self.total[row.group(1)] = int(row.group(2))  # the target rule `all` is not a stage
         m = self.FINISHED.search(text)
         if not m:
             return None
         rule = m.group(1)
-        if rule == "all":  # the target rule, not a stage
+        if rule not in self.total:  # the target rule `all`
             return None
         self.done[rule] = self.done.get(rule, 0) + 1
         return self._line(rule) if self.done[rule] == self.total.get(rule) else None
@@ -248,9 +253,9 @@ class Progress:
         work = sum(self.weight(r) * c for r, c in self.total.items())
         done = sum(self.weight(r) * c for r, c in self.done.items())
         left = max(0.0, elapsed * (work - done) / done if done else (self.estimate or 0.0))
-        stages = sum(1 for r, c in self.total.items() if self.done.get(r) == c and r != "all")
+        stages = sum(1 for r, c in self.total.items() if self.done.get(r) == c)
         return (
-            f"memgen audit: stage {rule} done ({stages} of {len([r for r in self.total if r != 'all'])}), "
+            f"memgen audit: stage {rule} done ({stages} of {len(self.total)}), "
             f"{_minutes(elapsed)} elapsed, about {_minutes(left)} left"
         )
 
@@ -293,8 +298,9 @@ def run_audit(
         print(f"memgen audit: image size {image_size} px (the images' typical side, at most 32)", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     images = count_images(folder)
-    n_train = images["train"] if images["test"] else round(images["train"] * (1 - test_fraction))
-    config = audit_config(folder, name, arch, image_size, test_fraction, scope, n_train)
+    config = audit_config(
+        folder, name, arch, image_size, test_fraction, scope, train_count(images, test_fraction)
+    )
     mc.validate(yaml.safe_load(yaml.safe_dump(config)))  # a wrong option fails here, in one line
     (out / "config.yaml").write_text(
         "# written by `memgen audit`: the default study's settings on one image folder; edit and rerun\n"

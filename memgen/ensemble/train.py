@@ -5,11 +5,11 @@ Two ways to run the same recipe (same init, batch order, augmentation and SGD ar
   stream; on CPU they take turns); the CUDA path (data held on the GPU as uint8, augmentation on the GPU,
   bf16 autocast, channels_last, no host synchronisation inside an epoch) and the path for BatchNorm models.
 - `train_batched`: every member of a shard as one computation on CPU, for MLPs: forward and backward as
-  batched matmuls over the stacked members, written out (no autograd), SGD in place. A shard of 32 trains
-  2.3x the samples/s of a bare PyTorch loop training one MLP at a time on 2 cores (benchmarks/bare_loop.py,
-  Fashion-MNIST's 784 inputs). Other normalisation-free models can take it too, vmapped (torch.func), but
-  vmapped convolutions were slower than a loop (0.7x) and torch.func cannot update BatchNorm running
-  statistics, so the workflow loops those.
+  batched matmuls over the stacked members, the layers' backward written out (the loss head's by autograd),
+  SGD in place. A shard of 32 trains 2.4x the samples/s of a bare PyTorch loop training one MLP at a time
+  on 2 cores (benchmarks/bare_loop.py, Fashion-MNIST's 784 inputs). Other normalisation-free models can
+  take it too, vmapped (torch.func), but vmapped convolutions were slower than a loop (0.7x) and torch.func
+  cannot update BatchNorm running statistics, so the workflow loops those.
 A test checks that both give each member the same weights (within float tolerance).
 """
 

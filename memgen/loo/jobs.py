@@ -123,12 +123,12 @@ def _half_scores(scores: dict, canary: np.ndarray) -> dict:
 def job_points(paths: dict, params: dict) -> np.ndarray:
     """The points of one leave-one-out job: positions [first, last) of its stratum's ranking; the top
     stratum ranks by half A of the reference ensemble (memgen.loo.truth.halves)."""
+    canary = load_npz(paths["canaries"], ["canary"])["canary"]
     if params["stratum"] == "top":
         ref = _reference(paths, log_odds=False)
-        canary = load_npz(paths["canaries"], ["canary"])["canary"]
         ranking = top_ranking(_half_scores(halves(ref["mask"], ref["correct"])[0], canary))
     else:
-        ranking = random_ranking(load_npz(paths["canaries"], ["canary"])["canary"], params["random_seed"])
+        ranking = random_ranking(canary, params["random_seed"])
     return chosen_points(ranking, params["first"], params["last"])
 
 
