@@ -1,5 +1,5 @@
 # memgen: which training examples does a classifier memorize, and does it need them?
-# Stages, in order: data -> ensemble -> scores -> analysis -> utility -> figures (one .smk each).
+# Stages, in order: data -> ensemble -> scores -> analysis -> utility -> influence -> figures (one .smk each).
 # Default study: `snakemake --cores 2 all` (digits, CPU). Paper: `--configfile configs/paper.yaml`.
 from snakemake.utils import min_version
 
@@ -21,6 +21,7 @@ include: "rules/scores.smk"
 include: "rules/loo.smk"  # exact leave-one-out truth on small datasets
 include: "rules/analysis.smk"
 include: "rules/utility.smk"
+include: "rules/influence.smk"  # influence pairs from the members already trained
 include: "rules/figures.smk"
 include: "rules/report.smk"
 

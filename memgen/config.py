@@ -152,6 +152,12 @@ def check(config: dict) -> None:
             f"config: analysis.reference = '{ref}' is not an ensemble",
             f"use one of {sorted(config['ensembles'])}",
         )
+    infl = influence_ensemble(config)
+    if infl not in config["ensembles"]:
+        raise fail(
+            f"config: influence.ensemble = '{infl}' is not an ensemble",
+            f"use one of {sorted(config['ensembles'])}, or null for analysis.reference",
+        )
 
 
 def _check_loader(config: dict, ds: str) -> None:
@@ -194,6 +200,11 @@ def members(config: dict, dataset: str, ens: str) -> int:
 def reference(config: dict) -> str:
     ens = config["ensembles"]
     return config["analysis"].get("reference") or max(ens, key=lambda e: ens[e]["rate"])
+
+
+def influence_ensemble(config: dict) -> str:
+    """The score ensemble whose members give influence.csv: influence.ensemble, else the reference."""
+    return (config.get("influence") or {}).get("ensemble") or reference(config)
 
 
 def training(config: dict, dataset: str, arch: str, ens: str | None = None) -> dict:

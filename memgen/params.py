@@ -195,6 +195,36 @@ def gallery(config: dict, dataset: str, removal: str) -> dict:
     }
 
 
+# ---- influence pairs ----
+def influence(config: dict) -> dict:
+    """Which ensemble's members, and what is kept and called high-influence (memgen/influence/compute.py)."""
+    spec = config.get("influence") or {}
+    return {
+        "ensemble": mc.influence_ensemble(config),
+        "top": spec.get("top", 3),
+        "threshold": spec.get("threshold", 0.15),
+        "alpha": spec.get("alpha", 0.05),
+    }
+
+
+def influence_gallery(config: dict, dataset: str) -> dict:
+    """The pairs gallery: how many pairs, the words of its title, and the loader (pixels of datasets
+    without files)."""
+    spec = influence(config)
+    return {
+        "ensemble": spec["ensemble"],
+        "threshold": spec["threshold"],
+        "alpha": spec["alpha"],
+        "gallery": (config.get("influence") or {}).get("gallery", 12),
+        "loader": mc.loader_spec(config, dataset, new_test_set=False),
+    }
+
+
+def table3_split(config: dict, dataset: str, variant: str, test_set: str) -> dict:
+    """Table 3's variant, its test set (dedup adds the de-duplicated split) and its seeds."""
+    return {"variant": variant, "test_set": test_set, "seeds": mc.utility_seeds(config, dataset)}
+
+
 # ---- stage 5, utility ----
 def removal(config: dict, dataset: str, arch: str, removal: str) -> dict:
     ens, definition, rule = parse_removal_id(removal)

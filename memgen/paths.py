@@ -31,6 +31,10 @@ DEFINITIONS = "results/{dataset}/{arch}/definitions.csv"
 SAMPLING_BIAS = "results/{dataset}/{arch}/sampling_bias.csv"
 STABILITY = "results/{dataset}/{arch}/stability.csv"
 MEMORIZED = "results/{dataset}/{arch}/memorized.csv"
+# ---- influence pairs (rules/influence.smk) ----
+INFLUENCE = "results/{dataset}/{arch}/influence.csv"
+INFLUENCE_DUPLICATES = "results/{dataset}/{arch}/influence_duplicates.csv"
+TABLE3_SPLIT = "results/{dataset}/{arch}/table3_split.csv"
 # ---- stage 5, utility (rules/utility.smk); {removal} is a removal id, {variant} a name of VARIANTS ----
 REMOVAL = "results/{dataset}/{arch}/removal/{removal}.npz"
 UTILITY_RUN = "results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}/{slot}/outputs.npz"
@@ -175,6 +179,32 @@ def memorized_inputs(config: dict, dataset: str, arch: str, removal: str) -> dic
     }
 
 
+def influence_inputs(config: dict, dataset: str, arch: str) -> dict:
+    """The influence ensemble's masks and members (their test outputs), the index (files, labels), the
+    canary flags (canaries are left out) and memorized.csv (which training points are memorized)."""
+    ens = mc.influence_ensemble(config)
+    return {
+        "masks": fill(MASKS, dataset=dataset, arch=arch, ens=ens),
+        "outputs": member_outputs(config, dataset, arch, ens),
+        "index": fill(INDEX, dataset=dataset),
+        "canaries": fill(CANARIES, dataset=dataset),
+        "memorized": fill(MEMORIZED, dataset=dataset, arch=arch),
+    }
+
+
+def table3_split_inputs(dataset: str, arch: str, removal: str, dedup: bool) -> dict[str, str]:
+    """influence.csv, Table 3's removal set, the index (test labels), and the duplicate list where Table 3
+    is evaluated on the de-duplicated test set (the utility runs are added after the removal checkpoint)."""
+    out = {
+        "influence": fill(INFLUENCE, dataset=dataset, arch=arch),
+        "removal": fill(REMOVAL, dataset=dataset, arch=arch, removal=removal),
+        "index": fill(INDEX, dataset=dataset),
+    }
+    if dedup:
+        out["duplicates"] = fill(DUPLICATES, dataset=dataset)
+    return out
+
+
 def gallery_inputs(dataset: str, arch: str, removal: str) -> dict[str, str]:
     ens = parse_removal_id(removal)[0]
     return {
@@ -197,7 +227,8 @@ def answer_targets(config: dict) -> list[str]:
 def summary_inputs(config: dict, removal: str) -> dict[str, str]:
     """The tables the scope builds (Table 1 in the full study, Table 3 unless the scope is memorized), and
     per dataset x arch the thresholds of the ensemble the answer (Table 3's removal set) rests on and the
-    gallery."""
+    gallery; in the full study also the influence pairs, their comparison with the duplicate detector,
+    Table 3 split by partner, and the pairs gallery."""
     ens = parse_removal_id(removal)[0]
     scope = config.get("scope", "full")
     out = {"table1": TABLE1} if scope == "full" else {}
@@ -205,6 +236,11 @@ def summary_inputs(config: dict, removal: str) -> dict[str, str]:
     for i, (d, a) in enumerate(pairs(config)):
         out[f"thresholds_{i}"] = fill(THRESHOLDS, dataset=d, arch=a, ens=ens)
         out[f"gallery_{i}"] = figure(f"gallery_{d}_{a}", "png")
+        if scope == "full":  # leakage seen two ways: influence pairs, the detector, Table 3 split
+            out[f"influence_{i}"] = fill(INFLUENCE, dataset=d, arch=a)
+            out[f"influence_duplicates_{i}"] = fill(INFLUENCE_DUPLICATES, dataset=d, arch=a)
+            out[f"table3_split_{i}"] = fill(TABLE3_SPLIT, dataset=d, arch=a)
+            out[f"influence_gallery_{i}"] = figure(f"influence_{d}_{a}", "png")
     return out
 
 
@@ -270,6 +306,7 @@ PAIR_FIGURES = (
     "fig11_seeds",
     "fig12_intervals",
     "gallery",
+    "influence",
 )
 
 
@@ -282,7 +319,15 @@ def targets(config: dict, removals) -> list[str]:
     (`answer_targets`)."""
     if config.get("scope", "full") != "full":
         return answer_targets(config)
-    per_pair_files = [DEFINITIONS, SAMPLING_BIAS, STABILITY, MEMORIZED]
+    per_pair_files = [
+        DEFINITIONS,
+        SAMPLING_BIAS,
+        STABILITY,
+        MEMORIZED,
+        INFLUENCE,
+        INFLUENCE_DUPLICATES,
+        TABLE3_SPLIT,
+    ]
     per_pair_files += [fill(t, ens=e) for e in config["ensembles"] for t in (SCORES, THRESHOLDS)]
     per_pair_files += [fill(REMOVAL, removal=r) for r in sorted(set(removals))]
     per_pair_files += [figure(f"{n}_{{dataset}}_{{arch}}", x) for n in PAIR_FIGURES for x in ("png", "pdf")]

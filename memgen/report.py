@@ -7,7 +7,9 @@ study has written it (rules/common.smk: report_page), so a reader sees, before a
 - per dataset and architecture, τ and the memorized counts of the ensemble the answer rests on (ties counted,
   and the strict reading's), what a set resting on a tie at τ is, the regime line from what each
   definition's null does, and the members' fit check;
-- the gallery of the most memorized images (embedded, so the page stands alone).
+- the gallery of the most memorized images (embedded, so the page stands alone);
+- in the full study, leakage seen two ways: the strongest influence pairs, how many of them the duplicate
+  detector finds (and the reverse), Table 3 split by high-influence memorized partner, the pairs gallery.
 Every number is read from an artifact listed as the rule's input; nothing is recomputed here.
 """
 
@@ -65,7 +67,7 @@ def _acc_in_line(acc_in: dict) -> str:
 
 
 def _pct(x) -> str:
-    return "n/a" if x is None else f"{100 * x:.0f} %"
+    return "n/a" if x is None or pd.isna(x) else f"{100 * float(x):.0f} %"
 
 
 def _regime_part(kind: str, definitions: list[str], by_definition: dict) -> str:
@@ -125,7 +127,7 @@ def _fit_line(fit) -> str | None:
     return f"members' fit check FAILED ({', '.join(measured)}): {fit.get('reason') or fit.get('fix') or ''}"
 
 
-def _image(path: Path, width: str = "100%") -> list[str]:
+def _image(path: Path, width: str = "100%", alt: str = "the most memorized training images") -> list[str]:
     # docutils rejects lines over 10,000 characters and joins a split image URI without its whitespace
     data = base64.b64encode(Path(path).read_bytes()).decode()
     chunks = [data[i : i + 76] for i in range(0, len(data), 76)]
@@ -133,7 +135,7 @@ def _image(path: Path, width: str = "100%") -> list[str]:
         ".. image:: data:image/png;base64,",
         *(f"   {c}" for c in chunks),
         f"   :width: {width}",
-        "   :alt: the most memorized training images",
+        f"   :alt: {alt}",
         "",
     ]
 
@@ -239,6 +241,68 @@ def _pair(dataset: str, arch: str, paths: dict) -> list[str]:
     return lines
 
 
+LEAKAGE_KEYS = ("influence", "influence_duplicates", "table3_split", "influence_gallery")
+PART_WORDS = {
+    "all": "all",
+    "with_partner": "with a high-influence memorized partner",
+    "without_partner": "without one",
+}
+
+
+def _strongest_pairs(path, n: int = 5) -> list[str]:
+    """The n strongest high-influence pairs of influence.csv, one row each."""
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    hi = df[df["high"].astype(str).str.lower() == "true"].sort_values(["infl", "se"], ascending=[False, True])
+    if hi.empty:
+        return [f"No high-influence pair among the {len(df)} kept pairs.", ""]
+
+    def name(file, split, i) -> str:
+        return str(file) if isinstance(file, str) and file else f"{split} #{i}"
+
+    rows = [
+        [
+            f"{name(r['train_file'], 'train', r['train_index'])} ({r['train_label_name']})",
+            f"{name(r['test_file'], 'test', r['test_index'])} ({r['test_label_name']})",
+            f"{r['infl']:.2f} ± {r['se']:.2f}",
+            _p(r["p_adjusted"]),
+            "yes" if str(r["memorized"]).lower() == "true" else "no",
+        ]
+        for _, r in hi.head(n).iterrows()
+    ]
+    head = [f"{len(hi)} high-influence pairs of {len(df)} kept; the strongest:", ""]
+    return head + _table(
+        ["training point", "test point it lifts", "infl ± se", "p (Bonferroni)", "memorized"], rows
+    )
+
+
+def _leakage(dataset: str, arch: str, paths: dict) -> list[str]:
+    """Influence pairs against the duplicate detector, and Table 3 split by high-influence partner."""
+    if not all(paths.get(k) and Path(paths[k]).exists() for k in LEAKAGE_KEYS):
+        return []
+    lines = _heading(f"{dataset} / {arch}: leakage seen two ways", "-")
+    lines += _strongest_pairs(paths["influence"])
+    dup = pd.read_csv(paths["influence_duplicates"], keep_default_na=False, na_values=[""])
+    rows = [
+        [r["source"], str(r["pairs"]), str(r["test_points"]),
+         f"{r['found_pair']} ({_pct(r['found_pair_share'])})",
+         f"{r['found_test_point']} ({_pct(r['found_test_point_share'])})", str(r["note"])]
+        for _, r in dup.iterrows()
+    ]  # fmt: skip
+    lines += _table(
+        ["source", "pairs", "test points", "same pair in the other", "same test point", "note"], rows
+    )
+    split = pd.read_csv(paths["table3_split"], keep_default_na=False, na_values=[""])
+    lines += [f"Table 3 ({split['variant'].iloc[0]}) split by partner: memorized-vs-random difference.", ""]
+    rows = [
+        [str(r["test_set"]), PART_WORDS.get(r["part"], r["part"]), str(r["n_test"]),
+         f"{_num(r['diff_pp'], '{:+.2f}')} ± {_num(r['std_pp'])} pp", _p(r["p_value"]), str(r["note"])]
+        for _, r in split.iterrows()
+    ]  # fmt: skip
+    lines += _table(["test set", "test points", "n", "difference", "p", "note"], rows)
+    lines += _heading(f"{dataset} / {arch}: the strongest influence pairs", "~")
+    return lines + _image(paths["influence_gallery"], alt="the strongest influence pairs")
+
+
 def summary_rst(table1_path, table3_path, pairs: dict) -> str:
     """pairs: {(dataset, arch): {"thresholds": path, "gallery": png path, "fit": path or None}}. A table
     path is None where the config's `scope` does not build it (an audit: no Table 1; `--no-utility`: no
@@ -260,6 +324,7 @@ def summary_rst(table1_path, table3_path, pairs: dict) -> str:
     )
     for (dataset, arch), paths in sorted(pairs.items()):
         lines += _pair(dataset, arch, paths)
+        lines += _leakage(dataset, arch, paths)
     lines += [
         "Every table and figure is in the sections on the left; each file's provenance: "
         "``python -m memgen trace <file>``.",
@@ -290,6 +355,6 @@ def pairs_from_inputs(inputs: dict, pairs: list) -> dict:
     out = {}
     for i, (dataset, arch) in enumerate(pairs):
         out[(dataset, arch)] = {
-            k: inputs[f"{k}_{i}"] for k in ("thresholds", "gallery") if f"{k}_{i}" in inputs
+            k: inputs[f"{k}_{i}"] for k in ("thresholds", "gallery", *LEAKAGE_KEYS) if f"{k}_{i}" in inputs
         }
     return out

@@ -125,6 +125,17 @@ def variant_params(w):
     return mp.variant(config, w.dataset, test_set(config, w.dataset, w.variant))
 
 
+def influence_gallery_params(w):
+    return mp.influence_gallery(config, w.dataset)
+
+
+def table3_split_params(w):
+    variant = config["ablation"]["table3"]
+    return mp.table3_split(
+        config, w.dataset, variant, test_set(config, w.dataset, variant)
+    )
+
+
 # ---- inputs (memgen/paths.py) ----
 def member_outputs(w):
     return paths.member_outputs(config, w.dataset, w.arch, w.ens)
@@ -166,6 +177,28 @@ def memorized_inputs(w):
 
 def gallery_inputs(w):
     return paths.gallery_inputs(w.dataset, w.arch, ALL_FIXES)
+
+
+def influence_inputs(w):
+    return paths.influence_inputs(config, w.dataset, w.arch)
+
+
+def table3_split_inputs(w):
+    dedup = test_set(config, w.dataset, config["ablation"]["table3"]) == "dedup"
+    return paths.table3_split_inputs(w.dataset, w.arch, TABLE3, dedup)
+
+
+def table3_runs(w):
+    """Table 3's utility runs: none when its memorized set is empty (decided after the removal checkpoint)."""
+    removal = checkpoints.removal.get(
+        dataset=w.dataset, arch=w.arch, removal=TABLE3
+    ).output[0]
+    with np.load(removal) as z:
+        return (
+            paths.utility_runs(config, w.dataset, w.arch, TABLE3)
+            if len(z["memorized"])
+            else []
+        )
 
 
 def removal_inputs(w):

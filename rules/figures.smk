@@ -226,3 +226,25 @@ rule fig_gallery:
         gallery=gallery_params,
     script:
         "../workflow_scripts/fig_gallery.py"
+
+
+# The strongest influence pairs: training image above the test image it lifts (memgen/figures/influence.py).
+rule fig_influence:
+    input:
+        influence=paths.INFLUENCE,
+        index=paths.INDEX,
+    output:
+        png=report(
+            paths.figure("influence_{dataset}_{arch}", "png"),
+            caption="../report/fig_influence.rst",
+            category="Figures",
+        ),
+        pdf=paths.figure("influence_{dataset}_{arch}", "pdf"),
+    log:
+        "logs/figures/influence_{dataset}_{arch}.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        gallery=influence_gallery_params,
+    script:
+        "../workflow_scripts/fig_influence.py"

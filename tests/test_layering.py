@@ -10,7 +10,7 @@ import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "memgen"
 # the stage packages, in workflow order (rules/*.smk); everything else under memgen/ is a base module
-STAGES = ("data", "ensemble", "scores", "loo", "analysis", "utility", "figures")
+STAGES = ("data", "ensemble", "scores", "loo", "analysis", "utility", "influence", "figures")
 # base modules that run whole stages on the user's behalf (the command line), so may import them
 COMMANDS = ("memgen.cli", "memgen.audit", "memgen.trace", "memgen.report", "memgen.__main__")
 

@@ -131,9 +131,10 @@ def _log_memorized(table, definition: str, tau, rule: str, note: str) -> None:
         )
 
 
-def _images(dataset: str, spec: dict, idx: dict):
-    """image(index, path) for the gallery: an image folder's file as it is on disk (a thumbnail, read when
-    drawn: never the whole folder), else the dataset's in-memory pixels (bundled digits, CIFAR)."""
+def images(dataset: str, spec: dict, idx: dict, split: str = "train"):
+    """image(index, path) of a training (or, split "test", original test) point for a gallery: an image
+    folder's file as it is on disk (a thumbnail, read when drawn: never the whole folder), else the
+    dataset's in-memory pixels (bundled digits, CIFAR)."""
     from memgen.data.loaders import folder_base, load_dataset
     from memgen.figures.gallery import as_image
 
@@ -154,7 +155,8 @@ def _images(dataset: str, spec: dict, idx: dict):
 
         return from_file
     ds = load_dataset(dataset, spec, spec.get("data_root", "data"))
-    return lambda i, path: as_image(ds.x_train[[i]][0])
+    x = ds.x_train if split == "train" else ds.tests["original"][0]
+    return lambda i, path: as_image(x[[i]][0])
 
 
 def _fmt(tau) -> str:
@@ -179,7 +181,7 @@ def write_fig_gallery(
         empty = f"{dataset}/{arch}: the memorized set ({what}) is undefined.\n{note or 'τ is undefined.'}"
     else:
         empty = f"{dataset}/{arch}: no training point is memorized ({what} = {tau:.3g}).\n{note}"
-    image = _images(dataset, spec, load_index(index_path)) if len(table) else None
+    image = images(dataset, spec, load_index(index_path)) if len(table) else None
     fig_gallery(
         table,
         image,

@@ -1,0 +1,53 @@
+# Influence pairs: which training point each test prediction leans on, from one score ensemble's members
+# (no new training), held against the duplicate detector and used to split Table 3 (memgen/influence/).
+
+
+rule influence:
+    input:
+        unpack(influence_inputs),
+    output:
+        report(paths.INFLUENCE, caption="../report/influence.rst", category="Tables"),
+    log:
+        "logs/{dataset}/{arch}/influence.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        influence=mp.influence(config),
+    script:
+        "../workflow_scripts/influence.py"
+
+
+rule influence_duplicates:
+    input:
+        influence=paths.INFLUENCE,
+        duplicates=paths.DUPLICATES,
+    output:
+        report(
+            paths.INFLUENCE_DUPLICATES,
+            caption="../report/influence_duplicates.rst",
+            category="Tables",
+        ),
+    log:
+        "logs/{dataset}/{arch}/influence_duplicates.log",
+    conda:
+        "../envs/memgen.yaml"
+    script:
+        "../workflow_scripts/influence_duplicates.py"
+
+
+rule table3_split:
+    input:
+        unpack(table3_split_inputs),
+        runs=table3_runs,
+    output:
+        report(
+            paths.TABLE3_SPLIT, caption="../report/table3_split.rst", category="Tables"
+        ),
+    log:
+        "logs/{dataset}/{arch}/table3_split.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        split=table3_split_params,
+    script:
+        "../workflow_scripts/table3_split.py"
