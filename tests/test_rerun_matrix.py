@@ -89,6 +89,11 @@ EDITS = {
     "loo.top": _put("loo", "top", 8),
     "loo.random (8 -> 16: one more job)": _put("loo", "random", 16),
     "loo.max_train_points": _put("loo", "max_train_points", 100),
+    "influence.ensemble": _put("influence", "ensemble", "rate0.5"),
+    "influence.top": _put("influence", "top", 5),
+    "influence.threshold": _put("influence", "threshold", 0.3),
+    "influence.alpha": _put("influence", "alpha", 0.01),
+    "influence.gallery": _put("influence", "gallery", 6),
 }
 
 # every member retrains, and everything downstream of members (utility runs behind the removal checkpoint)
@@ -401,10 +406,30 @@ EXPECTED["loo.top"] = LOO
 EXPECTED["loo.random (8 -> 16: one more job)"] = LOO
 EXPECTED["loo.max_train_points"] = ["fig_sampling_bias", "loo", "loo_plan", "sampling_bias"]
 
+# Influence pairs (rules/influence.smk) read the reference's members and memorized.csv: they rerun with
+# memorized.csv (every row that reruns it reruns the reference's members or its inputs too) or the reference.
+# Table 3's split reads Table 3's removal set and runs and the duplicate list: it reruns with Table 3; the
+# comparison with the detector, with the duplicate list. Their own settings rerun them alone.
+INFLUENCE = ["fig_influence", "influence", "influence_duplicates", "table3_split"]
+
+
+def influence_reruns(key: str, rules: list[str]) -> list[str]:
+    if "memorized" in rules or key == "analysis.reference":
+        return INFLUENCE
+    return (["influence_duplicates"] if "duplicates" in rules else []) + (
+        ["table3_split"] if "table3" in rules else []
+    )
+
+
+EXPECTED = {k: sorted({*v, *influence_reruns(k, v)}) for k, v in EXPECTED.items()}
+EXPECTED |= {f"influence.{k}": INFLUENCE for k in ("ensemble", "top", "threshold", "alpha")}
+EXPECTED["influence.gallery"] = ["fig_influence"]
+
 # The report's first page (rule summary) reads table1, table3, the gallery and the thresholds the gallery
-# reads: it reruns exactly when one of those three rules does.
+# reads, and the influence pairs, their comparison, Table 3's split and their gallery: it reruns exactly
+# when one of those rules does.
 EXPECTED = {
-    key: [*rules, "summary"] if {"table1", "table3", "fig_gallery"} & set(rules) else rules
+    key: [*rules, "summary"] if {"table1", "table3", "fig_gallery", *INFLUENCE} & set(rules) else rules
     for key, rules in EXPECTED.items()
 }
 
