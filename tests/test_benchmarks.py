@@ -23,6 +23,11 @@ FIGURES = {
         r"\(b\) memgen, 1 member\s+[\d,]+ images/s",
         r"\(c\) memgen, 2 concurrent\s+[\d,]+ images/s",
     ],
+    "influence_scale.py": [
+        r"influence: K = 64, N = 2,000, N_test = 500: [\d.]+ s, peak [\d.]+ GiB",
+        r"planted twins that are their test point's top pair: \d+ of 100",
+        r"ImageNet \(planned",
+    ],
     "intervals_scale.py": [r"intervals: N = 20,000, K = 64, rate 0\.7: [\d.]+ s, peak", r"planner: K = \d+"],
     "loo_pairing.py": [
         r"unpaired \(fresh order over N - 1\)\s+[\d.]+",
