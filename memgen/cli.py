@@ -7,6 +7,7 @@ function taking the parsed args and returning the exit code; add a command by ad
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from memgen.errors import MemgenError
 
@@ -144,6 +145,7 @@ _PLAN_EPILOG = """examples:
   memgen plan --from results/digits/mlp/rate0.95 --n 1281167 --stability 0.9 --minutes-per-member 90
   memgen plan --from results/digits/mlp/rate0.5 --members 128  what K = 128 would give
   memgen plan --from results/digits/mlp/rate0.95 --loo-se 0.01 --loo-members 8   a leave-one-out truth
+  memgen plan --replicates 5                                   what 5 replicates of config.yaml cost
 
 The width is hi - lo of a score's interval in scores.csv (memgen/scores/intervals.py: Wilson intervals for
 acc_in and acc_out, jointly at --level; fz and frac bounds from them). Stability is Spearman's rho between
@@ -193,6 +195,13 @@ def _add_plan(sub) -> None:
     )
     target.add_argument("--members", type=int, help="evaluate this K instead of searching")
     target.add_argument(
+        "--replicates",
+        type=int,
+        metavar="R",
+        help="what R replicates of the study in --config cost: members and utility runs per replicate, timed "
+        "from a finished study's logs (--logs)",
+    )
+    target.add_argument(
         "--loo-se",
         type=float,
         metavar="SE",
@@ -223,7 +232,26 @@ def _add_plan(sub) -> None:
         "--loo-members", type=int, default=8, metavar="M", help="seed pairs of the leave-one-out truth (8)"
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the simulation (0)")
+    p.add_argument("--config", default="config.yaml", help="the study --replicates plans (config.yaml)")
+    p.add_argument("--logs", default="logs", help="a finished study's logs, timing --replicates (logs)")
     p.set_defaults(run=_run_plan)
+
+
+def _run_replicate_plan(args) -> int:
+    import yaml
+
+    import memgen.config as mc
+    from memgen.analysis.replicate_plan import cost, format_cost
+    from memgen.errors import fail
+
+    if args.replicates < 1:
+        raise fail(f"--replicates {args.replicates}", "give R >= 1")
+    path = Path(args.config)
+    if not path.exists():
+        raise fail(f"{path} does not exist", "give the study's config with --config")
+    config = mc.validate(yaml.safe_load(path.read_text()))
+    print(format_cost(cost(config, args.replicates, args.logs), str(path)))
+    return 0
 
 
 def _plan_minutes(args, run, n, rate) -> tuple[float | None, str]:
@@ -260,6 +288,8 @@ def _run_plan(args) -> int:
     from memgen.analysis import planner
     from memgen.errors import fail
 
+    if args.replicates is not None:
+        return _run_replicate_plan(args)
     run = planner.load_run(args.from_run) if args.from_run else None
     if run is None and (args.n is None or args.rate is None):
         raise fail(

@@ -87,7 +87,10 @@ def _fill_defaults(schema: dict, node, root: dict, top: bool = True) -> None:
 
 
 def validate(config: dict, schema_path=SCHEMA) -> dict:
-    """Validate against the JSON schema, fill defaults, then check what a schema cannot express."""
+    """Validate against the JSON schema, fill defaults, then check what a schema cannot express; then add
+    each dataset's replicates 2..R (`replicates`) as datasets of their own (expand_replicates). Validating
+    an expanded config again gives the same config."""
+    config["datasets"] = primary_datasets(config)
     root = yaml.safe_load(Path(schema_path).read_text())
     errors = sorted(
         jsonschema.Draft202012Validator(root).iter_errors(config), key=lambda e: list(e.absolute_path)
@@ -96,7 +99,52 @@ def validate(config: dict, schema_path=SCHEMA) -> dict:
         raise MemgenError(_schema_message(errors[0]))
     _fill_defaults(root, config, root)
     check(config)
+    expand_replicates(config)
     return config
+
+
+# ---- replicates: replicate r >= 2 of dataset d is the dataset `d.rep<r>`, a copy of d's entry ----------
+# Every seed derives from the master seed and the dataset's name (stable_seed), so the copy draws its own
+# canaries, masks, members, removal controls and utility seeds; replicate 1 is d itself, at today's paths.
+REPLICATE = ".rep"
+REPLICATE_KEY = "replicate_of"  # the copy's own key: which dataset it replicates
+
+
+def replicate_name(dataset: str, r: int) -> str:
+    """The dataset name of replicate r (1-based) of `dataset`."""
+    return dataset if r == 1 else f"{dataset}{REPLICATE}{r}"
+
+
+def split_replicate(name: str) -> tuple[str, int]:
+    """('digits', 3) of 'digits.rep3'; (name, 1) of a dataset that is no replicate."""
+    base, sep, r = name.rpartition(REPLICATE)
+    if sep and r.isdigit() and int(r) >= 2:
+        return base, int(r)
+    return name, 1
+
+
+def primary_datasets(config: dict) -> dict:
+    """The datasets the user configured (replicate 1 of each), without the added replicates."""
+    return {d: s for d, s in config["datasets"].items() if REPLICATE_KEY not in (s or {})}
+
+
+def replicates(config: dict) -> int:
+    return int(config.get("replicates", 1))
+
+
+def expand_replicates(config: dict) -> None:
+    """Add `d.rep<r>` for r = 2..replicates to config["datasets"]: d's entry with its kind (and an image
+    folder's root) spelled out, since the name no longer says them."""
+    out = primary_datasets(config)
+    for d, spec in list(out.items()):
+        for r in range(2, replicates(config) + 1):
+            copy = deepcopy(spec)
+            copy["kind"] = spec.get("kind", d)
+            if copy["kind"] in FOLDER_KINDS and "root" not in spec:
+                copy["root"] = str(Path(config["data_root"]) / d)
+            copy[REPLICATE_KEY] = d
+            out[replicate_name(d, r)] = copy
+    config["datasets"] = out
 
 
 def check(config: dict) -> None:
@@ -111,6 +159,11 @@ def check(config: dict) -> None:
             f"use one of {', '.join(map(str, divisors))} (a job trains a slice of one mask block)",
         )
     for ds in config["datasets"]:
+        if split_replicate(ds)[1] > 1:
+            raise fail(
+                f"config: dataset name '{ds}' ends like a replicate's ('<name>{REPLICATE}<r>')",
+                "rename the dataset: replicates are added by the `replicates` key",
+            )
         _check_loader(config, ds)
         for arch in config["datasets"][ds]["archs"]:
             if arch not in SMALL + TIMM:
@@ -232,7 +285,7 @@ def stable_seed(config: dict, *parts) -> int:
 
 # Keys of a dataset entry the loaders do not read: what is studied on it, and the duplicate list's source
 # (read by the duplicates rule alone, through its input).
-NOT_LOADER = ("archs", "training", "members", "utility_seeds", "duplicates", "min_side")
+NOT_LOADER = ("archs", "training", "members", "utility_seeds", "duplicates", "min_side", REPLICATE_KEY)
 # How an image folder is read, not which images: the in-memory and streaming loaders give the same member
 # (tests/test_stream.py), so these are run-only like training.batched (jobs read them from the config).
 LOADER_RUN_ONLY = ("loader", "loader_workers", "gpu_decode")

@@ -110,7 +110,9 @@ def fitcheck(config: dict, dataset: str, arch: str | None = None) -> dict:
     are config fitcheck's, overridden by fitcheck.datasets.<dataset> and then its archs.<arch> (a recipe
     that cannot fit its training set, e.g. ImageNet's crops, expects less); `datasets` itself stays out."""
     spec = config["fitcheck"]
-    own = spec.get("datasets", {}).get(dataset, {})
+    own = spec.get("datasets", {}).get(
+        mc.split_replicate(dataset)[0], {}
+    )  # a replicate expects as its dataset
     by_arch = own.get("archs", {})
     if by_arch and arch is None:
         raise fail(

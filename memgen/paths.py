@@ -43,6 +43,9 @@ UTILITY_RESUME = "results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}
 UTILITY = "results/{dataset}/{arch}/utility/{variant}.csv"
 TABLE1 = "results/table1.csv"
 TABLE3 = "results/table3.csv"
+# ---- replicates (rules/replicates.smk): what the R replicates' memorized sets share ----
+MEMORIZED_REPLICATES = "results/{dataset}/{arch}/memorized_replicates.csv"
+REPLICATE_OVERLAP = "results/replicate_overlap.csv"
 # ---- stage 6 and 7, figures and the report's first page (rules/figures.smk, rules/report.smk) ----
 FIGURE = "results/figures/{figure}.{ext}"
 SUMMARY = "results/summary.rst"
@@ -84,9 +87,17 @@ def loo_groups(n: int, per_job: int = POINTS_PER_JOB) -> list[tuple[int, int]]:
     return [(g, min(g + per_job, n)) for g in range(0, n, per_job)]
 
 
-def pairs(config: dict) -> list[tuple[str, str]]:
-    """Every (dataset, arch) the config studies."""
-    return [(d, a) for d in config["datasets"] for a in config["datasets"][d]["archs"]]
+def pairs(config: dict, replicates: bool = False) -> list[tuple[str, str]]:
+    """Every (dataset, arch) the config studies: replicate 1 of each dataset (the datasets as configured),
+    or with `replicates` every replicate's (`<dataset>.rep<r>`, memgen.config.expand_replicates) too."""
+    datasets = config["datasets"] if replicates else mc.primary_datasets(config)
+    return [(d, a) for d in datasets for a in datasets[d]["archs"]]
+
+
+def replicate_pairs(config: dict) -> list[tuple[str, str]]:
+    """The (dataset, arch) of replicates 2..R only."""
+    first = set(pairs(config))
+    return [p for p in pairs(config, replicates=True) if p not in first]
 
 
 def per_pair(config: dict, template: str, **values) -> list[str]:
@@ -221,7 +232,39 @@ def answer_targets(config: dict) -> list[str]:
     per_pair_files = [fill(t, ens=ens) for t in (SCORES, FIT, THRESHOLDS)] + [MEMORIZED]
     per_pair_files += [figure("gallery_{dataset}_{arch}", x) for x in ("png", "pdf")]
     tables = [TABLE3] if config.get("scope") == "answer" else []
-    return [f for t in per_pair_files for f in per_pair(config, t)] + tables + [SUMMARY]
+    return (
+        [f for t in per_pair_files for f in per_pair(config, t)]
+        + tables
+        + replicate_targets(config)
+        + [SUMMARY]
+    )
+
+
+def replicate_targets(config: dict, removals=()) -> list[str]:
+    """With replicates > 1: each further replicate's memorized.csv and removal sets `removals` (its Table 1
+    and Table 3 rows come through the tables' inputs), and what the replicates' memorized sets share."""
+    if mc.replicates(config) < 2:
+        return []
+    per_replicate = [MEMORIZED] + [fill(REMOVAL, removal=r) for r in sorted(set(removals))]
+    files = [fill(t, dataset=d, arch=a) for d, a in replicate_pairs(config) for t in per_replicate]
+    return files + per_pair(config, MEMORIZED_REPLICATES) + [REPLICATE_OVERLAP]
+
+
+def memorized_replicates_inputs(config: dict, dataset: str, arch: str) -> dict[str, list[str]]:
+    """memorized.csv of every replicate of `dataset` (replicate 1 first), and the thresholds.json its set
+    rests on (an undefined set is told from an empty one)."""
+    names = [mc.replicate_name(dataset, r) for r in range(1, mc.replicates(config) + 1)]
+    ens = config["ablation"]["high_rate"]
+    return {
+        "memorized": [fill(MEMORIZED, dataset=d, arch=arch) for d in names],
+        "thresholds": [fill(THRESHOLDS, dataset=d, arch=arch, ens=ens) for d in names],
+    }
+
+
+def replicate_overlap_inputs(config: dict) -> dict[str, list[str]]:
+    """memorized_replicates_inputs of every (dataset, arch), in pairs() order."""
+    each = [memorized_replicates_inputs(config, d, a) for d, a in pairs(config)]
+    return {k: [f for e in each for f in e[k]] for k in ("memorized", "thresholds")}
 
 
 def summary_inputs(config: dict, removal: str) -> dict[str, str]:
@@ -246,7 +289,11 @@ def summary_inputs(config: dict, removal: str) -> dict[str, str]:
 
 def utility_tables(config: dict, variants) -> list[str]:
     """The utility tables of these variants, for every (dataset, arch): what Tables 1 and 3 read."""
-    return [fill(UTILITY, dataset=d, arch=a, variant=v) for d, a in pairs(config) for v in variants]
+    return [
+        fill(UTILITY, dataset=d, arch=a, variant=v)
+        for d, a in pairs(config, replicates=True)
+        for v in variants
+    ]
 
 
 def utility_runs(config: dict, dataset: str, arch: str, removal: str) -> list[str]:
@@ -332,4 +379,5 @@ def targets(config: dict, removals) -> list[str]:
     per_pair_files += [fill(REMOVAL, removal=r) for r in sorted(set(removals))]
     per_pair_files += [figure(f"{n}_{{dataset}}_{{arch}}", x) for n in PAIR_FIGURES for x in ("png", "pdf")]
     study = [figure(n, x) for n in STUDY_FIGURES for x in ("png", "pdf")] + [TABLE1, TABLE3, SUMMARY]
-    return [f for t in per_pair_files for f in per_pair(config, t)] + study
+    replicate = replicate_targets(config, removals)
+    return [f for t in per_pair_files for f in per_pair(config, t)] + replicate + study

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from memgen.io import load_json
+from memgen.utility.replicates import COMBINED, conclusion
 from memgen.utility.variants import LABELS
 
 
@@ -140,27 +141,79 @@ def _image(path: Path, width: str = "100%", alt: str = "the most memorized train
     ]
 
 
+def _count(x) -> str:
+    if pd.isna(x):
+        return "n/a"
+    return f"{int(x)}" if float(x) == int(float(x)) else f"{float(x):.1f}"
+
+
+def _replicates(t: pd.DataFrame) -> bool:
+    return "replicate" in t.columns and (t["replicate"].astype(str) == COMBINED).any()
+
+
+def _across(t3: pd.DataFrame) -> list[str]:
+    """Per dataset x arch with replicates: the combined answer in a sentence, and a warning when the
+    replicates disagree in sign or significance."""
+    lines = []
+    for (dataset, arch), g in t3.groupby(["dataset", "arch"], sort=False):
+        each = g[g["replicate"].astype(str) != COMBINED]
+        both = g[g["replicate"].astype(str) == COMBINED]
+        if both.empty:
+            continue
+        c = both.iloc[0]
+        said = conclusion(float(c["diff_pp"]), float(c["p_value"]))
+        change = f"{_num(c['diff_pp'], '{:+.2f}')} ± {_num(c['std_pp'])} pp"
+        lines += [
+            f"**{dataset} / {arch}, {len(each)} replicates:** removing the memorized points changes accuracy "
+            f"by {change} (mean ± std between replicates; t-test with the replicate as unit, p = "
+            f"{_p(c['p_value'])}): {said}; each replicate's own test agrees in {c['holds']}.",
+            "",
+        ]
+        verdicts = {}
+        for _, r in each.iterrows():
+            verdicts.setdefault(conclusion(float(r["diff_pp"]), float(r["p_value"])), []).append(
+                str(r["replicate"])
+            )
+        signs = {math.copysign(1, float(x)) for x in each["diff_pp"] if pd.notna(x) and float(x) != 0}
+        if len(verdicts) > 1 or len(signs) > 1:
+            words = "; ".join(
+                f"replicate{'s' if len(v) > 1 else ''} {', '.join(v)}: {k}" for k, v in verdicts.items()
+            )
+            how = "in sign" if len(signs) > 1 else "in significance"
+            lines += [
+                f"**Warning: the replicates disagree** ({how}): {words}. One draw of canaries, masks and "
+                "members does not settle this answer; read the combined row.",
+                "",
+            ]
+    return lines
+
+
 def _answer(t3: pd.DataFrame) -> list[str]:
-    """Table 3 (the answer): accuracy with the memorized points removed vs as many random ones."""
+    """Table 3 (the answer): accuracy with the memorized points removed vs as many random ones; with
+    replicates, the combined answer first."""
     lines = _heading("The answer (Table 3)", "-")
+    several = _replicates(t3)
+    if several:
+        lines += _across(t3)
     rows = []
     for _, r in t3.iterrows():
         sig = "yes" if str(r.get("significant_0.05")).lower() == "true" else "no"
         rows.append(
             [
                 f"{r['dataset']} / {r['arch']}",
+                *([str(r["replicate"])] if several else []),
                 str(r["test_set"]),
                 f"{_num(r['acc_memorized_removed'])} %",
                 f"{_num(r['acc_random_removed'])} %",
                 f"{_num(r['diff_pp'], '{:+.2f}')} ± {_num(r['std_pp'])} pp",
                 f"{_p(r['p_value'])} ({sig})",
-                f"{int(r['n_removed']) if pd.notna(r['n_removed']) else 'n/a'}",
+                _count(r["n_removed"]),
                 str(r["note"]) if pd.notna(r.get("note")) else "",
             ]
         )
     return lines + _table(
-        ["dataset / arch", "test set", "acc., memorized removed", "acc., random removed", "difference",
-         "p (significant at 0.05)", "points removed", "note"],
+        ["dataset / arch", *(["replicate"] if several else []), "test set", "acc., memorized removed",
+         "acc., random removed", "difference", "p (significant at 0.05)", "points removed", "note"],
         rows,
     )  # fmt: skip
 
@@ -173,6 +226,12 @@ def _ablation(t1: pd.DataFrame) -> list[str]:
         "change from the original (Feldman & Zhang) setup.",
         "",
     ]
+    if _replicates(t1):  # the combined rows; each replicate's are in table1.csv
+        t1 = t1[t1["replicate"].astype(str) == COMBINED]
+        lines += [
+            "Over replicates: mean ± std between replicates; p from a t-test with the replicate as unit.",
+            "",
+        ]
     rows = [
         [
             f"{r['dataset']} / {r['arch']}",
@@ -181,7 +240,7 @@ def _ablation(t1: pd.DataFrame) -> list[str]:
             _p(r["p_value"]),
             _num(r["delta_pp"], "{:+.2f}"),
             _p(r["delta_p_value"]),
-            f"{int(r['n_removed']) if pd.notna(r['n_removed']) else 'n/a'}",
+            _count(r["n_removed"]),
         ]
         for _, r in t1.iterrows()
     ]

@@ -201,6 +201,10 @@ def table3_runs(w):
         )
 
 
+def memorized_replicates_inputs(w):
+    return paths.memorized_replicates_inputs(config, w.dataset, w.arch)
+
+
 def removal_inputs(w):
     ens = parse_removal_id(w.removal)[0]
     return paths.of_ensemble(w.dataset, w.arch, ens, "scores", "thresholds")

@@ -1,5 +1,5 @@
 """The influence stage's jobs on small files written here: influence.csv from member outputs, a member of the
-wrong shape, the comparison with the duplicate list, and Table 3 split by partner against a hand computation."""
+wrong shape, the comparison with the duplicate list, Table 3 split by partner against a hand computation."""
 
 import numpy as np
 import pandas as pd

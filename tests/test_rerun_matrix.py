@@ -94,6 +94,7 @@ EDITS = {
     "influence.threshold": _put("influence", "threshold", 0.3),
     "influence.alpha": _put("influence", "alpha", 0.01),
     "influence.gallery": _put("influence", "gallery", 6),
+    "replicates (1 -> 2)": _put("replicates", 2),
 }
 
 # every member retrains, and everything downstream of members (utility runs behind the removal checkpoint)
@@ -424,6 +425,26 @@ def influence_reruns(key: str, rules: list[str]) -> list[str]:
 EXPECTED = {k: sorted({*v, *influence_reruns(k, v)}) for k, v in EXPECTED.items()}
 EXPECTED |= {f"influence.{k}": INFLUENCE for k in ("ensemble", "top", "threshold", "alpha")}
 EXPECTED["influence.gallery"] = ["fig_influence"]
+# a second replicate: its own dataset's jobs up to its memorized set and utility tables (the runs sit behind
+# the removal checkpoint), and what reads every replicate; nothing of replicate 1 retrains
+EXPECTED["replicates (1 -> 2)"] = [
+    "canaries",
+    "dataset_index",
+    "duplicates",
+    "fig_utility",
+    "fitcheck",
+    "masks",
+    "members",
+    "memorized",
+    "memorized_replicates",
+    "removal",
+    "replicate_overlap",
+    "scores",
+    "table1",
+    "table3",
+    "thresholds",
+    "utility",
+]
 
 # The report's first page (rule summary) reads table1, table3, the gallery and the thresholds the gallery
 # reads, and the influence pairs, their comparison, Table 3's split and their gallery: it reruns exactly

@@ -43,7 +43,19 @@ def test_complete_run_writes_every_artifact(study):
     assert len(pd.read_csv(r / "table1.csv")) == 6
     assert len(pd.read_csv(r / "table3.csv")) == 1
     pngs = sorted(p.name for p in (r / "figures").glob("*.png"))
-    assert len(pngs) == 12 and all((r / "figures" / p).stat().st_size > 5000 for p in pngs)
+    assert len(pngs) == 13 and all((r / "figures" / p).stat().st_size > 5000 for p in pngs)
+    # influence pairs from the reference's members: every kept pair names a natural training point
+    from memgen.influence.jobs import INFLUENCE_COLUMNS, read_influence
+
+    influence = read_influence(r / "digits/mlp/influence.csv")
+    assert list(influence.columns) == list(INFLUENCE_COLUMNS) and len(influence) > 0
+    canary = pd.read_csv(r / "digits/mlp/rate0.95/scores.csv")["canary"].to_numpy().astype(bool)
+    assert not canary[influence["train_index"]].any()
+    assert len(pd.read_csv(r / "digits/mlp/influence_duplicates.csv")) == 2
+    split = pd.read_csv(r / "digits/mlp/table3_split.csv")
+    assert set(split["part"]) == {"all", "with_partner", "without_partner"}
+    summary = (r / "summary.rst").read_text()
+    assert "leakage seen two ways" in summary and "the strongest influence pairs" in summary
     # the "all fixes" memorized set as a list (the audit): every row a natural point of the high-rate
     # ensemble with score >= τ, as many as thresholds.json counts, with the held-out members' vote
     from memgen.analysis.memorized import COLUMNS, read_memorized

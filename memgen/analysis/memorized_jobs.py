@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from memgen.analysis.memorized import held_out_predictions, memorized_table, point_paths, read_memorized
 from memgen.data.index import load_index
@@ -192,3 +193,46 @@ def write_fig_gallery(
         empty=empty,
         tie=f"τ rests on a tie: {tie}" if tie else None,
     )
+
+
+# ---- replicates -------------------------------------------------------------------------------------------
+def _replicate_sets(memorized_paths, thresholds_paths, params) -> tuple[list, list[set], list[bool]]:
+    """memorized.csv of each replicate, its set of indices, and whether the set is undefined (τ undefined)."""
+    tables = [read_memorized(p) for p in memorized_paths]
+    undefined = [_tau(t, params)[0] is None for t in thresholds_paths]
+    return tables, [set(t["index"].astype(int)) for t in tables], undefined
+
+
+def write_memorized_replicates(memorized_paths, thresholds_paths, out, params) -> None:
+    """memorized_replicates.csv (memgen.analysis.replicates.PER_FILE_COLUMNS) of one dataset x arch: every
+    file memorized in some replicate, in how many of the R. params: as write_memorized's."""
+    from memgen.analysis.replicates import overlap, per_file
+
+    tables, sets, undefined = _replicate_sets(memorized_paths, thresholds_paths, params)
+    df = per_file(tables)
+    save_csv(out, df)
+    o = overlap(sets, undefined)
+    log.info(
+        "%d replicates: memorized %s; %d points in any, %d in every one; Jaccard mean %.2f (%.2f to %.2f)",
+        o["replicates"],
+        o["sizes"],
+        o["n_any"],
+        o["n_every"],
+        o["jaccard_mean"],
+        o["jaccard_min"],
+        o["jaccard_max"],
+    )
+
+
+def write_replicate_overlap(memorized_paths, thresholds_paths, pairs, out, params) -> None:
+    """replicate_overlap.csv (memgen.analysis.replicates.OVERLAP_COLUMNS): one row per dataset x arch.
+    `pairs`: [dataset, arch] per pair; the paths are each pair's R files in turn, replicate 1 first."""
+    from memgen.analysis.replicates import OVERLAP_COLUMNS, overlap
+
+    r = len(memorized_paths) // max(len(pairs), 1)
+    rows = []
+    for k, (dataset, arch) in enumerate(pairs):
+        part = slice(k * r, (k + 1) * r)
+        _, sets, undefined = _replicate_sets(memorized_paths[part], thresholds_paths[part], params)
+        rows.append({"dataset": dataset, "arch": arch, **overlap(sets, undefined)})
+    save_csv(out, pd.DataFrame(rows, columns=list(OVERLAP_COLUMNS)))

@@ -144,7 +144,11 @@ def fig_utility(table3: pd.DataFrame, paths):
         x = np.arange(len(t))
         diff = t["diff_pp"].to_numpy(dtype=float)
         std = np.nan_to_num(t["std_pp"].to_numpy(dtype=float))
-        ax.bar(x, np.nan_to_num(diff), yerr=std, color=PALETTE["memorized"], capsize=3, width=0.6)
+        rep = t["replicate"].astype(str) if "replicate" in t.columns else pd.Series(["1"] * len(t))
+        combined = (rep == "combined").to_numpy()
+        # a combined row (over replicates) is drawn dark, its error bar the spread between replicates
+        colors = np.where(combined, "#4a4580", PALETTE["memorized"])
+        ax.bar(x, np.nan_to_num(diff), yerr=std, color=colors, capsize=3, width=0.6)
         ax.axhline(0, color="black", lw=0.8)
         for xi, d, mark in zip(x, diff, utility_marks(t), strict=True):
             if mark == "n/a":
@@ -159,7 +163,12 @@ def fig_utility(table3: pd.DataFrame, paths):
                     va="center",
                     fontsize=13,
                 )
-        ax.set_xticks(x, t["arch"].astype(str), rotation=30, ha="right")
+        several = rep.nunique() > 1
+        names = [
+            f"{a}, all {int((~combined).sum())}" if r == "combined" else (f"{a}, rep. {r}" if several else a)
+            for a, r in zip(t["arch"].astype(str), rep, strict=True)
+        ]
+        ax.set_xticks(x, names, rotation=30, ha="right")
         ax.set_title(ds)
     axes[0, 0].set_ylabel("acc. memorized removed −\nacc. random removed (pp)")
     fig.suptitle("Test accuracy after removing memorized vs as many random training points")
@@ -167,7 +176,12 @@ def fig_utility(table3: pd.DataFrame, paths):
         0.5,
         -0.04,
         "Bars: mean over paired seeds, error bars ± 1 std. * = NOT significant (two-sided paired t-test, "
-        "p ≥ 0.05); n/a = no memorized points.",
+        "p ≥ 0.05); n/a = no memorized points."
+        + (
+            "\nDark bars: mean over replicates, ± 1 std between replicates, t-test over replicates."
+            if "replicate" in table3.columns and (table3["replicate"].astype(str) == "combined").any()
+            else ""
+        ),
         ha="center",
         va="top",
         fontsize=8,

@@ -19,12 +19,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import memgen.config as mc
 from memgen.data.duplicates import load_duplicate_list
 from memgen.data.loaders import load_dataset
 from memgen.ensemble.outputs import load_meta, load_outputs
 from memgen.errors import fail
 from memgen.io import load_json, save_csv
 from memgen.utility.removal import load_removal, removal_sets, save_removal
+from memgen.utility.replicates import table1_combined, table3_combined
 from memgen.utility.runs import UTILITY_COLUMNS, accuracy, dedup_keep, utility_frame
 from memgen.utility.stats import seed_curve
 from memgen.utility.tables import table1, table3
@@ -226,7 +228,7 @@ def write_table1(utility_paths, out_path) -> None:
         dataset, arch, variant = utility_path_parts(path)
         u = read_utility(path)
         entries.append({"dataset": dataset, "arch": arch, "variant": variant, **u})
-    groups = list(dict.fromkeys((e["dataset"], e["arch"]) for e in entries))
+    groups = list(dict.fromkeys((e["dataset"], e["arch"]) for e in entries))  # a replicate is its own group
     order = list(VARIANTS)
     ordered = []
     for g in groups:
@@ -240,7 +242,7 @@ def write_table1(utility_paths, out_path) -> None:
         ordered += members
     df = table1(ordered)
     df.insert(df.columns.get_loc("variant") + 1, "setting", df["variant"].map(LABELS))
-    save_csv(out_path, df)
+    save_csv(out_path, with_replicates(df, table1_combined))
 
 
 def write_table3(utility_paths, out_path) -> None:
@@ -252,7 +254,22 @@ def write_table3(utility_paths, out_path) -> None:
         variants.append(variant)
     df = table3(rows)
     df.insert(df.columns.get_loc("arch") + 1, "variant", variants)
-    save_csv(out_path, df)
+    save_csv(out_path, with_replicates(df, table3_combined))
+
+
+def with_replicates(df: pd.DataFrame, combined) -> pd.DataFrame:
+    """The table with `replicate` after arch (a replicate's rows name their dataset, 'digits.rep2' ->
+    'digits', replicate 2), `holds` before note, and after each dataset x arch's rows (replicate 1 first)
+    their combined row where there are several replicates (memgen.utility.replicates)."""
+    split = [mc.split_replicate(d) for d in df["dataset"]]
+    df = df.copy()
+    df["dataset"] = [d for d, _ in split]
+    df.insert(df.columns.get_loc("arch") + 1, "replicate", [str(r) for _, r in split])
+    df.insert(df.columns.get_loc("note"), "holds", "")
+    parts = []
+    for _, g in df.groupby(["dataset", "arch"], sort=False):  # in the order the paths came, replicate 1 first
+        parts += [g, combined(g)]
+    return pd.concat(parts, ignore_index=True)
 
 
 def read_table1(path) -> pd.DataFrame:

@@ -1,0 +1,90 @@
+"""What R replicates cost (memgen plan --replicates R): the members and utility runs each further replicate
+trains, and, where a finished study left its benchmark files in logs/, the job time they took in
+replicate 1. Torch-free: it reads the config and the logs only.
+
+A further replicate trains only what Tables 1 and 3 and the memorized set need: the ablation's baseline and
+high-rate ensembles (and the reference's first members where the duplicate detector needs them), their
+removal sets' utility runs; no leave-one-out, no other ensemble, no figure.
+"""
+
+import csv
+from pathlib import Path
+
+import memgen.config as mc
+from memgen.utility.variants import VARIANTS, removal_id, test_set
+
+
+def replicate_ensembles(config: dict, dataset: str) -> list[str]:
+    """The score ensembles a further replicate of `dataset` trains."""
+    ens = {config["ablation"]["baseline"], config["ablation"]["high_rate"]}
+    detect = config["datasets"][dataset].get("duplicates", "detect") == "detect"
+    if detect and any(test_set(config, dataset, v) == "dedup" for v in VARIANTS):
+        ens.add(mc.reference(config))  # the detector reads the reference's first members
+    return sorted(ens)
+
+
+def _seconds(files) -> float:
+    total = 0.0
+    for f in files:
+        with open(f) as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        total += sum(float(r["s"]) for r in rows)
+    return total
+
+
+def cost(config: dict, replicates: int, logs: str | Path = "logs") -> list[dict]:
+    """Per (dataset, arch): members and utility runs of replicate 1 and of each further replicate, and the
+    job seconds replicate 1 spent on what a further replicate repeats (None without benchmark files)."""
+    logs = Path(logs)
+    out = []
+    for d in mc.primary_datasets(config):
+        for a in config["datasets"][d]["archs"]:
+            ens = replicate_ensembles(config, d)
+            removals = sorted({removal_id(config, v) for v in VARIANTS})
+            runs = len(removals) * 2 * mc.utility_seeds(config, d)
+            member_logs = [f for e in ens for f in (logs / d / a / e / "members").glob("*/*.benchmark.tsv")]
+            utility_logs = list((logs / d / a / "utility").glob("*/*/*.benchmark.tsv"))
+            out.append(
+                {
+                    "dataset": d,
+                    "arch": a,
+                    "replicates": replicates,
+                    "first_members": sum(mc.members(config, d, e) for e in config["ensembles"]),
+                    "members": {e: mc.members(config, d, e) for e in ens},
+                    "removal_sets": len(removals),
+                    "utility_runs": runs,
+                    "member_seconds": _seconds(member_logs) if member_logs else None,
+                    "utility_seconds": _seconds(utility_logs) if utility_logs else None,
+                }
+            )
+    return out
+
+
+def format_cost(rows: list[dict], source: str) -> str:
+    lines = []
+    for r in rows:
+        k, runs, sets = sum(r["members"].values()), r["utility_runs"], r["removal_sets"]
+        more = r["replicates"] - 1
+        each = ", ".join(f"{e} {m}" for e, m in r["members"].items())
+        lines += [
+            f"{r['dataset']}/{r['arch']}: replicates R = {r['replicates']} ({source})",
+            f"  replicate 1 (the study): {r['first_members']} score members, {runs} utility runs, "
+            "leave-one-out and every figure",
+            f"  each further replicate: {k} score members ({each}) and up to {runs} utility runs ({sets} "
+            f"removal sets x 2 conditions x {runs // (2 * sets)} seeds; none for an empty memorized set); "
+            "no leave-one-out, no figures",
+            f"  R = {r['replicates']}: {more} further replicate(s), {more * k} members and up to "
+            f"{more * runs} utility runs more",
+        ]
+        if r["member_seconds"] is not None and r["utility_seconds"] is not None:
+            per = r["member_seconds"] + r["utility_seconds"]
+            lines.append(
+                f"  measured in replicate 1's logs: {r['member_seconds']:.0f} s of those members' jobs, "
+                f"{r['utility_seconds']:.0f} s of utility jobs: ~{per / 60:.1f} min of job time per further "
+                f"replicate, ~{more * per / 60:.0f} min more for R = {r['replicates']} (jobs run in turn)"
+            )
+        else:
+            lines.append(
+                "  (no benchmark files of a finished study under --logs: run the study once to time it)"
+            )
+    return "\n".join(lines)

