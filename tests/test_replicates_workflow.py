@@ -10,7 +10,12 @@ from memgen.utility.replicates import across
 
 pytestmark = pytest.mark.workflow
 
-TARGETS = ("results/table1.csv", "results/table3.csv", "results/replicate_overlap.csv")
+TARGETS = (
+    "results/table1.csv",
+    "results/table3.csv",
+    "results/replicate_overlap.csv",
+    "results/digits/mlp/memorized_replicates.csv",
+)
 # jobs that read every replicate: they rerun when one is added
 AGGREGATES = {"table1", "table3", "replicate_overlap", "memorized_replicates"}
 
