@@ -195,13 +195,6 @@ def _add_plan(sub) -> None:
     )
     target.add_argument("--members", type=int, help="evaluate this K instead of searching")
     target.add_argument(
-        "--replicates",
-        type=int,
-        metavar="R",
-        help="what R replicates of the study in --config cost: members and utility runs per replicate, timed "
-        "from a finished study's logs (--logs)",
-    )
-    target.add_argument(
         "--loo-se",
         type=float,
         metavar="SE",
@@ -231,10 +224,21 @@ def _add_plan(sub) -> None:
     p.add_argument(
         "--loo-members", type=int, default=8, metavar="M", help="seed pairs of the leave-one-out truth (8)"
     )
+    _add_replicate_args(p, target)
+    p.set_defaults(run=_run_plan)
+
+
+def _add_replicate_args(p, target) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the simulation (0)")
+    target.add_argument(
+        "--replicates",
+        type=int,
+        metavar="R",
+        help="what R replicates of the study in --config cost: members and utility runs per replicate, timed "
+        "from a finished study's logs (--logs)",
+    )
     p.add_argument("--config", default="config.yaml", help="the study --replicates plans (config.yaml)")
     p.add_argument("--logs", default="logs", help="a finished study's logs, timing --replicates (logs)")
-    p.set_defaults(run=_run_plan)
 
 
 def _run_replicate_plan(args) -> int:

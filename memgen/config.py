@@ -193,6 +193,11 @@ def check(config: dict) -> None:
                 f"use {seeds - seeds % ushard or ushard} or {seeds - seeds % ushard + ushard} seeds, "
                 "or another utility.shard_size",
             )
+    _check_references(config)
+
+
+def _check_references(config: dict) -> None:
+    """Keys that name an ensemble must name one of `ensembles`."""
     for key in ("baseline", "high_rate"):
         if config["ablation"][key] not in config["ensembles"]:
             raise fail(

@@ -179,10 +179,19 @@ def _across(t3: pd.DataFrame) -> list[str]:
             words = "; ".join(
                 f"replicate{'s' if len(v) > 1 else ''} {', '.join(v)}: {k}" for k, v in verdicts.items()
             )
-            how = "in sign" if len(signs) > 1 else "in significance"
+            how = " and ".join(
+                w for w, yes in (("in sign", len(signs) > 1), ("in significance", len(verdicts) > 1)) if yes
+            )
             lines += [
                 f"**Warning: the replicates disagree** ({how}): {words}. One draw of canaries, masks and "
                 "members does not settle this answer; read the combined row.",
+                "",
+            ]
+        elif len(verdicts) == 1 and said != next(iter(verdicts)):
+            lines += [
+                f"Every replicate alone says {next(iter(verdicts))}, but their differences vary too much for "
+                f"the test over {len(each)} replicates (df = {len(each) - 1}) to confirm it: more replicates "
+                "would tell.",
                 "",
             ]
     return lines

@@ -153,3 +153,31 @@ def test_plan_counts_what_a_further_replicate_trains(tmp_path):
     assert r["members"] == {"rate0.7": 16, "rate0.95": 32}  # baseline and high rate (= the reference)
     assert r["first_members"] == 16 + 16 + 32 + 16 and r["utility_runs"] == 5 * 2 * 4
     assert r["member_seconds"] is None
+
+
+def _t3(diffs, ps, tmp_path):
+    rows = [
+        {"dataset": "digits", "arch": "mlp", "replicate": str(k + 1), "diff_pp": d, "p_value": p}
+        for k, (d, p) in enumerate(zip(diffs, ps, strict=True))
+    ]
+    df = pd.DataFrame(rows)
+    r = across(diffs, ps)
+    df.loc[len(df)] = {"dataset": "digits", "arch": "mlp", "replicate": "combined", "diff_pp": r["score"]} | {
+        "p_value": r["p"]
+    }
+    df["std_pp"], df["holds"], df["note"], df["test_set"], df["n_removed"] = 0.1, r["holds"], "", "dedup", 20
+    df["acc_memorized_removed"], df["acc_random_removed"], df["significant_0.05"] = 97.0, 97.0, False
+    path = tmp_path / "table3.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_the_summary_gives_the_combined_answer_and_warns_when_replicates_disagree(tmp_path):
+    from memgen.report import summary_rst
+
+    text = summary_rst(None, _t3([-0.11, 0.28, -0.04], [0.19, 0.0027, 0.61], tmp_path), {})
+    assert "**digits / mlp, 3 replicates:** removing the memorized points changes accuracy by +0.04" in text
+    assert "**Warning: the replicates disagree** (in sign and in significance)" in text
+    assert "replicates 1, 3: no significant difference; replicate 2: helps" in text
+    agree = summary_rst(None, _t3([-0.38, -0.82, -0.26], [2e-6, 1e-10, 0.004], tmp_path), {})
+    assert "Warning" not in agree and "Every replicate alone says hurts, but" in agree

@@ -258,7 +258,10 @@ def test_table1_orders_variants_baseline_first_and_labels_them(tmp_path):
     assert t["setting"].tolist() == [
         "Baseline (Feldman and Zhang setup)", "+ Fractional difference", "+ Principled (null) threshold"
     ]  # fmt: skip
-    assert t.columns.tolist()[:4] == ["dataset", "arch", "variant", "setting"]
+    assert t.columns.tolist()[:5] == ["dataset", "arch", "replicate", "variant", "setting"]
+    assert t["replicate"].astype(str).tolist() == ["1"] * 3 and "combined" not in set(
+        t["replicate"].astype(str)
+    )
     base, frac, null = t.to_dict("records")
     # baseline differences 1, 3: Score 2, std √2, paired t = 2 with 1 df: p = 1 − 2·atan(2)/π
     assert base["score_pp"] == pytest.approx(2.0) and base["std_pp"] == pytest.approx(math.sqrt(2))

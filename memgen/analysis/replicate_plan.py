@@ -13,6 +13,11 @@ from pathlib import Path
 import memgen.config as mc
 from memgen.utility.variants import VARIANTS, removal_id, test_set
 
+# Seconds of a short job (scores, thresholds, a utility table...: Python start-up and Snakemake's bookkeeping)
+# on 2 cores: R = 5 digits took 185 s per further replicate, 104 s of it in the member and utility jobs timed
+# by their benchmark files, 81 s over its 23 short jobs (docs/results/digits-replicates.md)
+SHORT_JOB_SECONDS = 3.5
+
 
 def replicate_ensembles(config: dict, dataset: str) -> list[str]:
     """The score ensembles a further replicate of `dataset` trains."""
@@ -42,6 +47,11 @@ def cost(config: dict, replicates: int, logs: str | Path = "logs") -> list[dict]
             ens = replicate_ensembles(config, d)
             removals = sorted({removal_id(config, v) for v in VARIANTS})
             runs = len(removals) * 2 * mc.utility_seeds(config, d)
+            member_jobs = sum(mc.members(config, d, e) // config["shard_size"] for e in ens)
+            run_jobs = runs // config["utility"]["shard_size"]
+            # index, canaries, duplicates, memorized; per ensemble masks, scores, fitcheck, thresholds;
+            # per removal set the set; per variant its utility table
+            short_jobs = 4 + 4 * len(ens) + len(removals) + len(VARIANTS)
             member_logs = [f for e in ens for f in (logs / d / a / e / "members").glob("*/*.benchmark.tsv")]
             utility_logs = list((logs / d / a / "utility").glob("*/*/*.benchmark.tsv"))
             out.append(
@@ -53,6 +63,8 @@ def cost(config: dict, replicates: int, logs: str | Path = "logs") -> list[dict]
                     "members": {e: mc.members(config, d, e) for e in ens},
                     "removal_sets": len(removals),
                     "utility_runs": runs,
+                    "jobs": member_jobs + run_jobs + short_jobs,
+                    "short_jobs": short_jobs,
                     "member_seconds": _seconds(member_logs) if member_logs else None,
                     "utility_seconds": _seconds(utility_logs) if utility_logs else None,
                 }
@@ -77,11 +89,13 @@ def format_cost(rows: list[dict], source: str) -> str:
             f"{more * runs} utility runs more",
         ]
         if r["member_seconds"] is not None and r["utility_seconds"] is not None:
-            per = r["member_seconds"] + r["utility_seconds"]
+            short = r["short_jobs"] * SHORT_JOB_SECONDS
+            per = r["member_seconds"] + r["utility_seconds"] + short
             lines.append(
                 f"  measured in replicate 1's logs: {r['member_seconds']:.0f} s of those members' jobs, "
-                f"{r['utility_seconds']:.0f} s of utility jobs: ~{per / 60:.1f} min of job time per further "
-                f"replicate, ~{more * per / 60:.0f} min more for R = {r['replicates']} (jobs run in turn)"
+                f"{r['utility_seconds']:.0f} s of utility jobs, ~{short:.0f} s for {r['short_jobs']} short "
+                f"jobs ({r['jobs']} jobs in all): ~{per / 60:.1f} min per further replicate, "
+                f"~{more * per / 60:.0f} min more for R = {r['replicates']} on these cores (jobs run in turn)"
             )
         else:
             lines.append(
