@@ -141,6 +141,11 @@ def _image(path: Path, width: str = "100%", alt: str = "the most memorized train
     ]
 
 
+def _text(x) -> str:
+    """A table's text cell; an empty one (read as NaN) stays empty."""
+    return "" if pd.isna(x) else str(x)
+
+
 def _count(x) -> str:
     if pd.isna(x):
         return "n/a"
@@ -353,7 +358,7 @@ def _leakage(dataset: str, arch: str, paths: dict) -> list[str]:
     rows = [
         [r["source"], str(r["pairs"]), str(r["test_points"]),
          f"{r['found_pair']} ({_pct(r['found_pair_share'])})",
-         f"{r['found_test_point']} ({_pct(r['found_test_point_share'])})", str(r["note"])]
+         f"{r['found_test_point']} ({_pct(r['found_test_point_share'])})", _text(r["note"])]
         for _, r in dup.iterrows()
     ]  # fmt: skip
     lines += _table(
@@ -363,7 +368,7 @@ def _leakage(dataset: str, arch: str, paths: dict) -> list[str]:
     lines += [f"Table 3 ({split['variant'].iloc[0]}) split by partner: memorized-vs-random difference.", ""]
     rows = [
         [str(r["test_set"]), PART_WORDS.get(r["part"], r["part"]), str(r["n_test"]),
-         f"{_num(r['diff_pp'], '{:+.2f}')} ± {_num(r['std_pp'])} pp", _p(r["p_value"]), str(r["note"])]
+         f"{_num(r['diff_pp'], '{:+.2f}')} ± {_num(r['std_pp'])} pp", _p(r["p_value"]), _text(r["note"])]
         for _, r in split.iterrows()
     ]  # fmt: skip
     lines += _table(["test set", "test points", "n", "difference", "p", "note"], rows)

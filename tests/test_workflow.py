@@ -56,6 +56,7 @@ def test_complete_run_writes_every_artifact(study):
     assert set(split["part"]) == {"all", "with_partner", "without_partner"}
     summary = (r / "summary.rst").read_text()
     assert "leakage seen two ways" in summary and "the strongest influence pairs" in summary
+    assert "- nan" not in summary  # an empty note stays empty
     # the "all fixes" memorized set as a list (the audit): every row a natural point of the high-rate
     # ensemble with score >= τ, as many as thresholds.json counts, with the held-out members' vote
     from memgen.analysis.memorized import COLUMNS, read_memorized
