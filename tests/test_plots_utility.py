@@ -89,6 +89,30 @@ def test_fig_utility_with_significant_not_significant_and_empty(tmp_path):
     assert_written(ps)
 
 
+def test_fig_utility_draws_replicates_and_their_combined_bar(tmp_path):
+    from memgen.utility.jobs import with_replicates
+    from memgen.utility.replicates import table3_combined
+
+    def frame(d):
+        return utility_frame(
+            {s: 0.8 + x for s, x in enumerate(d)}, {s: 0.8 for s in range(len(d))}, 5, "dedup"
+        )
+
+    rows = [
+        {"dataset": name, "arch": "mlp", "utility": frame(d), "reason": ""}
+        for name, d in (
+            ("digits", [0.01, 0.011]),
+            ("digits.rep2", [-0.01, 0.0]),
+            ("digits.rep3", [0.0, 0.002]),
+        )
+    ]
+    t3 = with_replicates(table3(rows), table3_combined)
+    assert list(t3["replicate"]) == ["1", "2", "3", "combined"]
+    ps = paths(tmp_path, "fig5_replicates")
+    fig_utility(t3, ps)
+    assert_written(ps)
+
+
 def test_fig_removed_scores(tmp_path):
     sets = {
         "fixed": {"memorized": np.array([5, 6, 7]), "random": np.array([4, 8, 9]), "tau": 0.25, "reason": ""},

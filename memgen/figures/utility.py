@@ -165,7 +165,9 @@ def fig_utility(table3: pd.DataFrame, paths):
                 )
         several = rep.nunique() > 1
         names = [
-            f"{a}, all {int((~combined).sum())}" if r == "combined" else (f"{a}, rep. {r}" if several else a)
+            f"{a}, combined ({int((~combined).sum())})"
+            if r == "combined"
+            else (f"{a}, rep. {r}" if several else a)
             for a, r in zip(t["arch"].astype(str), rep, strict=True)
         ]
         ax.set_xticks(x, names, rotation=30, ha="right")
