@@ -324,13 +324,15 @@ PART_WORDS = {
 
 def _strongest_pairs(path, n: int = 5) -> list[str]:
     """The n strongest high-influence pairs of influence.csv, one row each."""
-    df = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    hi = df[df["high"].astype(str).str.lower() == "true"].sort_values(["infl", "se"], ascending=[False, True])
+    from memgen.influence.jobs import read_influence
+
+    df = read_influence(path)
+    hi = df[df["high"]].sort_values(["infl", "se"], ascending=[False, True])
     if hi.empty:
         return [f"No high-influence pair among the {len(df)} kept pairs.", ""]
 
     def name(file, split, i) -> str:
-        return str(file) if isinstance(file, str) and file else f"{split} #{i}"
+        return file or f"{split} #{i}"  # read_influence reads a missing file as ""
 
     rows = [
         [
@@ -338,7 +340,7 @@ def _strongest_pairs(path, n: int = 5) -> list[str]:
             f"{name(r['test_file'], 'test', r['test_index'])} ({r['test_label_name']})",
             f"{r['infl']:.2f} ± {r['se']:.2f}",
             _p(r["p_adjusted"]),
-            "yes" if str(r["memorized"]).lower() == "true" else "no",
+            "yes" if r["memorized"] else "no",
         ]
         for _, r in hi.head(n).iterrows()
     ]

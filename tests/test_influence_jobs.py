@@ -31,6 +31,12 @@ def outputs(pred, labels):
     }
 
 
+def influence(tmp, members, out="influence.csv"):
+    """write_influence on the study's files, to tmp / out."""
+    inputs = [tmp / f for f in ("masks.npz", "index.npz", "canaries.npz", "memorized.csv")]
+    return write_influence(inputs[0], members, *inputs[1:], tmp / out, PARAMS)
+
+
 @pytest.fixture
 def study(tmp_path):
     """K members of a 10-point, 6-test-point, 3-class dataset. Test point 0 is right exactly when training
@@ -72,15 +78,7 @@ def study(tmp_path):
 def test_influence_csv_names_the_planted_twin(study):
     tmp, members, mask = study
     out = tmp / "influence.csv"
-    got = write_influence(
-        tmp / "masks.npz",
-        members,
-        tmp / "index.npz",
-        tmp / "canaries.npz",
-        tmp / "memorized.csv",
-        out,
-        PARAMS,
-    )
+    got = influence(tmp, members)
     table = read_influence(out)
     assert list(table.columns) == list(INFLUENCE_COLUMNS)
     first = table[(table["test_index"] == 0) & (table["rank"] == 1)].iloc[0]
@@ -102,30 +100,14 @@ def test_a_member_of_the_wrong_shape_fails_in_one_line_naming_it(study):
         {"train": outputs(labels, labels), "test_original": outputs(np.zeros(T - 1), np.zeros(T - 1))},
     )
     with pytest.raises(MemgenError) as e:
-        write_influence(
-            tmp / "masks.npz",
-            members,
-            tmp / "index.npz",
-            tmp / "canaries.npz",
-            tmp / "memorized.csv",
-            tmp / "i.csv",
-            PARAMS,
-        )
+        influence(tmp, members, "i.csv")
     assert members[5] in str(e.value) and "\n" not in str(e.value)
     assert not (tmp / "i.csv").exists()
 
 
 def test_the_detector_comparison_counts_pairs_both_ways(study):
     tmp, members, _ = study
-    write_influence(
-        tmp / "masks.npz",
-        members,
-        tmp / "index.npz",
-        tmp / "canaries.npz",
-        tmp / "memorized.csv",
-        tmp / "influence.csv",
-        PARAMS,
-    )
+    influence(tmp, members)
     high = read_influence(tmp / "influence.csv")
     n_high = int(high["high"].sum())
     # the detector lists the twin (3, 0) and a pair influence does not know (5, 2)
@@ -149,15 +131,7 @@ def test_table3_split_matches_a_hand_computation(study):
     """Two seeds per condition; test point 0 has the memorized partner 3. Memorized-removed runs miss test
     point 0 and get the rest right; random-removed runs get everything right but test point 5 on seed 1."""
     tmp, members, _ = study
-    write_influence(
-        tmp / "masks.npz",
-        members,
-        tmp / "index.npz",
-        tmp / "canaries.npz",
-        tmp / "memorized.csv",
-        tmp / "influence.csv",
-        PARAMS,
-    )
+    influence(tmp, members)
     test_labels = np.arange(T) % C
     runs = []
     for condition in ("memorized", "random"):

@@ -276,6 +276,11 @@ def load_run(path) -> dict:
     }
 
 
+def benchmark_seconds(files) -> float:
+    """Wall seconds (`s`) of Snakemake benchmark files, summed."""
+    return sum(float(pd.read_csv(f, sep="\t")["s"].sum()) for f in files)
+
+
 def member_minutes(ensemble_dir, members: int) -> tuple[float | None, str | None]:
     """Measured job time per member: the member jobs' benchmark files (logs/<dataset>/<arch>/<ens>/members/
     <block>/<first>.benchmark.tsv, wall seconds `s`) summed and divided by K; (None, None) without them.
@@ -288,8 +293,7 @@ def member_minutes(ensemble_dir, members: int) -> tuple[float | None, str | None
     files = sorted(logs.glob("*/*.benchmark.tsv"))
     if not files:
         return None, None
-    seconds = sum(float(pd.read_csv(f, sep="\t")["s"].sum()) for f in files)
-    return seconds / members / 60.0, f"{len(files)} member jobs' benchmark files in {logs}"
+    return benchmark_seconds(files) / members / 60.0, f"{len(files)} member jobs' benchmark files in {logs}"
 
 
 def _evaluate(pts, members: int, s: dict, seed: int, with_stability: bool) -> dict:

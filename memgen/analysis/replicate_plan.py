@@ -7,10 +7,10 @@ high-rate ensembles (and the reference's first members where the duplicate detec
 removal sets' utility runs; no leave-one-out, no other ensemble, no figure.
 """
 
-import csv
 from pathlib import Path
 
 import memgen.config as mc
+from memgen.analysis.planner import benchmark_seconds
 from memgen.utility.variants import VARIANTS, removal_id, test_set
 
 # Seconds of a short job (scores, thresholds, a utility table...: Python start-up and Snakemake's bookkeeping)
@@ -26,15 +26,6 @@ def replicate_ensembles(config: dict, dataset: str) -> list[str]:
     if detect and any(test_set(config, dataset, v) == "dedup" for v in VARIANTS):
         ens.add(mc.reference(config))  # the detector reads the reference's first members
     return sorted(ens)
-
-
-def _seconds(files) -> float:
-    total = 0.0
-    for f in files:
-        with open(f) as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t"))
-        total += sum(float(r["s"]) for r in rows)
-    return total
 
 
 def cost(config: dict, replicates: int, logs: str | Path = "logs") -> list[dict]:
@@ -65,8 +56,8 @@ def cost(config: dict, replicates: int, logs: str | Path = "logs") -> list[dict]
                     "utility_runs": runs,
                     "jobs": member_jobs + run_jobs + short_jobs,
                     "short_jobs": short_jobs,
-                    "member_seconds": _seconds(member_logs) if member_logs else None,
-                    "utility_seconds": _seconds(utility_logs) if utility_logs else None,
+                    "member_seconds": benchmark_seconds(member_logs) if member_logs else None,
+                    "utility_seconds": benchmark_seconds(utility_logs) if utility_logs else None,
                 }
             )
     return out

@@ -12,16 +12,17 @@ from memgen.data.duplicates import load_duplicate_list
 from memgen.data.index import load_index
 from memgen.ensemble.outputs import load_outputs
 from memgen.errors import fail
-from memgen.influence.compute import high_influence, influence_pairs
+from memgen.influence.compute import PAIR_COLUMNS, high_influence, influence_pairs
 from memgen.influence.leakage import against_duplicates, parts, with_partner
 from memgen.io import load_npz, save_csv
 from memgen.utility.jobs import run_accuracies
 from memgen.utility.removal import load_removal
 from memgen.utility.runs import dedup_keep, utility_frame
-from memgen.utility.stats import paired_score
+from memgen.utility.tables import table3
 
 log = logging.getLogger(__name__)
 
+STAT_COLUMNS = PAIR_COLUMNS[2:]  # rank .. n_out, as memgen.influence.compute gives them
 TEST_SET = "original"  # score members are evaluated on the dataset's own test set (memgen/ensemble/jobs.py)
 INFLUENCE_COLUMNS = (
     "train_index",
@@ -33,15 +34,7 @@ INFLUENCE_COLUMNS = (
     "test_file",
     "test_label",
     "test_label_name",
-    "rank",
-    "infl",
-    "se",
-    "p_value",
-    "p_adjusted",
-    "infl_log_odds",
-    "se_log_odds",
-    "n_in",
-    "n_out",
+    *STAT_COLUMNS,
     "high",
     "memorized",
 )
@@ -128,7 +121,7 @@ def influence_table(pairs: pd.DataFrame, idx: dict, params: dict, memorized: np.
             "test_label_name": classes[test_label],
         }
     )
-    for c in ("rank", "infl", "se", "p_value", "p_adjusted", "infl_log_odds", "se_log_odds", "n_in", "n_out"):
+    for c in STAT_COLUMNS:
         table[c] = pairs[c].to_numpy()
     table["high"] = high_influence(pairs, params["threshold"], params["alpha"])
     table["memorized"] = np.isin(train, memorized)
@@ -205,17 +198,9 @@ def _split_row(runs, labels, keep, removed: int, m: int) -> dict:
         raise fail(
             f"{len(df)} paired utility seeds, {m} expected", "pass every utility run of both conditions"
         )
-    s = paired_score(df["acc_memorized"].to_numpy(), df["acc_random"].to_numpy())
-    return {
-        "n_test": n,
-        "acc_memorized_removed": float(df["acc_memorized"].mean()),
-        "acc_random_removed": float(df["acc_random"].mean()),
-        "diff_pp": s["score"],
-        "std_pp": s["std"],
-        "p_value": s["p"],
-        "seeds": s["n"],
-        "note": "",
-    }
+    row = table3([{"dataset": "", "arch": "", "utility": df}]).iloc[0]  # as Table 3 computes its row
+    columns = ("acc_memorized_removed", "acc_random_removed", "diff_pp", "std_pp", "p_value", "seeds")
+    return {"n_test": n, **{c: row[c] for c in columns}, "note": ""}
 
 
 def write_table3_split(

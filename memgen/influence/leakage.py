@@ -79,4 +79,4 @@ def with_partner(pairs: pd.DataFrame, high: np.ndarray, memorized: np.ndarray, n
 
 def parts(base: np.ndarray, partner: np.ndarray) -> dict[str, np.ndarray]:
     """The test points of each part (PARTS) within `base` (bool [n_test]: the test set's points)."""
-    return {"all": base, "with_partner": base & partner, "without_partner": base & ~partner}
+    return dict(zip(PARTS, (base, base & partner, base & ~partner), strict=True))

@@ -64,57 +64,61 @@ def _note(group, result: dict) -> str:
     return words + ("; replicates disagree" if result["disagree"] else "")
 
 
+def _combined(df, keys: list[str], fields):
+    """One combined row per group `keys` of rows with more than one replicate (columns as df, the group's
+    first row's values where not combined): fields(g) -> (across() of the row's own difference, the columns
+    it combines), plus replicate "combined", n_removed's mean, holds and the note."""
+    import pandas as pd
+
+    rows = []
+    for _, g in df.groupby(keys, sort=False):
+        if len(g) < 2:
+            continue
+        r, combined = fields(g)
+        common = {
+            "replicate": COMBINED,
+            "n_removed": _mean(g["n_removed"]),
+            "holds": r["holds"],
+            "note": _note(g, r),
+        }
+        rows.append(dict(g.iloc[0]) | combined | common)
+    return pd.DataFrame(rows, columns=df.columns)
+
+
 def table3_combined(df):
     """One combined row per (dataset, arch) of Table 3 rows with more than one replicate (columns as df,
     `replicate` = "combined"): accuracies and the difference averaged over replicates, std_pp between
     replicates, p_value the t-test over replicates, seeds per replicate, holds."""
     import pandas as pd
 
-    rows = []
-    for _, g in df.groupby(["dataset", "arch"], sort=False):
-        if len(g) < 2:
-            continue
+    def fields(g):
         r = across(g["diff_pp"], g["p_value"])
-        row = dict(g.iloc[0])
-        row |= {
-            "replicate": COMBINED,
+        return r, {
             "acc_memorized_removed": _mean(g["acc_memorized_removed"]),
             "acc_random_removed": _mean(g["acc_random_removed"]),
             "diff_pp": r["score"],
             "std_pp": r["std"],
             "p_value": r["p"],
             "significant_0.05": pd.NA if math.isnan(r["p"]) else bool(r["p"] < ALPHA),
-            "n_removed": _mean(g["n_removed"]),
-            "holds": r["holds"],
-            "note": _note(g, r),
         }
-        rows.append(row)
-    return pd.DataFrame(rows, columns=df.columns)
+
+    return _combined(df, ["dataset", "arch"], fields)
 
 
 def table1_combined(df):
     """One combined row per (dataset, arch, variant) of Table 1 rows with more than one replicate: score and
     Δ averaged over replicates (Δ = variant − baseline within each replicate, so paired by replicate),
     std_pp between replicates, p_value and delta_p_value t-tests over replicates, holds."""
-    import pandas as pd
 
-    rows = []
-    for _, g in df.groupby(["dataset", "arch", "variant"], sort=False):
-        if len(g) < 2:
-            continue
+    def fields(g):
         r = across(g["score_pp"], g["p_value"])
         delta = across(g["delta_pp"], g["delta_p_value"])
-        row = dict(g.iloc[0])
-        row |= {
-            "replicate": COMBINED,
+        return r, {
             "score_pp": r["score"],
             "std_pp": r["std"],
             "p_value": r["p"],
             "delta_pp": delta["score"],
             "delta_p_value": delta["p"],
-            "n_removed": _mean(g["n_removed"]),
-            "holds": r["holds"],
-            "note": _note(g, r),
         }
-        rows.append(row)
-    return pd.DataFrame(rows, columns=df.columns)
+
+    return _combined(df, ["dataset", "arch", "variant"], fields)
