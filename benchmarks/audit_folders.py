@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/audit_folders.py digits     # 1,797 digits as 20-px JPEGs, only train/
     .venv/bin/python benchmarks/audit_folders.py fashion    # 10,000 Fashion-MNIST images as 28-px PNGs
-    .venv/bin/python benchmarks/audit_folders.py --smoke    # 200 digits at 8 px, --no-utility: it runs
+    .venv/bin/python benchmarks/audit_folders.py --smoke    # 200 digits at 8 px, 64 members, 10 epochs,
+                                                            # --no-utility: it runs (seconds, not an audit)
 
 Writes the folder under --work (default ./memgen-audit-bench), runs `memgen audit DIR --cores 2` and
 prints the audit's plan line, its stage lines' last one, the wall time and the memorized count. Goals on
@@ -74,7 +75,9 @@ def main() -> None:
     ap.add_argument(
         "--work", type=Path, default=Path("memgen-audit-bench"), help="where folders and audits go"
     )
-    ap.add_argument("--smoke", action="store_true", help="200 digits at 8 px, no Table 3: it runs")
+    ap.add_argument(
+        "--smoke", action="store_true", help="200 digits at 8 px, 64 members, 10 epochs, no Table 3: it runs"
+    )
     args = ap.parse_args()
     work = args.work / ("smoke" if args.smoke else args.folder)
     folder = work / "images"
@@ -83,7 +86,8 @@ def main() -> None:
             fashion_pngs(folder)
         else:
             digits_jpegs(folder, images=200 if args.smoke else 0)
-    extra = ["--no-utility", "--image-size", "8"] if args.smoke else []
+    # the smoke size bounds the work (64 members, 10 epochs), so a slow or loaded machine needs no timeout
+    extra = ["--no-utility", "--image-size", "8", "--members", "64", "--epochs", "10"] if args.smoke else []
     wall, out = audit(folder, work / "audit", extra)
     plan = next(
         (line for line in out.splitlines() if line.startswith("memgen audit plan:")), "(no plan line)"

@@ -55,9 +55,12 @@ def audit_config(
     test_fraction: float,
     scope: str = "answer",
     n_train: int = 0,
+    members: int | None = None,
+    epochs: int | None = None,
 ) -> dict:
     """The default study's config with `datasets` replaced by the folder; a scope other than full keeps only
-    the high-rate ensemble, which the answer (the all-fixes variant) rests on."""
+    the high-rate ensemble, which the answer (the all-fixes variant) rests on. `members` (K of the high-rate
+    ensemble) and `epochs` override the default study's for a quicker, coarser look."""
     config = yaml.safe_load((workflow_dir() / "config.yaml").read_text())
     config["scope"] = scope
     if scope != "full":
@@ -72,9 +75,11 @@ def audit_config(
             "test_fraction": test_fraction,  # used only when the folder has no test/
             "duplicates": "detect",
             "archs": {arch: {}},
-            "training": audit_training(n_train),
+            "training": audit_training(n_train) | ({"epochs": epochs} if epochs else {}),
         }
     }
+    if members:
+        config["ensembles"][config["ablation"]["high_rate"]]["members"] = members
     return config
 
 
@@ -286,6 +291,8 @@ def run_audit(
     dry_run=False,
     extra=(),
     scope="answer",
+    members=None,
+    epochs=None,
 ) -> int:
     """Write the config, print the plan, run the study, build the report. Returns Snakemake's status."""
     import memgen.config as mc
@@ -298,9 +305,8 @@ def run_audit(
         print(f"memgen audit: image size {image_size} px (the images' typical side, at most 32)", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     images = count_images(folder)
-    config = audit_config(
-        folder, name, arch, image_size, test_fraction, scope, train_count(images, test_fraction)
-    )
+    n_train = train_count(images, test_fraction)
+    config = audit_config(folder, name, arch, image_size, test_fraction, scope, n_train, members, epochs)
     mc.validate(yaml.safe_load(yaml.safe_dump(config)))  # a wrong option fails here, in one line
     (out / "config.yaml").write_text(
         "# written by `memgen audit`: the default study's settings on one image folder; edit and rerun\n"

@@ -111,6 +111,12 @@ def _add_audit(sub) -> None:
         action="store_true",
         help="skip Table 3's retraining: the memorized set and gallery only",
     )
+    p.add_argument(
+        "--members",
+        type=int,
+        help="members of the rate-0.95 ensemble (default 256; a multiple of 64): fewer is quicker and coarser",
+    )
+    p.add_argument("--epochs", type=int, help="training epochs of every model (default: the recipe's)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--cores", type=int, default=2, help="local CPU cores for Snakemake (default 2)")
     where.add_argument("--profile", help="a Snakemake profile instead, e.g. profiles/slurm")
@@ -135,6 +141,8 @@ def _run_audit(args) -> int:
         dry_run=args.dry_run,
         extra=args.passthrough,
         scope="full" if args.full else "memorized" if args.no_utility else "answer",
+        members=args.members,
+        epochs=args.epochs,
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from workflow_helpers import guard
 
 MEMGEN = [sys.executable, "-m", "memgen"]
 
@@ -54,7 +55,7 @@ def test_audit_dry_run_of_a_train_only_folder_plans_the_study(tmp_path):
         [*MEMGEN, "audit", str(folder), "--image-size", "16", "--out", str(out), "-n"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=guard(300),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "members_0" in proc.stdout and "memorized" in proc.stdout
@@ -74,7 +75,7 @@ def test_audit_of_digits_pngs_names_the_memorized_files(tmp_path):
         [*MEMGEN, "audit", str(folder), "--cores", "2", "--out", str(out), "--", "--max-threads", "1"],
         capture_output=True,
         text=True,
-        timeout=1500,
+        timeout=guard(1500),
     )
     wall = time.time() - t0
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
@@ -118,6 +119,10 @@ def test_audit_config_keeps_only_what_its_scope_needs(tmp_path):
     # a large folder trains half the epochs: each epoch has more steps
     large = audit_config(tmp_path, "photos", "mlp", 16, 0.2, n_train=9500)["datasets"]["photos"]["training"]
     assert large["epochs"] == 30 and "epochs" not in lean["datasets"]["photos"]["training"]
+    # --members and --epochs: a quicker, coarser look (the benchmark's smoke size)
+    quick = mc.validate(audit_config(tmp_path, "photos", "mlp", 16, 0.2, members=64, epochs=10))
+    assert quick["ensembles"]["rate0.95"]["members"] == 64
+    assert quick["datasets"]["photos"]["training"]["epochs"] == 10
 
 
 def test_audit_plan_line_and_stage_progress():

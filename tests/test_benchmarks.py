@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from workflow_helpers import guard
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -60,7 +61,7 @@ def test_smoke_run_prints_its_figures(script, tmp_path):
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=guard(300),
     )
     out = proc.stdout
     assert proc.returncode == 0, f"exit {proc.returncode}\n{out[-3000:]}\n{proc.stderr[-3000:]}"

@@ -11,6 +11,7 @@ import subprocess
 
 import pandas as pd
 import pytest
+from workflow_helpers import guard
 
 from memgen.report import summary_rst
 
@@ -37,7 +38,7 @@ def dump_dom(exe: str, url: str) -> str:
         "--dump-dom",
         url,
     ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=True).stdout
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=guard(180), check=True).stdout
 
 
 @pytest.fixture(scope="module")

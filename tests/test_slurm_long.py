@@ -131,6 +131,16 @@ def _finish(procs: dict, walls: dict, t0: float, deadline: float) -> None:
         time.sleep(1)
 
 
+def _jobs_whose_log_says(work: Path, ids: list[str], text: str) -> list[str]:
+    """The SLURM job ids among `ids` whose job log (Snakemake's slurm_logs) contains `text`."""
+    return [
+        i
+        for i in ids
+        for slurm_log in work.glob(f".snakemake/slurm_logs/rule_members_0/**/{i}.log")
+        if text in slurm_log.read_text()
+    ]
+
+
 def test_long_member_over_time_limits_requeue_and_sigkill(slurm_cluster, tmp_path):  # noqa: F811
     tl = copy_workflow(tmp_path / "timelimit", _config(EPOCHS))
     rq = copy_workflow(tmp_path / "requeue", _config(RQ_EPOCHS))
@@ -195,12 +205,9 @@ def test_long_member_over_time_limits_requeue_and_sigkill(slurm_cluster, tmp_pat
     )
     for name, work in (("timelimit", tl), ("requeue", rq)):
         ids = re.findall(r"submitted with SLURM jobid (\d+)", texts[name])
-        stops = [
-            i
-            for i in ids
-            for slurm_log in work.glob(f".snakemake/slurm_logs/rule_members_0/**/{i}.log")
-            if "stopped early (exit 75" in slurm_log.read_text()
-        ]
+        stops = _jobs_whose_log_says(work, ids, "stopped early (exit 75")
+        # a job whose member was stored a moment before SLURM's limit cancelled it finished its work
+        done = _jobs_whose_log_says(work, ids, "rule members_0 done in")
         log = (work / "logs/digits/cnn/rate0.5/members/0/0.log").read_text()
         print(f"{name}: {len(ids)} SLURM jobs, {len(stops)} of their logs show a stop on SIGTERM with a save")
         assert "resumed at epoch" in log, log[-2000:]
@@ -208,8 +215,11 @@ def test_long_member_over_time_limits_requeue_and_sigkill(slurm_cluster, tmp_pat
         if name == "timelimit":
             # How many jobs it takes depends on where SLURM's ~30 s limit check falls (a job runs 60-90 s) and
             # on the CPU the other runs leave; what must hold: the member needed more than one job, and
-            # every job but the last stopped on the limit's SIGTERM with a save.
-            assert len(ids) >= 2 and len(stops) == len(ids) - 1, (ids, stops, texts[name][-3000:])
+            # every job but the last stopped on the limit's SIGTERM with a save. A job that stored its member
+            # a second before the limit cancelled it (seen once) is a success too: every job stopped with a
+            # save or stored the member, and the last one stored it.
+            assert len(ids) >= 2 and ids[-1] in done, (ids, stops, done, texts[name][-3000:])
+            assert set(stops) | set(done) == set(ids), (ids, stops, done, texts[name][-3000:])
         else:  # one job (requeued in place, the same id), then the retry after the SIGKILL
             assert len(ids) == 2, (ids, texts[name][-3000:])
             assert "SIGTERM received: stopped after epoch" in stopped, stopped[-2000:]

@@ -1,9 +1,11 @@
 """Run the real workflow on a copy of it in a temporary folder (shared by the workflow tests)."""
 
+import functools
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -15,6 +17,26 @@ PARTS = ["Snakefile", "rules", "workflow_scripts", "schemas", "profiles", "repor
 # anything else busy (the SLURM tests beside them in ci/test.sh), a 2-thread torch job stalls at every op's
 # barrier; a 32-member digits shard took 34 s on 2 threads and 1.1 s on 1 on a loaded machine.
 RUN_OPTIONS = ["--cores", "2", "--max-threads", "1"]
+# A test's timeout is a hang guard, never a speed test: its budget fits the project's reference machine,
+# where CALIBRATION_LOOPS of a pure-Python loop take CALIBRATION_REF_S; it is scaled by how much slower this
+# machine runs that loop now and by LOAD_MARGIN: a correct run on a 3x slower, loaded machine never hits it.
+CALIBRATION_LOOPS = 3_000_000
+CALIBRATION_REF_S = 0.2
+LOAD_MARGIN = 4
+
+
+@functools.cache
+def slowdown() -> float:
+    """How many times slower than the reference machine this one runs a fixed loop (at least 1)."""
+    t0, s = time.perf_counter(), 0
+    for i in range(CALIBRATION_LOOPS):
+        s += i * i
+    return max(1.0, (time.perf_counter() - t0) / CALIBRATION_REF_S)
+
+
+def guard(seconds: float) -> float:
+    """A hang guard for work that takes well under `seconds` on the reference machine."""
+    return seconds * slowdown() * LOAD_MARGIN
 
 
 def copy_workflow(dest: Path, config: dict | None = None) -> Path:
@@ -49,7 +71,7 @@ def snakemake(workdir: Path, *args, timeout=900, check=True, **kw) -> subprocess
         str(workdir / "Snakefile"),
         *args,
     ]
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, **kw)
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=guard(timeout), **kw)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
