@@ -24,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 
 import memgen
+from memgen import numerics
 from memgen.errors import MemgenError, fail
 from memgen.io import load_json, save_json
 
@@ -268,6 +269,8 @@ def write_records(
             "platform": platform.platform(),
             "python_executable": sys.executable,
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            # what decides the last bits of a trained member: kernel path, math libraries, CPU
+            "numerics": numerics.record(),
         },
         "cwd": cwd.as_posix(),
         "log": _rel(log, cwd) if log else None,

@@ -151,6 +151,15 @@ def _code(code) -> str:
     return f"code {commit[:10]}" + ("+dirty" if dirty is True else "" if dirty is False else "?")
 
 
+def _numerics_text(rec: dict | None) -> str | None:
+    """What decided a job's last bits (memgen/numerics.py), for a job that ran torch."""
+    if not rec or "torch_cpu_capability" not in rec:
+        return None
+    env = ", ".join(f"{k}={v}" for k, v in rec.get("env", {}).items() if v)
+    kernels = f"torch kernels {rec['torch_cpu_capability']}"
+    return f"{rec['mode']}, {kernels}, {env or 'no pin'}; {rec.get('cpu_model')}"
+
+
 def _node_lines(node: dict, pad: str, root_pkgs: dict | None) -> list[str]:
     """One file of the tree: its path, status and rule, then its record, checksum and reasons, indented."""
     mark = node["status"].upper() if node["status"] in BAD else node["status"]
@@ -165,6 +174,9 @@ def _node_lines(node: dict, pad: str, root_pkgs: dict | None) -> list[str]:
             f"{sub}{_code(node['code'])}; {node['started']} ({node['duration_s']} s)"
             f" on {node['device']} @ {(node['host'] or {}).get('hostname')}"
         )
+        path = _numerics_text((node["host"] or {}).get("numerics"))
+        if path:
+            lines.append(f"{sub}numerics: {path}")
         if node["packages"] and node["packages"] != root_pkgs:
             diff = {k: v for k, v in node["packages"].items() if (root_pkgs or {}).get(k) != v}
             lines.append(f"{sub}packages differ from the traced file's: {_summary(diff)}")

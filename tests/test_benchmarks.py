@@ -39,6 +39,11 @@ FIGURES = {
         r"eval: decode \+ centre, CPU\s+1\s+[\d,]+",
     ],
     "members_digits.py": [r"batched shard of 4: [\d.]+ s per member", r"speed-up: [\d.]+x"],
+    "numerics.py": [
+        r"portable \(memgen's pin\)\s+\w+\s+1 thread\(s\):\s+[\d.]+ s",
+        r"native here vs native on an AVX2 machine: same bits: (yes|no)",
+        r"portable / native time: [\d.]+x",
+    ],
     "scores_scale.py": [r'"scores_stage_seconds": [\d.]+', r"goals \(.*\): time (met|MISSED)"],
     "stream_memory.py": [r"peak PSS of job \+ workers: [\d,]+ MB", r"the member trained its whole epoch"],
 }
