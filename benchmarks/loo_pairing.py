@@ -10,7 +10,8 @@ over the N - 1 other points). The P points are the natural points the full model
 (`--points-from hard`, the default: where leave-one-out has something to measure, like the study's top
 stratum) or a seeded random sample (`random`: most of them every model gets right either way, se 0).
 Prints the mean jackknife se of fz_loo and frac_loo over the points (for fz the paired t-based se,
-sd(full_m - loo_m) / sqrt(M)), and how many points' pairs disagree at all, for both.
+sd(full_m - loo_m) / sqrt(M); the root of `<d>_loo_var`, without the floor loo.csv's se has where every pair
+agrees), and how many points' pairs disagree at all, for both.
 """
 
 import argparse
@@ -111,7 +112,7 @@ def main() -> None:
         what = "paired (same batches, point skipped)" if paired else "unpaired (fresh order over N - 1)"
         differ = int((fc != lc).any(0).sum())
         print(
-            f"{what:<38}{s['fz_loo_se'].mean():>10.4f}{s['frac_loo_se'].mean():>12.4f}"
+            f"{what:<38}{np.sqrt(s['fz_loo_var']).mean():>10.4f}{np.sqrt(s['frac_loo_var']).mean():>12.4f}"
             f"{differ:>28} of {len(points)}"
         )
     print(f"total {time.time() - t0:.1f} s")

@@ -10,7 +10,6 @@ Everything lands under `<out>/`: results/, logs/, results/report.html; `results/
 names the flagged files. Rerunning the same command continues where it stopped.
 """
 
-import re
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from memgen.audit_progress import Progress, job_overhead, light_jobs, minutes, plan_seconds
 from memgen.errors import fail
 
 REPO = Path(__file__).resolve().parents[1]
@@ -153,17 +153,38 @@ def train_count(images: dict, test_fraction: float) -> int:
 
 def plan(config: dict, name: str, arch: str, images: dict, test_fraction: float) -> dict:
     """What the run trains: members of each ensemble (rate, training points each), utility runs and (the full
-    study) leave-one-out models; `point_epochs` is the training points they go through."""
+    study) leave-one-out models; `point_epochs` is the training points they go through; the jobs of each kind
+    and one job's point-epochs (`job_point_epochs`: members, utility, loo) for the progress lines."""
     n = train_count(images, test_fraction)
     members = {e: (v["members"], v["rate"]) for e, v in config["ensembles"].items()}
     seeds = config["utility"]["seeds"] if config["scope"] in ("full", "answer") else 0
     variants = 6 if config["scope"] == "full" else 1  # the ablation's variants each get their utility runs
-    runs = 2 * seeds * variants  # memorized and random removal, every seed
+    runs = 3 * seeds * variants  # memorized, random and class-matched random removal, every seed
     epochs = config["datasets"][name]["training"].get("epochs", config["training"]["epochs"])
     loo = config["loo"]
     loo_models = (1 + loo["top"] + loo["random"]) * loo["members"] if config["scope"] == "full" else 0
     point_epochs = (sum(k * r * n for k, r in members.values()) + (runs + loo_models) * n) * epochs
-    return {"n": n, "members": members, "utility_runs": runs, "point_epochs": point_epochs, "arch": arch}
+    shard, ushard = config.get("shard_size", 32), config["utility"].get("shard_size", 20)
+    member_jobs = sum(k // shard for k, _ in members.values())
+    loo_jobs = (1 + loo["top"] + loo["random"]) if loo_models else 0
+    mean_rate = sum(k * r for k, r in members.values()) / max(1, sum(k for k, _ in members.values()))
+    per_job = {
+        "members": shard * mean_rate * n * epochs,
+        "utility": ushard * n * epochs,
+        "loo": loo["members"] * n * epochs,
+    }
+    return {
+        "n": n,
+        "members": members,
+        "utility_runs": runs,
+        "point_epochs": point_epochs,
+        "arch": arch,
+        "member_jobs": member_jobs,
+        "utility_jobs": -(-runs // ushard),
+        "loo_jobs": loo_jobs,
+        "light_jobs": light_jobs(config),
+        "job_point_epochs": per_job,
+    }
 
 
 def timed_epoch(
@@ -206,7 +227,7 @@ def timed_epoch(
 def plan_line(p: dict, images: dict, side: int, seconds: float | None, cores: int) -> str:
     ens = ", ".join(f"{k} members at rate {r}" for k, r in p["members"].values())
     runs = f" + {p['utility_runs']} utility runs" if p["utility_runs"] else ""
-    est = "" if seconds is None else f"; about {_minutes(seconds)} on {cores} core(s) (from one timed epoch)"
+    est = "" if seconds is None else f"; about {minutes(seconds)} on {cores} core(s) (from one timed epoch)"
     colour = "grey" if images["channels"] == 1 else "colour"
     return (
         f"memgen audit plan: {images['train'] + images['test']} images ({p['n']} to train on, {side} px "
@@ -214,60 +235,8 @@ def plan_line(p: dict, images: dict, side: int, seconds: float | None, cores: in
     )
 
 
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
-
-
-class Progress:
-    """One line per finished stage (a rule whose jobs are all done) with the time left for the whole run,
-    read from Snakemake's own lines: its job table, then `Finished jobid: i (Rule: r)`."""
-
-    TABLE_ROW = re.compile(r"^(\w+)\s+(\d+)$")
-    FINISHED = re.compile(r"Finished jobid: \d+ \(Rule: (\w+)\)")
-
-    def __init__(self, estimate: float | None):
-        self.estimate, self.start, self.total, self.done, self.table = estimate, time.time(), {}, {}, False
-
-    def weight(self, rule: str) -> float:
-        # training dominates: a member or utility job weighs 100 light jobs
-        return (
-            100.0
-            if rule.startswith("members_") or rule in ("utility_runs", "loo_removed", "loo_full")
-            else 1.0
-        )
-
-    def feed(self, line: str) -> str | None:
-        text = line.strip()
-        if text.startswith("Job stats"):
-            self.table, self.total = True, {}
-        elif self.table and text.startswith("total"):
-            self.table = False
-        elif self.table and (row := self.TABLE_ROW.match(text)) and row.group(1) != "all":
-            self.total[row.group(1)] = int(row.group(2))  # the target rule `all` is not a stage
-        m = self.FINISHED.search(text)
-        if not m:
-            return None
-        rule = m.group(1)
-        if rule not in self.total:  # the target rule `all`
-            return None
-        self.done[rule] = self.done.get(rule, 0) + 1
-        return self._line(rule) if self.done[rule] == self.total.get(rule) else None
-
-    def _line(self, rule: str) -> str:
-        elapsed = time.time() - self.start
-        work = sum(self.weight(r) * c for r, c in self.total.items())
-        done = sum(self.weight(r) * c for r, c in self.done.items())
-        left = max(0.0, elapsed * (work - done) / done if done else (self.estimate or 0.0))
-        stages = sum(1 for r, c in self.total.items() if self.done.get(r) == c)
-        return (
-            f"memgen audit: stage {rule} done ({stages} of {len(self.total)}), "
-            f"{_minutes(elapsed)} elapsed, about {_minutes(left)} left"
-        )
-
-
-def follow(cmd: list[str], estimate: float | None) -> int:
+def follow(cmd: list[str], progress: Progress) -> int:
     """Run Snakemake, passing its output through, and print a progress line per finished stage."""
-    progress = Progress(estimate)
     with subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     ) as proc:
@@ -313,17 +282,19 @@ def run_audit(
         + yaml.safe_dump(config, sort_keys=False)
     )
     p = plan(config, name, arch, images, test_fraction)
-    seconds = None
+    spe, overhead, seconds = None, 3.0, None
     if not dry_run and profile is None and p["n"]:  # a cluster's speed is not this machine's
-        seconds = (
-            timed_epoch(config, name, arch, p["n"], image_size, images["channels"])
-            * p["point_epochs"]
-            / cores
-        )
+        spe = timed_epoch(config, name, arch, p["n"], image_size, images["channels"])
+        overhead = job_overhead()
+        seconds = plan_seconds(p, spe, overhead, cores)
     print(plan_line(p, images, image_size, seconds, cores), flush=True)
+    if spe is not None:  # what every estimate below rests on (memgen/audit_progress.py)
+        print(
+            f"memgen audit: cost model: {spe * 1e6:.4f} us per training point-epoch, {overhead:.1f} s per job"
+        )
     cmd = snakemake_command(out, cores, profile, ["all", *(["-n"] if dry_run else []), *extra])
     print("memgen audit:", " ".join(cmd), flush=True)
-    code = subprocess.run(cmd).returncode if dry_run else follow(cmd, seconds)
+    code = subprocess.run(cmd).returncode if dry_run else follow(cmd, Progress(p, spe, overhead, cores))
     if code or dry_run:
         return code
     report = out / "results" / "report.html"

@@ -53,6 +53,79 @@ def _run_trace(args) -> int:
     return exit_code(nodes)
 
 
+_VERIFY_EPILOG = """examples:
+  memgen verify                         check results/ against its records; exit 1 if a file differs
+  memgen verify -n                      also list the jobs a repair would rerun (runs nothing)
+  memgen verify --repair --cores 8      rerun those jobs and what depends on them, then check again
+  memgen verify --repair --configfile configs/paper.yaml -- --profile profiles/slurm
+  memgen verify --records-only          records only, without asking Snakemake what `all` needs
+
+each line: CHANGED (bytes differ from the record: truncated, edited, half-written), MISSING (record
+without file), STALE (made from an input that has been remade or edited since), NOT BUILT (`all` needs it,
+no file and no record), NO RECORD (`all` needs it, the file has no record), BAD RECORD (unreadable
+sidecar); then the file, the rule that makes it, and why.
+A repair reruns the job of each listed file through Snakemake (--forcerun FILE; a member's outputs.npz
+reruns its members_<first> shard job) and every job downstream of it; options after -- go to Snakemake.
+exit status: 0 all files match their records (after a repair: all repaired), 1 some differ, 2 an input
+problem."""
+
+
+def _add_verify(sub) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="check every artifact of a results folder against its provenance record; repair what differs",
+        description=(
+            "Check every file under the results folder that has a provenance sidecar (<file>.prov.json):\n"
+            "its sha256 against the record, the recorded versions of its inputs against their own records,\n"
+            "and that it exists; then ask Snakemake which files `all` needs that were never built.\n"
+            "Snakemake itself misses a damaged file whose modification time is unchanged. With --repair,\n"
+            "print the dry run of the jobs that make the listed files and what depends on them, run them,\n"
+            "and check again. Run it in the workflow directory, with the config you run snakemake with."
+        ),
+        epilog=_VERIFY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--repair", action="store_true", help="rerun the jobs of the listed files, then verify again"
+    )
+    p.add_argument(
+        "-n", "--dry-run", action="store_true", help="list the jobs a repair would rerun; run nothing"
+    )
+    p.add_argument(
+        "--results", default="results", metavar="DIR", help="the results folder (default: results)"
+    )
+    p.add_argument(
+        "--cores", type=int, default=2, help="local CPU cores for the repair's Snakemake (default 2)"
+    )
+    p.add_argument("--configfile", nargs="+", default=[], metavar="FILE", help="as for snakemake")
+    p.add_argument(
+        "--records-only",
+        action="store_true",
+        help="check the records only: do not ask Snakemake which files `all` needs (no NOT BUILT lines)",
+    )
+    p.add_argument(
+        "--root",
+        default=".",
+        help="the workflow's working directory, where records' paths start (default: .)",
+    )
+    p.set_defaults(run=_run_verify)
+
+
+def _run_verify(args) -> int:
+    from memgen.verify import verify
+
+    return verify(
+        args.root,
+        args.results,
+        repair=args.repair,
+        dry_run=args.dry_run,
+        cores=args.cores,
+        configfiles=args.configfile,
+        records_only=args.records_only,
+        extra=args.passthrough,
+    )
+
+
 _AUDIT_EPILOG = """examples:
   memgen audit photos/                        photos/train/<class>/*.jpg (test/<class>/ optional)
   memgen audit photos/ --no-utility               the memorized set and gallery only (no retraining)
@@ -114,7 +187,7 @@ def _add_audit(sub) -> None:
     p.add_argument(
         "--members",
         type=int,
-        help="members of the rate-0.95 ensemble (default 256; a multiple of 64): fewer is quicker and coarser",
+        help="members of the rate-0.95 ensemble (default 256, a multiple of 64): fewer is quicker, coarser",
     )
     p.add_argument("--epochs", type=int, help="training epochs of every model (default: the recipe's)")
     where = p.add_mutually_exclusive_group()
@@ -351,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_trace(sub)
+    _add_verify(sub)
     _add_audit(sub)
     _add_plan(sub)
     return parser

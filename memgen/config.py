@@ -214,7 +214,25 @@ def _check_references(config: dict) -> None:
     if infl not in config["ensembles"]:
         raise fail(
             f"config: influence.ensemble = '{infl}' is not an ensemble",
-            f"use one of {sorted(config['ensembles'])}, or null for analysis.reference",
+            f"use one of {sorted(config['ensembles'])}, or null to let influence.crossfit choose",
+        )
+    _check_crossfit(config, infl)
+
+
+def _check_crossfit(config: dict, infl: str) -> None:
+    """With influence.crossfit, a named influence ensemble must not be one whose scores choose a memorized set
+    (its held-out members would decide both frac(i) and infl(i, j))."""
+    chosen = choosing_ensembles(config)
+    spec = config.get("influence") or {}
+    if not spec.get("ensemble") or not spec.get("crossfit", True):
+        return  # null: influence_ensemble picks a disjoint one where the study has one
+    if infl in chosen:
+        others = [e for e in config["ensembles"] if e not in chosen]
+        use = f"set influence.ensemble to one of {others}" if others else "add a score ensemble for influence"
+        raise fail(
+            f"config: influence pairs from {infl}, whose scores also choose the memorized sets "
+            f"(ensembles {chosen}): a memorized partner would be found by construction (influence.crossfit)",
+            f"{use}, or set influence.crossfit: false",
         )
 
 
@@ -260,9 +278,31 @@ def reference(config: dict) -> str:
     return config["analysis"].get("reference") or max(ens, key=lambda e: ens[e]["rate"])
 
 
+def choosing_ensembles(config: dict) -> list[str]:
+    """The ensembles whose scores choose a memorized set in this study (every variant's removal set is
+    ablation.baseline's or ablation.high_rate's, memorized.csv is high_rate's): influence pairs held against
+    those sets are cross-fitted when measured on another ensemble's members."""
+    ablation = config.get("ablation") or {}
+    return sorted({ablation.get("baseline", "rate0.7"), ablation.get("high_rate", "rate0.95")})
+
+
 def influence_ensemble(config: dict) -> str:
-    """The score ensemble whose members give influence.csv: influence.ensemble, else the reference."""
-    return (config.get("influence") or {}).get("ensemble") or reference(config)
+    """The score ensemble whose members give influence.csv: influence.ensemble; else, with influence.crossfit
+    (default), the best ensemble that chooses no memorized set (choosing_ensembles; docs/decisions.md:
+    Cross-fitted leakage split): the study's own recipe (no `training` override) first, then the most
+    members, then the rate closest to ablation.baseline's (Feldman & Zhang's), then config order; the
+    reference where there is none (influence.json then says the pairs are not cross-fitted) or without
+    crossfit."""
+    spec = config.get("influence") or {}
+    if spec.get("ensemble"):
+        return spec["ensemble"]
+    ens, chosen = config["ensembles"], choosing_ensembles(config)
+    free = [e for e in ens if e not in chosen]
+    if not spec.get("crossfit", True) or not free:
+        return reference(config)
+    base = ens.get((config.get("ablation") or {}).get("baseline"), {}).get("rate", 0.7)
+    own = {e: bool(ens[e].get("training")) for e in free}
+    return min(free, key=lambda e: (own[e], -ens[e]["members"], abs(ens[e]["rate"] - base)))
 
 
 def training(config: dict, dataset: str, arch: str, ens: str | None = None) -> dict:

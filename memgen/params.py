@@ -130,6 +130,17 @@ def thresholds(config: dict) -> dict:
     return {**config["threshold"], "min_out": config["scores"]["min_out"]}
 
 
+def fdr(config: dict, dataset: str, arch: str, ens: str) -> dict:
+    """fdr.csv of one ensemble: the test rule's level and effect size, min_out, and the fake masks' seed."""
+    spec = config["threshold"]
+    return {
+        "q": spec.get("fdr_q", 0.05),
+        "min_effect": spec.get("fdr_min_effect", 0.0),
+        "min_out": config["scores"]["min_out"],
+        "seed": mc.stable_seed(config, dataset, arch, ens, "fdr"),
+    }
+
+
 # ---- exact leave-one-out ----
 def loo_plan(config: dict) -> dict:
     return {"max_train_points": config["loo"]["max_train_points"]}
@@ -199,10 +210,14 @@ def gallery(config: dict, dataset: str, removal: str) -> dict:
 
 # ---- influence pairs ----
 def influence(config: dict) -> dict:
-    """Which ensemble's members, and what is kept and called high-influence (memgen/influence/compute.py)."""
+    """Which ensemble's members (influence.ensemble, or the one influence.crossfit picks), whether they share
+    none with the ensembles that choose memorized sets, and what is kept and called high-influence
+    (memgen/influence/compute.py)."""
     spec = config.get("influence") or {}
+    ens = mc.influence_ensemble(config)
     return {
-        "ensemble": mc.influence_ensemble(config),
+        "ensemble": ens,
+        "cross_fitted": ens not in mc.choosing_ensembles(config),
         "top": spec.get("top", 3),
         "threshold": spec.get("threshold", 0.15),
         "alpha": spec.get("alpha", 0.05),

@@ -19,6 +19,7 @@ SCORES = "results/{dataset}/{arch}/{ens}/scores.csv"
 CORRECT = "results/{dataset}/{arch}/{ens}/correct.npz"
 FIT = "results/{dataset}/{arch}/{ens}/fit.json"
 THRESHOLDS = "results/{dataset}/{arch}/{ens}/thresholds.json"
+FDR = "results/{dataset}/{arch}/{ens}/fdr.csv"  # the test rule against q, and its calibration null
 # ---- exact leave-one-out (rules/loo.smk) ----
 LOO_PLAN = "results/{dataset}/{arch}/loo/plan.json"
 LOO_FULL = "results/{dataset}/{arch}/loo/full.npz"
@@ -33,6 +34,7 @@ STABILITY = "results/{dataset}/{arch}/stability.csv"
 MEMORIZED = "results/{dataset}/{arch}/memorized.csv"
 # ---- influence pairs (rules/influence.smk) ----
 INFLUENCE = "results/{dataset}/{arch}/influence.csv"
+INFLUENCE_SUMMARY = "results/{dataset}/{arch}/influence.json"
 INFLUENCE_DUPLICATES = "results/{dataset}/{arch}/influence_duplicates.csv"
 TABLE3_SPLIT = "results/{dataset}/{arch}/table3_split.csv"
 # ---- stage 5, utility (rules/utility.smk); {removal} is a removal id, {variant} a name of VARIANTS ----
@@ -41,8 +43,10 @@ UTILITY_RUN = "results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}/{s
 UTILITY_CHECKPOINT = "results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}/{slot}/checkpoint.pt"
 UTILITY_RESUME = "results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}/resume.pt"
 UTILITY = "results/{dataset}/{arch}/utility/{variant}.csv"
+UTILITY_POINTS = "results/{dataset}/{arch}/utility/{variant}.npz"
 TABLE1 = "results/table1.csv"
 TABLE3 = "results/table3.csv"
+TABLE3_CLASSES = "results/{dataset}/{arch}/table3_classes.csv"
 # ---- replicates (rules/replicates.smk): what the R replicates' memorized sets share ----
 MEMORIZED_REPLICATES = "results/{dataset}/{arch}/memorized_replicates.csv"
 REPLICATE_OVERLAP = "results/replicate_overlap.csv"
@@ -50,6 +54,9 @@ REPLICATE_OVERLAP = "results/replicate_overlap.csv"
 FIGURE = "results/figures/{figure}.{ext}"
 SUMMARY = "results/summary.rst"
 
+# Values of the {condition} wildcard: what a utility run removes (memgen.utility.removal): the memorized set,
+# the paper's uniform random control, the class-matched random control.
+UTILITY_CONDITIONS = ("memorized", "random", "random_class")
 # Values of the {stratum} wildcard: leave-one-out's two samples of points (memgen/loo/truth.py).
 STRATA = ("top", "random")
 # Points per leave-one-out job ({group}): 8 points x M = 8 seeds = 64 vmapped digits MLPs (~30 s, 2 cores)
@@ -172,10 +179,11 @@ def removed_inputs(dataset: str, arch: str, removal: str) -> dict[str, str]:
 
 
 def variant_inputs(dataset: str, arch: str, removal: str, dedup: bool) -> dict[str, str]:
-    """A variant's removal set, and the duplicate list where it is evaluated on the de-duplicated test set."""
+    """A variant's removal set, and the duplicate list where it is evaluated on the de-duplicated test set:
+    replicate 1's for every replicate (they share the test set, so each replicate drops the same points)."""
     inputs = {"removal": fill(REMOVAL, dataset=dataset, arch=arch, removal=removal)}
     if dedup:  # only they read the duplicate list
-        inputs["duplicates"] = fill(DUPLICATES, dataset=dataset)
+        inputs["duplicates"] = fill(DUPLICATES, dataset=mc.split_replicate(dataset)[0])
     return inputs
 
 
@@ -204,16 +212,28 @@ def influence_inputs(config: dict, dataset: str, arch: str) -> dict:
 
 
 def table3_split_inputs(dataset: str, arch: str, removal: str, dedup: bool) -> dict[str, str]:
-    """influence.csv, Table 3's removal set, the index (test labels), and the duplicate list where Table 3
-    is evaluated on the de-duplicated test set (the utility runs are added after the removal checkpoint)."""
+    """influence.csv and influence.json, Table 3's removal set, the index (test labels), and the duplicate
+    list where Table 3 is evaluated on the de-duplicated test set (the utility runs are added after the
+    removal checkpoint)."""
     out = {
         "influence": fill(INFLUENCE, dataset=dataset, arch=arch),
+        "summary": fill(INFLUENCE_SUMMARY, dataset=dataset, arch=arch),
         "removal": fill(REMOVAL, dataset=dataset, arch=arch, removal=removal),
         "index": fill(INDEX, dataset=dataset),
     }
     if dedup:
         out["duplicates"] = fill(DUPLICATES, dataset=dataset)
     return out
+
+
+def influence_duplicates_inputs(config: dict, dataset: str, arch: str) -> dict:
+    """influence.csv, the duplicate list, and what influence reads (the influence ensemble's masks and
+    members, the index, the canaries) but memorized.csv: every detector pair gets its influence."""
+    out = {k: v for k, v in influence_inputs(config, dataset, arch).items() if k != "memorized"}
+    return {
+        "influence": fill(INFLUENCE, dataset=dataset, arch=arch),
+        "duplicates": fill(DUPLICATES, dataset=dataset),
+    } | out
 
 
 def gallery_inputs(dataset: str, arch: str, removal: str) -> dict[str, str]:
@@ -225,13 +245,28 @@ def gallery_inputs(dataset: str, arch: str, removal: str) -> dict[str, str]:
     }
 
 
+def fdr_ensembles(config: dict) -> list[str]:
+    """Ensembles whose fdr.csv `all` builds: the ablation's high-rate one (the test rule's Table 1 row and
+    Fig. 13 rest on it); any other's is built on request (snakemake <its fdr.csv>)."""
+    return [config["ablation"]["high_rate"]]
+
+
+def fdr_figure_inputs(config: dict, dataset: str, arch: str) -> dict[str, str]:
+    """Fig. 13: fdr.csv and thresholds.json (Eq. 3's counts) of the ablation's high-rate ensemble."""
+    return {
+        "fdr": fill(FDR, dataset=dataset, arch=arch, ens=config["ablation"]["high_rate"]),
+        **of_ensemble(dataset, arch, config["ablation"]["high_rate"], "thresholds"),
+    }
+
+
 def answer_targets(config: dict) -> list[str]:
     """scope answer / memorized: per (dataset, arch) the high-rate ensemble's scores, fit check and
-    thresholds, memorized.csv and the gallery; Table 3 unless the scope is memorized; the summary."""
+    thresholds, memorized.csv and the gallery; Table 3 and its per-class breakdown unless the scope is
+    memorized; the summary."""
     ens = config["ablation"]["high_rate"]
     per_pair_files = [fill(t, ens=ens) for t in (SCORES, FIT, THRESHOLDS)] + [MEMORIZED]
     per_pair_files += [figure("gallery_{dataset}_{arch}", x) for x in ("png", "pdf")]
-    tables = [TABLE3] if config.get("scope") == "answer" else []
+    tables = [TABLE3, *per_pair(config, TABLE3_CLASSES)] if config.get("scope") == "answer" else []
     return (
         [f for t in per_pair_files for f in per_pair(config, t)]
         + tables
@@ -270,7 +305,8 @@ def replicate_overlap_inputs(config: dict) -> dict[str, list[str]]:
 def summary_inputs(config: dict, removal: str) -> dict[str, str]:
     """The tables the scope builds (Table 1 in the full study, Table 3 unless the scope is memorized), and
     per dataset x arch the thresholds of the ensemble the answer (Table 3's removal set) rests on and the
-    gallery; in the full study also the influence pairs, their comparison with the duplicate detector,
+    gallery, and Table 3 per class where Table 3 is built; in the full study also the influence pairs, their
+    comparison with the duplicate detector,
     Table 3 split by partner, and the pairs gallery."""
     ens = parse_removal_id(removal)[0]
     scope = config.get("scope", "full")
@@ -279,29 +315,44 @@ def summary_inputs(config: dict, removal: str) -> dict[str, str]:
     for i, (d, a) in enumerate(pairs(config)):
         out[f"thresholds_{i}"] = fill(THRESHOLDS, dataset=d, arch=a, ens=ens)
         out[f"gallery_{i}"] = figure(f"gallery_{d}_{a}", "png")
+        if scope != "memorized":
+            out[f"table3_classes_{i}"] = fill(TABLE3_CLASSES, dataset=d, arch=a)
         if scope == "full":  # leakage seen two ways: influence pairs, the detector, Table 3 split
             out[f"influence_{i}"] = fill(INFLUENCE, dataset=d, arch=a)
+            out[f"influence_summary_{i}"] = fill(INFLUENCE_SUMMARY, dataset=d, arch=a)
             out[f"influence_duplicates_{i}"] = fill(INFLUENCE_DUPLICATES, dataset=d, arch=a)
             out[f"table3_split_{i}"] = fill(TABLE3_SPLIT, dataset=d, arch=a)
             out[f"influence_gallery_{i}"] = figure(f"influence_{d}_{a}", "png")
     return out
 
 
-def utility_tables(config: dict, variants) -> list[str]:
-    """The utility tables of these variants, for every (dataset, arch): what Tables 1 and 3 read."""
+def utility_tables(config: dict, variants, template: str = UTILITY) -> list[str]:
+    """The utility tables of these variants, for every (dataset, arch): what Tables 1 and 3 read (with
+    template UTILITY_POINTS: their per-test-point outcomes beside them)."""
     return [
-        fill(UTILITY, dataset=d, arch=a, variant=v)
+        fill(template, dataset=d, arch=a, variant=v)
         for d, a in pairs(config, replicates=True)
         for v in variants
     ]
 
 
+def table3_classes_inputs(dataset: str, arch: str, variant: str, removal: str) -> dict[str, str]:
+    """Table 3's utility table and its per-test-point outcomes, its removal set and the scores it was drawn
+    from (training labels: how many points of each class each condition removes), the index (class names)."""
+    return {
+        "utility": fill(UTILITY, dataset=dataset, arch=arch, variant=variant),
+        "points": fill(UTILITY_POINTS, dataset=dataset, arch=arch, variant=variant),
+        **removed_inputs(dataset, arch, removal),
+        "index": fill(INDEX, dataset=dataset),
+    }
+
+
 def utility_runs(config: dict, dataset: str, arch: str, removal: str) -> list[str]:
-    """Every utility run of a removal set: both conditions, every seed (shards of utility.shard_size)."""
+    """Every utility run of a removal set: every condition, every seed (shards of utility.shard_size)."""
     shard = config["utility"]["shard_size"]
     return [
         fill(UTILITY_RUN, dataset=dataset, arch=arch, removal=removal, condition=c, shard=k, slot=s)
-        for c in ("memorized", "random")
+        for c in UTILITY_CONDITIONS
         for k in range(mc.utility_seeds(config, dataset) // shard)
         for s in range(shard)
     ]
@@ -354,6 +405,7 @@ PAIR_FIGURES = (
     "fig12_intervals",
     "gallery",
     "influence",
+    "fig13_fdr",
 )
 
 
@@ -374,8 +426,10 @@ def targets(config: dict, removals) -> list[str]:
         INFLUENCE,
         INFLUENCE_DUPLICATES,
         TABLE3_SPLIT,
+        TABLE3_CLASSES,
     ]
     per_pair_files += [fill(t, ens=e) for e in config["ensembles"] for t in (SCORES, THRESHOLDS)]
+    per_pair_files += [fill(FDR, ens=e) for e in fdr_ensembles(config)]
     per_pair_files += [fill(REMOVAL, removal=r) for r in sorted(set(removals))]
     per_pair_files += [figure(f"{n}_{{dataset}}_{{arch}}", x) for n in PAIR_FIGURES for x in ("png", "pdf")]
     study = [figure(n, x) for n in STUDY_FIGURES for x in ("png", "pdf")] + [TABLE1, TABLE3, SUMMARY]

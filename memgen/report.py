@@ -2,11 +2,12 @@
 
 Snakemake's HTML report opens on the workflow description; the Snakefile points it at this file once the
 study has written it (rules/common.smk: report_page), so a reader sees, before any figure:
-- Table 3's answer (accuracy after removing the memorized points vs as many random ones) and Table 1's
-  ablation rows (how each fix moves the score);
+- Table 3's answer (accuracy after removing the memorized points vs as many random ones, and vs as many
+  random ones of each class) and Table 1's ablation rows (how each fix moves the score);
 - per dataset and architecture, τ and the memorized counts of the ensemble the answer rests on (ties counted,
-  and the strict reading's), what a set resting on a tie at τ is, the regime line from what each
-  definition's null does, and the members' fit check;
+  and the strict reading's), the test rule's count beside Eq. 3's (what each answers, and the test's power
+  on the canaries), what a set resting on a tie at τ is, the regime line from what each
+  definition's null does, and the members' fit check; Table 3 per class in a few lines;
 - the gallery of the most memorized images (embedded, so the page stands alone);
 - in the full study, leakage seen two ways: the strongest influence pairs, how many of them the duplicate
   detector finds (and the reverse), Table 3 split by high-influence memorized partner, the pairs gallery.
@@ -20,6 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from memgen.io import load_json
+from memgen.scores.compute import CONFIDENCE_DEFINITIONS
+from memgen.scores.thresholds import TOP_EPSILON
 from memgen.utility.replicates import COMBINED, conclusion
 from memgen.utility.variants import LABELS
 
@@ -71,19 +74,29 @@ def _pct(x) -> str:
     return "n/a" if x is None or pd.isna(x) else f"{100 * float(x):.0f} %"
 
 
+def _steps(definitions: list[str]) -> str:
+    """What one step below the top is for these definitions (thresholds.at_top)."""
+    counts = [d for d in definitions if d not in CONFIDENCE_DEFINITIONS]
+    continuous = [d for d in definitions if d in CONFIDENCE_DEFINITIONS]
+    parts = [f"one held-out member right for {', '.join(counts)}"] if counts else []
+    parts += [f"{TOP_EPSILON:g} for {', '.join(continuous)}"] if continuous else []
+    return " and ".join(parts)
+
+
 def _regime_part(kind: str, definitions: list[str], by_definition: dict) -> str:
     """The regime of the definitions whose nulls do the same (`kind`, thresholds.null_regime)."""
     names = ", ".join(definitions)
     top = ", ".join(f"{d} {_pct(by_definition[d].get('top_share'))}" for d in definitions)
+    top += f" of canaries within one step of the top score 1, a step being {_steps(definitions)}"
     if kind == "saturated":
+        taus = ", ".join(f"{d} {_num(by_definition[d].get('tau'), '{:.7g}')}" for d in definitions)
         return (
-            f"{names}: the null is saturated ({top} of canaries score the top 1), so τ = 1 and the memorized "
-            "set is only the natural points tied with those canaries: not the paper's regime"
+            f"{names}: the null is saturated ({top}; τ {taus}), so τ sits at the top and the memorized set "
+            "is only the natural points as extreme as those canaries: not the paper's regime"
         )
     if kind == "partly":
         return (
-            f"{names}: canaries partly fit ({top} of canaries at the top score 1): the paper's regime, where "
-            "the null separates memorization"
+            f"{names}: canaries partly fit ({top}): the paper's regime, where the null separates memorization"
         )
     if kind == "low":
         flagged = ", ".join(f"{d} {_pct(by_definition[d].get('flagged_share'))}" for d in definitions)
@@ -156,11 +169,59 @@ def _replicates(t: pd.DataFrame) -> bool:
     return "replicate" in t.columns and (t["replicate"].astype(str) == COMBINED).any()
 
 
+CONTROL_WORDS = {
+    "random": "as many random points (the paper's control)",
+    "class_matched": "as many random points of each class (class-matched control)",
+}
+
+
+def _control(r) -> str:
+    """A Table 3 row's control; a table written before controls had one is the paper's uniform draw."""
+    c = r.get("control") if hasattr(r, "get") else None
+    return "random" if c is None or pd.isna(c) else str(c)
+
+
+def _interval(lo, hi) -> str:
+    return "n/a" if pd.isna(lo) or pd.isna(hi) else f"[{_num(lo, '{:+.2f}')}, {_num(hi, '{:+.2f}')}]"
+
+
+def _disagreement(each: pd.DataFrame, said: str) -> list[str]:
+    """A warning when the replicates disagree in sign or significance, or a line when they agree but the
+    test over replicates cannot confirm them."""
+    verdicts: dict[str, list[str]] = {}
+    for _, r in each.iterrows():
+        verdicts.setdefault(conclusion(float(r["diff_pp"]), float(r["p_value"])), []).append(
+            str(r["replicate"])
+        )
+    signs = {math.copysign(1, float(x)) for x in each["diff_pp"] if pd.notna(x) and float(x) != 0}
+    if len(verdicts) > 1 or len(signs) > 1:
+        words = "; ".join(
+            f"replicate{'s' if len(v) > 1 else ''} {', '.join(v)}: {k}" for k, v in verdicts.items()
+        )
+        how = " and ".join(
+            w for w, yes in (("in sign", len(signs) > 1), ("in significance", len(verdicts) > 1)) if yes
+        )
+        return [
+            f"**Warning: the replicates disagree** ({how}): {words}. One draw of canaries, masks and "
+            "members does not settle this answer; read the combined row.",
+            "",
+        ]
+    if len(verdicts) == 1 and said != next(iter(verdicts)):
+        return [
+            f"Every replicate alone says {next(iter(verdicts))}, but their differences vary too much for "
+            f"the test over {len(each)} replicates (df = {len(each) - 1}) to confirm it: more replicates "
+            "would tell.",
+            "",
+        ]
+    return []
+
+
 def _across(t3: pd.DataFrame) -> list[str]:
-    """Per dataset x arch with replicates: the combined answer in a sentence, and a warning when the
-    replicates disagree in sign or significance."""
+    """Per dataset x arch (and control) with replicates: the combined answer in a sentence, and a warning when
+    the replicates disagree in sign or significance."""
     lines = []
-    for (dataset, arch), g in t3.groupby(["dataset", "arch"], sort=False):
+    t3 = t3.assign(control=[_control(r) for _, r in t3.iterrows()])
+    for (dataset, arch, control), g in t3.groupby(["dataset", "arch", "control"], sort=False):
         each = g[g["replicate"].astype(str) != COMBINED]
         both = g[g["replicate"].astype(str) == COMBINED]
         if both.empty:
@@ -168,99 +229,137 @@ def _across(t3: pd.DataFrame) -> list[str]:
         c = both.iloc[0]
         said = conclusion(float(c["diff_pp"]), float(c["p_value"]))
         change = f"{_num(c['diff_pp'], '{:+.2f}')} ± {_num(c['std_pp'])} pp"
+        against = "" if control == "random" else ", against the class-matched control"
         lines += [
-            f"**{dataset} / {arch}, {len(each)} replicates:** removing the memorized points changes accuracy "
-            f"by {change} (mean ± std between replicates; t-test with the replicate as unit, p = "
-            f"{_p(c['p_value'])}): {said}; each replicate's own test agrees in {c['holds']}.",
+            f"**{dataset} / {arch}, {len(each)} replicates{against}:** removing the memorized points changes "
+            f"accuracy by {change} (mean ± std between replicates; t-test with the replicate as unit, the "
+            f"test set fixed, p = {_p(c['p_value'])}): {said}; each replicate's own test agrees in "
+            f"{c['holds']}.",
             "",
         ]
-        verdicts = {}
-        for _, r in each.iterrows():
-            verdicts.setdefault(conclusion(float(r["diff_pp"]), float(r["p_value"])), []).append(
-                str(r["replicate"])
-            )
-        signs = {math.copysign(1, float(x)) for x in each["diff_pp"] if pd.notna(x) and float(x) != 0}
-        if len(verdicts) > 1 or len(signs) > 1:
-            words = "; ".join(
-                f"replicate{'s' if len(v) > 1 else ''} {', '.join(v)}: {k}" for k, v in verdicts.items()
-            )
-            how = " and ".join(
-                w for w, yes in (("in sign", len(signs) > 1), ("in significance", len(verdicts) > 1)) if yes
-            )
-            lines += [
-                f"**Warning: the replicates disagree** ({how}): {words}. One draw of canaries, masks and "
-                "members does not settle this answer; read the combined row.",
-                "",
-            ]
-        elif len(verdicts) == 1 and said != next(iter(verdicts)):
-            lines += [
-                f"Every replicate alone says {next(iter(verdicts))}, but their differences vary too much for "
-                f"the test over {len(each)} replicates (df = {len(each) - 1}) to confirm it: more replicates "
-                "would tell.",
-                "",
-            ]
+        lines += _disagreement(each, said)
     return lines
 
 
 def _answer(t3: pd.DataFrame) -> list[str]:
-    """Table 3 (the answer): accuracy with the memorized points removed vs as many random ones; with
-    replicates, the combined answer first."""
+    """Table 3 (the answer): accuracy with the memorized points removed vs each control; with replicates, the
+    combined answer first."""
     lines = _heading("The answer (Table 3)", "-")
+    lines += [
+        "Two controls: **random**, as many training points drawn at random (the paper's question as posed: "
+        "do the memorized points matter more than as many random ones?), and **class_matched**, as many "
+        "random points of each class as the memorized set holds (do the memorized points matter beyond "
+        "their class's size?). p and the 95 % interval count seeds and test points as random draws; "
+        "p (seeds) holds the test set fixed, as the paper's test does.",
+        "",
+    ]
     several = _replicates(t3)
     if several:
         lines += _across(t3)
     rows = []
     for _, r in t3.iterrows():
         sig = "yes" if str(r.get("significant_0.05")).lower() == "true" else "no"
+        control = r.get("acc_control_removed", r.get("acc_random_removed"))
         rows.append(
             [
                 f"{r['dataset']} / {r['arch']}",
                 *([str(r["replicate"])] if several else []),
+                _control(r),
                 str(r["test_set"]),
                 f"{_num(r['acc_memorized_removed'])} %",
-                f"{_num(r['acc_random_removed'])} %",
+                f"{_num(control)} %",
                 f"{_num(r['diff_pp'], '{:+.2f}')} ± {_num(r['std_pp'])} pp",
+                _interval(r.get("ci_lo_pp"), r.get("ci_hi_pp")),
                 f"{_p(r['p_value'])} ({sig})",
+                _p(r.get("p_seeds")),
                 _count(r["n_removed"]),
                 str(r["note"]) if pd.notna(r.get("note")) else "",
             ]
         )
     return lines + _table(
-        ["dataset / arch", *(["replicate"] if several else []), "test set", "acc., memorized removed",
-         "acc., random removed", "difference", "p (significant at 0.05)", "points removed", "note"],
+        ["dataset / arch", *(["replicate"] if several else []), "control", "test set",
+         "acc., memorized removed", "acc., control removed", "difference ± std (seeds)", "95 % interval",
+         "p (significant at 0.05)", "p (seeds)", "points removed", "note"],
         rows,
     )  # fmt: skip
+
+
+def _setup(r) -> str:
+    label = LABELS.get(r["variant"], r["variant"])
+    return label + (" (evaluation-only)" if str(r.get("evaluation_only")).lower() == "true" else "")
 
 
 def _ablation(t1: pd.DataFrame) -> list[str]:
     """Table 1 (the ablation): each setup's score and its change from the original setup."""
     lines = _heading("The ablation (Table 1)", "-")
     lines += [
-        "Score: accuracy difference (memorized removed minus random removed, pp) of each setup; Δ: its "
-        "change from the original (Feldman & Zhang) setup.",
+        "Score: accuracy difference (memorized removed minus as many random points removed, the paper's "
+        "control, pp) of each setup, its 95 % interval and p counting seeds and test points as random, and "
+        "p (seeds) with the test set fixed; Δ: its change from the original (Feldman & Zhang) setup, paired "
+        "by seed. An evaluation-only setup reuses the original setup's runs on fewer test points: its Δ is "
+        "tested over test points (are the dropped points different from the rest?), with no seed test.",
         "",
     ]
     if _replicates(t1):  # the combined rows; each replicate's are in table1.csv
         t1 = t1[t1["replicate"].astype(str) == COMBINED]
         lines += [
-            "Over replicates: mean ± std between replicates; p from a t-test with the replicate as unit.",
+            "Over replicates: mean ± std between replicates; p from a t-test with the replicate as unit (the "
+            "test set fixed); an evaluation-only Δ gets no t-test over replicates.",
             "",
         ]
     rows = [
         [
             f"{r['dataset']} / {r['arch']}",
-            LABELS.get(r["variant"], r["variant"]),
+            _setup(r),
             f"{_num(r['score_pp'], '{:+.2f}')} ± {_num(r['std_pp'])}",
+            _interval(r.get("ci_lo_pp"), r.get("ci_hi_pp")),
             _p(r["p_value"]),
+            _p(r.get("p_seeds")),
             _num(r["delta_pp"], "{:+.2f}"),
+            _interval(r.get("delta_ci_lo_pp"), r.get("delta_ci_hi_pp")),
             _p(r["delta_p_value"]),
             _count(r["n_removed"]),
         ]
         for _, r in t1.iterrows()
     ]
     return lines + _table(
-        ["dataset / arch", "setup", "score (pp)", "p", "Δ (pp)", "p of Δ", "points removed"], rows
-    )
+        ["dataset / arch", "setup", "score (pp)", "95 % interval", "p", "p (seeds)", "Δ (pp)",
+         "Δ 95 % interval", "p of Δ", "points removed"],
+        rows,
+    )  # fmt: skip
+
+
+def _classes(dataset: str, arch: str, path) -> list[str]:
+    """Table 3 per class in a few lines: where memorized − each control's interval excludes 0, and the class
+    that loses most against the paper's control, with how many of its points each removal takes."""
+    if not path or not Path(path).exists():
+        return []
+    t = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    t = t[t["diff_random_pp"].notna()] if "diff_random_pp" in t.columns else t.iloc[:0]
+    if t.empty:
+        return []
+    lines = _heading(f"{dataset} / {arch}: Table 3 per class", "~")
+    for control, words in CONTROL_WORDS.items():
+        lo, hi = t[f"ci_lo_{control}_pp"], t[f"ci_hi_{control}_pp"]
+        below, above = int((hi < 0).sum()), int((lo > 0).sum())
+        lines += [
+            f"Against {words}: {below} of {len(t)} classes lose accuracy (95 % interval below 0), {above} "
+            "gain (unadjusted for the number of classes).",
+            "",
+        ]
+    w = t.loc[t["diff_random_pp"].idxmin()]
+    lines += [
+        f"Largest loss against the paper's control: class {w['class_name']} "
+        f"({_num(w['diff_random_pp'], '{:+.2f}')} pp "
+        f"{_interval(w['ci_lo_random_pp'], w['ci_hi_random_pp'])}; "
+        f"{_count(w['removed_memorized'])} of its training points removed as memorized vs "
+        f"{_count(w['removed_random'])} at random); against the class-matched control "
+        f"{_num(w['diff_class_matched_pp'], '{:+.2f}')} pp "
+        f"{_interval(w['ci_lo_class_matched_pp'], w['ci_hi_class_matched_pp'])}. Per class: "
+        f"results/{dataset}/{arch}/table3_classes.csv.",
+        "",
+    ]
+    return lines
 
 
 def _mark(text, notes: list[str]) -> str:
@@ -287,11 +386,49 @@ def _memorized_table(th: dict) -> list[str]:
             strict = r.get("n_memorized_strict")
             strict = "n/a" if n is None or strict is None else f"{strict}"
             rows.append([f"{rule} rule", definition, _num(r.get("tau"), "{:.3g}"), count, strict])
+    rows += _test_row(th, notes)
     header = ["threshold", "definition", "τ", "memorized (natural points, score ≥ τ)", "strict (score > τ)"]
     lines = _table(header, rows)
     for k, note in enumerate(notes, 1):
         lines += [f"[{k}] {note}", ""]
     return lines
+
+
+def _test_row(th: dict, notes: list[str]) -> list[list[str]]:
+    """The test rule's row (memgen.scores.fdr): one set under fz and frac, cut at a p-value, not a τ."""
+    r = (th.get("rules", {}).get("test") or {}).get("frac")
+    if not r:
+        return []
+    n = r.get("n_memorized")
+    count = "undefined" if n is None else f"{n}"
+    if n is not None and r.get("fraction_memorized") is not None:
+        count += f" ({100 * r['fraction_memorized']:.1f} %)"
+    cut = "n/a" if r.get("p_cut") is None else f"p ≤ {_p(r['p_cut'])}"
+    return [[f"test rule (BH, q = {r['q']:g})", "fz, frac", cut, count + _mark(r.get("note"), notes), "n/a"]]
+
+
+def test_rule_lines(th: dict) -> list[str]:
+    """What each threshold rule answers, with the test rule's count and its power on the canaries."""
+    r = (th.get("rules", {}).get("test") or {}).get("frac")
+    if not r:
+        return []
+    null = th.get("rules", {}).get("null", {})
+    eq3 = ", ".join(
+        f"{d} {'undefined' if (null.get(d) or {}).get('n_memorized') is None else null[d]['n_memorized']}"
+        for d in ("fz", "frac")
+    )
+    n = "undefined" if r.get("n_memorized") is None else str(r["n_memorized"])
+    text = (
+        f"**Two threshold rules, two questions.** Eq. 3 (the null rule; {eq3} points) answers how memorized "
+        f"a point must look to match the canaries. The test rule ({n} points) answers which points' "
+        f"in-members beat their held-out members, with at most {100 * r['q']:g} % of the flagged expected "
+        "to be false (one-sided Fisher's exact test, Benjamini–Hochberg)"
+    )
+    if r.get("canary_power") is not None:
+        text += f"; it flags {_pct(r['canary_power'])} of the scored canaries (its power)"
+    if r.get("n_in_null_set") is not None:
+        text += f", and {r['n_in_null_set']} of its points are in Eq. 3's frac set"
+    return [text + ".", ""]
 
 
 def _pair(dataset: str, arch: str, paths: dict) -> list[str]:
@@ -301,6 +438,7 @@ def _pair(dataset: str, arch: str, paths: dict) -> list[str]:
     lines += [f"Ensemble {th.get('ensemble', '?')} ({th.get('null_size', 0)} canaries in the null, "
               f"{th.get('n_natural_scored', 0)} natural points scored).", ""]  # fmt: skip
     lines += _memorized_table(th)
+    lines += test_rule_lines(th)
     lines += [f"**Regime:** {regime(th)}.", ""]
     fit = th.get("fit") or th.get("recipe_check") or th.get("fitcheck")
     if fit is None and paths.get("fit"):
@@ -314,20 +452,45 @@ def _pair(dataset: str, arch: str, paths: dict) -> list[str]:
     return lines
 
 
-LEAKAGE_KEYS = ("influence", "influence_duplicates", "table3_split", "influence_gallery")
+LEAKAGE_KEYS = ("influence", "influence_summary", "influence_duplicates", "table3_split", "influence_gallery")
 PART_WORDS = {
     "all": "all",
     "with_partner": "with a high-influence memorized partner",
     "without_partner": "without one",
+    "matched_control": "without one, matched to the with-partner points' difficulty (control)",
 }
 
 
+def _influence_bar(path) -> list[str]:
+    """What high-influence means at this ensemble's size (influence.json): the smallest influence that can
+    be flagged, not the configured threshold, is the bar a pair clears."""
+    s = load_json(path)
+    bar = s.get("min_flaggable_infl")
+    bar_text = f"**{bar:.2f}**" if bar is not None else "**none**: no count table passes at this size"
+    crossfit = (
+        "chosen to share no member with the ones that pick the memorized sets"
+        if s.get("cross_fitted")
+        else "not cross-fitted: they are members that pick memorized sets too"
+    )
+    smallest = s.get("smallest_flagged_infl")
+    end = f", the smallest flagged {smallest:.2f}." if smallest is not None else "."
+    return [
+        f"Influence pairs from {s['ensemble']} ({s['members']} members, {s['n_in']} in / {s['n_out']} out "
+        f"per training point; {crossfit}). A pair is high-influence when infl ≥ {s['threshold']} and its "
+        f"exact one-sided p, Bonferroni-adjusted over the {s['tested_pairs']:,} pairs tested, is ≤ "
+        f"{s['alpha']}: at this size the smallest influence that can be flagged is {bar_text}{end}",
+        "",
+    ]
+
+
 def _strongest_pairs(path, n: int = 5) -> list[str]:
-    """The n strongest high-influence pairs of influence.csv, one row each."""
+    """The n strongest high-influence pairs of influence.csv, one row each (ties: the log-odds influence,
+    then the index; memgen.influence.leakage.strongest_pairs)."""
     from memgen.influence.jobs import read_influence
+    from memgen.influence.leakage import strongest_pairs
 
     df = read_influence(path)
-    hi = df[df["high"]].sort_values(["infl", "se"], ascending=[False, True])
+    hi = df[df["high"]]
     if hi.empty:
         return [f"No high-influence pair among the {len(df)} kept pairs.", ""]
 
@@ -338,16 +501,64 @@ def _strongest_pairs(path, n: int = 5) -> list[str]:
         [
             f"{name(r['train_file'], 'train', r['train_index'])} ({r['train_label_name']})",
             f"{name(r['test_file'], 'test', r['test_index'])} ({r['test_label_name']})",
-            f"{r['infl']:.2f} ± {r['se']:.2f}",
+            f"{r['infl']:.2f} [{r['infl_lo']:.2f}, {r['infl_hi']:.2f}]",
             _p(r["p_adjusted"]),
             "yes" if r["memorized"] else "no",
         ]
-        for _, r in hi.head(n).iterrows()
+        for _, r in strongest_pairs(hi, n).iterrows()
     ]
     head = [f"{len(hi)} high-influence pairs of {len(df)} kept; the strongest:", ""]
-    return head + _table(
-        ["training point", "test point it lifts", "infl ± se", "p (Bonferroni)", "memorized"], rows
-    )
+    header = ["training point", "test point it lifts", "infl [95 % interval]", "p (Bonferroni)", "memorized"]
+    return head + _table(header, rows)
+
+
+def _duplicates_table(path) -> list[str]:
+    """influence_duplicates.csv: both sources over the same training points, recall among contested test
+    points, every pair's influence."""
+    dup = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    rows = [
+        [r["source"], f"{r['pairs']} ({r['contested_pairs']})",
+         f"{r['test_points']} ({r['contested_test_points']})",
+         f"{r['found_pair']} ({_pct(r['found_pair_share'])})",
+         f"{r['found_test_point']} ({_pct(r['found_test_point_share'])})",
+         f"{_num(r['median_infl'])} ({_num(r['median_infl_contested'])})", _text(r["note"])]
+        for _, r in dup.iterrows()
+    ]  # fmt: skip
+    head = [
+        "Both sources over the same natural training points; in brackets, the test points some members get "
+        "right and some wrong (elsewhere every influence is 0), the shares' denominators.",
+        "",
+    ]
+    header = ["source", "pairs (contested)", "test points (contested)", "same pair in the other",
+              "same test point", "median infl (contested)", "note"]  # fmt: skip
+    return head + _table(header, rows)
+
+
+def _split_table(path) -> list[str]:
+    """table3_split.csv: each part's difference with its test-aware interval and its contribution."""
+    split = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    first = split.iloc[0]
+    fitted = "cross-fitted" if str(first["cross_fitted"]).lower() == "true" else "not cross-fitted"
+    lines = [
+        f"Table 3 ({first['variant']}) split by a high-influence memorized partner (pairs from "
+        f"{first['influence_ensemble']}, {fitted}; a partner pair needs infl ≥ "
+        f"{_num(first['min_flaggable_infl'])} at the split's {int(first['partner_family']):,} pairs tested): "
+        "memorized-vs-random difference, and each part's contribution to the total (n_part × diff / n_all; "
+        "with and without add up to all). The control holds without-partner points of the same difficulty.",
+        "",
+    ]
+
+    def pp(x) -> str:
+        return _num(x, "{:+.2f}")
+
+    rows = [
+        [str(r["test_set"]), PART_WORDS.get(r["part"], r["part"]), str(r["n_test"]),
+         f"{pp(r['diff_pp'])} [{pp(r['ci_lo_pp'])}, {pp(r['ci_hi_pp'])}]",
+         _p(r["p_value"]), pp(r["contribution_pp"]), _text(r["note"])]
+        for _, r in split.iterrows()
+    ]  # fmt: skip
+    header = ["test set", "test points", "n", "difference, pp [95 %]", "p", "contribution, pp", "note"]
+    return lines + _table(header, rows)
 
 
 def _leakage(dataset: str, arch: str, paths: dict) -> list[str]:
@@ -355,25 +566,10 @@ def _leakage(dataset: str, arch: str, paths: dict) -> list[str]:
     if not all(paths.get(k) and Path(paths[k]).exists() for k in LEAKAGE_KEYS):
         return []
     lines = _heading(f"{dataset} / {arch}: leakage seen two ways", "-")
+    lines += _influence_bar(paths["influence_summary"])
     lines += _strongest_pairs(paths["influence"])
-    dup = pd.read_csv(paths["influence_duplicates"], keep_default_na=False, na_values=[""])
-    rows = [
-        [r["source"], str(r["pairs"]), str(r["test_points"]),
-         f"{r['found_pair']} ({_pct(r['found_pair_share'])})",
-         f"{r['found_test_point']} ({_pct(r['found_test_point_share'])})", _text(r["note"])]
-        for _, r in dup.iterrows()
-    ]  # fmt: skip
-    lines += _table(
-        ["source", "pairs", "test points", "same pair in the other", "same test point", "note"], rows
-    )
-    split = pd.read_csv(paths["table3_split"], keep_default_na=False, na_values=[""])
-    lines += [f"Table 3 ({split['variant'].iloc[0]}) split by partner: memorized-vs-random difference.", ""]
-    rows = [
-        [str(r["test_set"]), PART_WORDS.get(r["part"], r["part"]), str(r["n_test"]),
-         f"{_num(r['diff_pp'], '{:+.2f}')} ± {_num(r['std_pp'])} pp", _p(r["p_value"]), _text(r["note"])]
-        for _, r in split.iterrows()
-    ]  # fmt: skip
-    lines += _table(["test set", "test points", "n", "difference", "p", "note"], rows)
+    lines += _duplicates_table(paths["influence_duplicates"])
+    lines += _split_table(paths["table3_split"])
     lines += _heading(f"{dataset} / {arch}: the strongest influence pairs", "~")
     return lines + _image(paths["influence_gallery"], alt="the strongest influence pairs")
 
@@ -399,6 +595,7 @@ def summary_rst(table1_path, table3_path, pairs: dict) -> str:
     )
     for (dataset, arch), paths in sorted(pairs.items()):
         lines += _pair(dataset, arch, paths)
+        lines += _classes(dataset, arch, paths.get("table3_classes"))
         lines += _leakage(dataset, arch, paths)
     lines += [
         "Every table and figure is in the sections on the left; each file's provenance: "
@@ -430,6 +627,8 @@ def pairs_from_inputs(inputs: dict, pairs: list) -> dict:
     out = {}
     for i, (dataset, arch) in enumerate(pairs):
         out[(dataset, arch)] = {
-            k: inputs[f"{k}_{i}"] for k in ("thresholds", "gallery", *LEAKAGE_KEYS) if f"{k}_{i}" in inputs
+            k: inputs[f"{k}_{i}"]
+            for k in ("thresholds", "gallery", "table3_classes", *LEAKAGE_KEYS)
+            if f"{k}_{i}" in inputs
         }
     return out

@@ -51,7 +51,7 @@ wildcard_constraints:
     slot=r"\d+",
     group=r"\d+",
     variant=paths.one_of(VARIANTS),
-    condition="memorized|random",
+    condition=paths.one_of(paths.UTILITY_CONDITIONS),
     stratum=paths.one_of(paths.STRATA),
 
 
@@ -91,6 +91,10 @@ def member_params(w):
 
 def fitcheck_params(w):
     return mp.fitcheck(config, w.dataset, w.arch)
+
+
+def fdr_params(w):
+    return mp.fdr(config, w.dataset, w.arch, w.ens)
 
 
 def loo_model_params(w):
@@ -157,6 +161,10 @@ def reference_scores(w):
     return paths.of_ensemble(w.dataset, w.arch, REFERENCE, "scores", "thresholds")
 
 
+def fdr_figure_inputs(w):
+    return paths.fdr_figure_inputs(config, w.dataset, w.arch)
+
+
 def duplicates_source(w):
     return paths.duplicates_source(config, w.dataset)
 
@@ -181,6 +189,10 @@ def gallery_inputs(w):
 
 def influence_inputs(w):
     return paths.influence_inputs(config, w.dataset, w.arch)
+
+
+def influence_duplicates_inputs(w):
+    return paths.influence_duplicates_inputs(config, w.dataset, w.arch)
 
 
 def table3_split_inputs(w):
@@ -212,6 +224,12 @@ def removal_inputs(w):
 
 def removed_inputs(w):
     return paths.removed_inputs(w.dataset, w.arch, TABLE3)
+
+
+def table3_classes_inputs(w):
+    return paths.table3_classes_inputs(
+        w.dataset, w.arch, config["ablation"]["table3"], TABLE3
+    )
 
 
 def variant_inputs(w):

@@ -44,7 +44,7 @@ for first in SLICES:
             f"logs/{{dataset}}/{{arch}}/{{ens}}/members/{{block}}/{first}.benchmark.tsv"
         conda:
             "../envs/memgen.yaml"
-        threads: 2
+        threads: 1  # one torch thread per job, jobs side by side: benchmarks/threads.py
         params:
             member=member_params,
         script:

@@ -208,6 +208,24 @@ rule fig_intervals:
         "../workflow_scripts/fig_intervals.py"
 
 
+rule fig_fdr:
+    input:
+        unpack(fdr_figure_inputs),
+    output:
+        png=report(
+            paths.figure("fig13_fdr_{dataset}_{arch}", "png"),
+            caption="../report/fig13.rst",
+            category="Figures",
+        ),
+        pdf=paths.figure("fig13_fdr_{dataset}_{arch}", "pdf"),
+    log:
+        "logs/figures/fig13_fdr_{dataset}_{arch}.log",
+    conda:
+        "../envs/memgen.yaml"
+    script:
+        "../workflow_scripts/fig_fdr.py"
+
+
 rule fig_gallery:
     input:
         unpack(gallery_inputs),
@@ -232,6 +250,7 @@ rule fig_gallery:
 rule fig_influence:
     input:
         influence=paths.INFLUENCE,
+        summary=paths.INFLUENCE_SUMMARY,
         index=paths.INDEX,
     output:
         png=report(

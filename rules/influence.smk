@@ -1,5 +1,6 @@
 # Influence pairs: which training point each test prediction leans on, from one score ensemble's members
-# (no new training), held against the duplicate detector and used to split Table 3 (memgen/influence/).
+# (no new training; with influence.crossfit not the ones that chose the memorized sets), held against the
+# duplicate detector and used to split Table 3 (memgen/influence/).
 
 
 rule influence:
@@ -7,6 +8,7 @@ rule influence:
         unpack(influence_inputs),
     output:
         report(paths.INFLUENCE, caption="../report/influence.rst", category="Tables"),
+        summary=paths.INFLUENCE_SUMMARY,
     log:
         "logs/{dataset}/{arch}/influence.log",
     conda:
@@ -19,8 +21,7 @@ rule influence:
 
 rule influence_duplicates:
     input:
-        influence=paths.INFLUENCE,
-        duplicates=paths.DUPLICATES,
+        unpack(influence_duplicates_inputs),
     output:
         report(
             paths.INFLUENCE_DUPLICATES,

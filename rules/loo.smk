@@ -33,7 +33,7 @@ rule loo_full:
         "logs/{dataset}/{arch}/loo/full.benchmark.tsv"
     conda:
         "../envs/memgen.yaml"
-    threads: 2
+    threads: 1  # one torch thread per job, jobs side by side: benchmarks/threads.py
     params:
         loo=loo_model_params,
         resume=paths.LOO_FULL_RESUME,
@@ -54,7 +54,7 @@ rule loo_removed:
         "logs/{dataset}/{arch}/loo/{stratum}/{group}.benchmark.tsv"
     conda:
         "../envs/memgen.yaml"
-    threads: 2
+    threads: 1  # one torch thread per job, jobs side by side: benchmarks/threads.py
     params:
         loo=loo_removed_params,
         resume=paths.LOO_REMOVED_RESUME,

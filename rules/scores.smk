@@ -52,3 +52,22 @@ rule thresholds:
         threshold=mp.thresholds(config),
     script:
         "../workflow_scripts/thresholds.py"
+
+
+# The test rule against its level q, beside Eq. 3: its set and canary power per q, and the same test on fake
+# masks (member rows permuted), where every flag is false (memgen/scores/fdr.py)
+rule fdr:
+    input:
+        scores=paths.SCORES,
+        masks=paths.MASKS,
+        correct=paths.CORRECT,
+    output:
+        report(paths.FDR, caption="../report/fdr.rst", category="Tables"),
+    log:
+        "logs/{dataset}/{arch}/{ens}/fdr.log",
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        fdr=fdr_params,
+    script:
+        "../workflow_scripts/fdr.py"

@@ -29,7 +29,7 @@ rule utility_runs:
         "logs/{dataset}/{arch}/utility/{removal}/{condition}/{shard}.benchmark.tsv"
     conda:
         "../envs/memgen.yaml"
-    threads: 2
+    threads: 1  # one torch thread per job, jobs side by side: benchmarks/threads.py
     params:
         utility=utility_params,
         resume=paths.UTILITY_RESUME,
@@ -42,7 +42,8 @@ rule utility:
         unpack(variant_inputs),
         runs=variant_runs,
     output:
-        paths.UTILITY,
+        table=paths.UTILITY,
+        points=paths.UTILITY_POINTS,
     log:
         "logs/{dataset}/{arch}/utility/{variant}.log",
     conda:
@@ -56,7 +57,8 @@ rule utility:
 
 rule table1:
     input:
-        paths.utility_tables(config, VARIANTS),
+        tables=paths.utility_tables(config, VARIANTS),
+        points=paths.utility_tables(config, VARIANTS, paths.UTILITY_POINTS),
     output:
         report(paths.TABLE1, caption="../report/table1.rst", category="Tables"),
     log:
@@ -69,7 +71,10 @@ rule table1:
 
 rule table3:
     input:
-        paths.utility_tables(config, [config["ablation"]["table3"]]),
+        tables=paths.utility_tables(config, [config["ablation"]["table3"]]),
+        points=paths.utility_tables(
+            config, [config["ablation"]["table3"]], paths.UTILITY_POINTS
+        ),
     output:
         report(paths.TABLE3, caption="../report/table3.rst", category="Tables"),
     log:
@@ -78,3 +83,20 @@ rule table3:
         "../envs/memgen.yaml"
     script:
         "../workflow_scripts/table3.py"
+
+
+rule table3_classes:
+    input:
+        unpack(table3_classes_inputs),
+    output:
+        report(
+            paths.TABLE3_CLASSES,
+            caption="../report/table3_classes.rst",
+            category="Tables",
+        ),
+    log:
+        "logs/{dataset}/{arch}/table3_classes.log",
+    conda:
+        "../envs/memgen.yaml"
+    script:
+        "../workflow_scripts/table3_classes.py"

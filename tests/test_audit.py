@@ -135,15 +135,18 @@ def test_audit_plan_line_and_stage_progress():
         "utility": {"seeds": 20},
         "training": {"epochs": 60},
         "loo": {"top": 8, "random": 64, "members": 8},
+        "shard_size": 32,
     }
     p = plan(config, "photos", "mlp", {"train": 1797, "test": 0, "channels": 1}, 0.2)
-    assert p["n"] == 1438 and p["utility_runs"] == 40
+    assert p["n"] == 1438 and p["utility_runs"] == 60  # 3 conditions x 20 seeds
+    assert p["member_jobs"] == 8 and p["utility_jobs"] == 3 and p["light_jobs"] == 14
+    assert p["job_point_epochs"]["members"] == 32 * 0.95 * 1438 * 60
     line = plan_line(p, {"train": 1797, "test": 0, "channels": 1}, 20, 250.0, 2)
     assert line == (
-        "memgen audit plan: 1797 images (1438 to train on, 20 px grey), mlp: 256 members at rate 0.95 + 40 "
+        "memgen audit plan: 1797 images (1438 to train on, 20 px grey), mlp: 256 members at rate 0.95 + 60 "
         "utility runs; about 4 min on 2 core(s) (from one timed epoch)"
     )
-    progress = Progress(estimate=100.0)
+    progress = Progress(p, 1e-5, 3.0, 2)
     log = ["Job stats:", "job          count", "---------  -------", "canaries           1",
            "members_0          2", "all                1", "total              4", "",
            "Finished jobid: 3 (Rule: canaries)", "Finished jobid: 1 (Rule: members_0)",

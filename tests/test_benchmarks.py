@@ -34,6 +34,7 @@ FIGURES = {
         r"unpaired \(fresh order over N - 1\)\s+[\d.]+",
         r"paired \(same batches, point skipped\)\s+[\d.]+",
     ],
+    "loo_reference.py": [r"random points \(\d+\), \d+ seed pairs:", r"rate0\.95 half B\s+fz"],
     "loader_throughput.py": [
         r"train: decode \+ RRC, CPU\s+1\s+[\d,]+",
         r"eval: decode \+ centre, CPU\s+1\s+[\d,]+",
@@ -44,12 +45,17 @@ FIGURES = {
         r"native here vs native on an AVX2 machine: same bits: (yes|no)",
         r"portable / native time: [\d.]+x",
     ],
+    "threads.py": [
+        r"idle\s+two shards of \d+, 1 thread\(s\) each:\s+[\d.]+ s wall",
+        r"fastest: idle [12] thread\(s\), loaded [12] thread\(s\)",
+    ],
     "scores_scale.py": [r'"scores_stage_seconds": [\d.]+', r"goals \(.*\): time (met|MISSED)"],
     "stream_memory.py": [r"peak PSS of job \+ workers: [\d,]+ MB", r"the member trained its whole epoch"],
 }
 # dryrun_paper.py starts Snakemake (2-5 s here, ~9 s more where slurm-client has no controller to ask); the
 # others take 2-7 s each on 2 shared cores with one torch thread (tests/conftest.py) and stay in the fast tier
-MARKS = {"dryrun_paper.py": pytest.mark.workflow, "audit_folders.py": pytest.mark.workflow}
+# threads.py starts eight processes that each load torch (a minute on a loaded machine)
+MARKS = {n: pytest.mark.workflow for n in ("dryrun_paper.py", "audit_folders.py", "threads.py")}
 
 
 def test_every_benchmark_has_a_smoke_test():

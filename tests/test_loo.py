@@ -25,7 +25,7 @@ from memgen.loo.truth import (
 )
 from memgen.paths import POINTS_PER_JOB
 from memgen.paths import loo_groups as groups
-from memgen.scores.compute import DEFINITIONS, compute_scores
+from memgen.scores.compute import DEFINITIONS, compute_scores, confidence_stats, pooled_variances
 
 
 def test_groups_split_a_stratum_into_jobs_of_fixed_positions():
@@ -75,12 +75,33 @@ def test_loo_scores_by_hand():
     assert df["acc_full"].tolist() == [1, 1, 0.75] and df["acc_loo"].tolist() == [0, 1, 0.25]
     assert df["fz_loo"].tolist() == [1, 0, 0.5]
     assert df["frac_loo"].tolist() == pytest.approx([1, 0, 0.5])
-    # points whose models all agree have no spread; point 2's pair differences are 0, 1, 0, 1 (seed 0..3)
-    assert df["fz_loo_se"].tolist()[:2] == [0, 0]
+    # points whose models all agree get the add-one floor, 1 / (M + 1) for fz, not 0; point 2's pair
+    # differences are 0, 1, 0, 1 (seed 0..3): the paired t-based se, no floor
+    assert df["fz_loo_se"].tolist()[:2] == [0.2, 0.2]
     assert df["fz_loo_se"][2] == pytest.approx(np.std([0, 1, 0, 1], ddof=1) / 2)  # paired t-based se
     assert all(f"{d}_loo" in df and f"{d}_loo_se" in df for d in DEFINITIONS)
     with pytest.raises(MemgenError, match="must all be"):
         loo_scores(full, lo, loo[:3], lo[:3], POOL)
+
+
+def test_the_jackknife_se_is_floored_where_every_pair_agrees():
+    """All 2M models agree: the jackknife over pairs is 0, the add-one floor is the jackknife over M + 1 pairs
+    with one pseudo-pair, an observed pair with one model turned, root-mean-square over the 2M choices."""
+    M = 4
+    full, loo = np.ones((M, 3), bool), np.array([[0, 1, 0]] * M, bool)
+    fl, ll = np.where(full, 2.0, -2.0), np.where(loo, 2.0, -2.0)
+    df = loo_scores(full, fl, loo, ll, POOL)
+    assert (df[[f"{d}_loo_se" for d in DEFINITIONS]] > 0).all().all()
+    # fz: M pair differences equal and one off by 1: sd sqrt(1 / (M + 1)) over sqrt(M + 1) pairs
+    assert df["fz_loo_se"].tolist() == [pytest.approx(1 / (M + 1))] * 3
+    # the jackknife variance itself stays unfloored (0): the unbiased one a mean over points subtracts
+    assert (df["fz_loo_var"] == 0).all() and (df["frac_loo_var"] == 0).all()
+    # frac of point 0 (right in, never out): turning a full model gives 4/5 in, 0 out: frac 1 in every
+    # replicate (no spread); turning a held-out model gives 1 in, 1/5 out: replicates 3/5 (x4, a pair dropped)
+    # and 1 (the pseudo-pair dropped), jackknife variance 4/5 * (4 * .08^2 + .32^2) = .1024; half of each
+    assert df["frac_loo_se"][0] == pytest.approx(np.sqrt(0.1024 / 2))
+    # point 1 (always right): turning either model gives replicates 1/7 (x4) and 0: variance .0131 both ways
+    assert df["frac_loo_se"][1] == pytest.approx(np.sqrt(4 / 5 * (4 * (1 / 7 - 4 / 35) ** 2 + (4 / 35) ** 2)))
 
 
 def test_a_points_loo_scores_depend_on_its_own_models_only():
@@ -101,15 +122,16 @@ def test_a_points_loo_scores_depend_on_its_own_models_only():
     assert alone.iloc[0].to_dict() == pytest.approx(before.iloc[0].to_dict())
 
 
-def test_lira_pool_comes_from_the_full_models_and_the_references_held_out_members():
+def test_lira_pool_is_the_references_in_and_out_alike():
     rng = np.random.default_rng(1)
-    full = rng.normal(0, 2.0, (8, 300))  # in variance 4
     ref_mask = rng.random((64, 300)) < 0.5
     ref = np.where(
         ref_mask, rng.normal(0, 2.0, (64, 300)), rng.normal(0, 0.5, (64, 300))
-    )  # out variance 0.25
-    var_in, var_out = loo_pool(full, ref_mask, ref)
+    )  # in variance 4, out variance 0.25
+    var_in, var_out = loo_pool(ref_mask, ref)
     assert var_in == pytest.approx(4.0, rel=0.1) and var_out == pytest.approx(0.25, rel=0.1)
+    # exactly the pools the reference's own lira uses for a side of < 32 members
+    assert (var_in, var_out) == pooled_variances(confidence_stats(ref_mask, ref))
 
 
 def test_halves_rank_without_the_winners_curse():
@@ -161,6 +183,42 @@ def test_loo_table_rows_per_stratum_in_ranking_order():
     assert empty.empty and list(empty.columns) == [*COLUMNS, *score_columns()]
     with pytest.raises(MemgenError, match="do not match the full models"):
         loo_table({"top": {**strata["top"], "index": np.array([11])}}, full, full, [0] * N, [""] * N, POOL)
+
+
+def test_write_loo_scores_lira_on_the_references_pools_in_and_out(tmp_path):
+    """lira's leave-one-out variances are the reference's pools on both sides (as its own lira's), not the
+    full models' seed-only in-variance beside the reference's out-variance."""
+    from memgen.io import save_json
+
+    rng = np.random.default_rng(3)
+    N, K, M, P = 40, 48, 4, 5
+    canary = np.zeros(N, bool)
+    canary[:4] = True
+    save_npz(
+        tmp_path / "index.npz", n=N, labels=np.zeros(N, int), num_classes=2, classes=np.array(["a", "b"])
+    )
+    save_npz(tmp_path / "canaries.npz", label=np.zeros(N, int), canary=canary)
+    save_json(tmp_path / "plan.json", {"n": N, "max_train_points": N, "run": True, "reason": ""})
+    ref_mask = rng.random((K, N)) < 0.5
+    ref_lo = np.where(ref_mask, rng.normal(3, 2.0, (K, N)), rng.normal(0, 1.0, (K, N))).astype(np.float32)
+    save_npz(tmp_path / "masks.npz", mask=ref_mask)
+    save_npz(tmp_path / "correct.npz", correct=ref_lo > 0, log_odds=ref_lo)
+    full_lo = rng.normal(3, 0.1, (M, N)).astype(np.float32)  # seed-only spread: far below the reference's
+    save_npz(tmp_path / "full.npz", correct=full_lo > 0, log_odds=full_lo)
+    idx = np.arange(10, 10 + P)
+    loo_lo = rng.normal(1, 0.5, (M, P)).astype(np.float32)
+    save_npz(tmp_path / "random.npz", index=idx, correct=loo_lo > 0, log_odds=loo_lo)
+    paths = {"plan": tmp_path / "plan.json", "full": tmp_path / "full.npz", "index": tmp_path / "index.npz"}
+    paths |= {"canaries": tmp_path / "canaries.npz", "strata": {"random": [tmp_path / "random.npz"]}}
+    paths |= {"ref_masks": tmp_path / "masks.npz", "ref_correct": tmp_path / "correct.npz"}
+    st.write_loo(paths, tmp_path / "loo.csv", "d", "a")
+    got = pd.read_csv(tmp_path / "loo.csv")["lira_loo"].to_numpy()
+    pool = pooled_variances(confidence_stats(ref_mask, ref_lo))
+    mask = np.r_[np.ones((M, P), bool), np.zeros((M, P), bool)]
+    lo = np.r_[full_lo[:, idx], loo_lo]
+    want = compute_scores(mask, lo > 0, lo, pool=pool)["lira"]
+    assert got == pytest.approx(want, rel=1e-6)
+    assert pool[0] == pytest.approx(4.0, rel=0.2)  # not the full models' 0.01
 
 
 # ---- the stage on real (tiny) digits models ------------------------------------------------------------

@@ -274,3 +274,43 @@ def test_a_point_above_tau_has_no_tie_and_an_old_file_still_reads(tmp_path):
     save_csv(tmp_path / "old.csv", t.drop(columns=["at_tau", "tie", "conf_memorized", "lira_memorized"]))
     old = read_memorized(tmp_path / "old.csv")
     assert list(old.columns) == list(t.columns) and old["at_tau"].isna().all() and old["tie"].eq("").all()
+
+
+@pytest.mark.parametrize("q, flagged", [(0.1, True), (0.05, False)])
+def test_memorized_csv_gives_both_rules_verdicts(tmp_path, q, flagged):
+    """Points 0 and 1 (right in all 4 in-members, none of 4 held out) are Eq. 3's tie at τ = 1; the exact
+    test gives each p = 1 / C(8, 4) = 1/70, BH-adjusted over the 11 natural points scored to 11/140: flagged
+    at q = 0.1, not at 0.05. The rows stay Eq. 3's set; each carries both verdicts."""
+    from memgen.scores.thresholds import compute_thresholds, read_scores
+
+    outputs = _ensemble(tmp_path)
+    write_scores(
+        tmp_path / "canaries.npz", tmp_path / "masks.npz", outputs, tmp_path / "scores.csv",
+        tmp_path / "correct.npz", tmp_path / "index.npz",
+    )  # fmt: skip
+    th = compute_thresholds(read_scores(tmp_path / "scores.csv"), 0.05, "upper", 0.25, 2, fdr_q=q)
+    (tmp_path / "thresholds.json").write_text(json.dumps(th))
+    write_memorized(
+        tmp_path / "scores.csv", tmp_path / "thresholds.json", tmp_path / "masks.npz", outputs,
+        tmp_path / "index.npz", tmp_path / "memorized.csv", PARAMS,
+    )  # fmt: skip
+    t = read_memorized(tmp_path / "memorized.csv")
+    assert t["index"].tolist() == [0, 1] and t["null_memorized"].tolist() == [True, True]
+    assert t["test_memorized"].tolist() == [flagged, flagged]
+    assert t["test_p"].tolist() == pytest.approx([1 / 70] * 2)
+    assert t["test_q"].tolist() == pytest.approx([11 / 140] * 2)
+    assert th["rules"]["test"]["frac"]["n_memorized"] == (2 if flagged else 0)
+
+
+def test_an_old_memorized_csv_reads_with_empty_rule_columns(tmp_path):
+    from memgen.analysis.memorized import RULE_COLUMNS
+
+    scores = pd.DataFrame(
+        {"label": [0], "fz": [0.9], "frac": [1.0], "acc_in": 1.0, "acc_out": [0.0], "n_in": 3, "n_out": 3}
+    )
+    held = {"instead": np.array([1]), "instead_share": np.array([1.0])}
+    t = memorized_table(scores, np.array([True]), "frac", ["a", "b"], [""], held)
+    save_csv(tmp_path / "m.csv", t.drop(columns=list(RULE_COLUMNS)))
+    back = read_memorized(tmp_path / "m.csv")
+    assert back["test_memorized"].isna().all() and back["test_p"].isna().all()
+    assert back["null_memorized"].dtype == "boolean"

@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from utility_helpers import from_points, outcomes
 
 from memgen.errors import MemgenError
 from memgen.figures.utility import (
@@ -10,7 +11,6 @@ from memgen.figures.utility import (
     fig_utility,
     utility_marks,
 )
-from memgen.utility.runs import utility_frame
 from memgen.utility.stats import seed_curve
 from memgen.utility.tables import table3
 
@@ -62,28 +62,29 @@ def test_fig_top_memorized_rejects_channel_last(tmp_path):
         )
 
 
-def test_fig_utility_with_significant_not_significant_and_empty(tmp_path):
-    def frame(d):
-        return utility_frame(
-            {s: 0.8 + x for s, x in enumerate(d)}, {s: 0.8 for s in range(len(d))}, 5, "original"
-        )
+def _row(dataset, arch, diffs, **kw):
+    o = outcomes(diffs, **kw)
+    return {"dataset": dataset, "arch": arch, "utility": from_points(o, 5), "points": o, "reason": ""}
 
+
+def test_fig_utility_with_significant_not_significant_and_empty(tmp_path):
     t3 = table3(
         [
-            {"dataset": "digits", "arch": "mlp", "utility": frame([0.01, 0.011, 0.012]), "reason": ""},
-            {"dataset": "digits", "arch": "cnn", "utility": frame([0.01, -0.01, 0.001]), "reason": ""},
+            _row("digits", "mlp", [10, 11, 12], class_diffs=[0, 1, 0]),
+            _row("digits", "cnn", [1, -1, 0]),
             {"dataset": "longtail", "arch": "mlp", "utility": None, "reason": "tau undefined"},
         ]
     )
-    # differences 1, 1.1, 1.2 pp: p = 0.0027, significant; 1, -1, 0.1 pp: p = 0.96, marked *
-    assert utility_marks(t3) == ["", "*", "n/a"]
+    # +11 pp on 100 points: significant; against the class-matched control +1/3 pp: not; 0 pp: marked *
+    assert t3["control"].tolist() == ["random", "class_matched"] * 3
+    assert utility_marks(t3) == ["", "*", "*", "*", "n/a", "n/a"]
     ps = paths(tmp_path, "fig5")
     fig_utility(t3, ps)
     assert_written(ps)
     # from a CSV round trip, as the workflow reads Table 3 back
     t3.to_csv(tmp_path / "t3.csv", index=False)
     back = pd.read_csv(tmp_path / "t3.csv")
-    assert utility_marks(back) == ["", "*", "n/a"]
+    assert utility_marks(back) == ["", "*", "*", "*", "n/a", "n/a"]
     ps = paths(tmp_path, "fig5_csv")
     fig_utility(back, ps)
     assert_written(ps)
@@ -93,21 +94,12 @@ def test_fig_utility_draws_replicates_and_their_combined_bar(tmp_path):
     from memgen.utility.jobs import with_replicates
     from memgen.utility.replicates import table3_combined
 
-    def frame(d):
-        return utility_frame(
-            {s: 0.8 + x for s, x in enumerate(d)}, {s: 0.8 for s in range(len(d))}, 5, "dedup"
-        )
-
     rows = [
-        {"dataset": name, "arch": "mlp", "utility": frame(d), "reason": ""}
-        for name, d in (
-            ("digits", [0.01, 0.011]),
-            ("digits.rep2", [-0.01, 0.0]),
-            ("digits.rep3", [0.0, 0.002]),
-        )
+        _row(name, "mlp", d, test_set="dedup")
+        for name, d in (("digits", [1, 2]), ("digits.rep2", [-1, 0]), ("digits.rep3", [0, 1]))
     ]
     t3 = with_replicates(table3(rows), table3_combined)
-    assert list(t3["replicate"]) == ["1", "2", "3", "combined"]
+    assert list(t3["replicate"]) == ["1", "1", "2", "2", "3", "3", "combined", "combined"]
     ps = paths(tmp_path, "fig5_replicates")
     fig_utility(t3, ps)
     assert_written(ps)

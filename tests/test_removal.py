@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from memgen.errors import MemgenError
-from memgen.utility.removal import keep_indices, load_removal, removal_sets, save_removal
+from memgen.utility.removal import class_matched, keep_indices, load_removal, removal_sets, save_removal
 
 # Ten training points: 0 and 1 are canaries with the highest scores; point 9 is held out by only 2
 # members, so with min_out = 3 it has no score. Natural points reaching fz >= 0.25: 2, 3 (tie), 7.
@@ -16,6 +16,7 @@ def scores_table(fz=FZ, n_out=(5,) * 9 + (2,)):
         {
             "index": np.arange(len(fz)),
             "canary": [1, 1] + [0] * (len(fz) - 2),
+            "true_label": np.arange(len(fz)) % 2,
             "n_in": 5,
             "n_out": list(n_out),
             "acc_in": 1.0,
@@ -150,3 +151,57 @@ def test_undefined_set_reaches_the_tables(tmp_path):
         assert (table["n_removed"] == 0).all()
         assert table["note"].str.contains("memorized set undefined: members do not fit as expected").all()
         assert table["note"].str.contains("fix: raise training.epochs").all()
+
+
+def test_the_class_matched_control_removes_the_memorized_sets_counts_per_class():
+    """A class-skewed memorized set (shirts, as on Fashion-MNIST): the uniform control takes few shirts,
+    the class-matched one exactly as many of each class as the memorized set, drawn per seed."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 100)  # 10 classes of 100 natural points
+    scores = pd.DataFrame(
+        {"canary": 0, "true_label": labels, "n_in": 5, "n_out": 5, "acc_in": 1.0, "fz": 0.0}
+    )
+    scores["frac"] = 0.0
+    memorized = np.sort(
+        np.concatenate([rng.choice(np.flatnonzero(labels == 6), 40, replace=False), [3, 150]])
+    )
+    want = np.bincount(labels[memorized], minlength=10)  # 40 of class 6, one each of classes 0 and 1
+    draws = [class_matched(scores, memorized, [11, s, 1]) for s in range(5)]
+    for d in draws:
+        assert np.bincount(labels[d], minlength=10).tolist() == want.tolist()
+        assert len(np.unique(d)) == len(d) == len(memorized) and d.dtype == np.int64
+    assert len({tuple(d) for d in draws}) == 5  # each seed its own draw
+    assert (class_matched(scores, memorized, [11, 0, 1]) == draws[0]).all()  # seeded
+    uniform = removal_sets(scores.assign(fz=np.isin(np.arange(1000), memorized) * 1.0), "fz", 0.5, 3, 11)
+    assert (uniform["memorized"] == memorized).all() and np.bincount(labels[uniform["random"]], minlength=10)[
+        6
+    ] < 15
+    # canaries are never drawn, and a class whose natural points are all memorized gives them back
+    small = pd.DataFrame({"canary": [1, 0, 0, 0], "true_label": [0, 0, 1, 1], "n_out": 5, "fz": 0.0})
+    assert class_matched(small, np.array([1, 2]), 0).tolist() in ([1, 2], [1, 3])
+    assert class_matched(small, np.zeros(0, np.int64), 0).size == 0
+
+
+def test_write_removal_draws_a_class_matched_control_per_seed(tmp_path):
+    from memgen.utility.jobs import write_removal
+
+    labels = np.arange(40) % 4
+    fz = np.where((labels == 2) | (np.arange(40) == 1), 0.9, 0.0)  # class 2's ten points and point 1
+    pd.DataFrame({"index": range(40), "label": labels, "true_label": labels, "canary": 0, "n_in": 5}).assign(
+        n_out=5, acc_in=1.0, acc_out=0.0, fz=fz, frac=fz
+    ).to_csv(tmp_path / "s.csv", index=False)
+    rules = {r: {d: {"tau": 0.25} for d in ("fz", "frac")} for r in ("fixed", "null")}
+    (tmp_path / "t.json").write_text(__import__("json").dumps({"min_out": 1, "rules": rules}))
+    removal = {
+        "ensemble": "rate0.7",
+        "definition": "fz",
+        "rule": "fixed",
+        "min_out": 1,
+        "seed": 3,
+        "seeds": 4,
+    }
+    write_removal(tmp_path / "s.csv", tmp_path / "t.json", tmp_path / "r.npz", removal)
+    sets = load_removal(tmp_path / "r.npz")
+    assert sets["random_class_by_seed"].shape == (4, 11) and sets["random_by_seed"].shape == (4, 11)
+    for row in sets["random_class_by_seed"]:
+        assert np.bincount(labels[row], minlength=4).tolist() == [0, 1, 10, 0]

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 from scipy import stats
+from utility_helpers import from_points, outcomes
 
 import memgen.config as mc
 import memgen.params as mp
@@ -19,6 +20,7 @@ from memgen.errors import MemgenError
 from memgen.utility.jobs import with_replicates
 from memgen.utility.replicates import across, conclusion, table3_combined
 from memgen.utility.tables import table3
+from memgen.utility.variants import removal_ids
 
 TINY = yaml.safe_load(open(__file__.replace("test_replicates.py", "configs/tiny.yaml")))
 
@@ -101,31 +103,50 @@ def test_the_combined_difference_is_a_t_test_over_replicates_by_hand():
 
 
 def test_table3_gets_a_replicate_column_and_a_combined_row():
-    def utility(diffs, n_removed):
-        return pd.DataFrame(
-            {
-                "seed": range(len(diffs)),
-                "acc_memorized": [90 + d for d in diffs],
-                "acc_random": [90.0] * len(diffs),
-                "diff_pp": diffs,
-                "test_set": "dedup",
-                "n_removed": n_removed,
-            }
-        )
-
-    rows = [
-        {"dataset": d, "arch": "mlp", "utility": utility(x, n), "reason": ""}
-        for d, x, n in (("digits", [-1.0, 0.0, -0.5], 20), ("digits.rep2", [1.0, 2.0, 1.5], 19))
-    ]
+    # replicate 1: -1, 0, -1 pp on 100 test points (nothing significant); replicate 2: +10..12 pp (helps)
+    rows = []
+    for d, x, n in (("digits", [-1, 0, -1], 20), ("digits.rep2", [10, 11, 12], 19)):
+        o = outcomes(x, test_set="dedup")
+        rows.append({"dataset": d, "arch": "mlp", "utility": from_points(o, n), "points": o, "reason": ""})
     df = table3(rows)
+    assert df["control"].tolist() == ["random", "class_matched"] * 2
     df.insert(2, "variant", "all")
     out = with_replicates(df, table3_combined)
-    assert list(out["replicate"]) == ["1", "2", "combined"] and set(out["dataset"]) == {"digits"}
-    c = out.iloc[2]
-    assert c["diff_pp"] == pytest.approx(0.5) and c["std_pp"] == pytest.approx(np.std([-0.5, 1.5], ddof=1))
-    assert c["p_value"] == pytest.approx(stats.ttest_1samp([-0.5, 1.5], 0).pvalue)
+    assert list(out["replicate"]) == ["1", "1", "2", "2", "combined", "combined"]
+    assert set(out["dataset"]) == {"digits"}
+    assert conclusion(out.iloc[0]["diff_pp"], out.iloc[0]["p_value"]) == "no significant difference"
+    assert conclusion(out.iloc[2]["diff_pp"], out.iloc[2]["p_value"]) == "helps"
+    c = out.iloc[4]
+    each = [-2 / 3, 11.0]
+    assert c["diff_pp"] == pytest.approx(np.mean(each)) and c["std_pp"] == pytest.approx(np.std(each, ddof=1))
+    assert c["p_value"] == pytest.approx(stats.ttest_1samp(each, 0).pvalue)
+    half = stats.t.ppf(0.975, 1) * np.std(each, ddof=1) / math.sqrt(2)
+    assert (c["ci_lo_pp"], c["ci_hi_pp"]) == pytest.approx(
+        (np.mean(each) - half, np.mean(each) + half)
+    ) and math.isnan(c["p_seeds"])
+    assert "the test set fixed" in c["note"] and c["control"] == "random"
     assert c["n_removed"] == 19.5 and c["holds"] == "1 of 2" and "replicates disagree" in c["note"]
     assert out.columns.tolist().index("replicate") == out.columns.tolist().index("arch") + 1
+
+
+def test_every_replicate_drops_replicate_1s_duplicates():
+    """The replicates share the test set: the de-duplicated variant of replicate r reads replicate 1's
+    duplicate list, so every replicate's Table 1/3 rows use the same test subset."""
+    from memgen.utility.runs import dedup_keep
+    from memgen.utility.variants import removal_id
+
+    cfg = tiny(3)
+    rid = removal_id(cfg, "dedup")
+    lists = {d: paths.variant_inputs(d, "mlp", rid, dedup=True)["duplicates"] for d in cfg["datasets"]}
+    assert set(lists.values()) == {"results/digits/data/duplicates.csv"}
+    assert paths.variant_inputs("digits.rep2", "mlp", rid, dedup=True)["removal"] == (
+        f"results/digits.rep2/mlp/removal/{rid}.npz"
+    )
+    listed = pd.DataFrame({"TestID": [4, 9, 9], "TrainID": [1, 2, 3]})
+    keeps = {d: dedup_keep(360, listed) for d in set(lists.values())}  # one list, one mask
+    assert len(keeps) == 1 and (~next(iter(keeps.values()))).sum() == 2
+    # no further replicate builds (or waits for) a duplicate list of its own
+    assert not [t for t in paths.targets(cfg, [rid]) if "rep" in t and "duplicates" in t]
 
 
 def test_the_memorized_sets_overlap_by_hand():
@@ -151,7 +172,9 @@ def test_plan_counts_what_a_further_replicate_trains(tmp_path):
     cfg = tiny(1)
     (r,) = cost(cfg, 3, tmp_path)
     assert r["members"] == {"rate0.7": 16, "rate0.95": 32}  # baseline and high rate (= the reference)
-    assert r["first_members"] == 16 + 16 + 32 + 16 and r["utility_runs"] == 5 * 2 * 4
+    # every removal set x 3 conditions (memorized, random, class-matched random) x 4 seeds
+    sets = len(removal_ids(cfg))
+    assert r["first_members"] == 16 + 16 + 32 + 16 and r["utility_runs"] == sets * 3 * 4
     assert r["member_seconds"] is None
 
 

@@ -40,13 +40,19 @@ def test_the_replicates_differ_and_the_tables_combine_them(two):
     assert masks[0].shape == masks[1].shape and (masks[0] != masks[1]).any()
     assert (canaries[0] != canaries[1]).any() and canaries[0].sum() == canaries[1].sum()
     t3 = pd.read_csv(r / "table3.csv", dtype={"replicate": str})
-    assert list(t3["replicate"]) == ["1", "2", "combined"] and set(t3["dataset"]) == {"digits"}
+    assert set(t3["control"]) == {"random", "class_matched"} and set(t3["dataset"]) == {"digits"}
+    t3 = t3[t3["control"] == "random"]
+    assert list(t3["replicate"]) == ["1", "2", "combined"]
     each, combined = t3.iloc[:2], t3.iloc[2]
     expected = across(each["diff_pp"], each["p_value"])
     assert np.isclose(combined["diff_pp"], expected["score"], equal_nan=True)
     assert combined["holds"] == expected["holds"]
     t1 = pd.read_csv(r / "table1.csv", dtype={"replicate": str})
-    assert (t1["replicate"] == "combined").sum() == 6 and (t1["replicate"] == "2").sum() == 6
+    n_variants = (t1["replicate"] == "1").sum()  # every variant of replicate 1 has its combined row
+    assert (t1["replicate"] == "combined").sum() == n_variants == (t1["replicate"] == "2").sum()
+    # both replicates' de-duplicated rows drop replicate 1's duplicates: the same test subset
+    assert t1.loc[t1["variant"] == "dedup", "n_test"].nunique() == 1
+    assert not (r / "digits.rep2/data/duplicates.csv").exists()
     overlap = pd.read_csv(r / "replicate_overlap.csv")
     assert overlap.loc[0, "replicates"] == 2 and len(overlap) == 1
     assert (r / "digits/mlp/memorized_replicates.csv").exists()

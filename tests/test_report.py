@@ -140,9 +140,15 @@ def test_summary_says_what_a_set_resting_on_a_tie_is_and_reads_the_regime_from_t
     regime = next(line for line in text.splitlines() if line.startswith("**Regime:**"))
     # the null decides, not the mean: frac and fz saturated (not the paper's regime), conf and lira partly fit
     assert "canaries' acc_in mean 0.99" in regime
-    assert "fz, frac: the null is saturated (fz 94 %, frac 94 % of canaries score the top 1)" in regime
+    assert (
+        "fz, frac: the null is saturated (fz 94 %, frac 95 % of canaries within one step of the top score 1, "
+        "a step being one held-out member right for fz, frac; τ fz 1, frac 1)" in regime
+    )
     assert "not the paper's regime" in regime
-    assert "conf, lira: canaries partly fit (conf 0 %, lira 0 % of canaries at the top score 1)" in regime
+    assert (
+        "conf, lira: canaries partly fit (conf 0 %, lira 0 % of canaries within one step of the top score 1, "
+        "a step being 0.005 for conf, lira)" in regime
+    )
     # the tie in words, the strict reading beside the count, conf's and lira's verdict on the same points
     row = text.split("* - null rule\n     - frac\n")[1].split("* -")[0]
     assert "203 (10.2 %) [" in row and "\n     - 0\n" in row  # score >= τ: 203; strict (score > τ): 0
@@ -154,3 +160,24 @@ def test_summary_says_what_a_set_resting_on_a_tie_is_and_reads_the_regime_from_t
     )
     assert "the strict reading (score > tau) memorizes 0" in note
     assert "of these 203 tied points, conf memorizes 0 and lira memorizes 0" in note
+
+
+def test_regime_line_calls_a_continuous_null_a_hair_below_one_saturated(tmp_path):
+    from test_thresholds import STUDY
+
+    from memgen.scores.thresholds import compute_thresholds
+
+    # conf's τ 0.9999999 and lira's 0.998 (a Fashion-MNIST folder): saturated, not the paper's regime
+    conf = [0.5, 0.9, 0.9999999, 0.99999995, 0.5, 0.1, 0.2, 0.3, 0.4, 0.0, float("nan"), 0.9]
+    lira = [0.2, 0.5, 0.998, 0.999, 0.5, 0.1, 0.2, 0.3, 0.4, 0.0, float("nan"), 0.9]
+    th = compute_thresholds(STUDY.assign(conf=conf, lira=lira), 0.25, "upper", 0.25, 2)
+    path = tmp_path / "thresholds.json"
+    path.write_text(json.dumps({"ensemble": "rate0.95", **th}))
+    text = summary_rst(*_tables(tmp_path), {("mine", "mlp"): {"thresholds": path}})
+    regime = next(line for line in text.splitlines() if line.startswith("**Regime:**"))
+    assert (
+        "frac, conf, lira: the null is saturated (frac 75 %, conf 50 %, lira 50 % of canaries within one "
+        "step of the top score 1, a step being one held-out member right for frac and 0.005 for conf, lira; "
+        "τ frac 1, conf 0.9999999, lira 0.998), so τ sits at the top" in regime
+    )
+    assert regime.count("partly fit") == 1 and "fz: canaries partly fit" in regime

@@ -75,6 +75,8 @@ EDITS = {
     "threshold.tail": _put("threshold", "tail", "lower"),
     "threshold.fixed_tau": _put("threshold", "fixed_tau", 0.3),
     "threshold.require_interval": _put("threshold", "require_interval", True),
+    "threshold.fdr_q": _put("threshold", "fdr_q", 0.1),
+    "threshold.fdr_min_effect": _put("threshold", "fdr_min_effect", 0.2),
     "analysis.reference": _put("analysis", "reference", "rate0.7"),
     "analysis.stability_sizes": _put("analysis", "stability_sizes", [2, 4]),
     "utility.seeds": _put("utility", "seeds", 8),
@@ -89,7 +91,8 @@ EDITS = {
     "loo.top": _put("loo", "top", 8),
     "loo.random (8 -> 16: one more job)": _put("loo", "random", 16),
     "loo.max_train_points": _put("loo", "max_train_points", 100),
-    "influence.ensemble": _put("influence", "ensemble", "rate0.5"),
+    "influence.ensemble": _put("influence", "ensemble", "rate0.5-wd0.008"),
+    "influence.crossfit": _put("influence", "crossfit", False),
     "influence.top": _put("influence", "top", 5),
     "influence.threshold": _put("influence", "threshold", 0.3),
     "influence.alpha": _put("influence", "alpha", 0.01),
@@ -380,6 +383,21 @@ EXPECTED = {
         "utility",
     ],
 }
+# the test rule's settings: thresholds.json (every ensemble's) and what reads it, as threshold.alpha; fdr.csv
+EXPECTED["threshold.fdr_q"] = EXPECTED["threshold.fdr_min_effect"] = EXPECTED["threshold.alpha"]
+# fdr.csv reads the high-rate ensemble's scores, masks and correctness, and its params (threshold.fdr_q,
+# fdr_min_effect, scores.min_out, seed); Fig. 13 reads it and that ensemble's thresholds. In the tiny study
+# the high-rate ensemble is the reference, so Fig. 13 reruns where Fig. 3 does, the reference's change aside
+FDR_KEYS = ("threshold.fdr_q", "threshold.fdr_min_effect", "scores.min_out", "ablation.high_rate")
+
+
+def fdr_reruns(key: str, rules: list[str]) -> list[str]:
+    own = "fig_null" in rules and key != "analysis.reference"
+    fdr = key in FDR_KEYS or (own and "scores" in rules)
+    return (["fdr"] if fdr else []) + (["fig_fdr"] if fdr or own else [])
+
+
+EXPECTED = {key: [*rules, *fdr_reruns(key, rules)] for key, rules in EXPECTED.items()}
 # Fig. 12 reads what Fig. 3 reads (the reference ensemble's scores and thresholds), and its title the level
 EXPECTED = {
     key: [*rules, "fig_intervals"] if "fig_null" in rules else rules for key, rules in EXPECTED.items()
@@ -407,15 +425,17 @@ EXPECTED["loo.top"] = LOO
 EXPECTED["loo.random (8 -> 16: one more job)"] = LOO
 EXPECTED["loo.max_train_points"] = ["fig_sampling_bias", "loo", "loo_plan", "sampling_bias"]
 
-# Influence pairs (rules/influence.smk) read the reference's members and memorized.csv: they rerun with
-# memorized.csv (every row that reruns it reruns the reference's members or its inputs too) or the reference.
-# Table 3's split reads Table 3's removal set and runs and the duplicate list: it reruns with Table 3; the
-# comparison with the detector, with the duplicate list. Their own settings rerun them alone.
+# Influence pairs (rules/influence.smk) read the members of the ensemble influence.crossfit picks, rate0.5 in
+# the tiny study (the recipe's own ensemble that chooses no memorized set: memgen.config.influence_ensemble),
+# and memorized.csv: they rerun with memorized.csv, with rate0.5's members, and when ablation.baseline names
+# rate0.5 (influence moves to rate0.7); no longer with analysis.reference. Table 3's split reads Table 3's
+# removal set and runs and the duplicate list: it reruns with Table 3; the comparison with the detector, with
+# the duplicate list. Their own settings rerun them alone.
 INFLUENCE = ["fig_influence", "influence", "influence_duplicates", "table3_split"]
 
 
 def influence_reruns(key: str, rules: list[str]) -> list[str]:
-    if "memorized" in rules or key == "analysis.reference":
+    if "memorized" in rules or key.startswith("ensembles.rate0.5.") or key == "ablation.baseline":
         return INFLUENCE
     return (["influence_duplicates"] if "duplicates" in rules else []) + (
         ["table3_split"] if "table3" in rules else []
@@ -423,14 +443,14 @@ def influence_reruns(key: str, rules: list[str]) -> list[str]:
 
 
 EXPECTED = {k: sorted({*v, *influence_reruns(k, v)}) for k, v in EXPECTED.items()}
-EXPECTED |= {f"influence.{k}": INFLUENCE for k in ("ensemble", "top", "threshold", "alpha")}
+EXPECTED |= {f"influence.{k}": INFLUENCE for k in ("ensemble", "crossfit", "top", "threshold", "alpha")}
 EXPECTED["influence.gallery"] = ["fig_influence"]
 # a second replicate: its own dataset's jobs up to its memorized set and utility tables (the runs sit behind
-# the removal checkpoint), and what reads every replicate; nothing of replicate 1 retrains
+# the removal checkpoint), and what reads every replicate; nothing of replicate 1 retrains; no duplicate list
+# (every replicate drops replicate 1's duplicates)
 EXPECTED["replicates (1 -> 2)"] = [
     "canaries",
     "dataset_index",
-    "duplicates",
     "fig_utility",
     "fitcheck",
     "masks",
@@ -445,6 +465,15 @@ EXPECTED["replicates (1 -> 2)"] = [
     "thresholds",
     "utility",
 ]
+
+# Table 3 per class (rules/utility.smk) reads replicate 1's Table 3 utility table, its removal set, the scores
+# it was drawn from and the index: it reruns with Table 3, except where only further replicates are added.
+EXPECTED = {
+    key: sorted({*rules, "table3_classes"})
+    if "table3" in rules and not key.startswith("replicates")
+    else rules
+    for key, rules in EXPECTED.items()
+}
 
 # The report's first page (rule summary) reads table1, table3, the gallery and the thresholds the gallery
 # reads, and the influence pairs, their comparison, Table 3's split and their gallery: it reruns exactly

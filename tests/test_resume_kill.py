@@ -5,15 +5,13 @@ rerun (docs/cluster.md; `snakemake --unlock`, then the same command) resumes fro
 give byte-identical outputs and weights to an uninterrupted run (CPU, same seeds).
 """
 
-import os
 import signal
-import subprocess
 import time
 
 import numpy as np
 import pytest
 import torch
-from workflow_helpers import RUN_OPTIONS, SNAKEMAKE, copy_workflow, snakemake, tiny_config
+from workflow_helpers import copy_workflow, kill_group, snakemake, start, tiny_config
 
 pytestmark = pytest.mark.workflow
 
@@ -36,18 +34,14 @@ def _target(wd):
 def test_kill_9_then_rerun_gives_identical_outputs(tmp_path):
     killed = copy_workflow(tmp_path / "killed", _config())
     clean = copy_workflow(tmp_path / "clean", _config())
-    cmd = [SNAKEMAKE, *RUN_OPTIONS, _target(killed)]  # as the helper runs the rerun and the clean run
-    proc = subprocess.Popen(
-        cmd, cwd=killed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    proc = start(killed, _target(killed))  # as `snakemake` runs the rerun and the clean run
     resume = killed / SHARD / "resume-0.pt"
     deadline = time.time() + 240
     while not resume.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert resume.exists(), "training never saved a resumable state"
     time.sleep(0.3)  # let it get a little further into the shard
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_group(proc)
     assert proc.returncode == -signal.SIGKILL
     assert not (killed / f"{SHARD}/7/outputs.npz").exists()
 

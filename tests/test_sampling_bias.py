@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -75,6 +76,7 @@ def loo(rows):
         df[f"{d}_loo"] = df["frac_loo"]
     for d in DEFINITIONS:
         df[f"{d}_loo_se"] = 0.1
+        df[f"{d}_loo_var"] = 0.01
         df[f"{d}_ref_half"] = REF[d].to_numpy()[df["index"].to_numpy()]  # half B: the reference's scores here
     return df
 
@@ -97,12 +99,53 @@ def test_loo_rows_per_ensemble_definition_and_stratum_reference_included():
     assert loo_bias({"rate0.5": A}, {"rate0.5": 0.5}, truth.iloc[:0], "rate0.95").empty
     with pytest.raises(MemgenError, match="not natural points"):
         loo_bias({"rate0.5": A}, {"rate0.5": 0.5}, loo([(3, "top", 1.0, 1.0)]), "rate0.95")
-    # the reference is read from its half B (loo.csv's <d>_ref_half), not from its whole scores
-    half = truth.assign(fz_ref_half=[0.0, 0.0, 0.3])
-    row = loo_bias({"rate0.95": REF}, {"rate0.95": 0.95}, half, "rate0.95").set_index(
+
+
+def test_the_reference_is_whole_on_the_random_points_and_half_b_on_the_top_ones():
+    truth = loo([(0, "top", 1.0, 1.0), (1, "random", 0.0, 0.0), (2, "random", 0.3, 0.5)])
+    half = truth.assign(fz_ref_half=[0.0, 0.0, 0.3])  # half B's scores differ from the whole ensemble's
+    ref = REF.assign(n_in=[60, 60, 60, 60], n_out=[4, 4, 4, 4])  # 64 members
+    row = loo_bias({"rate0.95": ref}, {"rate0.95": 0.95}, half, "rate0.95").set_index(
         ["definition", "points"]
     )
-    assert row.loc[("fz", "random"), "mae"] == 0.0 and row.loc[("fz", "top"), "mae"] == 1.0
+    # random: the whole reference's fz (.2 at point 1; point 2 unscored), not half B's 0: |.2 - 0|
+    assert (
+        row.loc[("fz", "random"), "mae"] == pytest.approx(0.2) and row.loc[("fz", "random"), "members"] == 64
+    )
+    # top: half B (32 members), |0 - 1|
+    assert row.loc[("fz", "top"), "mae"] == 1.0 and row.loc[("fz", "top"), "members"] == 32
+
+
+def test_the_corrected_error_takes_the_truths_own_noise_out():
+    # errors of A's fz on three random points: .1 - 0, .3 - .1, .7 - .2 = .1, .2, .5; LOO se .1, .1, .3
+    truth = loo([(0, "random", 0.2, 0.2), (1, "random", 0.0, 0.0), (2, "random", 0.1, 0.1)])
+    truth["fz_loo_var"] = [0.09, 0.01, 0.01]
+    truth["fz_loo_se"] = [0.3, 0.2, 0.1]  # floored (point 1's pairs all agree): not what is subtracted
+    r = loo_bias({"rate0.5": A}, {"rate0.5": 0.5}, truth, "rate0.95").set_index("definition").loc["fz"]
+    assert r["mse"] == pytest.approx((0.25 + 0.01 + 0.04) / 3)
+    # per point error^2 - se^2: .25 - .09 = .16, .01 - .01 = 0, .04 - .01 = .03
+    v = [0.16, 0.0, 0.03]
+    assert r["mse_corrected"] == pytest.approx(np.mean(v)) and r["rmse_corrected"] == pytest.approx(
+        math.sqrt(np.mean(v))
+    )
+    half = 4.302653 * np.std(v, ddof=1) / math.sqrt(3)  # t(2 df, 97.5 %)
+    assert (r["mse_corrected_lo"], r["mse_corrected_hi"]) == pytest.approx(
+        (np.mean(v) - half, np.mean(v) + half)
+    )
+    assert r["truth_se"] == pytest.approx(math.sqrt(0.11 / 3))  # root mean variance: mse - it = corrected
+    # a loo.csv from before the variance column: its se had no floor, and its square is subtracted
+    old = loo_bias(
+        {"rate0.5": A}, {"rate0.5": 0.5}, truth.drop(columns="fz_loo_var").assign(fz_loo_se=0.1), "x"
+    )
+    assert old.set_index("definition").loc["fz", "mse_corrected"] == pytest.approx(0.1 - 0.01)
+    # errors within the truth's noise: the corrected mean dips below 0, its root is 0
+    truth["fz_loo_var"] = [1.0, 1.0, 1.0]
+    r = loo_bias({"rate0.5": A}, {"rate0.5": 0.5}, truth, "rate0.95").set_index("definition").loc["fz"]
+    assert r["mse_corrected"] < 0 and r["rmse_corrected"] == 0.0
+    # against the reference ensemble there is no truth se: the mse only
+    ref = sampling_bias({"rate0.95": REF, "rate0.5": A}, {"rate0.95": 0.95, "rate0.5": 0.5}, "rate0.95")
+    fz = ref.set_index("definition").loc["fz"]
+    assert fz["mse"] == pytest.approx((0.04 + 0.01) / 2) and math.isnan(fz["mse_corrected"])
 
 
 def test_each_mean_error_has_a_t_interval_over_points():
@@ -121,9 +164,29 @@ def test_fig1_draws_reference_and_loo_panels(tmp_path):
     for ens, rate in (("rate0.5", 0.5), ("rate0.95", 0.95)):
         for d in DEFINITIONS:
             if ens != "rate0.95":
-                rows.append((ens, rate, d, "reference", "all", 0.1, 0.08, 0.12, 0.05, 100, NAN, 64))
+                rows.append(
+                    (ens, rate, d, "reference", "all", 0.1, 0.08, 0.12, 0.05, 100, NAN, 0.02, *[NAN] * 4, 64)
+                )
             rows += [
-                (ens, rate, d, "loo", p, 0.2 * rate, 0.1 * rate, 0.3 * rate, 0.1, 16, 0.05, 64)
+                (
+                    ens,
+                    rate,
+                    d,
+                    "loo",
+                    p,
+                    0.2 * rate,
+                    0.1 * rate,
+                    0.3 * rate,
+                    0.1,
+                    16,
+                    0.05,
+                    0.05,
+                    0.04,
+                    0,
+                    0.08,
+                    0.2,
+                    64,
+                )
                 for p in ("random", "top")
             ]
     df = pd.DataFrame(rows, columns=COLUMNS).assign(dataset="digits", arch="mlp", reference="rate0.95")

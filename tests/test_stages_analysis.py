@@ -167,7 +167,7 @@ def test_sampling_bias_plain_ensembles_natural_points_only(score_paths, tmp_path
     assert list(df.columns) == [
         "dataset", "arch", "reference", "ensemble", "rate", "weight_decay",
         "definition", "against", "points", "mae", "mae_lo", "mae_hi", "std_abs_error", "n_points", "truth_se",
-        "members",
+        "mse", "mse_corrected", "mse_corrected_lo", "mse_corrected_hi", "rmse_corrected", "members",
     ]  # fmt: skip
     # the weight-decay variant is not plain and the reference is not compared with itself
     # (no loo.csv given: rows against the reference only, one per definition)

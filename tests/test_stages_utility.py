@@ -10,13 +10,17 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from utility_helpers import write_utility_files
 
 from memgen.data.loaders import load_dataset
 from memgen.ensemble.outputs import compact, save_outputs
 from memgen.errors import MemgenError
 from memgen.utility.jobs import (
+    points_path,
+    read_points,
     read_table1,
     read_table3,
+    read_table3_classes,
     read_utility,
     save_csv,
     utility_path_parts,
@@ -27,10 +31,10 @@ from memgen.utility.jobs import (
     write_removal,
     write_table1,
     write_table3,
+    write_table3_classes,
     write_utility,
 )
 from memgen.utility.removal import load_removal
-from memgen.utility.runs import utility_frame
 
 N_TEST = 360  # digits, test_fraction 0.2
 
@@ -127,12 +131,14 @@ def _run(root, condition, seed, wrong, labels):
 
 def _runs(root, labels):
     # memorized: seed 0 wrong on 0..8 (351/360 = 97.5 %), seed 1 on 0..17 (342/360 = 95 %)
-    # random: both seeds wrong on 0..35 (324/360 = 90 %)
+    # random: both seeds wrong on 0..35 (324/360 = 90 %); class-matched: both wrong on 0..17 (95 %)
     return [
         _run(root, "memorized", 0, np.arange(9), labels),
         _run(root, "memorized", 1, np.arange(18), labels),
         _run(root, "random", 0, np.arange(36), labels),
         _run(root, "random", 1, np.arange(36), labels),
+        _run(root, "random_class", 0, np.arange(18), labels),
+        _run(root, "random_class", 1, np.arange(18), labels),
     ]
 
 
@@ -157,13 +163,22 @@ def test_write_utility_original_and_dedup(tmp_path, test_labels):
     )
     df = pd.read_csv(out)
     assert df.columns.tolist() == [
-        "seed", "acc_memorized", "acc_random", "diff_pp", "test_set", "n_removed", "n_test", "note"
+        "seed", "acc_memorized", "acc_random", "diff_pp", "acc_random_class", "diff_class_pp", "test_set",
+        "n_removed", "n_test", "note"
     ]  # fmt: skip
     assert df["seed"].tolist() == [0, 1]
     assert df["acc_memorized"].tolist() == pytest.approx([97.5, 95.0])
     assert df["acc_random"].tolist() == pytest.approx([90.0, 90.0])
     assert df["diff_pp"].tolist() == pytest.approx([7.5, 5.0])
+    assert df["acc_random_class"].tolist() == pytest.approx([95.0, 95.0])
+    assert df["diff_class_pp"].tolist() == pytest.approx([2.5, 0.0])
     assert set(df["n_removed"]) == {3} and set(df["n_test"]) == {N_TEST}
+    # beside it, each run's per-test-point outcome: what the test-aware p resamples
+    pts = read_points(points_path(out))
+    assert pts["correct"]["memorized"].shape == (2, N_TEST) and pts["keep"].all()
+    assert pts["correct"]["memorized"][1].tolist() == [False] * 18 + [True] * (N_TEST - 18)
+    assert pts["correct"]["random"].sum(axis=1).tolist() == [324, 324]
+    assert (pts["labels"] == test_labels).all() and pts["points"] == "original" and pts["removal"] == "r"
 
     # dedup: 351 test points; memorized seed 0 is then always right, seed 1 wrong on 9..17
     out = tmp_path / "dedup.csv"
@@ -175,6 +190,12 @@ def test_write_utility_original_and_dedup(tmp_path, test_labels):
     assert u["acc_random"].tolist() == pytest.approx([100 * 324 / 351] * 2)
     assert set(u["n_test"]) == {351} and set(u["test_set"]) == {"dedup"}
     assert u["note"][0].startswith("9 of 360 test points dropped")
+    # the outcomes cover the whole original test set; keep marks the 351 the accuracies use
+    pts = read_points(points_path(out))
+    assert pts["correct"]["memorized"].shape == (2, N_TEST) and pts["keep"].tolist() == [False] * 9 + [
+        True
+    ] * (N_TEST - 9)
+    assert pts["points"] == "original" and pts["test_set"] == "dedup"
 
 
 def test_write_utility_needs_every_seed_of_both_conditions(tmp_path, test_labels):
@@ -185,6 +206,10 @@ def test_write_utility_needs_every_seed_of_both_conditions(tmp_path, test_labels
     with pytest.raises(MemgenError, match=r"random utility runs have seed ids \[0\], expected 0..1"):
         write_utility(
             tmp_path / "r.npz", tmp_path / "d.csv", runs[:3], tmp_path / "u.csv", "digits", {}, variant
+        )
+    with pytest.raises(MemgenError, match=r"random_class utility runs have seed ids \[0\]"):
+        write_utility(
+            tmp_path / "r.npz", tmp_path / "d.csv", runs[:5], tmp_path / "u.csv", "digits", {}, variant
         )
     with pytest.raises(MemgenError, match="seed id 0"):
         write_utility(
@@ -229,28 +254,18 @@ def test_empty_memorized_set_writes_one_row_with_the_reason(tmp_path):
         )
 
 
-def _utility_csv(root, dataset, arch, variant, diffs, n_removed=5):
-    """A utility table whose per-seed differences are `diffs` (random removal at 80 %)."""
+def _utility_csv(root, dataset, arch, variant, diffs, n_removed=5, **kw):
+    """A utility table whose per-seed differences are `diffs` (pp of 100 test points; random removal at
+    80 %), with its per-test-point outcomes beside it (tests/utility_helpers.py)."""
     path = root / "results" / dataset / arch / "utility" / f"{variant}.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if diffs is None:
-        pd.DataFrame(
-            {"seed": [None], "acc_memorized": [None], "acc_random": [None], "diff_pp": [None]}
-            | {"test_set": ["original"], "n_removed": [0], "n_test": [None], "note": ["nothing reaches τ"]}
-        ).to_csv(path, index=False)
-        return path
-    mem = {s: 0.8 + d / 100 for s, d in enumerate(diffs)}
-    df = utility_frame(mem, dict.fromkeys(mem, 0.8), n_removed, "original")
-    df["n_test"], df["note"] = 360, ""
-    save_csv(path, df)
-    return path
+    return write_utility_files(path, diffs, n_removed, **kw)
 
 
 def test_table1_orders_variants_baseline_first_and_labels_them(tmp_path):
     paths = [
         _utility_csv(tmp_path, "digits", "mlp", "principled", None),
-        _utility_csv(tmp_path, "digits", "mlp", "frac", [2.0, 4.0]),
-        _utility_csv(tmp_path, "digits", "mlp", "baseline", [1.0, 3.0]),
+        _utility_csv(tmp_path, "digits", "mlp", "frac", [2, 5], removal="f"),
+        _utility_csv(tmp_path, "digits", "mlp", "baseline", [1, 3]),
     ]
     write_table1(paths, tmp_path / "table1.csv")
     t = read_table1(tmp_path / "table1.csv")
@@ -263,13 +278,14 @@ def test_table1_orders_variants_baseline_first_and_labels_them(tmp_path):
         t["replicate"].astype(str)
     )
     base, frac, null = t.to_dict("records")
-    # baseline differences 1, 3: Score 2, std √2, paired t = 2 with 1 df: p = 1 − 2·atan(2)/π
+    # baseline differences 1, 3: Score 2, std √2, paired t = 2 with 1 df: p = 1 − 2·atan(2)/π (seeds only)
     assert base["score_pp"] == pytest.approx(2.0) and base["std_pp"] == pytest.approx(math.sqrt(2))
-    assert base["p_value"] == pytest.approx(1 - 2 * math.atan(2) / math.pi)
-    # Δ = 3 − 2; Welch t = 1/√2 with 2 df: p = 1 − 1/√5
-    assert frac["delta_pp"] == pytest.approx(1.0) and frac["delta_p_value"] == pytest.approx(
-        1 - 1 / math.sqrt(5)
-    )
+    assert base["p_seeds"] == pytest.approx(1 - 2 * math.atan(2) / math.pi)
+    assert base["ci_lo_pp"] < 2.0 < base["ci_hi_pp"] and 0 < base["p_value"] <= 1 and base["n_test"] == 100
+    # Δ paired by seed: per-seed Δ 2 − 1, 5 − 3 = 1, 2; t = 1.5 / (√0.5 / √2) = 3 with 1 df
+    assert frac["delta_pp"] == pytest.approx(1.5)
+    assert frac["delta_p_seeds"] == pytest.approx(1 - 2 * math.atan(3) / math.pi)
+    assert frac["delta_ci_lo_pp"] < 1.5 < frac["delta_ci_hi_pp"] and not frac["evaluation_only"]
     assert null["n_removed"] == 0 and null["seeds"] == 0 and math.isnan(null["score_pp"])
     assert null["note"] == "nothing reaches τ"
 
@@ -284,26 +300,81 @@ def test_table1_needs_a_baseline_and_utility_paths(tmp_path):
 
 def test_table3_and_fig5(tmp_path):
     paths = [
-        _utility_csv(tmp_path, "digits", "mlp", "all", [1.0, 3.0], n_removed=7),
+        _utility_csv(tmp_path, "digits", "mlp", "all", [1, 3], n_removed=7, class_diffs=[0, 2]),
         _utility_csv(tmp_path, "digits", "cnn", "all", None),
     ]
     write_table3(paths, tmp_path / "table3.csv")
     t = read_table3(tmp_path / "table3.csv")
-    assert t[["dataset", "arch", "variant"]].values.tolist() == [
-        ["digits", "mlp", "all"],
-        ["digits", "cnn", "all"],
+    assert t[["dataset", "arch", "variant", "control"]].values.tolist() == [
+        ["digits", "mlp", "all", "random"],
+        ["digits", "mlp", "all", "class_matched"],
+        ["digits", "cnn", "all", "random"],
+        ["digits", "cnn", "all", "class_matched"],
     ]
-    mlp, cnn = t.to_dict("records")
-    assert mlp["acc_memorized_removed"] == pytest.approx(82.0) and mlp["acc_random_removed"] == pytest.approx(
-        80.0
+    mlp, mlp_class, cnn, _ = t.to_dict("records")
+    assert mlp["acc_memorized_removed"] == pytest.approx(82.0)
+    assert mlp["acc_control_removed"] == pytest.approx(80.0)
+    assert mlp["diff_pp"] == pytest.approx(2.0) and mlp["n_removed"] == 7 and mlp["n_test"] == 100
+    assert mlp["p_seeds"] == pytest.approx(1 - 2 * math.atan(2) / math.pi)  # 1, 3: t = 2, 1 df
+    assert pd.notna(mlp["significant_0.05"]) and not mlp["significant_0.05"]
+    # class-matched: memorized 82 % vs 81 % (differences 0, 2)
+    assert mlp_class["acc_control_removed"] == pytest.approx(81.0) and mlp_class["diff_pp"] == pytest.approx(
+        1.0
     )
-    assert mlp["diff_pp"] == pytest.approx(2.0) and mlp["n_removed"] == 7
-    assert pd.notna(mlp["significant_0.05"]) and not mlp["significant_0.05"]  # p = 0.295
     assert pd.isna(cnn["significant_0.05"]) and cnn["n_removed"] == 0 and cnn["note"] == "nothing reaches τ"
 
     out = [tmp_path / "fig5.png", tmp_path / "fig5.pdf"]
     write_fig_utility(tmp_path / "table3.csv", out)
     assert out[0].read_bytes()[:4] == b"\x89PNG" and out[1].read_bytes()[:4] == b"%PDF"
+
+
+def test_table3_per_class(tmp_path, test_labels):
+    """table3_classes.csv from real utility-run files: test points per class, points each condition removes
+    of each class (from scores.csv's true labels), accuracies and memorized − each control."""
+    _removal(tmp_path / "r.npz", [4, 5, 6])
+    sets = dict(np.load(tmp_path / "r.npz"))
+    # memorized: training points 4, 5, 6 of classes 1, 1, 2; uniform controls of classes 0,0,0 and 0,1,2
+    labels = np.zeros(1100, dtype=np.int64)
+    labels[[4, 5, 10]], labels[[6, 11]] = 1, 2
+    sets["random_by_seed"] = np.array([[0, 1, 2], [3, 10, 11]])
+    sets["random_class_by_seed"] = np.array([[5, 10, 11], [4, 10, 6]])
+    np.savez(tmp_path / "r.npz", **sets)
+    pd.DataFrame({"true_label": labels}).to_csv(tmp_path / "s.csv", index=False)
+    index = {"n": np.int64(1100), "labels": labels, "test_labels": test_labels, "num_classes": np.int64(10)}
+    np.savez(tmp_path / "index.npz", classes=np.array([f"c{i}" for i in range(10)]), **index)
+    out = tmp_path / "results/digits/mlp/utility/all.csv"
+    write_utility(
+        tmp_path / "r.npz", None, _runs(tmp_path / "runs", test_labels), out, "digits", {},
+        {"test_set": "original", "seeds": 2},
+    )  # fmt: skip
+    write_table3_classes(
+        out,
+        points_path(out),
+        tmp_path / "r.npz",
+        tmp_path / "s.csv",
+        tmp_path / "index.npz",
+        tmp_path / "c.csv",
+    )
+    t = read_table3_classes(tmp_path / "c.csv")
+    assert t.columns.tolist()[:5] == ["dataset", "arch", "variant", "test_set", "class"]
+    assert t["class"].tolist() == list(range(10)) and t["class_name"].tolist()[:2] == ["c0", "c1"]
+    assert t["n_test"].tolist() == np.bincount(test_labels).tolist()
+    one = t.set_index("class").loc[1]
+    assert (
+        one["removed_memorized"] == 2 and one["removed_random"] == 0.5 and one["removed_class_matched"] == 2
+    )
+    assert (
+        t["removed_memorized"].sum() == 3
+        and t["removed_class_matched"].tolist() == t["removed_memorized"].tolist()
+    )
+    # class of test point 0..35 (wrong under random) by hand: accuracies per class from the runs
+    c = int(test_labels[0])
+    cols = test_labels == c
+    wrong_random = np.isin(np.flatnonzero(cols), np.arange(36)).sum()
+    row = t.set_index("class").loc[c]
+    assert row["acc_random_removed"] == pytest.approx(100 * (1 - wrong_random / cols.sum()))
+    assert row["diff_random_pp"] == pytest.approx(row["acc_memorized_removed"] - row["acc_random_removed"])
+    assert row["ci_lo_random_pp"] <= row["diff_random_pp"] <= row["ci_hi_random_pp"]
 
 
 def test_fig11_curve_and_message_without_runs(tmp_path):
@@ -339,3 +410,38 @@ def test_save_csv_is_atomic(tmp_path):
     save_csv(tmp_path / "a" / "t.csv", pd.DataFrame({"x": [1, 2]}))
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["t.csv"]
     assert pd.read_csv(tmp_path / "a" / "t.csv")["x"].tolist() == [1, 2]
+
+
+def test_the_summary_shows_both_controls_the_test_aware_p_and_the_classes(tmp_path, test_labels):
+    from memgen.report import summary_rst
+
+    paths = [
+        _utility_csv(tmp_path, "digits", "mlp", "baseline", [1, 3]),
+        _utility_csv(tmp_path, "digits", "mlp", "dedup", [1, 3], test_set="dedup", keep=np.arange(100) > 1),
+        _utility_csv(tmp_path, "digits", "mlp", "all", [10, 12], class_diffs=[0, 1], removal="a"),
+    ]
+    write_table1(paths, tmp_path / "table1.csv")
+    write_table3(paths[2:], tmp_path / "table3.csv")
+    classes = tmp_path / "c.csv"
+    pd.DataFrame(
+        {"class": [0, 1], "class_name": ["shirt", "trouser"], "removed_memorized": [185, 19]}
+        | {"removed_random": [100.0, 100.0], "diff_random_pp": [-4.8, 0.2], "ci_lo_random_pp": [-6.0, -0.5]}
+        | {"ci_hi_random_pp": [-3.6, 0.9], "diff_class_matched_pp": [-0.3, 0.1]}
+        | {"ci_lo_class_matched_pp": [-1.1, -0.6], "ci_hi_class_matched_pp": [0.5, 0.8]}
+    ).to_csv(classes, index=False)
+    th = tmp_path / "th.json"
+    th.write_text(json.dumps({"ensemble": "rate0.95", "rules": {}}))
+    text = summary_rst(
+        tmp_path / "table1.csv",
+        tmp_path / "table3.csv",
+        {("digits", "mlp"): {"thresholds": th, "table3_classes": classes}},
+    )
+    assert "**class_matched**" in text and "p (seeds)" in text
+    t3 = read_table3(tmp_path / "table3.csv")
+    lo, hi = t3.iloc[0]["ci_lo_pp"], t3.iloc[0]["ci_hi_pp"]
+    assert f"[{lo:+.2f}, {hi:+.2f}]" in text
+    assert "\\+ De-duplicated test (evaluation-only)" in text
+    assert "Against as many random points (the paper's control): 1 of 2 classes lose accuracy" in text
+    assert (
+        "Largest loss against the paper's control: class shirt (-4.80 pp [-6.00, -3.60]; 185 of its" in text
+    )

@@ -311,5 +311,129 @@ def test_a_set_resting_on_a_tie_says_what_the_tie_is():
     assert out["rules"]["null"]["lira"]["tau_ties"]["others"] == {"conf": 0}  # lira's own set is empty too
     kinds = {d: out["regime"][d]["kind"] for d in ("fz", "frac", "conf", "lira")}
     assert kinds == {"fz": "saturated", "frac": "saturated", "conf": "partly", "lira": "partly"}
-    assert out["regime"]["frac"]["top_share"] == 0.94 and out["regime"]["conf"]["top_share"] == 0.0
+    # at the top: within one held-out member of 1 (n_out 12: fz >= 11/12, frac >= 11/13): the 94 at 1, and
+    # for frac one of the six others (0.3-0.9); conf's top is within TOP_EPSILON of 1: none
+    assert out["regime"]["fz"]["top_share"] == 0.94 and out["regime"]["frac"]["top_share"] == 0.95
+    assert out["regime"]["conf"]["top_share"] == 0.0
     json.dumps(out, allow_nan=False)
+
+
+# ---- the regime at the edges -------------------------------------------------------------------------------
+def test_a_continuous_null_a_hair_below_one_is_saturated():
+    # a Fashion-MNIST folder: conf's τ 0.9999999 and lira's 0.998 sit at the top, not "partly fit"
+    conf = [0.5, 0.9, 0.9999999, 0.99999995, 0.5, 0.1, 0.2, 0.3, 0.4, 0.0, NAN, 0.9]
+    lira = [0.2, 0.5, 0.998, 0.999, 0.5, 0.1, 0.2, 0.3, 0.4, 0.0, NAN, 0.9]
+    out = compute_thresholds(STUDY.assign(conf=conf, lira=lira), 0.25, "upper", 0.25, 2)
+    # null c1..c4, rank ceil(.75 * 4) = 3: conf [.5, .9, .9999999, .99999995] -> .9999999; lira -> .998
+    assert out["regime"]["conf"]["tau"] == 0.9999999 and out["regime"]["lira"]["tau"] == 0.998
+    assert out["regime"]["conf"]["kind"] == out["regime"]["lira"]["kind"] == "saturated"
+    assert out["regime"]["conf"]["top_share"] == out["regime"]["lira"]["top_share"] == 0.5
+    # lira 0.99 (a separation of 7 sd) is no longer within TOP_EPSILON (0.005) of the top: partly fit
+    lira = [0.2, 0.5, 0.99, 0.991, 0.5, 0.1, 0.2, 0.3, 0.4, 0.0, NAN, 0.9]
+    out = compute_thresholds(STUDY.assign(lira=lira), 0.25, "upper", 0.25, 2)
+    assert out["regime"]["lira"]["kind"] == "partly" and out["regime"]["lira"]["top_share"] == 0.0
+
+
+def test_a_count_null_one_held_out_member_below_the_top_is_saturated():
+    # n_out 4: one held-out member right gives fz 1 - 1/4 = .75 and frac (1 - 1/4)/(1 + 1/4) = .6, each
+    # canary by its own n_out (c2 held out 8 times: fz 1 - 1/8)
+    scores = STUDY.copy()
+    canaries = scores.index[scores["canary"] == 1][:4]
+    scores.loc[canaries, "n_out"] = [4, 8, 4, 4]
+    scores.loc[canaries, "fz"] = [0.75, 0.875, 0.5, 0.74]
+    scores.loc[canaries, "frac"] = [0.6, 0.6, 0.5, 0.59]
+    out = compute_thresholds(scores, 0.25, "upper", 0.25, 2)
+    # fz null [.5, .74, .75, .875] -> τ .75 (c1, at the top); top: c1 and c2 (.875 = 1 - 1/8)
+    assert out["regime"]["fz"]["tau"] == 0.75 and out["regime"]["fz"]["kind"] == "saturated"
+    assert out["regime"]["fz"]["top_share"] == 0.5
+    # frac null [.5, .59, .6, .6] -> τ .6: c1 (n_out 4) is at the top, c2 (n_out 8: top from 7/9) not
+    assert out["regime"]["frac"]["kind"] == "saturated" and out["regime"]["frac"]["top_share"] == 0.25
+
+
+def test_a_null_at_the_top_is_never_barely_above_zero():
+    # frac's null sits at 1 (c1..c3) and n1, n3, n4 score 1 too: τ = 1 flags 3 of 5 natural points, more than
+    # max_share; the null is saturated, not "barely above 0" (the set stays undefined: it separates nothing)
+    scores = STUDY.copy()
+    scores.loc[5, "frac"] = 1.0  # n1
+    out = compute_thresholds(scores, 0.25, "upper", 0.25, 2)
+    regime = out["regime"]["frac"]
+    assert (regime["tau"], regime["flagged_share"]) == (1.0, 0.6)
+    assert regime["kind"] == "saturated"
+    assert out["rules"]["null"]["frac"]["n_memorized"] is None
+
+
+def test_the_flagged_share_reads_the_interval_under_require_interval():
+    # the null barely above 0 (τ .01) flags 3 of 5 natural fz scores, but only n3's lower end reaches it:
+    # under require_interval the set holds 1 of 5 points, which is no "null that flags most points"
+    scores = STUDY.copy()
+    scores.loc[scores["canary"] == 1, "fz"] = [0.01, 0.0, 0.0, 0.0, 0.0]
+    lower = [-0.5, -0.5, -0.5, -0.5, -0.5, 0.0, -0.2, 0.2, -0.1, -0.3, NAN, 0.5]
+    scores = scores.assign(fz_lo=lower, frac_lo=lower)
+    out = compute_thresholds(scores, 0.05, "upper", 0.25, 2, require_interval=True)
+    r = out["rules"]["null"]["fz"]
+    assert out["regime"]["fz"]["flagged_share"] == 0.2 and out["regime"]["fz"]["kind"] == "partly"
+    assert (r["tau"], r["n_memorized"], r["n_memorized_point"]) == (0.01, 1, 3)
+    # without the option the same τ flags 60 %: undefined, "low"
+    plain = compute_thresholds(scores, 0.05, "upper", 0.25, 2)
+    assert plain["regime"]["fz"]["kind"] == "low" and plain["regime"]["fz"]["flagged_share"] == 0.6
+
+
+def test_canaries_tied_among_themselves_do_not_make_the_set_rest_on_a_tie():
+    # c2 and c3 share lira's τ .8, no natural point does: the set (score >= τ) equals the strict one
+    lira = [0.9, 0.8, 0.8, 0.6, 0.5, 0.1, 0.2, 0.75, 0.3, 0.0, NAN, 0.95]
+    r = compute_thresholds(STUDY.assign(lira=lira), 0.25, "upper", 0.25, 2)["rules"]["null"]["lira"]
+    assert (r["tau"], r["tau_ties"]["canaries"], r["tau_ties"]["natural"]) == (0.8, 2, 0)
+    assert r["tau_ties"]["rests_on_ties"] is False and r["tau_ties"]["text"] is None
+    # one natural point at τ (n3) does: the strict reading drops it
+    lira[7] = 0.8
+    r = compute_thresholds(STUDY.assign(lira=lira), 0.25, "upper", 0.25, 2)["rules"]["null"]["lira"]
+    assert r["tau_ties"]["rests_on_ties"] is True and (r["n_memorized"], r["n_memorized_strict"]) == (1, 0)
+
+
+def tie_study(n_canaries=100, seed=0):
+    """Counts as on a real near leave-one-out ensemble (244 members in, 12 out of each point), scores derived
+    from them: the tie point (right once in 244 in-members, never out: frac = 1, fz = 0.004), a hard point
+    never memorized (right 24 of 244 in, 0 of 12 out: frac = 1 too), 30 memorized points (always right in,
+    never out), 300 easy points (always right) and canaries, 98 % of which are fully memorized."""
+    rng = np.random.default_rng(seed)
+    rows = [(0, 1, 0), (0, 24, 0)] + [(0, 244, 0)] * 30 + [(0, 244, 12)] * 300
+    rows += [(1, 244, 0)] * (n_canaries - 2) + [(1, 200, 6)] * 2
+    canary, right_in, right_out = (np.array(c) for c in zip(*rows, strict=True))
+    acc_in, acc_out = right_in / 244, right_out / 12
+    fz = np.round(acc_in - acc_out, 12)
+    frac = np.round((acc_in - acc_out) / (acc_in + acc_out), 12)
+    df = pd.DataFrame({"canary": canary, "n_in": 244, "n_out": 12, "acc_in": acc_in, "acc_out": acc_out})
+    conf = rng.uniform(0, 0.5, len(df))
+    return df.assign(fz=fz, frac=frac, conf=conf, lira=conf, label=0, true_label=0)
+
+
+def test_the_frac_tie_is_memorized_by_eq3_but_not_by_the_exact_test():
+    """Eq. 3's canary quantile controls no error rate: with 98 % of canaries at frac = 1, tau = 1 and every
+    natural point no held-out member gets right is memorized, whatever its in-accuracy (the tie point: right
+    once in 244 in-members, Fisher's one-sided p = 244/256). The test rule (BH at q) excludes it and the hard
+    point, keeps the 30 memorized points, and records its power: the canaries it flags at the same cut."""
+    out = compute_thresholds(tie_study(), alpha=0.05, tail="upper", fixed_tau=0.25, min_out=10)
+    null = out["rules"]["null"]["frac"]
+    assert (null["tau"], null["n_memorized"]) == (1.0, 32)  # the tie and the hard point count under Eq. 3
+    assert "test" in out["rules"], "thresholds.json has no rule with a stated error rate"
+    test = out["rules"]["test"]["frac"]
+    assert test == out["rules"]["test"]["fz"]  # one set, given under both count definitions
+    assert test["n_memorized"] == 30 and test["q"] == 0.05 and test["n_in_null_set"] == 30
+    assert test["canary_power"] == pytest.approx(98 / 100) and test["n_canaries_flagged"] == 98
+    assert test["fraction_memorized"] == pytest.approx(30 / 332)
+    assert out["rules"]["test"]["conf"]["n_memorized"] is None  # the test reads counts: conf, lira have none
+    from memgen.scores.thresholds import scored, test_verdicts
+
+    v = test_verdicts(tie_study(), out)
+    assert not v["flagged"][0] and not v["flagged"][1] and v["flagged"][2:32].all()
+    assert memorized(tie_study(), "frac", 1.0, 10)[0]  # Eq. 3 memorizes the tie point
+    assert v["p"][0] == pytest.approx(244 / 256)  # P(the one right member is an in-member)
+    assert test["p_cut"] == pytest.approx(v["p"][2]) and scored(tie_study(), 10).all()
+    json.dumps(out, allow_nan=False)
+
+
+def test_the_test_rule_is_undefined_where_the_fit_check_failed():
+    out = compute_thresholds(tie_study(), 0.05, "upper", 0.25, 10, fit=FAILED_FIT)
+    for d in ("fz", "frac"):
+        assert out["rules"]["test"][d]["n_memorized"] is None
+        assert out["rules"]["test"][d]["note"].startswith("memorized set undefined: members do not fit")

@@ -37,14 +37,25 @@ def test_complete_run_writes_every_artifact(study):
         ]
         assert len(scores) == 1437 and scores["canary"].sum() == 72
         assert (r / f"digits/mlp/{ens}/thresholds.json").exists()
+    # the test rule against q on the high-rate ensemble, as thresholds.json records it at threshold.fdr_q
+    from memgen.scores.fdr import FDR_COLUMNS
+
+    fdr = pd.read_csv(r / "digits/mlp/rate0.95/fdr.csv")
+    test = json.loads((r / "digits/mlp/rate0.95/thresholds.json").read_text())["rules"]["test"]["frac"]
+    assert list(fdr.columns) == list(FDR_COLUMNS) and fdr["configured"].sum() == 1
+    assert test["n_memorized"] is None or fdr[fdr["configured"]]["n_flagged"].item() == test["n_memorized"]
     for f in ("definitions.csv", "sampling_bias.csv", "stability.csv", "loo.csv"):
         assert len(pd.read_csv(r / "digits/mlp" / f)) > 0
     assert set(pd.read_csv(r / "digits/mlp/sampling_bias.csv")["against"]) == {"reference", "loo"}
-    assert len(pd.read_csv(r / "table1.csv")) == 6
-    assert len(pd.read_csv(r / "table3.csv")) == 1
+    assert len(pd.read_csv(r / "table1.csv")) == 7  # six variants of the paper and the test rule's
+    t3 = pd.read_csv(r / "table3.csv")  # one row per control: the paper's uniform one, the class-matched one
+    assert t3["control"].tolist() == ["random", "class_matched"]
+    classes = pd.read_csv(r / "digits/mlp/table3_classes.csv")
+    assert classes["class"].tolist() == list(range(10))  # digits: every class has test points
     pngs = sorted(p.name for p in (r / "figures").glob("*.png"))
-    assert len(pngs) == 13 and all((r / "figures" / p).stat().st_size > 5000 for p in pngs)
-    # influence pairs from the reference's members: every kept pair names a natural training point
+    assert len(pngs) == 14 and all((r / "figures" / p).stat().st_size > 5000 for p in pngs)
+    # influence pairs from members that choose no memorized set: every kept pair names a natural training
+    # point, and influence.json records the bar at this size
     from memgen.influence.jobs import INFLUENCE_COLUMNS, read_influence
 
     influence = read_influence(r / "digits/mlp/influence.csv")
@@ -53,7 +64,10 @@ def test_complete_run_writes_every_artifact(study):
     assert not canary[influence["train_index"]].any()
     assert len(pd.read_csv(r / "digits/mlp/influence_duplicates.csv")) == 2
     split = pd.read_csv(r / "digits/mlp/table3_split.csv")
-    assert set(split["part"]) == {"all", "with_partner", "without_partner"}
+    assert set(split["part"]) == {"all", "with_partner", "without_partner", "matched_control"}
+    assert split["cross_fitted"].all() and (split["influence_ensemble"] == "rate0.5").all()
+    record = json.loads((r / "digits/mlp/influence.json").read_text())
+    assert record["ensemble"] == "rate0.5" and record["tested_pairs"] > 0 and "min_flaggable_infl" in record
     summary = (r / "summary.rst").read_text()
     assert "leakage seen two ways" in summary and "the strongest influence pairs" in summary
     assert "- nan" not in summary  # an empty note stays empty

@@ -1,8 +1,10 @@
 """Run the real workflow on a copy of it in a temporary folder (shared by the workflow tests)."""
 
 import functools
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -61,8 +63,9 @@ def write_config(dest: Path, config: dict) -> None:
     (dest / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def snakemake(workdir: Path, *args, timeout=900, check=True, **kw) -> subprocess.CompletedProcess:
-    cmd = [
+def command(workdir: Path, *args) -> list[str]:
+    """The Snakemake command line the helpers run in `workdir`."""
+    return [
         SNAKEMAKE,
         *RUN_OPTIONS,
         "--directory",
@@ -71,6 +74,10 @@ def snakemake(workdir: Path, *args, timeout=900, check=True, **kw) -> subprocess
         str(workdir / "Snakefile"),
         *args,
     ]
+
+
+def snakemake(workdir: Path, *args, timeout=900, check=True, **kw) -> subprocess.CompletedProcess:
+    cmd = command(workdir, *args)
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=guard(timeout), **kw)
     if check and proc.returncode != 0:
         raise AssertionError(
@@ -92,3 +99,22 @@ def planned_jobs(workdir: Path, *targets) -> list[tuple[str, dict]]:
         if m and rule:
             jobs[-1] = (rule, dict(kv.split("=", 1) for kv in m.group(1).split(", ")))
     return jobs
+
+
+def start(workdir: Path, *args, stdout=subprocess.DEVNULL) -> subprocess.Popen:
+    """`snakemake(workdir, *args)` in the background, in a process group of its own (so a test can kill it
+    and every job it started at once), its output and errors merged into `stdout` (a pipe: lines of text)."""
+    return subprocess.Popen(
+        command(workdir, *args),
+        cwd=workdir,
+        stdout=stdout,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL a run started by `start` and all its jobs (as a node failure or kill -9 would); reap it."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

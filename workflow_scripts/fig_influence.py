@@ -8,6 +8,7 @@ def work(smk):
     g, w = smk.params.gallery, smk.wildcards
     write_fig_influence(
         smk.input.influence,
+        smk.input.summary,
         smk.input.index,
         w.dataset,
         w.arch,

@@ -3,4 +3,4 @@
 from memgen.utility.jobs import write_table3
 from memgen.workflow import run
 
-run(snakemake, lambda smk: write_table3(list(smk.input), smk.output[0]))  # noqa: F821
+run(snakemake, lambda smk: write_table3(list(smk.input.tables), smk.output[0]))  # noqa: F821

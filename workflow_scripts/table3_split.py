@@ -9,7 +9,9 @@ def work(smk):
     i, w = smk.input, smk.wildcards
     params = {"dataset": w.dataset, "arch": w.arch, **smk.params.split}
     duplicates = i.duplicates if "duplicates" in i.keys() else None
-    write_table3_split(i.influence, i.removal, list(i.runs), i.index, duplicates, smk.output[0], params)
+    write_table3_split(
+        i.influence, i.summary, i.removal, list(i.runs), i.index, duplicates, smk.output[0], params
+    )
 
 
 run(snakemake, work)  # noqa: F821 (injected by Snakemake)

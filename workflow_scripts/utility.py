@@ -9,9 +9,10 @@ run(
         smk.input.removal,
         smk.input.get("duplicates"),
         list(smk.input.runs),
-        smk.output[0],
+        smk.output.table,
         smk.wildcards.dataset,
         smk.params.dataset,
         smk.params.variant,
+        smk.output.points,
     ),
 )

@@ -100,8 +100,9 @@ def write_sampling_bias(
 
     Only ensembles trained with the plain recipe (`plain`: no training overrides) enter, plus the
     reference: a weight-decay variant's error would mix regularization with sampling rate.
-    Columns: dataset, arch, reference, ensemble, rate, weight_decay, definition, against, points, mae,
-    std_abs_error, n_points, truth_se.
+    Columns: dataset, arch, reference, ensemble, rate, weight_decay, then the rest of
+    memgen.analysis.sampling_bias.COLUMNS (mae and its interval, std_abs_error, n_points, truth_se, the
+    noise-corrected mse, members).
     """
     reference = analysis["reference"]
     names = [n for n in score_paths if n == reference or analysis["ensembles"].get(n, {}).get("plain")]

@@ -6,7 +6,9 @@ a point memorized with held-out members agreeing on one other class (`predicted_
 is likely mislabelled; one whose held-out members scatter over classes (low share, acc_out low too) is
 rare or ambiguous but may well be correct. A point scoring exactly τ (`at_tau`) is memorized only because ties
 count: `tie` says what it shares with the canaries at τ, and `conf_memorized`/`lira_memorized` whether the
-continuous definitions memorize it too.
+continuous definitions memorize it too. Both threshold rules' verdicts stand side by side: `null_memorized`
+(Eq. 3's set) and `test_memorized` (the exact test at a stated false-discovery rate, memgen.scores.fdr) with
+the test's p-value and BH-adjusted p (`test_p`, `test_q`).
 """
 
 import numpy as np
@@ -16,6 +18,8 @@ from memgen.errors import fail
 
 # What a point memorized on a tie at τ is (memorized_table's `tie`); a file written before them still reads
 TIE_COLUMNS = ("at_tau", "tie", "conf_memorized", "lira_memorized")
+# Each threshold rule's verdict on the point (NA where that rule's set is undefined); likewise optional
+RULE_COLUMNS = ("null_memorized", "test_memorized", "test_p", "test_q")
 COLUMNS = (
     "index",
     "path",
@@ -34,6 +38,7 @@ COLUMNS = (
     "predicted_instead_name",
     "predicted_instead_share",
     *TIE_COLUMNS,
+    *RULE_COLUMNS,
 )
 NONE = -1  # predicted_instead when every held-out member predicts the given label
 _CHUNK = 4096  # points per counting block: 4096 x 1000 classes x 8 bytes = 33 MB at ImageNet scale
@@ -105,6 +110,7 @@ def memorized_table(
     paths: np.ndarray,
     held_out: dict,
     tie: dict | None = None,
+    rules: dict | None = None,
 ) -> pd.DataFrame:
     """The rows of memorized.csv (COLUMNS), highest score first (ties by index).
 
@@ -112,7 +118,8 @@ def memorized_table(
     arrays of held_out_predictions for the memorized points, in index order. `score` repeats the definition's
     column the set was chosen by, so the file reads on its own. tie: {"tau", "words" (what a point at τ shares
     with the canaries there), "verdicts" {"conf", "lira": bool [N], or None where that set is undefined}}
-    for the TIE_COLUMNS (`tie_columns`); None leaves them empty.
+    for the TIE_COLUMNS (`tie_columns`); None leaves them empty. rules: the RULE_COLUMNS over all N points
+    (`rule_columns`); None leaves them empty.
     """
     idx = np.flatnonzero(np.asarray(is_memorized, dtype=bool))
     if len(held_out["instead"]) != len(idx):
@@ -135,6 +142,7 @@ def memorized_table(
             "predicted_instead_name": names[held_out["instead"]],
             "predicted_instead_share": held_out["instead_share"],
             **tie_columns(rows[definition].to_numpy(dtype=float), idx, tie),
+            **rule_columns(idx, rules),
         },
         columns=list(COLUMNS),
     )
@@ -164,19 +172,35 @@ def tie_columns(score: np.ndarray, idx: np.ndarray, tie: dict | None) -> dict:
     return out
 
 
+def rule_columns(idx: np.ndarray, rules: dict | None) -> dict:
+    """RULE_COLUMNS of the points `idx`. rules: {"null_memorized", "test_memorized": bool [N] or None where
+    that set is undefined; "test_p", "test_q": float [N] or None}; None: all empty."""
+    rules = rules or {}
+    out = {}
+    for c in RULE_COLUMNS:
+        v = rules.get(c)
+        if c.endswith("_memorized"):
+            values = [pd.NA] * len(idx) if v is None else np.asarray(v, dtype=bool)[idx]
+            out[c] = pd.array(values, dtype="boolean")
+        else:
+            out[c] = np.full(len(idx), np.nan) if v is None else np.asarray(v, dtype=float)[idx]
+    return out
+
+
 def read_memorized(path) -> pd.DataFrame:
     """memorized.csv as written: `path`, the class names and `tie` stay text ("" where empty, never NaN), the
-    flags read as booleans (NA where empty); a file written before TIE_COLUMNS gets them empty."""
+    flags read as booleans (NA where empty); a file written before TIE_COLUMNS or RULE_COLUMNS gets them
+    empty."""
     from pathlib import Path
 
     path = Path(path)
     if not path.exists():
         raise fail(f"{path} does not exist", f"run the rule that makes it: snakemake {path}")
     text = ("path", "label_name", "predicted_instead_name", "tie")  # a class may be named "NA" or "null"
-    flags = ("at_tau", "conf_memorized", "lira_memorized")
+    flags = ("at_tau", "conf_memorized", "lira_memorized", "null_memorized", "test_memorized")
     numbers = {c: [""] for c in COLUMNS if c not in text + flags}
     df = pd.read_csv(path, dtype=dict.fromkeys(text + flags, str), keep_default_na=False, na_values=numbers)
-    missing = [c for c in COLUMNS if c not in df.columns and c not in TIE_COLUMNS]
+    missing = [c for c in COLUMNS if c not in df.columns and c not in TIE_COLUMNS + RULE_COLUMNS]
     if missing:
         raise fail(f"{path} lacks columns {missing}", f"delete it and rerun: snakemake --forcerun {path}")
     for c in flags:
@@ -184,4 +208,7 @@ def read_memorized(path) -> pd.DataFrame:
         df[c] = pd.array(values.map({"True": True, "False": False}), dtype="boolean")
     if "tie" not in df.columns:
         df["tie"] = ""
+    for c in ("test_p", "test_q"):  # a file written before the test rule
+        if c not in df.columns:
+            df[c] = np.nan
     return df[list(COLUMNS)]

@@ -15,7 +15,7 @@ from memgen.data.index import load_index
 from memgen.ensemble.outputs import load_outputs
 from memgen.errors import fail
 from memgen.io import load_json, load_npz, save_csv
-from memgen.scores.thresholds import memorized, read_scores, tie_words
+from memgen.scores.thresholds import memorized, read_scores, test_verdicts, tie_words
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +73,27 @@ def _tie(t: dict, entry: dict, scores, definition: str, min_out: int) -> dict | 
     return {"tau": entry["tau"], "words": _tie_words(entry, definition), "verdicts": verdicts}
 
 
+def _rule_verdicts(t: dict, scores, definition: str, min_out: int) -> dict:
+    """memorized_table's `rules`: Eq. 3's (the null rule's) set of the definition and the test rule's set,
+    p-values and BH-adjusted p-values (bool / float [N]; None where that set is undefined or absent)."""
+    null = (t.get("rules", {}).get("null") or {}).get(definition) or {}
+    defined = null.get("tau") is not None and null.get("n_memorized") is not None
+    req = bool(t.get("require_interval"))
+    out = {"null_memorized": memorized(scores, definition, null["tau"], min_out, req) if defined else None}
+    v = test_verdicts(scores, t)
+    if v is not None:
+        out.update(test_memorized=v["flagged"], test_p=v["p"], test_q=v["q_value"])
+    return out
+
+
 def write_memorized(scores_path, thresholds_path, masks_path, output_paths, index_path, out, params) -> None:
     """memorized.csv (memgen.analysis.memorized.COLUMNS): the natural points with score >= τ, highest first.
 
     params: ensemble, definition, rule ("null" | "fixed"), min_out (memgen.params.memorized).
     What held-out members predict is read from the members' compact outputs (`train__pred`), for the
-    memorized points only: over the members whose mask row holds the point out.
+    memorized points only: over the members whose mask row holds the point out. The rows are the set of
+    params' rule (the "all fixes" variant's: the null rule); each row also carries both rules' verdicts
+    (memgen.analysis.memorized.RULE_COLUMNS: Eq. 3's and the exact test's, docs/decisions.md).
     """
     scores = read_scores(scores_path)
     idx = load_index(index_path)
@@ -104,9 +119,17 @@ def write_memorized(scores_path, thresholds_path, masks_path, output_paths, inde
             pred[k] = load_outputs(p, n=idx["n"], fields=("pred",))["train"]["pred"][points]
     label = scores["label"].to_numpy(dtype=np.int64)[points]  # natural points: the given (folder) label
     held = held_out_predictions(mask[:, points], pred, label, idx["num_classes"])
-    table = memorized_table(scores, is_mem, definition, idx["classes"], point_paths(idx), held, tie)
+    rules = _rule_verdicts(load_json(thresholds_path), scores, definition, params["min_out"])
+    table = memorized_table(scores, is_mem, definition, idx["classes"], point_paths(idx), held, tie, rules)
     save_csv(out, table)
     _log_memorized(table, definition, tau, params["rule"], note)
+    if rules.get("test_memorized") is not None:
+        log.info(
+            "the test rule flags %d of these %d points (and %d natural points in all)",
+            int(table["test_memorized"].fillna(False).sum()),
+            len(table),
+            int(rules["test_memorized"].sum()),
+        )
 
 
 def _log_memorized(table, definition: str, tau, rule: str, note: str) -> None:

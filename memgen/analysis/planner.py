@@ -539,8 +539,9 @@ def _table(result: dict) -> list[str]:
 def loo_measured(ensemble_dir, definition: str = "frac") -> dict:
     """What a finished study measured of its leave-one-out truth, next to the ensemble folder (its
     sampling_bias.csv and loo.csv): `errors`, per ensemble (ensemble, rate, sd of |score - LOO score|,
-    points) over the random points; `pair_sd`, one seed pair's LOO score sd (jackknife se x sqrt(M)) averaged
-    over the random points; `sources`. Empty or None for files or rows it lacks."""
+    points) over the random points; `pair_sd`, one seed pair's LOO score sd (jackknife se x sqrt(M), the se
+    without its floor: the root of `<d>_loo_var` where loo.csv has it) averaged over the random points;
+    `sources`. Empty or None for files or rows it lacks."""
     where, errors, pair_sd, sources = Path(ensemble_dir).parent, [], None, []
     bias, loo = where / "sampling_bias.csv", where / "loo.csv"
     cols = ["ensemble", "rate", "std_abs_error", "n_points"]
@@ -554,6 +555,8 @@ def loo_measured(ensemble_dir, definition: str = "frac") -> dict:
     se = f"{definition}_loo_se"
     if {"chosen", "n_full", se} <= set(t.columns):
         t = t[(t["chosen"] == "random") & t[se].notna()]
+        if f"{definition}_loo_var" in t.columns:  # the floored se would count the floor as noise
+            t = t.assign(**{se: np.sqrt(t[f"{definition}_loo_var"])})
         if len(t):
             pair_sd = float((t[se] * np.sqrt(t["n_full"].astype(float))).mean())
             sources.append(str(loo))

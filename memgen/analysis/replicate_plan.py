@@ -11,6 +11,7 @@ from pathlib import Path
 
 import memgen.config as mc
 from memgen.analysis.planner import benchmark_seconds
+from memgen.paths import UTILITY_CONDITIONS
 from memgen.utility.variants import VARIANTS, removal_id, test_set
 
 # Seconds of a short job (scores, thresholds, a utility table...: Python start-up and Snakemake's bookkeeping)
@@ -37,7 +38,7 @@ def cost(config: dict, replicates: int, logs: str | Path = "logs") -> list[dict]
         for a in config["datasets"][d]["archs"]:
             ens = replicate_ensembles(config, d)
             removals = sorted({removal_id(config, v) for v in VARIANTS})
-            runs = len(removals) * 2 * mc.utility_seeds(config, d)
+            runs = len(removals) * len(UTILITY_CONDITIONS) * mc.utility_seeds(config, d)
             member_jobs = sum(mc.members(config, d, e) // config["shard_size"] for e in ens)
             run_jobs = runs // config["utility"]["shard_size"]
             # index, canaries, duplicates, memorized; per ensemble masks, scores, fitcheck, thresholds;
@@ -67,6 +68,7 @@ def format_cost(rows: list[dict], source: str) -> str:
     lines = []
     for r in rows:
         k, runs, sets = sum(r["members"].values()), r["utility_runs"], r["removal_sets"]
+        conditions = len(UTILITY_CONDITIONS)  # memorized, random, class-matched random
         more = r["replicates"] - 1
         each = ", ".join(f"{e} {m}" for e, m in r["members"].items())
         lines += [
@@ -74,7 +76,8 @@ def format_cost(rows: list[dict], source: str) -> str:
             f"  replicate 1 (the study): {r['first_members']} score members, {runs} utility runs, "
             "leave-one-out and every figure",
             f"  each further replicate: {k} score members ({each}) and up to {runs} utility runs ({sets} "
-            f"removal sets x 2 conditions x {runs // (2 * sets)} seeds; none for an empty memorized set); "
+            f"removal sets x {conditions} conditions x {runs // (conditions * sets)} seeds; none for an "
+            "empty memorized set); "
             "no leave-one-out, no figures",
             f"  R = {r['replicates']}: {more} further replicate(s), {more * k} members and up to "
             f"{more * runs} utility runs more",

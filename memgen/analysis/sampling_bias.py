@@ -4,10 +4,16 @@ the points loo.csv holds, the reference's own error included.
 
 Rows: `against` "reference" (every natural point, `points` "all") or "loo" (`points` "random": the
 simple random sample, an unbiased estimate of the mean over all natural points; "top": the points half A of
-the reference scores highest). Against leave-one-out the reference ensemble is its half B (`members` says
-how many), the members that did not choose the top points. `mae_lo`, `mae_hi`: a 95 % Student-t interval
-of the mean over points. `truth_se`: the mean jackknife standard error of the LOO scores themselves, the
-part of a LOO error that is the truth's own noise (NaN against the reference)."""
+the reference scores highest). Against leave-one-out the reference ensemble is whole on the random points,
+where nothing was selected, and its half B on the top points (`members` says how many), the members that
+did not choose them. `mae_lo`, `mae_hi`: a 95 % Student-t interval of the mean over points. `truth_se`: the
+root mean jackknife variance of the LOO scores themselves (loo.csv's `<d>_loo_var`), the typical size of the
+truth's own noise in an error (NaN against the reference). `mse`: the mean squared error; `mse_corrected`: the
+mean of error^2 - var over points, the truth's own variance taken out (E[(s - loo)^2] = E[(s - truth)^2] +
+var, the LOO models being trained apart from every ensemble), with a 95 % t interval (`mse_corrected_lo`,
+`_hi`; it may dip below 0 when the error is within the truth's noise) and `rmse_corrected`, its root (0 when
+below 0) in score units. The unbiased jackknife variance is subtracted, not the floored se: the floor
+(memgen.loo.truth._floor_se) states one point's uncertainty, and subtracting it would over-correct."""
 
 import math
 
@@ -31,6 +37,11 @@ COLUMNS = [
     "std_abs_error",
     "n_points",
     "truth_se",
+    "mse",
+    "mse_corrected",
+    "mse_corrected_lo",
+    "mse_corrected_hi",
+    "rmse_corrected",
     "members",
 ]
 LEVEL = 0.95  # of the interval of each mean absolute error over points
@@ -68,14 +79,15 @@ def sampling_bias(scores: dict[str, pd.DataFrame], rates: dict[str, float], refe
         natural = ref["canary"].to_numpy().astype(int) == 0
         for definition in DEFINITIONS:
             error = table[definition].to_numpy(dtype=float) - ref[definition].to_numpy(dtype=float)
-            abs_error = np.abs(error[natural & ~np.isnan(error)])
-            row = _row(name, rates[name], definition, "reference", "all", abs_error, math.nan)
+            row = _row(name, rates[name], definition, "reference", "all", error[natural & ~np.isnan(error)])
             rows.append({**row, "members": _members(table)})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _row(name, rate, definition, against, points, abs_error, truth_se) -> dict:
-    n = int(abs_error.size)
+def _row(name, rate, definition, against, points, error, var=None) -> dict:
+    """One row from the errors of the points compared (and, against leave-one-out, the truth's variance
+    there)."""
+    abs_error, n = np.abs(error), int(error.size)
     mean, sd = (
         (float(abs_error.mean()) if n else math.nan),
         (float(abs_error.std(ddof=1)) if n > 1 else math.nan),
@@ -92,8 +104,22 @@ def _row(name, rate, definition, against, points, abs_error, truth_se) -> dict:
         "mae_hi": mean + half if n > 1 else math.nan,
         "std_abs_error": sd,
         "n_points": n,
-        "truth_se": truth_se,
+        "truth_se": math.sqrt(np.nanmean(var)) if var is not None and np.isfinite(var).any() else math.nan,
+        "mse": float(np.mean(error**2)) if n else math.nan,
+        **_corrected(error, var),
     }
+
+
+def _corrected(error: np.ndarray, var: np.ndarray | None) -> dict:
+    """mean(error^2 - var) over the points with a variance, its 95 % t interval and root (score units)."""
+    keys = ("mse_corrected", "mse_corrected_lo", "mse_corrected_hi", "rmse_corrected")
+    ok = np.isfinite(var) if var is not None else np.zeros(error.size, bool)
+    if not ok.any():
+        return dict.fromkeys(keys, math.nan)
+    v = error[ok] ** 2 - var[ok]
+    mean, n = float(v.mean()), int(v.size)
+    half = stats.t.ppf(0.5 + LEVEL / 2, n - 1) * v.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
+    return dict(zip(keys, (mean, mean - half, mean + half, math.sqrt(max(mean, 0.0))), strict=True))
 
 
 def _members(table: pd.DataFrame) -> float:
@@ -106,28 +132,29 @@ def _members(table: pd.DataFrame) -> float:
 def loo_bias(
     scores: dict[str, pd.DataFrame], rates: dict[str, float], loo: pd.DataFrame, reference: str
 ) -> pd.DataFrame:
-    """One row per ensemble (the reference too, as its half B: loo.csv's `<d>_ref_half`), definition and
-    stratum of loo.csv (`chosen`: random, then top): mean (with a 95 % interval) and sample std of
-    |s_r(i) − s_loo(i)| over the stratum's points scored in both. An empty loo.csv (leave-one-out skipped
-    on this dataset) gives no row."""
-    columns = [f"{d}_{c}" for d in DEFINITIONS for c in ("loo", "loo_se", "ref_half")]
+    """One row per ensemble (the reference too), definition and stratum of loo.csv (`chosen`: random, then
+    top): mean (with a 95 % interval) and sample std of |s_r(i) − s_loo(i)|, and the noise-corrected mean
+    squared error, over the stratum's points scored in both. The reference is its whole scores on the random
+    points, nothing having been selected there, and its half B (loo.csv's `<d>_ref_half`) on the top points,
+    which its half A chose. An empty loo.csv (leave-one-out skipped on this dataset) gives no row."""
+    columns = [f"{d}_{c}" for d in DEFINITIONS for c in ("loo", "loo_se", "ref_half")]  # _loo_var: optional
     check_columns(loo, ("index", "chosen", *columns))
     rows = []
     strata = [s for s in ("random", "top") if (loo["chosen"] == s).any()]
     for name in sorted(scores, key=lambda n: (rates[n], n)):
         table = scores[name]
         check_columns(table, ("canary", *DEFINITIONS))
-        members = _members(table)
         for stratum in strata:
             part = loo[loo["chosen"] == stratum]
             _check_points(part, table, name, stratum)
+            half = name == reference and stratum == "top"  # selection by half A: report half B
             for definition in DEFINITIONS:
-                if name == reference:
+                if half:
                     score = part[f"{definition}_ref_half"].to_numpy(dtype=float)
                 else:
                     score = table[definition].to_numpy(dtype=float)[part["index"].to_numpy(dtype=np.int64)]
                 row = _loo_row(name, rates[name], definition, stratum, score, part)
-                rows.append({**row, "members": members // 2 if name == reference else members})
+                rows.append({**row, "members": _members(table) // 2 if half else _members(table)})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -143,6 +170,11 @@ def _check_points(part: pd.DataFrame, table: pd.DataFrame, name: str, stratum: s
 def _loo_row(name, rate, definition, stratum, score, part) -> dict:
     error = score - part[f"{definition}_loo"].to_numpy(dtype=float)
     ok = ~np.isnan(error)
-    se = part[f"{definition}_loo_se"].to_numpy(dtype=float)[ok]
-    truth_se = float(np.nanmean(se)) if np.isfinite(se).any() else math.nan
-    return _row(name, rate, definition, "loo", stratum, np.abs(error[ok]), truth_se)
+    return _row(name, rate, definition, "loo", stratum, error[ok], _variance(part, definition)[ok])
+
+
+def _variance(part: pd.DataFrame, definition: str) -> np.ndarray:
+    """The LOO scores' jackknife variance; a loo.csv from before `<d>_loo_var` had an se without floor."""
+    if f"{definition}_loo_var" in part.columns:
+        return part[f"{definition}_loo_var"].to_numpy(dtype=float)
+    return part[f"{definition}_loo_se"].to_numpy(dtype=float) ** 2

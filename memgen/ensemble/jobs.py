@@ -157,11 +157,11 @@ def write_utility_runs(
     sets = load_removal(removal_path)
     if condition == "memorized":
         removed = [sets["memorized"]] * len(params["seed_ids"])
-    else:  # seed s removes its own random draw (same size as the memorized set)
-        by_seed = sets["random_by_seed"]
+    else:  # seed s removes its own random draw (same size as the memorized set; per class for random_class)
+        by_seed = sets.get(f"{condition}_by_seed", np.zeros((0, 0), np.int64))
         if max(params["seed_ids"]) >= len(by_seed):
             raise fail(
-                f"{removal_path} holds random sets for {len(by_seed)} seeds, "
+                f"{removal_path} holds {condition} sets for {len(by_seed)} seeds, "
                 f"seed {max(params['seed_ids'])} asked",
                 f"rerun: snakemake --forcerun {removal_path}",
             )

@@ -1,6 +1,6 @@
 """The gallery of influence pairs: each of the strongest pairs as its training image above the test image
-whose correctness leans on it, captioned with files, labels and infl ± se, so a reader sees at a glance
-whether a pair is a near-twin (leakage), a rare style shared by the two, or a label both got wrong."""
+whose correctness leans on it, captioned with files, labels and infl [95 % interval], so a reader sees at a
+glance whether a pair is a near-twin (leakage), a rare style shared by the two, or a label both got wrong."""
 
 from pathlib import PurePosixPath
 
@@ -8,15 +8,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from memgen.figures.style import message_figure, save_figure, setup, short
+from memgen.influence.leakage import strongest_pairs
 
 PER_ROW = 6  # pairs per row of the figure
 
 
 def strongest(table: pd.DataFrame, n: int) -> pd.DataFrame:
-    """The n pairs with the highest influence (ties: smaller se, then lower test and train index)."""
-    return table.sort_values(
-        ["infl", "se", "test_index", "train_index"], ascending=[False, True, True, True], kind="stable"
-    ).head(n)
+    """The n pairs with the highest influence (ties: higher log-odds influence, then lower test and train
+    index; memgen.influence.leakage.strongest_pairs)."""
+    return strongest_pairs(table, n)
 
 
 def _name(path, split: str, i: int) -> str:
@@ -25,14 +25,14 @@ def _name(path, split: str, i: int) -> str:
 
 def captions(row) -> tuple[str, str]:
     """The training image's caption (file, label, memorized or not) and the test image's (file, label,
-    infl ± se, and whether the pair is high-influence)."""
+    infl and its 95 % Newcombe interval, and whether the pair is high-influence)."""
     mem = "memorized" if row["memorized"] else "not memorized"
     name = _name(row["train_file"], "train", row["train_index"])
     train = f"{name}\n{short(row['train_label_name'], 12)}, {mem}"
     high = " (high)" if row["high"] else ""
     test = (
         f"{_name(row['test_file'], 'test', row['test_index'])}\n{short(row['test_label_name'], 12)}\n"
-        f"infl {row['infl']:.2f} ± {row['se']:.2f}{high}"
+        f"infl {row['infl']:.2f} [{row['infl_lo']:.2f}, {row['infl_hi']:.2f}]{high}"
     )
     return train, test
 
@@ -79,7 +79,7 @@ def fig_influence(table: pd.DataFrame, image, paths, n: int, title: str) -> None
     n_high = int(table["high"].sum())
     fig.suptitle(
         f"{title}\n{n_high} high-influence pairs of {len(table)} kept; the {len(shown)} strongest: training "
-        "image above the test image it lifts (infl = P[right | in] − P[right | out], ± se)",
+        "image above the test image it lifts (infl = P[right | in] − P[right | out], 95 % Newcombe interval)",
         fontsize=8,
     )
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))

@@ -90,7 +90,9 @@ def _sb_lines(ax, df: pd.DataFrame, reference: str | None) -> None:
 
 def _loo_panels(axes, df: pd.DataFrame, where: str) -> None:
     """Fig. 1's middle and right panels: each rate's error against exact leave-one-out on its random sample
-    and on its top points, with 95 % intervals; the reference ensemble (its half B) starred."""
+    and on its top points, with 95 % intervals; dashed, the error net of the truth's own noise
+    (rmse_corrected); the reference ensemble (whole on the random points, its half B on the top ones)
+    starred."""
     reference = df["reference"].iloc[0] if "reference" in df.columns and not df.empty else None
     for ax, points, what in zip(
         axes, ("random", "top"), ("random sample", "top of reference half A"), strict=False
@@ -100,13 +102,26 @@ def _loo_panels(axes, df: pd.DataFrame, where: str) -> None:
             _no_data(ax, "leave-one-out (dataset above loo.max_train_points)")
         else:
             _sb_lines(ax, vs_loo, reference)
+            _corrected_lines(ax, vs_loo)
         se = vs_loo["truth_se"].mean() if not vs_loo.empty else math.nan
         ax.set_title(
             f"{where}against exact leave-one-out\n{what}: {_span(vs_loo['n_points'])} points\n"
-            f"(bars: 95 % intervals; LOO's own se ≈ {se:.2f})",
+            f"(bars: 95 % intervals; dashed: net of LOO's se ≈ {se:.2f})",
             fontsize="medium",
         )
         ax.set_ylabel("mean |score − LOO score|\n(score units)")
+
+
+def _corrected_lines(ax, df: pd.DataFrame) -> None:
+    """Per definition, dashed: sqrt(MSE − LOO's own se²), the error the truth's noise does not explain."""
+    if "rmse_corrected" not in df.columns:  # a table from before the corrected error
+        return
+    for j, definition in enumerate(DEFINITIONS):
+        d = df[df["definition"] == definition].sort_values("rate")
+        if d.empty or d["rmse_corrected"].isna().all():
+            continue
+        x = d["rate"] + 0.008 * (j - (len(DEFINITIONS) - 1) / 2)
+        ax.plot(x, d["rmse_corrected"], ls="--", lw=1, marker="x", ms=4, color=PALETTE[definition])
 
 
 def fig_sampling_bias(df_sampling_bias: pd.DataFrame, paths) -> None:
@@ -155,8 +170,11 @@ def fig_sampling_bias(df_sampling_bias: pd.DataFrame, paths) -> None:
                 mec="black",
                 color="white",
                 ls="none",
-                label="reference ensemble (vs LOO: its half B)",
+                label="reference ensemble (vs LOO: whole on random points, half B on top points)",
             )
+        )
+        handles.append(
+            plt.Line2D([], [], color="grey", ls="--", marker="x", label="√(MSE − LOO's own se²) (vs LOO)")
         )
     fig.suptitle("Sampling bias: per-point score error by sampling rate")
     fig.tight_layout()

@@ -116,9 +116,13 @@ def fig_top_memorized(
     save_figure(fig, paths)
 
 
+CONTROL_COLORS = {"random": PALETTE["memorized"], "class_matched": "#1b9e77"}
+CONTROL_LABELS = {"random": "vs random (paper)", "class_matched": "vs class-matched random"}
+
+
 def utility_marks(table3: pd.DataFrame) -> list[str]:
-    """Per row of Table 3: "*" when the difference is NOT significant (p >= 0.05, as in the paper's
-    Fig. 5), "n/a" when there is no difference (no memorized points), "" otherwise. A row with a
+    """Per row of Table 3: "*" when the difference is NOT significant (test-aware p >= 0.05, as in the
+    paper's Fig. 5), "n/a" when there is no difference (no memorized points), "" otherwise. A row with a
     difference but no p (fewer than 2 seeds) gets "" and its note says why."""
     marks = []
     for d, sig in zip(table3["diff_pp"].astype(float), table3["significant_0.05"], strict=True):
@@ -131,57 +135,85 @@ def utility_marks(table3: pd.DataFrame) -> list[str]:
     return marks
 
 
+def _errors(t: pd.DataFrame) -> np.ndarray:
+    """[2, rows] error bar lengths: to the 95 % interval's ends where the table has them, else ± 1 std."""
+    diff = t["diff_pp"].to_numpy(dtype=float)
+    if {"ci_lo_pp", "ci_hi_pp"} <= set(t.columns):
+        lo, hi = t["ci_lo_pp"].to_numpy(dtype=float), t["ci_hi_pp"].to_numpy(dtype=float)
+        return np.nan_to_num(np.stack([diff - lo, hi - diff])).clip(min=0)
+    std = np.nan_to_num(t["std_pp"].to_numpy(dtype=float))
+    return np.stack([std, std])
+
+
+def _mark_bars(ax, x, diff, marks) -> None:
+    for xi, d, mark in zip(x, diff, marks, strict=True):
+        if mark == "n/a":
+            ax.text(xi, 0, mark, ha="center", va="bottom", fontsize=8)
+        elif mark == "*":  # beside the bar's end, clear of the error bar's cap
+            ax.annotate(
+                mark, (xi, d), xytext=(6, 0), textcoords="offset points", ha="left", va="center", fontsize=13
+            )
+
+
+def _panel(ax, t: pd.DataFrame) -> None:
+    """One dataset: a group of bars per arch (and replicate), one bar per control."""
+    t = t.reset_index(drop=True)
+    rep = t["replicate"].astype(str) if "replicate" in t.columns else pd.Series(["1"] * len(t))
+    control = t["control"].astype(str) if "control" in t.columns else pd.Series(["random"] * len(t))
+    groups = list(dict.fromkeys(zip(t["arch"].astype(str), rep, strict=True)))
+    controls = [c for c in CONTROL_COLORS if (control == c).any()] or ["random"]
+    width = 0.8 / len(controls)
+    x = np.array(
+        [groups.index((a, r)) + (controls.index(c) - (len(controls) - 1) / 2) * width
+         for a, r, c in zip(t["arch"].astype(str), rep, control, strict=True)]
+    )  # fmt: skip
+    diff = t["diff_pp"].to_numpy(dtype=float)
+    combined = (rep == "combined").to_numpy()
+    colors = [CONTROL_COLORS.get(c, PALETTE["random"]) for c in control]
+    # a combined row (over replicates) is hatched, its error bar the t-interval between replicates
+    ax.bar(x, np.nan_to_num(diff), yerr=_errors(t), color=colors, capsize=3, width=width * 0.9,
+           hatch=["//" if c else "" for c in combined], edgecolor="black", linewidth=0.3)  # fmt: skip
+    ax.axhline(0, color="black", lw=0.8)
+    _mark_bars(ax, x, diff, utility_marks(t))
+    several = rep.nunique() > 1
+    n_reps = int((~combined).sum() / max(1, len(controls)) / max(1, t["arch"].nunique()))
+    names = [
+        f"{a}, combined ({n_reps})" if r == "combined" else (f"{a}, rep. {r}" if several else a)
+        for a, r in groups
+    ]
+    ax.set_xticks(range(len(groups)), names, rotation=30, ha="right")
+
+
 def fig_utility(table3: pd.DataFrame, paths):
-    """Fig. 5: accuracy after memorized removal − after random removal (pp, ± std over seeds) per
-    dataset × arch; * marks differences that are NOT significant (two-sided paired t-test, p ≥ 0.05)."""
+    """Fig. 5: accuracy after memorized removal − after each control's removal (pp) per dataset × arch, bars
+    per control (the paper's uniform random draw, and the class-matched one), error bars the test-aware
+    95 % interval; * marks differences that are NOT significant (test-aware p ≥ 0.05)."""
+    from matplotlib.patches import Patch
+
     setup()
     datasets = list(dict.fromkeys(table3["dataset"]))
     fig, axes = plt.subplots(
-        1, len(datasets), figsize=(3.2 * len(datasets) + 0.5, 3.4), squeeze=False, sharey=True
+        1, len(datasets), figsize=(3.6 * len(datasets) + 0.5, 3.6), squeeze=False, sharey=True
     )
     for ax, ds in zip(axes[0], datasets, strict=True):
-        t = table3[table3["dataset"] == ds].reset_index(drop=True)
-        x = np.arange(len(t))
-        diff = t["diff_pp"].to_numpy(dtype=float)
-        std = np.nan_to_num(t["std_pp"].to_numpy(dtype=float))
-        rep = t["replicate"].astype(str) if "replicate" in t.columns else pd.Series(["1"] * len(t))
-        combined = (rep == "combined").to_numpy()
-        # a combined row (over replicates) is drawn dark, its error bar the spread between replicates
-        colors = np.where(combined, "#4a4580", PALETTE["memorized"])
-        ax.bar(x, np.nan_to_num(diff), yerr=std, color=colors, capsize=3, width=0.6)
-        ax.axhline(0, color="black", lw=0.8)
-        for xi, d, mark in zip(x, diff, utility_marks(t), strict=True):
-            if mark == "n/a":
-                ax.text(xi, 0, mark, ha="center", va="bottom", fontsize=8)
-            elif mark == "*":  # beside the bar's end, clear of the error bar's cap
-                ax.annotate(
-                    mark,
-                    (xi, d),
-                    xytext=(10, 0),
-                    textcoords="offset points",
-                    ha="left",
-                    va="center",
-                    fontsize=13,
-                )
-        several = rep.nunique() > 1
-        names = [
-            f"{a}, combined ({int((~combined).sum())})"
-            if r == "combined"
-            else (f"{a}, rep. {r}" if several else a)
-            for a, r in zip(t["arch"].astype(str), rep, strict=True)
-        ]
-        ax.set_xticks(x, names, rotation=30, ha="right")
+        _panel(ax, table3[table3["dataset"] == ds])
         ax.set_title(ds)
-    axes[0, 0].set_ylabel("acc. memorized removed −\nacc. random removed (pp)")
+    axes[0, 0].set_ylabel("acc. memorized removed −\nacc. control removed (pp)")
+    controls = table3["control"].astype(str).unique() if "control" in table3.columns else ["random"]
+    handles = [
+        Patch(color=CONTROL_COLORS[c], label=CONTROL_LABELS[c]) for c in CONTROL_COLORS if c in controls
+    ]
+    axes[0, -1].legend(handles=handles, fontsize=7, loc="best")
+    several = "replicate" in table3.columns and (table3["replicate"].astype(str) == "combined").any()
     fig.suptitle("Test accuracy after removing memorized vs as many random training points")
     fig.text(
         0.5,
         -0.04,
-        "Bars: mean over paired seeds, error bars ± 1 std. * = NOT significant (two-sided paired t-test, "
-        "p ≥ 0.05); n/a = no memorized points."
+        "Bars: mean over paired seeds; error bars: 95 % interval with seeds and test points random. "
+        "* = NOT significant (p ≥ 0.05); n/a = no memorized points."
         + (
-            "\nDark bars: mean over replicates, ± 1 std between replicates, t-test over replicates."
-            if "replicate" in table3.columns and (table3["replicate"].astype(str) == "combined").any()
+            "\nHatched bars: mean over replicates, t-interval between replicates (test set fixed)."
+            if several
             else ""
         ),
         ha="center",

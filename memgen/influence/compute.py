@@ -2,8 +2,8 @@
 
     infl(i, j) = P[member right on j | i in its subset] - P[member right on j | i held out]
 
-and its continuous variant on the label's log-odds (mean in minus mean out), each with a standard error
-from the two groups' sample variances: se = sqrt(var_in / n_in + var_out / n_out).
+with Newcombe's hybrid score interval (95 %) for that difference of two proportions, and its continuous
+variant on the label's log-odds (mean in minus mean out) with the se sqrt(var_in / n_in + var_out / n_out).
 
 For every training point at once these are matrix products over members: with the mask M [K, N] and the
 members' correctness C [K, T] on the test set, the in-sums are M^T C [N, T] and the out-sums are the column
@@ -23,7 +23,8 @@ PAIR_COLUMNS = (
     "test",
     "rank",
     "infl",
-    "se",
+    "infl_lo",
+    "infl_hi",
     "p_value",
     "p_adjusted",
     "infl_log_odds",
@@ -93,9 +94,7 @@ def candidate_pairs(mask, correct, log_odds=None, excluded=None, top=3, threshol
     lo = None if log_odds is None else np.asarray(log_odds, dtype=np.float32)
     lo_tot = None if lo is None else lo.sum(0, dtype=np.float64)
     n_in_all = mask.sum(0)
-    valid = (n_in_all >= 2) & (k - n_in_all >= 2)
-    if excluded is not None:
-        valid &= ~np.asarray(excluded, dtype=bool)
+    valid = valid_training(mask, excluded)
     best_key = best_idx = None
     above_train, above_test = [], []
     n_above, step = 0, _block_rows(t)
@@ -134,32 +133,71 @@ def candidate_pairs(mask, correct, log_odds=None, excluded=None, top=3, threshol
 
 
 def pair_stats(mask, correct, log_odds, train, test, chunk: int = 4096) -> dict:
-    """infl, se (correctness) and infl_log_odds, se_log_odds (NaN without log-odds), n_in, n_out of the
-    given pairs, from the members directly in float64: what influence.csv reports."""
+    """infl with its Newcombe interval (infl_lo, infl_hi), infl_log_odds, se_log_odds (NaN without
+    log-odds), n_in, n_out, and the member counts the exact test reads (correct_in: right among the n_in
+    members holding the training point; correct_total: right among all K), of the given pairs, from the
+    members directly in float64: what influence.csv reports."""
     mask = np.asarray(mask, dtype=bool)
     k = mask.shape[0]
-    names = ("infl", "se", "infl_log_odds", "se_log_odds", "correct_in", "correct_total")
+    names = ("infl", "infl_log_odds", "se_log_odds", "correct_in", "correct_total")
     out = {name: np.empty(len(train)) for name in names}
     n_in = mask[:, train].sum(0)
     for a in range(0, len(train), chunk):
-        i, j = train[a : a + chunk], test[a : a + chunk]
+        i, j, part = train[a : a + chunk], test[a : a + chunk], slice(a, a + chunk)
         m = mask[:, i]
-        ni = n_in[a : a + chunk].astype(np.float64)
-        for var, name in ((correct, "infl"), (log_odds, "infl_log_odds")):
-            if var is None:
-                out[name][a : a + chunk] = out[name.replace("infl", "se")][a : a + chunk] = np.nan
-                continue
-            v = np.asarray(var)[:, j].astype(np.float64)
-            s_in, s_tot = (v * m).sum(0), v.sum(0)
-            if name == "infl":  # member counts: the exact test's
-                out["correct_in"][a : a + chunk], out["correct_total"][a : a + chunk] = s_in, s_tot
-            infl = s_in / ni - (s_tot - s_in) / (k - ni)
-            # the spread from values centred per test point: no cancellation when log-odds sit far from 0
-            cv = v - s_tot / k
-            se = _se((cv * m).sum(0), (cv * cv * m).sum(0), 0.0, (cv * cv).sum(0), ni, k - ni)
-            out[name][a : a + chunk] = infl
-            out[name.replace("infl", "se")][a : a + chunk] = se
-    return out | {"n_in": n_in.astype(np.int64), "n_out": (k - n_in).astype(np.int64)}
+        ni = n_in[part].astype(np.float64)
+        v = np.asarray(correct)[:, j].astype(np.float64)
+        out["correct_in"][part], out["correct_total"][part] = (v * m).sum(0), v.sum(0)
+        out["infl"][part] = out["correct_in"][part] / ni - (
+            out["correct_total"][part] - out["correct_in"][part]
+        ) / (k - ni)
+        if log_odds is None:
+            out["infl_log_odds"][part] = out["se_log_odds"][part] = np.nan
+            continue
+        out["infl_log_odds"][part], out["se_log_odds"][part] = _mean_difference(
+            np.asarray(log_odds)[:, j].astype(np.float64), m, ni, k
+        )
+    n_out = k - n_in
+    lo, hi = newcombe(out["correct_in"], n_in, out["correct_total"] - out["correct_in"], n_out)
+    return out | {
+        "infl_lo": lo,
+        "infl_hi": hi,
+        "n_in": n_in.astype(np.int64),
+        "n_out": n_out.astype(np.int64),
+    }
+
+
+def _mean_difference(v, m, ni, k):
+    """Mean of v [K, P] over the members in m minus over the others, and its se (sample variances)."""
+    s_in, s_tot = (v * m).sum(0), v.sum(0)
+    # the spread from values centred per test point: no cancellation when log-odds sit far from 0
+    cv = v - s_tot / k
+    se = _se((cv * m).sum(0), (cv * cv * m).sum(0), 0.0, (cv * cv).sum(0), ni, k - ni)
+    return s_in / ni - (s_tot - s_in) / (k - ni), se
+
+
+# 95 % two-sided intervals: Newcombe's hybrid score interval for a difference of proportions
+Z95 = 1.959963984540054
+
+
+def wilson(x, n, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson's score interval of the proportion x / n (0 and 1 included; n >= 1)."""
+    x, n = np.asarray(x, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    p, z2 = x / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+def newcombe(x1, n1, x2, n2, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """Newcombe's hybrid score interval (his method 10) of x1/n1 - x2/n2 from the two Wilson intervals.
+    Unlike the Wald se it does not collapse at 0 or n: 0 of 12 held-out members right is up to 0.24."""
+    x1, n1, x2, n2 = (np.asarray(a, dtype=np.float64) for a in (x1, n1, x2, n2))
+    p1, p2 = x1 / n1, x2 / n2
+    l1, u1 = wilson(x1, n1, z)
+    l2, u2 = wilson(x2, n2, z)
+    d = p1 - p2
+    return d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
 
 
 def influence_pairs(mask, correct, log_odds=None, excluded=None, top=3, threshold=0.15) -> pd.DataFrame:
@@ -173,9 +211,7 @@ def influence_pairs(mask, correct, log_odds=None, excluded=None, top=3, threshol
     k = len(correct)
     p = exact_p(stats.pop("correct_in"), stats.pop("correct_total"), stats["n_in"], k)
     m = tested_pairs(mask, correct, excluded)
-    df = pd.DataFrame(
-        {"train": train, "test": test, **stats, "p_value": p, "p_adjusted": np.minimum(p * m, 1)}
-    )
+    df = pd.DataFrame({"train": train, "test": test, **stats, "p_value": p, "p_adjusted": adjusted(p, m)})
     tie = df["infl_log_odds"].fillna(0.0)
     df = df.assign(_tie=tie).sort_values(
         ["test", "infl", "_tie", "train"], ascending=[True, False, False, True]
@@ -198,21 +234,56 @@ def exact_p(correct_in, correct_total, n_in, k: int) -> np.ndarray:
     return hypergeom.sf(np.asarray(correct_in) - 1, k, np.asarray(correct_total), np.asarray(n_in))
 
 
-def tested_pairs(mask, correct, excluded=None) -> int:
-    """How many pairs could show influence: valid training points (as in candidate_pairs) times test points
-    on which the members disagree (on the others every infl is 0). The Bonferroni family of high_influence."""
-    mask, correct = np.asarray(mask, dtype=bool), np.asarray(correct, dtype=bool)
-    k, n_in = len(mask), mask.sum(0)
-    valid = (n_in >= 2) & (k - n_in >= 2)
+def valid_training(mask, excluded=None) -> np.ndarray:
+    """bool [N]: training points held in and out by at least 2 members each and not `excluded` (canaries):
+    the ones whose influence is measured (candidate_pairs, tested_pairs)."""
+    mask = np.asarray(mask, dtype=bool)
+    n_in = mask.sum(0)
+    valid = (n_in >= 2) & (len(mask) - n_in >= 2)
     if excluded is not None:
         valid &= ~np.asarray(excluded, dtype=bool)
-    right = correct.sum(0)
-    return int(valid.sum()) * int(((right > 0) & (right < k)).sum())
+    return valid
+
+
+def contested(correct) -> np.ndarray:
+    """bool [T]: test points some members get right and some wrong; on the others every influence is 0."""
+    right = np.asarray(correct, dtype=bool).sum(0)
+    return (right > 0) & (right < len(correct))
+
+
+def tested_pairs(mask, correct, excluded=None) -> int:
+    """How many pairs could show influence: valid training points times contested test points. The
+    Bonferroni family of high_influence."""
+    return int(valid_training(mask, excluded).sum()) * int(contested(correct).sum())
+
+
+def adjusted(p, family: int) -> np.ndarray:
+    """Bonferroni: p x family, capped at 1."""
+    return np.minimum(np.asarray(p, dtype=np.float64) * family, 1.0)
+
+
+def flagged(infl, p_adjusted, threshold: float, alpha: float) -> np.ndarray:
+    """bool: infl >= threshold and p_adjusted <= alpha (alpha 1: the threshold alone, as Feldman & Zhang)."""
+    return (np.asarray(infl, dtype=float) >= threshold) & (np.asarray(p_adjusted, dtype=float) <= alpha)
 
 
 def high_influence(pairs: pd.DataFrame, threshold: float, alpha: float) -> np.ndarray:
     """bool per pair: infl >= threshold (Feldman & Zhang's 0.15) and its exact p, Bonferroni-adjusted over
     every pair tested (`p_adjusted`), <= alpha: with ~10^5 pairs tested on digits, a 0.15 reached by the
     luck of 12 held-out members is common (docs/decisions.md: High-influence pairs)."""
-    infl, p = pairs["infl"].to_numpy(float), pairs["p_adjusted"].to_numpy(float)
-    return (infl >= threshold) & (p <= alpha)
+    return flagged(pairs["infl"], pairs["p_adjusted"], threshold, alpha)
+
+
+def min_flaggable(n_in: int, n_out: int, family: int, alpha: float, threshold: float) -> float:
+    """The smallest influence a pair held in by n_in and out by n_out members can have and still be flagged
+    (`flagged`, its exact p adjusted over `family` pairs), over every table it can show: a of the n_in
+    right, b of the n_out right, infl = a / n_in - b / n_out. NaN when no table passes. This is the real
+    bar of a high-influence pair: with 12 held-out members and ~10^5 pairs it sits far above 0.15."""
+    if n_in < 1 or n_out < 1:
+        return float("nan")
+    a = np.arange(n_in + 1, dtype=np.float64)[:, None]
+    b = np.arange(n_out + 1, dtype=np.float64)[None, :]
+    infl = a / n_in - b / n_out  # the arithmetic of pair_stats, so a pair at the bar compares equal
+    p = exact_p(a, a + b, n_in, n_in + n_out)
+    ok = flagged(infl, adjusted(p, max(int(family), 1)), threshold, alpha)
+    return float(infl[ok].min()) if ok.any() else float("nan")

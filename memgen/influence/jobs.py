@@ -1,8 +1,10 @@
-"""The influence stage's jobs, file to file: influence.csv from one ensemble's members, its comparison with
-the duplicate detector, Table 3 split by high-influence memorized partner, and the gallery of pairs."""
+"""The influence stage's jobs, file to file: influence.csv and its record influence.json from one ensemble's
+members, their comparison with the duplicate detector, Table 3 split by high-influence memorized partner,
+and the gallery of pairs."""
 
 import logging
 import math
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -12,13 +14,33 @@ from memgen.data.duplicates import load_duplicate_list
 from memgen.data.index import load_index
 from memgen.ensemble.outputs import load_outputs
 from memgen.errors import fail
-from memgen.influence.compute import PAIR_COLUMNS, high_influence, influence_pairs
-from memgen.influence.leakage import against_duplicates, parts, with_partner
-from memgen.io import load_npz, save_csv
-from memgen.utility.jobs import run_accuracies
+from memgen.influence.compute import (
+    PAIR_COLUMNS,
+    adjusted,
+    contested,
+    flagged,
+    high_influence,
+    influence_pairs,
+    min_flaggable,
+    pair_stats,
+    tested_pairs,
+    valid_training,
+)
+from memgen.influence.leakage import (
+    PARTS,
+    against_duplicates,
+    contributions,
+    detector_pairs,
+    matched_control,
+    parts,
+    split_family,
+    strata,
+    strongest_pairs,
+    with_partner,
+)
+from memgen.io import load_json, load_npz, save_csv, save_json
 from memgen.utility.removal import load_removal
-from memgen.utility.runs import dedup_keep, utility_frame
-from memgen.utility.tables import table3
+from memgen.utility.runs import dedup_keep
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +71,20 @@ SPLIT_COLUMNS = (
     "acc_random_removed",
     "diff_pp",
     "std_pp",
+    "p_seeds",
+    "ci_lo_pp",
+    "ci_hi_pp",
     "p_value",
+    "contribution_pp",
     "seeds",
     "n_removed",
+    "influence_ensemble",
+    "cross_fitted",
+    "partner_family",
+    "min_flaggable_infl",
     "note",
 )
+CONDITIONS = ("memorized", "random")  # the split compares Table 3's paper control, random removal
 
 
 def member_test_outputs(member_paths, n_test: int, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,12 +106,9 @@ def member_test_outputs(member_paths, n_test: int, labels: np.ndarray) -> tuple[
     return correct, log_odds
 
 
-def write_influence(masks_path, member_paths, index_path, canaries_path, memorized_path, out, params) -> dict:
-    """influence.csv (INFLUENCE_COLUMNS), one row per kept pair, by test point then rank.
-
-    params: ensemble, top, threshold, alpha (memgen.params.influence). Canaries are excluded: their influence
-    describes the score ensembles' planted labels, not the dataset.
-    """
+def ensemble_outputs(masks_path, member_paths, index_path, canaries_path) -> dict:
+    """One ensemble's mask [K, N], its members' correctness and label log-odds on the original test set
+    [K, T], the canary flags [N] and the index; a mask that does not match the members or the index fails."""
     idx = load_index(index_path)
     mask = load_npz(masks_path, ["mask"])["mask"].astype(bool)
     member_paths = list(member_paths)
@@ -93,12 +121,74 @@ def write_influence(masks_path, member_paths, index_path, canaries_path, memoriz
     test_labels = np.asarray(idx["test_labels"], dtype=np.int64)
     correct, log_odds = member_test_outputs(member_paths, len(test_labels), test_labels)
     canary = load_npz(canaries_path, ["canary"])["canary"].astype(bool)
-    pairs = influence_pairs(mask, correct, log_odds, canary, params["top"], params["threshold"])
+    return {"idx": idx, "mask": mask, "correct": correct, "log_odds": log_odds, "canary": canary}
+
+
+def write_influence(
+    masks_path, member_paths, index_path, canaries_path, memorized_path, out, summary_out, params
+) -> dict:
+    """influence.csv (INFLUENCE_COLUMNS), one row per kept pair, by test point then rank, and influence.json
+    (influence_summary): the bar a high-influence pair must clear at this ensemble's size.
+
+    params: ensemble, cross_fitted, top, threshold, alpha (memgen.params.influence). Canaries are excluded:
+    their influence describes the score ensembles' planted labels, not the dataset.
+    """
+    e = ensemble_outputs(masks_path, member_paths, index_path, canaries_path)
+    pairs = influence_pairs(
+        e["mask"], e["correct"], e["log_odds"], e["canary"], params["top"], params["threshold"]
+    )
     memorized = read_memorized(memorized_path)["index"].to_numpy(np.int64)
-    table = influence_table(pairs, idx, params, memorized)
+    table = influence_table(pairs, e["idx"], params, memorized)
+    summary = influence_summary(e["mask"], e["correct"], e["canary"], table, params)
     save_csv(out, table)
-    _log_influence(table, params, mask.shape[0])
-    return {"pairs": len(table), "high": int(table["high"].sum())}
+    save_json(summary_out, summary)
+    _log_influence(table, summary)
+    return {
+        "pairs": len(table),
+        "high": int(table["high"].sum()),
+        "min_flaggable_infl": summary["min_flaggable_infl"],
+    }
+
+
+def _none_if_nan(x: float):
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def influence_summary(mask, correct, canary, table: pd.DataFrame, params: dict) -> dict:
+    """influence.json: the ensemble and its size, the typical n_in / n_out of a training point (balanced masks
+    give every point the same), the Bonferroni family of `high` (tested_pairs) and its per-pair level, the
+    smallest influence that can be flagged at that size (min_flaggable: the real bar, not the threshold), the
+    smallest one flagged, counts, each test point's members right (`test_right`: difficulty and contestedness
+    for the readers) and the natural training points whose influence is not measured (`invalid_train`)."""
+    valid = valid_training(mask, canary)
+    n_in = Counter(np.asarray(mask, bool)[:, valid].sum(0).tolist())
+    k = len(mask)
+    typical = max(n_in, key=lambda v: (n_in[v], v)) if n_in else 0
+    family = tested_pairs(mask, correct, canary)
+    hi = table[table["high"]]
+    return {
+        "ensemble": params["ensemble"],
+        "cross_fitted": bool(params["cross_fitted"]),
+        "members": k,
+        "n_in": int(typical),
+        "n_out": int(k - typical),
+        "n_in_values": sorted(int(v) for v in n_in),
+        "threshold": params["threshold"],
+        "alpha": params["alpha"],
+        "valid_train_points": int(valid.sum()),
+        "contested_test_points": int(contested(correct).sum()),
+        "tested_pairs": family,
+        "level": params["alpha"] / family if family else None,
+        "min_flaggable_infl": _none_if_nan(
+            min_flaggable(typical, k - typical, family, params["alpha"], params["threshold"])
+        ),
+        "kept_pairs": len(table),
+        "high_pairs": len(hi),
+        "high_memorized": int(hi["memorized"].sum()),
+        "smallest_flagged_infl": float(hi["infl"].min()) if len(hi) else None,
+        "test_right": np.asarray(correct, bool).sum(0).astype(int).tolist(),
+        "invalid_train": np.flatnonzero(~valid & ~np.asarray(canary, bool)).tolist(),
+    }
 
 
 def influence_table(pairs: pd.DataFrame, idx: dict, params: dict, memorized: np.ndarray) -> pd.DataFrame:
@@ -128,31 +218,40 @@ def influence_table(pairs: pd.DataFrame, idx: dict, params: dict, memorized: np.
     return table[list(INFLUENCE_COLUMNS)]
 
 
-def _log_influence(table: pd.DataFrame, params: dict, k: int) -> None:
+def _log_influence(table: pd.DataFrame, summary: dict) -> None:
     hi = table[table["high"]]
     log.info(
-        "%s (%d members): kept %d pairs over %d test points; %d high-influence (infl >= %s, exact p "
-        "Bonferroni-adjusted <= %s), "
-        "%d of them with a memorized training point",
-        params["ensemble"],
-        k,
+        "%s (%d members, %d in / %d out per training point): kept %d pairs over %d test points; "
+        "%d high-influence (infl >= %s and exact p, Bonferroni over %d pairs, <= %s), %d of them with a "
+        "memorized training point; the smallest influence that can be flagged at this size: %s",
+        summary["ensemble"],
+        summary["members"],
+        summary["n_in"],
+        summary["n_out"],
         len(table),
         table["test_index"].nunique(),
         len(hi),
-        params["threshold"],
-        params["alpha"],
-        int(hi["memorized"].sum()),
+        summary["threshold"],
+        summary["tested_pairs"],
+        summary["alpha"],
+        summary["high_memorized"],
+        _num(summary["min_flaggable_infl"]),
     )
-    for r in hi.sort_values("infl", ascending=False).head(5).itertuples():
+    for r in strongest_pairs(hi, 5).itertuples():
         log.info(
-            "  train %d (%s) -> test %d (%s): infl %.2f +- %.2f",
+            "  train %d (%s) -> test %d (%s): infl %.2f [%.2f, %.2f]",
             r.train_index,
             r.train_label_name,
             r.test_index,
             r.test_label_name,
             r.infl,
-            r.se,
+            r.infl_lo,
+            r.infl_hi,
         )
+
+
+def _num(x, fmt: str = "{:.3f}") -> str:
+    return "none (no count table passes)" if x is None else fmt.format(x)
 
 
 def read_influence(path) -> pd.DataFrame:
@@ -177,82 +276,205 @@ def _pairs(table: pd.DataFrame) -> pd.DataFrame:
     return table.rename(columns={"train_index": "train", "test_index": "test"})
 
 
-def write_influence_duplicates(influence_path, duplicates_path, out) -> pd.DataFrame:
-    """influence_duplicates.csv (memgen.influence.leakage.DUPLICATE_COLUMNS)."""
-    table = read_influence(influence_path)
-    df = against_duplicates(_pairs(table), table["high"].to_numpy(), load_duplicate_list(duplicates_path))
-    save_csv(out, df)
-    for r in df.itertuples():
-        log.info("%s: %d, %d of them found by the other (%s)", r.source, r.pairs, r.found_pair, r.note or "-")
-    return df
-
-
-def _split_row(runs, labels, keep, removed: int, m: int) -> dict:
-    """The Table 3 columns of one part: accuracies (%) after memorized vs random removal on `keep`."""
-    n = int(keep.sum())
-    if n == 0:
-        return {"n_test": 0, "note": "no test point in this part"}
-    acc = run_accuracies(runs, labels, f"test_{TEST_SET}", keep)
-    df = utility_frame(acc["memorized"], acc["random"], removed, TEST_SET)
-    if len(df) != m:
-        raise fail(
-            f"{len(df)} paired utility seeds, {m} expected", "pass every utility run of both conditions"
-        )
-    row = table3([{"dataset": "", "arch": "", "utility": df}]).iloc[0]  # as Table 3 computes its row
-    columns = ("acc_memorized_removed", "acc_random_removed", "diff_pp", "std_pp", "p_value", "seeds")
-    return {"n_test": n, **{c: row[c] for c in columns}, "note": ""}
-
-
-def write_table3_split(
-    influence_path, removal_path, run_paths, index_path, duplicates_path, out, params
+def write_influence_duplicates(
+    influence_path, duplicates_path, masks_path, member_paths, index_path, canaries_path, out
 ) -> pd.DataFrame:
-    """table3_split.csv (SPLIT_COLUMNS): the Table 3 variant's memorized-vs-random difference on the test
-    points with and without a high-influence memorized partner, on the original test set and, where Table 3
-    uses the de-duplicated one, on that too.
-
-    params: dataset, arch, variant, test_set (Table 3's), seeds. Influence exists only where the members
-    were evaluated, the original test set: a new test set (CIFAR-10.1) is not split, and says so.
-    """
+    """influence_duplicates.csv (memgen.influence.leakage.DUPLICATE_COLUMNS): the high-influence pairs and
+    the detector's on equal terms. The detector's pairs are limited to the training points influence
+    measures (no canary), and every one of them gets its influence from the influence ensemble's members
+    (pair_stats), whether influence.csv keeps it or not."""
     table = read_influence(influence_path)
-    idx = load_index(index_path)
-    labels = np.asarray(idx["test_labels"], dtype=np.int64)
-    sets = load_removal(removal_path)
-    memorized = sets["memorized"]
-    partner = with_partner(_pairs(table), table["high"].to_numpy(), memorized, len(labels))
-    bases = {TEST_SET: np.ones(len(labels), dtype=bool)}
-    note = ""
-    if params["test_set"] == "dedup":
-        bases["dedup"] = dedup_keep(len(labels), load_duplicate_list(duplicates_path))
-    elif params["test_set"] != TEST_SET:
-        note = f"Table 3 uses {params['test_set']}, where no influence is measured: the original is split"
-    rows = []
-    for test_set, base in bases.items():
-        for part, keep in parts(base, partner).items():
-            row = dict.fromkeys(SPLIT_COLUMNS, math.nan)
-            row |= {k: params[k] for k in ("dataset", "arch", "variant")}
-            row |= {"test_set": test_set, "part": part, "n_removed": len(memorized), "seeds": 0}
-            if len(memorized) == 0:
-                row |= {"n_test": int(keep.sum()), "note": sets.get("reason", "") or "no memorized points"}
-            else:
-                row |= _split_row(run_paths, labels, keep, len(memorized), int(params["seeds"]))
-            row["note"] = "; ".join(x for x in (row["note"], note) if x)
-            rows.append(row)
-    df = pd.DataFrame(rows, columns=list(SPLIT_COLUMNS))
+    e = ensemble_outputs(masks_path, member_paths, index_path, canaries_path)
+    on = contested(e["correct"])
+    train, test, dropped = detector_pairs(
+        load_duplicate_list(duplicates_path), valid_training(e["mask"], e["canary"])
+    )
+    infl = pair_stats(e["mask"], e["correct"], None, train, test)["infl"]
+    detector = pd.DataFrame({"train": train, "test": test, "infl": infl})
+    never = int((~on[test]).sum())
+    note = (
+        f"left out: {dropped} pairs naming a canary or unmeasured training point (influence excludes them); "
+        f"{never} of {len(train)} on test points every member gets right or every member wrong (influence 0)"
+    )
+    high = _pairs(table[table["high"]])[["train", "test", "infl"]]
+    df = against_duplicates(high, detector, on, note)
     save_csv(out, df)
     for r in df.itertuples():
         log.info(
-            "%s %s: %s test points, diff %.2f pp (p %.2g)", r.test_set, r.part, r.n_test, r.diff_pp, r.p_value
+            "%s: %d pairs on %d contested test points, %d of those test points found by the other (%s)",
+            r.source,
+            r.pairs,
+            r.contested_test_points,
+            r.found_test_point,
+            r.note or "-",
         )
     return df
 
 
+def paired_runs(run_paths, labels: np.ndarray, m: int) -> dict[str, np.ndarray]:
+    """Correctness bool [M, T] on the original test set of the runs after memorized and after random
+    removal, rows paired by seed id (memgen.utility.jobs.run_correct reads each run once)."""
+    from memgen.utility.jobs import run_correct
+
+    by = run_correct(run_paths, labels, f"test_{TEST_SET}")
+    seeds = sorted(by["memorized"])
+    if seeds != sorted(by["random"]) or len(seeds) != m:
+        raise fail(
+            f"utility seeds do not pair: memorized {seeds}, random {sorted(by['random'])}, {m} expected",
+            "pass every utility run of both conditions",
+        )
+    return {c: np.stack([by[c][s] for s in seeds]) for c in CONDITIONS}
+
+
+def _part_row(runs: dict, weight: np.ndarray) -> dict:
+    """The Table 3 columns of one part: accuracies (%) after memorized vs random removal, their difference
+    (pp) with the seed-only std and p and the test-aware 95 % interval and p (two_way_test: seeds and test
+    points both random, as Table 3's). `weight`: a bool part, or the matched control's weights (the
+    weighted mean is the mean of n x w_j x d_sj over its n points, so the same test applies)."""
+    from memgen.utility.stats import two_way_test
+
+    take = weight if weight.dtype == bool else weight > 0
+    n = int(take.sum())
+    if n == 0:
+        return {"n_test": 0, "note": "no test point in this part"}
+    scale = 1.0 if weight.dtype == bool else weight[take] * n
+    mem, rnd = (runs[c][:, take].astype(np.float64) for c in CONDITIONS)
+    t = two_way_test((mem - rnd) * scale)
+    acc = {c: 100.0 * float((x * scale).mean()) for c, x in zip(CONDITIONS, (mem, rnd), strict=True)}
+    return {
+        "n_test": n,
+        "acc_memorized_removed": acc["memorized"],
+        "acc_random_removed": acc["random"],
+        "diff_pp": t["score"],
+        "std_pp": t["std"],
+        "p_seeds": t["p_seeds"],
+        "ci_lo_pp": t["ci_lo"],
+        "ci_hi_pp": t["ci_hi"],
+        "p_value": t["p"],
+        "seeds": t["n_seeds"],
+        "note": "",
+    }
+
+
+def partner_flag(table: pd.DataFrame, summary: dict, memorized: np.ndarray, n_test: int) -> dict:
+    """The split's partner flag: test points with a pair to a removed memorized point whose influence
+    reaches the threshold and whose exact p passes alpha, Bonferroni over the split's own family
+    (leakage.split_family: memorized x contested test points), and that family's bar (min_flaggable)."""
+    family = split_family(memorized, summary["invalid_train"], summary["contested_test_points"])
+    p_adj = adjusted(table["p_value"].to_numpy(float), max(family, 1))
+    flag = flagged(table["infl"], p_adj, summary["threshold"], summary["alpha"])
+    bar = min_flaggable(summary["n_in"], summary["n_out"], family, summary["alpha"], summary["threshold"])
+    return {"partner": with_partner(_pairs(table), flag, memorized, n_test), "family": family, "bar": bar}
+
+
+def _split_rows(runs, base, partner, stratum) -> list[dict]:
+    """The four parts (PARTS) of one test set: all, with and without partner (with their contributions to
+    the total) and the matched control (without-partner points standardised to the with-partner points'
+    difficulty; not a part of the sum)."""
+    masks = parts(base, partner)
+    rows = {p: _part_row(runs, keep) for p, keep in masks.items()}
+    weight, unmatched = matched_control(base, partner, stratum)
+    rows["matched_control"] = _part_row(runs, weight)
+    n = {p: rows[p]["n_test"] for p in masks}
+    diff = {p: rows[p].get("diff_pp", math.nan) for p in masks}
+    for p, c in contributions(n, diff).items():
+        rows[p]["contribution_pp"] = c
+    if unmatched:
+        rows["matched_control"]["note"] = f"{unmatched} with-partner points have no control in their stratum"
+    return [{"part": p, **rows[p]} for p in PARTS]
+
+
+def write_table3_split(
+    influence_path, summary_path, removal_path, run_paths, index_path, duplicates_path, out, params
+) -> pd.DataFrame:
+    """table3_split.csv (SPLIT_COLUMNS): the Table 3 variant's memorized-vs-random difference on the test
+    points with and without a high-influence memorized partner (partner_flag), each part's contribution to
+    the total, and a control of without-partner points matched to the with-partner ones on difficulty (the
+    influence ensemble's share of members right: memgen.influence.leakage.matched_control), on the original
+    test set and, where Table 3 uses the de-duplicated one, on that too.
+
+    params: dataset, arch, variant, test_set (Table 3's), seeds. The split is cross-fitted when influence.json
+    says its members choose no memorized set (memgen.config.choosing_ensembles). Influence exists only where
+    the members were evaluated, the original test set: a new test set (CIFAR-10.1) is not split.
+    """
+    table, summary = read_influence(influence_path), load_json(summary_path)
+    labels = np.asarray(load_index(index_path)["test_labels"], dtype=np.int64)
+    sets = load_removal(removal_path)
+    memorized = sets["memorized"]
+    flag = partner_flag(table, summary, memorized, len(labels))
+    stratum = strata(summary["test_right"], summary["members"])
+    bases = {TEST_SET: np.ones(len(labels), dtype=bool)}
+    if params["test_set"] == "dedup":
+        bases["dedup"] = dedup_keep(len(labels), load_duplicate_list(duplicates_path))
+    crossed = bool(summary["cross_fitted"])
+    notes = [] if crossed else [f"not cross-fitted: {summary['ensemble']} chooses memorized sets too"]
+    if params["test_set"] not in bases:
+        notes.append(
+            f"Table 3 uses {params['test_set']}, where no influence is measured: the original is split"
+        )
+    runs = paired_runs(run_paths, labels, int(params["seeds"])) if len(memorized) else None
+    common = {k: params[k] for k in ("dataset", "arch", "variant")} | {
+        "seeds": 0,
+        "n_removed": len(memorized),
+        "influence_ensemble": summary["ensemble"],
+        "cross_fitted": crossed,
+        "partner_family": flag["family"],
+        "min_flaggable_infl": flag["bar"],
+    }
+    rows = []
+    for test_set, base in bases.items():
+        if runs is None:
+            reason = sets.get("reason", "") or "no memorized points"
+            split = [
+                {"part": p, "n_test": int(k.sum()), "note": reason}
+                for p, k in parts(base, flag["partner"]).items()
+            ]
+            split.append({"part": "matched_control", "n_test": 0, "note": reason})
+        else:
+            split = _split_rows(runs, base, flag["partner"], stratum)
+        for r in split:
+            note = "; ".join(x for x in (r.pop("note", ""), *notes) if x)
+            rows.append(
+                dict.fromkeys(SPLIT_COLUMNS, math.nan) | common | {"test_set": test_set} | r | {"note": note}
+            )
+    df = pd.DataFrame(rows, columns=list(SPLIT_COLUMNS))
+    save_csv(out, df)
+    _log_split(df)
+    return df
+
+
+def _log_split(df: pd.DataFrame) -> None:
+    for r in df.itertuples():
+        log.info(
+            "%s %s: %s test points, diff %.2f pp (p %.2g), contribution %.2f pp",
+            r.test_set,
+            r.part,
+            r.n_test,
+            r.diff_pp,
+            r.p_value,
+            r.contribution_pp,
+        )
+
+
+def gallery_title(dataset: str, arch: str, summary: dict) -> str:
+    """The gallery's title: the ensemble, its size, and the real bar of a high-influence pair at that size."""
+    bar = summary["min_flaggable_infl"]
+    bar_text = f"infl ≥ {bar:.2f}" if bar is not None else "none possible"
+    return (
+        f"Strongest influence pairs: {dataset}/{arch}, {summary['ensemble']} ({summary['members']} members, "
+        f"{summary['n_in']} in / {summary['n_out']} out per training point); high-influence = infl ≥ "
+        f"{summary['threshold']} and exact p ≤ {summary['alpha']} (Bonferroni over "
+        f"{summary['tested_pairs']:,} pairs): {bar_text} at this size"
+    )
+
+
 def write_fig_influence(
-    influence_path, index_path, dataset: str, arch: str, spec: dict, paths, params
+    influence_path, summary_path, index_path, dataset: str, arch: str, spec: dict, paths, params
 ) -> None:
     """The gallery of the strongest pairs (memgen.figures.influence); a message figure without pairs.
 
     spec: the dataset's loader spec (pixels of non-folder datasets); params: ensemble, gallery, threshold,
-    alpha (memgen.params.influence_gallery).
+    alpha (memgen.params.influence_gallery); the title's bar is influence.json's.
     """
     from memgen.analysis.memorized_jobs import images
     from memgen.figures.influence import fig_influence
@@ -260,11 +482,5 @@ def write_fig_influence(
     table = read_influence(influence_path)
     idx = load_index(index_path)
     image = {s: images(dataset, spec, idx, s) for s in ("train", "test")} if len(table) else None
-    fig_influence(
-        table,
-        image,
-        paths,
-        n=params["gallery"],
-        title=f"Strongest influence pairs: {dataset}/{arch}, {params['ensemble']} members; high-influence = "
-        f"infl ≥ {params['threshold']}, exact p (Bonferroni) ≤ {params['alpha']}",
-    )
+    title = gallery_title(dataset, arch, load_json(summary_path))
+    fig_influence(table, image, paths, n=params["gallery"], title=title)

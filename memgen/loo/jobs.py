@@ -192,7 +192,7 @@ def write_loo(paths: dict, out, dataset: str, arch: str) -> None:
         full["log_odds"],
         label,
         point_paths(load_index(paths["index"])),
-        loo_pool(full["log_odds"], ref["mask"], ref["log_odds"]),
+        loo_pool(ref["mask"], ref["log_odds"]),
         halves(ref["mask"], ref["correct"], ref["log_odds"])[1],
     )
     save_csv(out, table)

@@ -9,15 +9,19 @@ The points are two strata:
 - `top`: the n_top natural points scored highest (frac, then fz, then index) by half A of the reference
   ensemble (its even-numbered members), where the reference's error matters most. The reference's own error
   on them is read from half B (odd members): ranking and reporting with the same members would report the
-  winner's curse (points ranked top partly because their noise was high) as the reference's error;
+  winner's curse (points ranked top partly because their noise was high) as the reference's error. Only this
+  direction is trained: the reverse (rank by B, report A) needs its own leave-one-out models of B's top points
+  (docs/decisions.md: Top points ranked by one half of the reference);
 - `random`: the first n_random natural points of a seeded permutation of all natural points (a simple
   random sample, drawn without looking at any score, so its mean error is an unbiased estimate of the
-  mean over every natural point; a point may be in both strata). Growing n_random appends points.
+  mean over every natural point; a point may be in both strata). Growing n_random appends points. No
+  selection happens here, so the reference is compared whole (memgen.analysis.sampling_bias.loo_bias).
 
-Each point's score depends on its own 2M models alone: lira's variances (M < 32 per side) are pooled once,
-in from every full model on every point, out from the reference ensemble's held-out members
-(`loo_pool`). Its standard error is the jackknife over the M seed pairs, which for fz equals the paired
-t-based one, sd(full_m - loo_m) / sqrt(M).
+Each point's score depends on its own 2M models alone: lira's variances (M < 32 per side) are the reference
+ensemble's, in and out, pooled once over every point as its own lira pools them (`loo_pool`). Its standard
+error is the jackknife over the M seed pairs, which for fz equals the paired t-based one,
+sd(full_m - loo_m) / sqrt(M); where every pair agrees (the same difference in correctness) it is floored at
+the add-one se (`_floor_se`), so a point that M pairs happen to agree on is not called exact.
 
 Each stratum is trained in jobs of POINTS_PER_JOB points (positions [first, last) of its ranking,
 memgen.paths.loo_groups), so a job's points depend on its inputs and (stratum, position) alone, and a larger
@@ -87,16 +91,14 @@ def chosen_points(ranking: np.ndarray, first: int, last: int) -> np.ndarray:
     return np.asarray(ranking[first:last], dtype=np.int64)
 
 
-def loo_pool(
-    full_log_odds: np.ndarray, ref_mask: np.ndarray, ref_log_odds: np.ndarray
-) -> tuple[float, float]:
-    """lira's fixed variances for leave-one-out scores: in, the M full models' log-odds variance per point
-    averaged over every point; out, the reference ensemble's held-out variance pooled the same way (its own
-    lira uses that pool too, so the two are comparable)."""
-    full = np.asarray(full_log_odds)
-    var_in, _ = pooled_variances(confidence_stats(np.ones(full.shape, bool), full))
-    _, var_out = pooled_variances(confidence_stats(np.asarray(ref_mask, bool), np.asarray(ref_log_odds)))
-    return var_in, var_out
+def loo_pool(ref_mask: np.ndarray, ref_log_odds: np.ndarray) -> tuple[float, float]:
+    """lira's fixed variances for leave-one-out scores, in and out: the reference ensemble's log-odds variance
+    among the members holding each point in, and among those holding it out, each averaged over every point:
+    the pools its own lira uses for a side of fewer than LIRA_PER_POINT_MIN members
+    (memgen.scores.compute.pooled_variances). Both come from one ensemble, so a leave-one-out lira separates
+    in from out on the scale every ensemble's lira reads, not a seed-only in side beside a seed-and-subset
+    out side (docs/decisions.md: Each point's leave-one-out score from its own models)."""
+    return pooled_variances(confidence_stats(np.asarray(ref_mask, bool), np.asarray(ref_log_odds)))
 
 
 def _check_shapes(fc, lc, fl, ll) -> None:
@@ -113,14 +115,35 @@ def loo_scores(full_correct, full_log_odds, loo_correct, loo_log_odds, pool: tup
 
     full_*: [M, P], the M full models on the P points; loo_*: [M, P], column j from the M models trained
     without point j (seed m of both: same initial weights, same batches but j). pool: lira's variances
-    (`loo_pool`). Returns per point: n_full, n_loo, acc_full, acc_loo, and per definition `<d>_loo` and
-    `<d>_loo_se`: the jackknife standard error over the M seed pairs (for fz exactly the paired one,
-    sd(full_m - loo_m) / sqrt(M), right at small M where a bootstrap's plug-in se is sqrt((M-1)/M) too small).
-    """
+    (`loo_pool`). Returns per point: n_full, n_loo, acc_full, acc_loo, and per definition `<d>_loo`,
+    `<d>_loo_var`: the jackknife variance over the M seed pairs (for fz exactly the paired one,
+    var(full_m - loo_m) / M, unbiased; right at small M where a bootstrap's plug-in is (M-1)/M too small),
+    and `<d>_loo_se`: its root, at least the add-one floor (`_floor_se`) where every pair agrees. The floor is
+    one point's honest uncertainty; a mean over points subtracts the unbiased variance
+    (memgen.analysis.sampling_bias)."""
     fc, lc = np.asarray(full_correct, bool), np.asarray(loo_correct, bool)
     fl, ll = np.asarray(full_log_odds, np.float32), np.asarray(loo_log_odds, np.float32)
     _check_shapes(fc, lc, fl, ll)
-    M, P = fc.shape
+    s = _paired(fc, lc, fl, ll, pool)(np.arange(fc.shape[0]))
+    out = {"n_full": s["n_in"], "n_loo": s["n_out"], "acc_full": s["acc_in"], "acc_loo": s["acc_out"]}
+    raw = _jackknife(fc, lc, fl, ll, pool)
+    se = {d: v.copy() for d, v in raw.items()}
+    diff = fc.astype(np.int8) - lc.astype(np.int8)
+    agree = (diff == diff[:1]).all(0) & (fc.shape[0] > 1)  # every pair the same difference in correctness
+    if agree.any():
+        floor = _floor_se(fc[:, agree], lc[:, agree], fl[:, agree], ll[:, agree], pool)
+        for d in DEFINITIONS:
+            se[d][agree] = np.where(floor[d] > se[d][agree], floor[d], se[d][agree])  # NaN stays
+    for d in DEFINITIONS:
+        out[f"{d}_loo"] = s[d]
+        out[f"{d}_loo_se"] = np.round(se[d], 12)
+        out[f"{d}_loo_var"] = np.round(raw[d] ** 2, 12)
+    return pd.DataFrame(out)
+
+
+def _paired(fc, lc, fl, ll, pool):
+    """score(rows): every definition from the seed pairs `rows`, full models in, leave-one-out models out."""
+    P = fc.shape[1]
 
     def score(rows):
         mask = np.concatenate([np.ones((len(rows), P), bool), np.zeros((len(rows), P), bool)])
@@ -128,27 +151,53 @@ def loo_scores(full_correct, full_log_odds, loo_correct, loo_log_odds, pool: tup
             mask, np.concatenate([fc[rows], lc[rows]]), np.concatenate([fl[rows], ll[rows]]), pool=pool
         )
 
-    s = score(np.arange(M))
-    out = {"n_full": s["n_in"], "n_loo": s["n_out"], "acc_full": s["acc_in"], "acc_loo": s["acc_out"]}
-    jack = [score(np.delete(np.arange(M), m)) for m in range(M)] if M > 1 else []
-    for d in DEFINITIONS:
-        out[f"{d}_loo"] = s[d]
-        out[f"{d}_loo_se"] = np.round(_jackknife_se(np.array([j[d] for j in jack]) if jack else None, P), 12)
-    return pd.DataFrame(out)
+    return score
 
 
-def _jackknife_se(leave_one_out: np.ndarray | None, P: int) -> np.ndarray:
+def _jackknife(fc, lc, fl, ll, pool) -> dict:
+    """Per definition [P]: the jackknife se over the M seed pairs (NaN with one pair)."""
+    M, P = fc.shape
+    if M < 2:
+        return {d: np.full(P, np.nan) for d in DEFINITIONS}
+    score = _paired(fc, lc, fl, ll, pool)
+    jack = [score(np.delete(np.arange(M), m)) for m in range(M)]
+    return {d: _jackknife_se(np.array([j[d] for j in jack])) for d in DEFINITIONS}
+
+
+def _floor_se(fc, lc, fl, ll, pool) -> dict:
+    """The add-one floor of a point every pair agrees on (docs/decisions.md: A jackknife floor where every
+    pair agrees): the jackknife se over M + 1 pairs, the M observed and one pseudo-pair, an observed pair with
+    one of its two models turned the other way (wrong <-> right, log-odds negated), root-mean-square over the
+    2M such pseudo-pairs. For fz it is 1 / (M + 1), as if one pair in M + 1 had disagreed by one model."""
+    M, P = fc.shape
+    total = {d: np.zeros(P) for d in DEFINITIONS}
+    for m in range(M):
+        for side in (0, 1):
+            c, z = [fc[m], lc[m]], [fl[m], ll[m]]
+            c[side], z[side] = ~c[side], -z[side]
+            se = _jackknife(
+                np.vstack([fc, c[0]]),
+                np.vstack([lc, c[1]]),
+                np.vstack([fl, z[0]]),
+                np.vstack([ll, z[1]]),
+                pool,
+            )
+            for d in DEFINITIONS:
+                total[d] += se[d] ** 2
+    return {d: np.sqrt(v / (2 * M)) for d, v in total.items()}
+
+
+def _jackknife_se(leave_one_out: np.ndarray) -> np.ndarray:
     """sqrt((M - 1) / M * sum_m (theta_(m) - mean)^2) per point, from the M leave-one-pair-out scores."""
-    if leave_one_out is None:
-        return np.full(P, np.nan)
     M = leave_one_out.shape[0]
     dev = leave_one_out - leave_one_out.mean(0)  # a NaN in any replicate leaves the point's se NaN
     return np.sqrt((M - 1) / M * (dev**2).sum(0))
 
 
 def score_columns() -> list[str]:
-    """Per definition: the leave-one-out score, its jackknife se, and the reference's half-B score."""
-    return [c for d in DEFINITIONS for c in (f"{d}_loo", f"{d}_loo_se", f"{d}_ref_half")]
+    """Per definition: the leave-one-out score, its se (floored) and jackknife variance (not), and the
+    reference's half-B score."""
+    return [c for d in DEFINITIONS for c in (f"{d}_loo", f"{d}_loo_se", f"{d}_loo_var", f"{d}_ref_half")]
 
 
 def loo_table(strata: dict, full_correct, full_log_odds, label, path, pool: tuple, held: dict | None = None):

@@ -9,8 +9,9 @@ import numpy as np
 
 from memgen.data.index import load_index
 from memgen.errors import fail
-from memgen.io import load_checkpoint, load_json, load_npz, save_csv, save_json, save_npz
+from memgen.io import load_checkpoint, load_json, load_npz, read_csv, save_csv, save_json, save_npz
 from memgen.scores.compute import score_table
+from memgen.scores.fdr import DEFAULT_Q, RULE, TEST_DEFINITIONS, fdr_table
 from memgen.scores.fitcheck import (
     dead_units,
     finite_weights,
@@ -24,6 +25,7 @@ from memgen.scores.thresholds import (
     FIXED_RULE_DEFINITIONS,
     compute_thresholds,
     read_scores,
+    scored,
 )
 
 log = logging.getLogger(__name__)
@@ -201,8 +203,9 @@ def write_thresholds(
     fit.json), plus dataset, arch and ensemble. An undefined memorized set is logged as a warning with its
     reason.
 
-    threshold: {alpha, tail, fixed_tau, min_out, require_interval, max_memorized_share} (rule params). A set
-    that rests on a tie is logged with what the tie is (`tau_ties.text`).
+    threshold: {alpha, tail, fixed_tau, min_out, require_interval, max_memorized_share, fdr_q,
+    fdr_min_effect} (rule params). A set that rests on a tie is logged with what the tie is (`tau_ties.text`);
+    the test rule's count is logged beside the null rule's.
     """
     fit = load_json(fit_path) if fit_path is not None else None
     out = compute_thresholds(
@@ -214,6 +217,8 @@ def write_thresholds(
         fit,
         threshold.get("require_interval", False),
         threshold.get("max_memorized_share", DEFAULT_MAX_SHARE),
+        threshold.get("fdr_q", DEFAULT_Q),
+        threshold.get("fdr_min_effect", 0.0),
     )
     out = {"dataset": dataset, "arch": arch, "ensemble": ensemble, **out}
     save_json(out_path, out)
@@ -221,8 +226,8 @@ def write_thresholds(
         r["note"]
         for rule, rules in out["rules"].items()
         for definition, r in rules.items()
-        if r["n_memorized"] is None and (rule != "fixed" or definition in FIXED_RULE_DEFINITIONS)
-    }  # the fixed rule's absence for conf and lira is by design (memgen.scores.thresholds), not a warning
+        if r["n_memorized"] is None and not _by_design(rule, definition)
+    }  # the fixed and test rules' absence for conf and lira is by design (memgen.scores.thresholds)
     for note in sorted(notes):
         log.warning("%s/%s/%s: %s", dataset, arch, ensemble, note)
     for rule, rules in out["rules"].items():
@@ -237,6 +242,67 @@ def write_thresholds(
                     definition,
                     r["tau_ties"]["text"],
                 )
+    _log_test(out, f"{dataset}/{arch}/{ensemble}")
+
+
+def _by_design(rule: str, definition: str) -> bool:
+    """A rule that does not apply to a definition (fixed and test: counts only) is undefined by design."""
+    return (rule == "fixed" and definition not in FIXED_RULE_DEFINITIONS) or (
+        rule == RULE and definition not in TEST_DEFINITIONS
+    )
+
+
+def _log_test(out: dict, where: str) -> None:
+    """The test rule's set beside the null rule's: its size, its power on the canaries, the overlap."""
+    t = (out["rules"].get(RULE) or {}).get(TEST_DEFINITIONS[1]) or {}
+    if t.get("n_memorized") is None:
+        return
+    null = out["rules"]["null"][TEST_DEFINITIONS[1]]
+    log.info(
+        "%s test rule (BH q = %g): %d natural points flagged (%s of the null rule's %s under frac); "
+        "it flags %s of the scored canaries",
+        where,
+        t["q"],
+        t["n_memorized"],
+        "n/a" if t["n_in_null_set"] is None else t["n_in_null_set"],
+        "undefined" if null["n_memorized"] is None else null["n_memorized"],
+        _pct(t["canary_power"]),
+    )
+
+
+def write_fdr(scores_path, masks_path, correct_path, out_path, params: dict) -> dict:
+    """fdr.csv of one ensemble (memgen.scores.fdr.FDR_COLUMNS): the test rule's set, share and canary power
+    per level q, and the same test on fake masks (member rows permuted), where every flag is false.
+
+    params: q (threshold.fdr_q), min_effect (threshold.fdr_min_effect), min_out, seed (the fake masks').
+    Returns the provenance extra {"seeds": {"calibration": seed}}."""
+    scores = read_scores(scores_path)
+    mask = load_npz(masks_path, ["mask"])["mask"].astype(bool)
+    correct = load_npz(correct_path, ["correct"])["correct"].astype(bool)
+    ok = scored(scores, params["min_out"])
+    table = fdr_table(scores, ok, mask, correct, params["q"], params["min_effect"], params["seed"])
+    save_csv(out_path, table)
+    row = table[table["configured"]].iloc[0]
+    log.info(
+        "test rule at q = %g: %d of %d natural points flagged, %s of canaries; on %d fake masks %.2f flagged "
+        "on average, any flag on %s of them; %s of the flagged are fake when real and fake are pooled",
+        row["q"],
+        row["n_flagged"],
+        row["n_tested"],
+        _pct(None if np.isnan(row["canary_power"]) else row["canary_power"]),
+        row["calib_draws"],
+        row["calib_flagged_mean"],
+        _pct(row["calib_any"]),
+        _pct(row["calib_mixed_fdp"]),
+    )
+    return {"seeds": {"calibration": int(params["seed"])}}
+
+
+def write_fig_fdr(fdr_path, thresholds_path, png, pdf) -> None:
+    """The test rule's set size and canary power against q, with Eq. 3's counts (fdr.csv, thresholds.json)."""
+    from memgen.figures.fdr import fig_fdr
+
+    fig_fdr(read_csv(fdr_path, ("q", "n_flagged", "canary_power")), load_json(thresholds_path), [png, pdf])
 
 
 def write_fig_intervals(scores_path, thresholds_path, level: float, png, pdf) -> None:

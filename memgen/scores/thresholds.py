@@ -6,9 +6,9 @@ the original setup (e.g. fz ≥ 0.25). A natural point is memorized when its sco
 
 What thresholds.json says beyond τ and the count: where the set is undefined and why (a failed fit check; a
 null rule τ ≤ 0 or one that would flag more than `threshold.max_memorized_share` of the natural points), what
-the null does (`regime`: saturated at the top score, partly fit, at or near 0), and where τ rests on a tie
-(`tau_ties`): how many points score exactly τ, what they share with the canaries there, the strict reading's
-count (score > τ) and the continuous definitions' (conf, lira) verdict on the tied points.
+the null does (`regime`: saturated within one score step of the top, partly fit, at or near 0), and where τ
+rests on a tie (`tau_ties`): how many points score exactly τ, what they share with the canaries there, the
+strict reading's count (score > τ) and the continuous definitions' (conf, lira) verdict on the tied points.
 """
 
 import math
@@ -18,6 +18,7 @@ import pandas as pd
 
 from memgen.errors import fail
 from memgen.io import read_csv
+from memgen.scores import fdr
 from memgen.scores.compute import CONFIDENCE_DEFINITIONS, DEFINITIONS
 from memgen.scores.fitcheck import reason
 from memgen.scores.intervals import INTERVAL_DEFINITIONS
@@ -26,6 +27,9 @@ TAILS = ("upper", "lower")
 # fz and frac are differences of accuracies in [0, 1], normalised or not; conf is Eq. 2 on probabilities in
 # [0, 1]; lira is t / sqrt(1 + t^2) in (-1, 1) (memgen.scores.compute): no score of any definition exceeds 1.
 MAX_SCORE = 1.0
+# The regime's "top": a continuous score (conf, lira) within TOP_EPSILON of MAX_SCORE (lira >= 0.995 is a
+# separation t >= 10 sd; conf >= 0.995: held-out members give the label < 0.25 % of in-members' probability)
+TOP_EPSILON = 0.005
 # config threshold.max_memorized_share: a null-rule τ flagging more natural points separates nothing
 DEFAULT_MAX_SHARE = 0.5
 # what points tied at the top score share, per definition ({them}/{their}: plural or one point)
@@ -209,15 +213,16 @@ def _note(
 
 
 def tau_ties(tau: float, null: np.ndarray, natural_scores: np.ndarray) -> dict:
-    """How many scored canaries and natural points score exactly τ. `rests_on_ties`: τ is a score shared
-    by two or more scored points, so the memorized set depends on ties counting (score ≥ τ); e.g. under
-    Eq. 2 every canary fit and never right when held out scores exactly 1.0, and τ = 1.0 is their tie.
+    """How many scored canaries and natural points score exactly τ. `rests_on_ties`: a natural point scores
+    exactly τ, so the memorized set depends on ties counting (score ≥ τ; the strict reading drops it); e.g.
+    under Eq. 2 every point fit and never right when held out scores exactly 1.0, and τ = 1.0 is their tie.
+    Canaries tied among themselves alone move no natural point (docs/decisions.md: Sets that rest on a tie).
     `canary_share`: the share of scored canaries at τ (None without any)."""
     canaries, natural = int(np.sum(null == tau)), int(np.sum(natural_scores == tau))
     return {
         "canaries": canaries,
         "natural": natural,
-        "rests_on_ties": canaries + natural >= 2,
+        "rests_on_ties": natural >= 1,
         "canary_share": canaries / null.size if null.size else None,
     }
 
@@ -253,35 +258,55 @@ def tie_text(ties: dict | None, tau: float, n_memorized: int, n_strict: int) -> 
     return text
 
 
-def _flagged_share(tau: float, natural_scores: np.ndarray) -> float | None:
-    """Share of the natural points scored whose score reaches τ (None when none is scored or τ is NaN)."""
-    if math.isnan(tau) or natural_scores.size == 0:
+def _flagged_share(tau: float, selected: np.ndarray) -> float | None:
+    """Share of the natural points scored that the set would hold: `selected` is what `memorized` compares
+    with τ (the score, or under require_interval its interval's lower end, `_selected_column`), one value
+    per natural point scored. None when none is scored or τ is NaN."""
+    if math.isnan(tau) or selected.size == 0:
         return None
-    return float(np.mean(natural_scores >= tau))
+    return float(np.mean(selected >= tau))  # NaN >= τ is False: an undefined lower end flags nothing
 
 
-def null_regime(null: np.ndarray, tau: float, flagged: float | None, max_share: float) -> dict:
-    """What the null of one definition does (the null rule's τ, before any fit check): `kind` is
-    "empty" (no canary scored), "at_zero" (τ ≤ 0), "low" (τ flags more than max_share of the natural
-    points), "saturated" (τ is the top score: enough canaries sit there that the set is the natural points
-    tied with them) or "partly" (canaries partly fit: the paper's regime); with the share of canaries at the
-    top score and at or below 0 (docs/decisions.md: The regime from the null)."""
+def at_top(definition: str, values: np.ndarray, n_out: np.ndarray) -> np.ndarray:
+    """bool: scores within one score step of the top score MAX_SCORE. A count score's (fz, frac) step is one
+    held-out member: at or above the score of acc_in = 1 with one of the point's own n_out held-out members
+    right (fz 1 - 1/n_out, frac (n_out - 1)/(n_out + 1)); a continuous score's (conf, lira) is TOP_EPSILON."""
+    v = np.asarray(values, dtype=float)
+    if definition in CONFIDENCE_DEFINITIONS:
+        return v >= MAX_SCORE - TOP_EPSILON
+    a_out = 1.0 / np.maximum(np.asarray(n_out, dtype=float), 1.0)
+    step_below = 1.0 - a_out if definition == "fz" else (1.0 - a_out) / (1.0 + a_out)  # Eq. 1 / Eq. 2
+    return v >= step_below - 1e-9  # count scores are rounded to 12 digits (memgen.scores.compute)
+
+
+def null_regime(
+    null: np.ndarray, tau: float, flagged: float | None, max_share: float, top: np.ndarray | None = None
+) -> dict:
+    """What the null of one definition does (the null rule's τ, before any fit check): `kind` is "empty" (no
+    canary scored), "at_zero" (τ ≤ 0), "saturated" (τ is the score of a canary within one step of the top,
+    `at_top`: the set is only the natural points as extreme as those canaries), "low" (τ flags more than
+    max_share of the natural points) or "partly" (canaries partly fit: the paper's regime); with the share of
+    canaries at the top (`top`: `at_top` per canary; None: score = MAX_SCORE) and at or below 0. Saturated
+    is checked before low: a τ at the top is never "barely above 0" (docs/decisions.md: The regime from the
+    null).
+    """
     n = int(null.size)
+    top = null >= MAX_SCORE if top is None else np.asarray(top, dtype=bool)
     if not n or math.isnan(tau):
         kind = "empty"
     elif tau <= 0:
         kind = "at_zero"
+    elif tau >= MAX_SCORE or top[null == tau].any():
+        kind = "saturated"
     elif flagged is not None and flagged > max_share:
         kind = "low"
-    elif tau >= MAX_SCORE:
-        kind = "saturated"
     else:
         kind = "partly"
     return {
         "kind": kind,
         "tau": _json_float(tau),
         "n": n,
-        "top_share": float(np.mean(null >= MAX_SCORE)) if n else None,
+        "top_share": float(np.mean(top)) if n else None,
         "zero_share": float(np.mean(null <= 0)) if n else None,
         "flagged_share": flagged,
     }
@@ -390,7 +415,8 @@ def _definition(scores, definition, ok, canary, settings: dict, fit) -> tuple[di
         "null": null_threshold(null, settings["alpha"], settings["tail"]),
         "fixed": float(fixed_tau) if fixed else math.nan,
     }
-    flagged = _flagged_share(taus["null"], natural_scores)
+    selected = scores[_selected_column(scores, definition, settings["require_interval"])]
+    flagged = _flagged_share(taus["null"], selected.to_numpy(dtype=float)[ok & ~canary])
     max_share = settings["max_share"]
     records = {}
     for rule, tau in taus.items():
@@ -404,7 +430,8 @@ def _definition(scores, definition, ok, canary, settings: dict, fit) -> tuple[di
                 scores, rule, definition, tau, null, natural_scores, min_out, settings["require_interval"]
             )
         )
-    return records, null_regime(null, taus["null"], flagged, max_share)
+    top = at_top(definition, null, scores["n_out"].to_numpy(dtype=float)[ok & canary])
+    return records, null_regime(null, taus["null"], flagged, max_share, top)
 
 
 def _describe_ties(scores: pd.DataFrame, rules: dict, min_out: int, require_interval: bool) -> None:
@@ -431,6 +458,50 @@ def _describe_ties(scores: pd.DataFrame, rules: dict, min_out: int, require_inte
             ties["text"] = tie_text(ties, tau, r["n_memorized"], r["n_memorized_strict"])
 
 
+def _test_rule(scores, ok, null_rules: dict, settings: dict, fit, level: tuple) -> dict:
+    """The test rule's entries (memgen.scores.fdr): one record, the same under fz and frac, with how many of
+    its points each definition's null-rule set holds too; undefined for conf and lira (not counts) and
+    wherever the fit check failed."""
+    q, min_effect = level
+    why = undefined_reason(fdr.RULE, math.nan, fit) or fdr.missing_counts(scores)
+    v = None if why else fdr.verdicts(scores, ok, q, min_effect)
+    out = {}
+    for definition in DEFINITIONS:
+        if definition not in fdr.TEST_DEFINITIONS:
+            out[definition] = fdr.undefined_record(
+                fdr.NOT_COUNTS.format(definition=definition), q, min_effect
+            )
+        elif why:
+            out[definition] = fdr.undefined_record(why, q, min_effect)
+        else:
+            null = null_rules[definition]
+            both = None
+            if null["n_memorized"] is not None:
+                in_null = memorized(
+                    scores, definition, null["tau"], settings["min_out"], settings["require_interval"]
+                )
+                both = int((in_null & v["flagged"]).sum())
+            out[definition] = fdr.record(v, q, min_effect, settings["min_out"], both)
+    return out
+
+
+def test_verdicts(scores: pd.DataFrame, thresholds: dict) -> dict | None:
+    """The test rule's verdicts on `scores` (memgen.scores.fdr.verdicts: p, q_value, flagged, ...) at the
+    level, effect size and min_out thresholds.json records; None where thresholds.json has no test rule
+    (made before it) or its set is undefined. Fails when the count differs from the one recorded."""
+    entry = (thresholds.get("rules", {}).get(fdr.RULE) or {}).get(fdr.TEST_DEFINITIONS[0])
+    if not entry or entry.get("n_memorized") is None:
+        return None
+    v = fdr.verdicts(scores, scored(scores, thresholds["min_out"]), entry["q"], entry.get("min_effect", 0.0))
+    if int(v["flagged"].sum()) != entry["n_memorized"]:
+        raise fail(
+            f"the test rule flags {int(v['flagged'].sum())} points of this scores.csv, thresholds.json "
+            f"recorded {entry['n_memorized']}: they come from different scores",
+            "rerun the thresholds rule: snakemake --forcerun <ensemble>/thresholds.json",
+        )
+    return v
+
+
 def compute_thresholds(
     scores: pd.DataFrame,
     alpha: float,
@@ -440,6 +511,8 @@ def compute_thresholds(
     fit: dict | None = None,
     require_interval: bool = False,
     max_share: float = DEFAULT_MAX_SHARE,
+    fdr_q: float = fdr.DEFAULT_Q,
+    fdr_min_effect: float = 0.0,
 ) -> dict:
     """τ for each rule (null, fixed) and definition, the memorized set's size, what each definition's null
     does (`regime`, `null_regime`) and the canaries' acc_in spread. JSON-ready: NaN becomes None. Never
@@ -449,6 +522,9 @@ def compute_thresholds(
     is undefined (the fit check failed, or the null rule's τ <= 0 or flags more than max_share of the natural
     points: `undefined_reason`), tau, n_memorized and fraction_memorized are None and `note` starts
     "memorized set undefined:" with the reason and the fix. Where τ rests on a tie, `tau_ties.text` says so.
+
+    The test rule (`rules.test`, memgen.scores.fdr) has no τ: its set is the natural points an exact test
+    flags at false-discovery rate fdr_q (and fz >= fdr_min_effect); one set, given under fz and frac.
 
     Counts: null_size = canaries scored; n_natural_scored = natural points scored; n_excluded = points
     (canaries and natural) not scored (n_in == 0 or n_out < min_out), so the three add up to N.
@@ -465,6 +541,7 @@ def compute_thresholds(
         for rule, record in records.items():
             rules[rule][definition] = record
     _describe_ties(scores, rules, min_out, require_interval)
+    rules[fdr.RULE] = _test_rule(scores, ok, rules["null"], settings, fit, (fdr_q, fdr_min_effect))
     acc_in = scores["acc_in"].to_numpy(dtype=float)[canary & (scores["n_in"].to_numpy() >= 1)]
     return {
         "alpha": float(alpha),
@@ -479,6 +556,8 @@ def compute_thresholds(
         "regime": regime,
         "fit": _fit_summary(fit),
         "require_interval": bool(require_interval),  # n_memorized counts interval lower ends >= τ
+        "fdr_q": float(fdr_q),
+        "fdr_min_effect": float(fdr_min_effect),
         "rules": rules,
     }
 

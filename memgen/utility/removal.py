@@ -1,4 +1,5 @@
-"""Removal sets of the utility study: the memorized points and an equally large random control.
+"""Removal sets of the utility study: the memorized points, an equally large random control (the paper's),
+and a class-matched one (as many random points of each class as the memorized set holds, class_matched).
 
 A removal set is chosen on one score ensemble (scores.csv + a threshold τ) and then used by utility
 runs that train on the full training set with true labels minus the removed points (docs/decisions.md:
@@ -23,8 +24,12 @@ def _natural(scores: pd.DataFrame) -> np.ndarray:
     return ~scores["canary"].to_numpy().astype(bool)
 
 
-def _empty_reason(scores: pd.DataFrame, definition: str, tau: float | None, min_out: int) -> str:
+def _empty_reason(
+    scores: pd.DataFrame, definition: str, tau: float | None, min_out: int, selected=None
+) -> str:
     """Why nothing is memorized, in words a table note can show."""
+    if selected is not None:
+        return "no natural point passes the test rule (thresholds.json rules.test: its note says why)"
     if tau is None or not math.isfinite(tau):
         return (
             f"threshold τ for {definition} is undefined (e.g. the null rule found no canary "
@@ -77,6 +82,7 @@ def removal_sets(
     seed: int,
     undefined: str | None = None,
     require_interval: bool = False,
+    selected: np.ndarray | None = None,
 ) -> dict:
     """The memorized set (natural points with score >= τ) and a seeded random set of the same size.
 
@@ -84,6 +90,8 @@ def removal_sets(
     sits at 0), or None. An undefined set removes nothing, like an empty one, and `reason` carries it, so
     the utility tables report it instead of training on a meaningless set.
     require_interval: the score's interval lower end must reach τ (memgen.scores.thresholds.memorized).
+    selected: bool [N], the memorized set of a rule without τ (the test rule: memgen.scores.fdr), or None;
+    τ is then not read.
 
     Returns dict: memorized int64 [m] (sorted training indices), random int64 [m] (sorted),
     n_natural, n_train, reason ("" when m > 0, otherwise why the memorized set is empty), and the
@@ -96,7 +104,11 @@ def removal_sets(
     n_train = len(scores)
     n_natural = int(natural.sum())
     tau_f = float("nan") if tau is None or undefined else float(tau)
-    mem = _memorized_natural(scores, definition, tau_f, min_out, require_interval, natural)
+    if selected is None:
+        mem = _memorized_natural(scores, definition, tau_f, min_out, require_interval, natural)
+    else:  # the test rule's set; an undefined one removes nothing
+        chosen = np.asarray(selected, dtype=bool) & natural & (undefined is None)
+        mem = np.flatnonzero(chosen).astype(np.int64)
     m = len(mem)
     _check_removable(m, n_train, n_natural, definition, tau_f)
     # The random control is a uniform draw from all natural points, so it may overlap the memorized
@@ -108,12 +120,33 @@ def removal_sets(
         "random": rand,
         "n_natural": n_natural,
         "n_train": n_train,
-        "reason": undefined or ("" if m else _empty_reason(scores, definition, tau, min_out)),
+        "reason": undefined or ("" if m else _empty_reason(scores, definition, tau, min_out, selected)),
         "definition": definition,
         "tau": tau_f,
         "min_out": int(min_out),
         "seed": int(np.ravel(seed)[0]),
     }
+
+
+def class_matched(scores: pd.DataFrame, memorized: np.ndarray, seed) -> np.ndarray:
+    """The class-matched control: per class (true_label), as many natural points drawn at random as the
+    memorized set holds of that class; sorted int64 training indices. Like the uniform control it may overlap
+    the memorized set; a class whose natural points are all memorized gives them all back."""
+    if len(memorized) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if "true_label" not in scores.columns:
+        raise fail(
+            "scores table has no 'true_label' column", "pass the scores.csv written by the scores rule"
+        )
+    labels = scores["true_label"].to_numpy(dtype=np.int64)
+    natural = _natural(scores)
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels[np.asarray(memorized, dtype=np.int64)], return_counts=True)
+    drawn = [
+        rng.choice(np.flatnonzero(natural & (labels == c)), size=k, replace=False)
+        for c, k in zip(classes, counts, strict=True)
+    ]
+    return np.sort(np.concatenate([np.zeros(0, np.int64), *drawn])).astype(np.int64)
 
 
 def save_removal(path, sets: dict) -> None:
@@ -133,6 +166,12 @@ def save_removal(path, sets: dict) -> None:
         random_by_seed=np.asarray(
             sets.get("random_by_seed", np.asarray(sets["random"])[None]), dtype=np.int64
         ),
+        # the class-matched control, per utility seed (absent: a set saved before it existed)
+        **(
+            {"random_class_by_seed": np.asarray(sets["random_class_by_seed"], dtype=np.int64)}
+            if "random_class_by_seed" in sets
+            else {}
+        ),
         # each removed point's file (memgen.analysis.memorized.point_paths; "" without one), beside its index
         **{
             f"{k}_path": np.asarray(sets[f"{k}_path"], dtype=str).reshape(-1)
@@ -146,8 +185,9 @@ def load_removal(path) -> dict:
     """Read what save_removal wrote back into the dict removal_sets returns."""
     z = load_npz(path, keys=REMOVAL_KEYS)
     out = {"memorized": z["memorized"].astype(np.int64), "random": z["random"].astype(np.int64)}
-    if "random_by_seed" in z:
-        out["random_by_seed"] = z["random_by_seed"].astype(np.int64)
+    for k in ("random_by_seed", "random_class_by_seed"):
+        if k in z:
+            out[k] = z[k].astype(np.int64)
     for k in ("n_natural", "n_train", "min_out", "seed"):
         if k in z:
             out[k] = int(z[k])
