@@ -385,13 +385,23 @@ def _memorized_table(th: dict) -> list[str]:
             count += _mark(r.get("note"), notes) + _mark((r.get("tau_ties") or {}).get("text"), notes)
             strict = r.get("n_memorized_strict")
             strict = "n/a" if n is None or strict is None else f"{strict}"
-            rows.append([f"{rule} rule", definition, _num(r.get("tau"), "{:.3g}"), count, strict])
-    rows += _test_row(th, notes)
+            rows.append(
+                [f"{rule} rule", definition, _num(r.get("tau"), "{:.3g}"), count, strict, _fragile(r)]
+            )
+    rows += [row + ["n/a"] for row in _test_row(th, notes)]
     header = ["threshold", "definition", "τ", "memorized (natural points, score ≥ τ)", "strict (score > τ)"]
+    header += ["one held-out member from τ (leave / enter)"]
     lines = _table(header, rows)
     for k, note in enumerate(notes, 1):
         lines += [f"[{k}] {note}", ""]
     return lines
+
+
+def _fragile(r: dict) -> str:
+    """How many points of the set one held-out member right would drop below τ, and outside it one wrong
+    would lift to τ (memgen/scores/fragility.py): the part of the set a last-bit difference can move."""
+    f = r.get("fragile")
+    return "n/a" if not f or r.get("n_memorized") is None else f"{f['leave']} / {f['enter']}"
 
 
 def _test_row(th: dict, notes: list[str]) -> list[list[str]]:

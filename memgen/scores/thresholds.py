@@ -21,6 +21,7 @@ from memgen.io import read_csv
 from memgen.scores import fdr
 from memgen.scores.compute import CONFIDENCE_DEFINITIONS, DEFINITIONS
 from memgen.scores.fitcheck import reason
+from memgen.scores.fragility import fragile_counts
 from memgen.scores.intervals import INTERVAL_DEFINITIONS
 
 TAILS = ("upper", "lower")
@@ -393,7 +394,9 @@ def _rule_record(scores, rule, definition, tau, null, natural_scores, min_out, r
     """One rule's entry for one definition: τ, the memorized set's size (ties counted, and strict: score >
     τ) and share of the natural points scored (natural_scores), the note, the interval counts, τ's ties."""
     n_natural_scored = natural_scores.size
-    n_mem = int(memorized(scores, definition, tau, min_out, require_interval).sum())
+    eligible = (scores["canary"].to_numpy().astype(int) == 0) & scored(scores, min_out)
+    selected = memorized(scores, definition, tau, min_out, require_interval)
+    n_mem = int(selected.sum())
     return {
         "tau": _json_float(tau),
         "n_memorized": n_mem,
@@ -402,6 +405,8 @@ def _rule_record(scores, rule, definition, tau, null, natural_scores, min_out, r
         "note": _note(rule, tau, null, natural_scores, n_mem, min_out),
         **_interval_counts(scores, definition, tau, min_out, require_interval, n_mem),
         "tau_ties": None if math.isnan(tau) else tau_ties(tau, null, natural_scores),
+        # points one held-out member's flip moves across τ (on the score: none under require_interval)
+        "fragile": None if require_interval else fragile_counts(scores, definition, tau, selected, eligible),
     }
 
 
