@@ -158,8 +158,9 @@ def plan(config: dict, name: str, arch: str, images: dict, test_fraction: float)
     n = train_count(images, test_fraction)
     members = {e: (v["members"], v["rate"]) for e, v in config["ensembles"].items()}
     seeds = config["utility"]["seeds"] if config["scope"] in ("full", "answer") else 0
-    variants = 6 if config["scope"] == "full" else 1  # the ablation's variants each get their utility runs
-    runs = 3 * seeds * variants  # memorized, random and class-matched random removal, every seed
+    sets = 6 if config["scope"] == "full" else 1  # the ablation's removal sets each get their utility runs
+    # memorized and random removal for every set, and the class-matched control for Table 3's set only
+    runs = seeds * (2 * sets + 1)
     epochs = config["datasets"][name]["training"].get("epochs", config["training"]["epochs"])
     loo = config["loo"]
     loo_models = (1 + loo["top"] + loo["random"]) * loo["members"] if config["scope"] == "full" else 0

@@ -269,9 +269,11 @@ def utility_runs(config: dict, dataset: str, arch: str, shard: int) -> dict:
     }
 
 
-def variant(config: dict, dataset: str, test_set: str) -> dict:
-    """A variant's evaluation: its test set (memgen.utility.variants.test_set) and the number of seeds."""
-    return {"test_set": test_set, "seeds": mc.utility_seeds(config, dataset)}
+def variant(config: dict, dataset: str, test_set: str, conditions) -> dict:
+    """A variant's evaluation: its test set (memgen.utility.variants.test_set), the number of seeds, and the
+    utility-run conditions its removal set trains (memgen.utility.variants.run_conditions: the class-matched
+    control only for Table 3's set, so ablation.table3 reruns these cheap tables, never a removal set)."""
+    return {"test_set": test_set, "seeds": mc.utility_seeds(config, dataset), "conditions": list(conditions)}
 
 
 # ---- resources ----

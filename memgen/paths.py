@@ -55,7 +55,8 @@ FIGURE = "results/figures/{figure}.{ext}"
 SUMMARY = "results/summary.rst"
 
 # Values of the {condition} wildcard: what a utility run removes (memgen.utility.removal): the memorized set,
-# the paper's uniform random control, the class-matched random control.
+# the paper's uniform random control, the class-matched random control (Table 3's removal set only:
+# memgen.utility.variants.run_conditions).
 UTILITY_CONDITIONS = ("memorized", "random", "random_class")
 # Values of the {stratum} wildcard: leave-one-out's two samples of points (memgen/loo/truth.py).
 STRATA = ("top", "random")
@@ -347,12 +348,16 @@ def table3_classes_inputs(dataset: str, arch: str, variant: str, removal: str) -
     }
 
 
-def utility_runs(config: dict, dataset: str, arch: str, removal: str) -> list[str]:
-    """Every utility run of a removal set: every condition, every seed (shards of utility.shard_size)."""
+def utility_runs(config: dict, dataset: str, arch: str, removal: str, conditions) -> list[str]:
+    """The utility runs of a removal set under `conditions` (memgen.utility.variants.run_conditions: the
+    class-matched control only for Table 3's set), every seed (shards of utility.shard_size)."""
     shard = config["utility"]["shard_size"]
+    unknown = [c for c in conditions if c not in UTILITY_CONDITIONS]
+    if unknown:
+        raise ValueError(f"unknown utility-run conditions {unknown}: {UTILITY_CONDITIONS} are known")
     return [
         fill(UTILITY_RUN, dataset=dataset, arch=arch, removal=removal, condition=c, shard=k, slot=s)
-        for c in UTILITY_CONDITIONS
+        for c in conditions
         for k in range(mc.utility_seeds(config, dataset) // shard)
         for s in range(shard)
     ]

@@ -13,7 +13,8 @@ import memgen.params as mp
 from memgen import paths
 from memgen.errors import MemgenError
 from memgen.paths import fill, parse_removal_id
-from memgen.utility.variants import VARIANTS, removal_id, test_set
+from memgen.utility.variants import CONDITIONS as PAPER_CONDITIONS
+from memgen.utility.variants import VARIANTS, removal_id, run_conditions, test_set
 
 try:
     mc.validate(config)
@@ -126,7 +127,10 @@ def utility_params(w):
 
 
 def variant_params(w):
-    return mp.variant(config, w.dataset, test_set(config, w.dataset, w.variant))
+    conditions = run_conditions(config, REMOVALS[w.variant])
+    return mp.variant(
+        config, w.dataset, test_set(config, w.dataset, w.variant), conditions
+    )
 
 
 def influence_gallery_params(w):
@@ -201,13 +205,14 @@ def table3_split_inputs(w):
 
 
 def table3_runs(w):
-    """Table 3's utility runs: none when its memorized set is empty (decided after the removal checkpoint)."""
+    """Table 3's utility runs of the paper's two conditions (what the split compares): none when its
+    memorized set is empty (decided after the removal checkpoint)."""
     removal = checkpoints.removal.get(
         dataset=w.dataset, arch=w.arch, removal=TABLE3
     ).output[0]
     with np.load(removal) as z:
         return (
-            paths.utility_runs(config, w.dataset, w.arch, TABLE3)
+            paths.utility_runs(config, w.dataset, w.arch, TABLE3, PAPER_CONDITIONS)
             if len(z["memorized"])
             else []
         )
@@ -238,12 +243,15 @@ def variant_inputs(w):
 
 
 def variant_runs(w):
-    """Utility-run logits of a variant: none when its memorized set is empty (no pointless training).
+    """Utility-run logits of a variant: none when its memorized set is empty (no pointless training),
+    the class-matched control's only for Table 3's set (memgen.utility.variants.run_conditions).
     Decided after the removal checkpoint has run."""
     d, a, rid = w.dataset, w.arch, REMOVALS[w.variant]
     removal = checkpoints.removal.get(dataset=d, arch=a, removal=rid).output[0]
     with np.load(removal) as z:
-        return paths.utility_runs(config, d, a, rid) if len(z["memorized"]) else []
+        if not len(z["memorized"]):
+            return []
+    return paths.utility_runs(config, d, a, rid, run_conditions(config, rid))
 
 
 def report_page():

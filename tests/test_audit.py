@@ -138,7 +138,12 @@ def test_audit_plan_line_and_stage_progress():
         "shard_size": 32,
     }
     p = plan(config, "photos", "mlp", {"train": 1797, "test": 0, "channels": 1}, 0.2)
-    assert p["n"] == 1438 and p["utility_runs"] == 60  # 3 conditions x 20 seeds
+    # Table 3's removal set alone: memorized, random and class-matched random removal, x 20 seeds
+    assert p["n"] == 1438 and p["utility_runs"] == 60
+    # the full study's six removal sets: memorized and random removal each, the class-matched control only
+    # for Table 3's set (nothing reads the others'): 20 x (2 x 6 + 1), not 20 x 3 x 6
+    full = plan(config | {"scope": "full"}, "photos", "mlp", {"train": 1797, "test": 0, "channels": 1}, 0.2)
+    assert full["utility_runs"] == 260 and full["utility_jobs"] == 13
     assert p["member_jobs"] == 8 and p["utility_jobs"] == 3 and p["light_jobs"] == 14
     assert p["job_point_epochs"]["members"] == 32 * 0.95 * 1438 * 60
     line = plan_line(p, {"train": 1797, "test": 0, "channels": 1}, 20, 250.0, 2)

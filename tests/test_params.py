@@ -14,6 +14,7 @@ import memgen.config as mc
 from memgen import params as mp
 from memgen import paths
 from memgen.errors import MemgenError
+from memgen.utility.variants import removal_id, removal_ids, run_conditions
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = mc.validate(yaml.safe_load((ROOT / "config.yaml").read_text()))
@@ -75,7 +76,40 @@ def test_a_utility_setting_reaches_utility_rules_and_no_member():
     assert mp.removal(c, "digits", "mlp", "rate0.7-fz-fixed") != mp.removal(
         BASE, "digits", "mlp", "rate0.7-fz-fixed"
     )
-    assert mp.variant(c, "digits", "original") == {"test_set": "original", "seeds": 40}
+    assert mp.variant(c, "digits", "original", ("memorized", "random")) == {
+        "test_set": "original",
+        "seeds": 40,
+        "conditions": ["memorized", "random"],
+    }
+
+
+def _run_lists(c) -> dict[str, list[str]]:
+    """Every removal set's utility runs, as the utility rule lists them (rules/common.smk variant_runs)."""
+    return {r: paths.utility_runs(c, "digits", "mlp", r, run_conditions(c, r)) for r in removal_ids(c)}
+
+
+def test_only_table3s_removal_set_trains_the_class_matched_control():
+    tiny = mc.validate(yaml.safe_load((ROOT / "tests" / "configs" / "tiny.yaml").read_text()))
+    for c in (BASE, tiny):
+        runs = _run_lists(c)
+        seeds = mc.utility_seeds(c, "digits")
+        table3 = removal_id(c, c["ablation"]["table3"])
+        condition = {r: {Path(p).parts[-4] for p in files} for r, files in runs.items()}
+        assert {r for r, cs in condition.items() if "random_class" in cs} == {table3}
+        assert all(cs >= {"memorized", "random"} for cs in condition.values())
+        assert sum(map(len, runs.values())) == seeds * (2 * len(runs) + 1)  # 13 x seeds, not 18 x seeds
+    # another Table 3 setting moves the class-matched runs to its set and leaves every other run, removal
+    # set and utility-run job as it was; only the two sets' utility tables are re-evaluated
+    moved = edited(lambda c: c["ablation"].update(table3="principled"))
+    before, after = _run_lists(BASE), _run_lists(moved)
+    old, new = removal_id(BASE, "all"), removal_id(moved, "principled")
+    assert set(after[new]) - set(before[new]) == {p for p in after[new] if "/random_class/" in p}
+    assert set(before[old]) - set(after[old]) == {p for p in before[old] if "/random_class/" in p}
+    assert all(before[r] == after[r] for r in before if r not in (old, new))
+    for r in removal_ids(BASE):
+        assert mp.removal(moved, "digits", "mlp", r) == mp.removal(BASE, "digits", "mlp", r)
+    assert mp.utility_runs(moved, "digits", "mlp", 0) == mp.utility_runs(BASE, "digits", "mlp", 0)
+    assert run_conditions(moved, old) == ("memorized", "random") == run_conditions(BASE, new)
 
 
 def test_an_ensemble_setting_reaches_its_own_members_only():

@@ -14,7 +14,7 @@ from utility_helpers import from_points, outcomes
 import memgen.config as mc
 import memgen.params as mp
 from memgen import paths
-from memgen.analysis.replicate_plan import cost
+from memgen.analysis.replicate_plan import cost, format_cost
 from memgen.analysis.replicates import jaccard, overlap, per_file
 from memgen.errors import MemgenError
 from memgen.utility.jobs import with_replicates
@@ -172,9 +172,12 @@ def test_plan_counts_what_a_further_replicate_trains(tmp_path):
     cfg = tiny(1)
     (r,) = cost(cfg, 3, tmp_path)
     assert r["members"] == {"rate0.7": 16, "rate0.95": 32}  # baseline and high rate (= the reference)
-    # every removal set x 3 conditions (memorized, random, class-matched random) x 4 seeds
+    # every removal set x 2 conditions (memorized, random) and Table 3's class-matched control, x 4 seeds
     sets = len(removal_ids(cfg))
-    assert r["first_members"] == 16 + 16 + 32 + 16 and r["utility_runs"] == sets * 3 * 4
+    assert r["first_members"] == 16 + 16 + 32 + 16 and r["utility_runs"] == (2 * sets + 1) * 4 == 52
+    assert "6 removal sets x 2 conditions + Table 3's class-matched control, x 4 seeds" in format_cost(
+        [r], "tiny.yaml"
+    )
     assert r["member_seconds"] is None
 
 

@@ -226,6 +226,42 @@ def test_write_utility_needs_every_seed_of_both_conditions(tmp_path, test_labels
     assert not (tmp_path / "u.csv").exists()
 
 
+def test_a_removal_set_without_class_matched_runs_writes_tables_without_them(tmp_path, test_labels):
+    """Only Table 3's removal set trains the class-matched control (memgen.utility.variants.run_conditions):
+    another set's utility table leaves its columns empty and its outcomes hold no such array, and Tables 1
+    and 3, Table 3 per class and Fig. 5 read it."""
+    _removal(tmp_path / "r.npz", [4, 5, 6])
+    runs = _runs(tmp_path / "runs", test_labels)
+    paper = {"test_set": "original", "seeds": 2, "conditions": ["memorized", "random"]}
+    out = tmp_path / "results/digits/mlp/utility/baseline.csv"
+    write_utility(tmp_path / "r.npz", None, runs[:4], out, "digits", {}, paper)
+    u = read_utility(out)["utility"]
+    assert u["diff_pp"].tolist() == pytest.approx([7.5, 5.0])  # 97.5 − 90, 95 − 90
+    assert u[["acc_random_class", "diff_class_pp"]].isna().all().all()
+    assert "correct_random_class" not in np.load(points_path(out)).files
+    assert sorted(read_points(points_path(out))["correct"]) == ["memorized", "random"]
+    with pytest.raises(MemgenError, match="2 random_class utility runs were passed, but this removal set"):
+        write_utility(tmp_path / "r.npz", None, runs, tmp_path / "u.csv", "digits", {}, paper)
+    none = paper | {"conditions": []}
+    with pytest.raises(MemgenError, match="memorized and random are needed"):
+        write_utility(tmp_path / "r.npz", None, runs, tmp_path / "u.csv", "digits", {}, none)
+    write_table1([out], tmp_path / "t1.csv")
+    assert read_table1(tmp_path / "t1.csv")["score_pp"].tolist() == pytest.approx([6.25])
+    write_table3([out], tmp_path / "t3.csv")
+    t3 = read_table3(tmp_path / "t3.csv")
+    assert t3["control"].tolist() == ["random"] and t3["diff_pp"].tolist() == pytest.approx([6.25])
+    write_fig_utility(tmp_path / "t3.csv", [tmp_path / "f5.png", tmp_path / "f5.pdf"])
+    labels = np.zeros(1100, dtype=np.int64)
+    pd.DataFrame({"true_label": labels}).to_csv(tmp_path / "s.csv", index=False)
+    index = {"n": np.int64(1100), "labels": labels, "test_labels": test_labels, "num_classes": np.int64(10)}
+    np.savez(tmp_path / "index.npz", classes=np.array([f"c{i}" for i in range(10)]), **index)
+    files = (points_path(out), tmp_path / "r.npz", tmp_path / "s.csv", tmp_path / "index.npz")
+    write_table3_classes(out, *files, tmp_path / "c.csv")
+    t = read_table3_classes(tmp_path / "c.csv")
+    assert t["acc_class_matched_removed"].isna().all() and t["p_class_matched"].isna().all()
+    assert t["acc_random_removed"].notna().all() and t["p_random"].notna().all()
+
+
 def test_empty_memorized_set_writes_one_row_with_the_reason(tmp_path):
     _removal(tmp_path / "r.npz", [])
     _dups(tmp_path / "d.csv", [])

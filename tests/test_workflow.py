@@ -52,6 +52,19 @@ def test_complete_run_writes_every_artifact(study):
     assert t3["control"].tolist() == ["random", "class_matched"]
     classes = pd.read_csv(r / "digits/mlp/table3_classes.csv")
     assert classes["class"].tolist() == list(range(10))  # digits: every class has test points
+    # every removal set with memorized points trains memorized and random removal; only Table 3's trains the
+    # class-matched control (nothing reads another set's), and its utility table alone has those columns
+    from memgen.utility.variants import VARIANTS, removal_id
+
+    trained = {c: {p.parts[-5] for p in (r / "digits/mlp/utility").glob(f"*/{c}/*/*/outputs.npz")}
+               for c in ("memorized", "random", "random_class")}  # fmt: skip
+    table3 = removal_id(tiny_config(), "all")
+    assert trained["random"] == trained["memorized"] and len(trained["memorized"]) > 1
+    assert trained["random_class"] == trained["memorized"] & {table3}
+    for v in VARIANTS:
+        u = pd.read_csv(r / f"digits/mlp/utility/{v}.csv")
+        has_class = u["acc_random_class"].notna().any()
+        assert has_class == (removal_id(tiny_config(), v) == table3 and u["n_removed"].gt(0).all()), v
     pngs = sorted(p.name for p in (r / "figures").glob("*.png"))
     assert len(pngs) == 14 and all((r / "figures" / p).stat().st_size > 5000 for p in pngs)
     # influence pairs from members that choose no memorized set: every kept pair names a natural training

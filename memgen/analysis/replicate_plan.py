@@ -11,8 +11,7 @@ from pathlib import Path
 
 import memgen.config as mc
 from memgen.analysis.planner import benchmark_seconds
-from memgen.paths import UTILITY_CONDITIONS
-from memgen.utility.variants import VARIANTS, removal_id, test_set
+from memgen.utility.variants import VARIANTS, removal_id, run_conditions, test_set
 
 # Seconds of a short job (scores, thresholds, a utility table...: Python start-up and Snakemake's bookkeeping)
 # on 2 cores: R = 5 digits took 185 s per further replicate, 104 s of it in the member and utility jobs timed
@@ -38,7 +37,9 @@ def cost(config: dict, replicates: int, logs: str | Path = "logs") -> list[dict]
         for a in config["datasets"][d]["archs"]:
             ens = replicate_ensembles(config, d)
             removals = sorted({removal_id(config, v) for v in VARIANTS})
-            runs = len(removals) * len(UTILITY_CONDITIONS) * mc.utility_seeds(config, d)
+            # memorized and random removal per set, the class-matched control for Table 3's set only
+            conditions = sum(len(run_conditions(config, r)) for r in removals)
+            runs = conditions * mc.utility_seeds(config, d)
             member_jobs = sum(mc.members(config, d, e) // config["shard_size"] for e in ens)
             run_jobs = runs // config["utility"]["shard_size"]
             # index, canaries, duplicates, memorized; per ensemble masks, scores, fitcheck, thresholds;
@@ -55,6 +56,7 @@ def cost(config: dict, replicates: int, logs: str | Path = "logs") -> list[dict]
                     "members": {e: mc.members(config, d, e) for e in ens},
                     "removal_sets": len(removals),
                     "utility_runs": runs,
+                    "seeds": mc.utility_seeds(config, d),
                     "jobs": member_jobs + run_jobs + short_jobs,
                     "short_jobs": short_jobs,
                     "member_seconds": benchmark_seconds(member_logs) if member_logs else None,
@@ -68,7 +70,6 @@ def format_cost(rows: list[dict], source: str) -> str:
     lines = []
     for r in rows:
         k, runs, sets = sum(r["members"].values()), r["utility_runs"], r["removal_sets"]
-        conditions = len(UTILITY_CONDITIONS)  # memorized, random, class-matched random
         more = r["replicates"] - 1
         each = ", ".join(f"{e} {m}" for e, m in r["members"].items())
         lines += [
@@ -76,8 +77,8 @@ def format_cost(rows: list[dict], source: str) -> str:
             f"  replicate 1 (the study): {r['first_members']} score members, {runs} utility runs, "
             "leave-one-out and every figure",
             f"  each further replicate: {k} score members ({each}) and up to {runs} utility runs ({sets} "
-            f"removal sets x {conditions} conditions x {runs // (conditions * sets)} seeds; none for an "
-            "empty memorized set); "
+            f"removal sets x 2 conditions + Table 3's class-matched control, x {r['seeds']} seeds; none "
+            "for an empty memorized set); "
             "no leave-one-out, no figures",
             f"  R = {r['replicates']}: {more} further replicate(s), {more * k} members and up to "
             f"{more * runs} utility runs more",

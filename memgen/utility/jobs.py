@@ -5,7 +5,8 @@ workflow scripts only unpack `snakemake` and every step is unit-tested without S
 Utility table `results/{dataset}/{arch}/utility/{variant}.csv` (written by write_utility):
     one row per seed s (0..M-1, sorted): seed (int), acc_memorized, acc_random (test accuracy in % of the
     run with the memorized / the random set removed), diff_pp (acc_memorized − acc_random, percentage
-    points), acc_random_class, diff_class_pp (the same against the class-matched control), test_set
+    points), acc_random_class, diff_class_pp (the same against the class-matched control; empty (NaN) where
+    the removal set trains no class-matched runs: every set but Table 3's, memgen.utility.variants), test_set
     ("original", "dedup" or a new test set's name), n_removed (points removed in each condition), n_test
     (test points evaluated: fewer than the test set under "dedup"), note ("" or a remark, e.g. how many
     listed duplicates were dropped).
@@ -14,8 +15,9 @@ Utility table `results/{dataset}/{arch}/utility/{variant}.csv` (written by write
     Readers recognise that case by n_removed == 0 (read_utility returns utility None and the reason).
 
 Per-test-point outcomes `results/{dataset}/{arch}/utility/{variant}.npz` beside it (write_utility,
-read_points): seed int64 [M]; correct_<condition> bool [M, n] for every condition (memorized, random,
-random_class) over the whole test array (the original test set under "dedup"); labels int64 [n]; keep bool
+read_points): seed int64 [M]; correct_<condition> bool [M, n] for every condition the removal set trains
+(memorized, random, and random_class for Table 3's set only; the array is absent otherwise) over the whole
+test array (the original test set under "dedup"); labels int64 [n]; keep bool
 [n] (the points the variant's accuracies use); points (the test array's name), test_set, removal (the
 removal id: variants with the same one share utility runs). Empty arrays for an empty memorized set.
 """
@@ -40,6 +42,7 @@ from memgen.utility.replicates import table1_combined, table3_combined
 from memgen.utility.runs import UTILITY_COLUMNS, accuracy, dedup_keep, utility_frame
 from memgen.utility.stats import seed_curve
 from memgen.utility.tables import class_table, table1, table3
+from memgen.utility.variants import CONDITIONS as PAPER_CONDITIONS
 from memgen.utility.variants import LABELS, VARIANTS
 
 UTILITY_FILE_COLUMNS = (*UTILITY_COLUMNS, "n_test", "note")
@@ -185,12 +188,13 @@ def points_path(utility_path) -> Path:
     return Path(utility_path).with_suffix(".npz")
 
 
-def _save_points(path, correct: dict, m: int, labels, keep, names: dict) -> None:
-    """The .npz of the module docstring; `names`: points, test_set, removal."""
+def _save_points(path, correct: dict, m: int, labels, keep, names: dict, conditions=CONDITIONS) -> None:
+    """The .npz of the module docstring (an array per condition of `conditions`); `names`: points, test_set,
+    removal."""
     n = len(labels)
     arrays = {
         f"correct_{c}": np.stack([correct[c][s] for s in range(m)]) if m else np.zeros((0, n), bool)
-        for c in CONDITIONS
+        for c in conditions
     }
     save_npz(
         path,
@@ -204,13 +208,14 @@ def _save_points(path, correct: dict, m: int, labels, keep, names: dict) -> None
 
 def read_points(path) -> dict | None:
     """Per-test-point outcomes as written by write_utility: {"correct": {condition: bool [M, n]}, "labels",
-    "keep", "seed", "points", "test_set", "removal"}; None for an empty memorized set (no runs)."""
-    z = load_npz(path, keys=POINTS_KEYS + tuple(f"correct_{c}" for c in CONDITIONS))
+    "keep", "seed", "points", "test_set", "removal"}, `correct` holding the conditions the removal set
+    trained (memorized and random always); None for an empty memorized set (no runs)."""
+    z = load_npz(path, keys=POINTS_KEYS + tuple(f"correct_{c}" for c in PAPER_CONDITIONS))
     if len(z["seed"]) == 0:
         return None
     out = {k: z[k] for k in ("seed", "labels")} | {"keep": z["keep"].astype(bool)}
     out |= {k: str(z[k]) for k in ("points", "test_set", "removal")}
-    return out | {"correct": {c: z[f"correct_{c}"].astype(bool) for c in CONDITIONS}}
+    return out | {"correct": {c: z[f"correct_{c}"].astype(bool) for c in CONDITIONS if f"correct_{c}" in z}}
 
 
 def _test_labels(dataset: str, spec: dict, test_set: str):
@@ -231,11 +236,13 @@ def write_utility(
     `points` (default: points_path(out_path)).
 
     `spec`: the dataset's config entry with data_root (for the test labels); `variant`: test_set
-    ("original" | "dedup" | a new test set's name) and seeds (M, the runs expected per condition).
+    ("original" | "dedup" | a new test set's name), seeds (M, the runs expected per condition) and
+    conditions (those the removal set trains, memgen.params.variant; default all three).
     """
     sets = load_removal(removal_path)
     n_removed = len(sets["memorized"])
     test_set, m = variant["test_set"], int(variant["seeds"])
+    conditions = _conditions(variant)
     points = points_path(out_path) if points is None else points
     names = {"test_set": test_set, "removal": Path(removal_path).stem}
     run_paths = list(run_paths)
@@ -246,7 +253,7 @@ def write_utility(
                 "pass no runs for an empty memorized set (the workflow trains none)",
             )
         save_csv(out_path, _empty_utility(test_set, pd.NA, sets.get("reason", "")))
-        _save_points(points, {}, 0, [], [], names | {"points": ""})
+        _save_points(points, {}, 0, [], [], names | {"points": ""}, conditions)
         return
     name, labels = _test_labels(dataset, spec, test_set)
     keep, note = np.ones(len(labels), dtype=bool), ""
@@ -256,18 +263,41 @@ def write_utility(
         if not keep.any():
             raise fail(f"{note}: none is left", "check the duplicate list: it lists every test point")
     correct = run_correct(run_paths, labels, f"test_{name}")
-    for condition in CONDITIONS:
-        if sorted(correct[condition]) != list(range(m)):
-            raise fail(
-                f"{condition} utility runs have seed ids {sorted(correct[condition])}, expected 0..{m - 1}",
-                f"pass the outputs of all {m} seeds of every condition ({', '.join(CONDITIONS)})",
-            )
+    _check_seeds(correct, conditions, m)
     acc = {c: {s: float(x[keep].mean()) for s, x in by.items()} for c, by in correct.items()}
-    df = utility_frame(acc["memorized"], acc["random"], n_removed, test_set, acc["random_class"])
+    cls = acc["random_class"] if "random_class" in conditions else None
+    df = utility_frame(acc["memorized"], acc["random"], n_removed, test_set, cls)
     df["n_test"] = int(keep.sum())
     df["note"] = note
-    _save_points(points, correct, m, labels, keep, names | {"points": name})
+    _save_points(points, correct, m, labels, keep, names | {"points": name}, conditions)
     save_csv(out_path, df)
+
+
+def _conditions(variant: dict) -> tuple[str, ...]:
+    """The conditions a variant's removal set trains (memgen.params.variant), in CONDITIONS order."""
+    asked = list(variant.get("conditions", CONDITIONS))
+    if not set(PAPER_CONDITIONS) <= set(asked) or not set(asked) <= set(CONDITIONS):
+        raise fail(
+            f"utility conditions {asked}: memorized and random are needed, {list(CONDITIONS)} known",
+            "pass the conditions of memgen.utility.variants.run_conditions",
+        )
+    return tuple(c for c in CONDITIONS if c in asked)
+
+
+def _check_seeds(correct: dict, conditions: tuple[str, ...], m: int) -> None:
+    """Every condition the removal set trains has seeds 0..m-1; one it does not train, no run."""
+    for condition in CONDITIONS:
+        seeds = sorted(correct[condition])
+        if condition not in conditions and seeds:
+            raise fail(
+                f"{len(seeds)} {condition} utility runs were passed, but this removal set trains none",
+                f"pass the runs of its conditions only ({', '.join(conditions)})",
+            )
+        if condition in conditions and seeds != list(range(m)):
+            raise fail(
+                f"{condition} utility runs have seed ids {seeds}, expected 0..{m - 1}",
+                f"pass the outputs of all {m} seeds of every condition ({', '.join(conditions)})",
+            )
 
 
 def read_utility(path) -> dict:
@@ -348,9 +378,10 @@ def _removed_per_class(sets: dict, labels: np.ndarray) -> dict[str, np.ndarray]:
     c = int(labels.max()) + 1 if len(labels) else 0
 
     def mean_count(by_seed) -> np.ndarray:
-        by_seed = np.asarray(by_seed, dtype=np.int64).reshape(len(by_seed), -1)
-        if by_seed.size == 0:
+        by_seed = np.asarray(by_seed, dtype=np.int64)
+        if by_seed.size == 0:  # no draw recorded (a removal set written before the control existed)
             return np.zeros(c)
+        by_seed = by_seed.reshape(len(by_seed), -1)
         return np.mean([np.bincount(labels[r], minlength=c) for r in by_seed], axis=0)
 
     return {

@@ -302,10 +302,13 @@ CLASS_COLUMNS = (
 
 def _class_row(points: dict, cols: np.ndarray) -> dict:
     """Accuracies (%) after each removal on the test points `cols`, and memorized − each control (pp) with its
-    test-aware interval and p (two_way_test over seeds and these points)."""
+    test-aware interval and p (two_way_test over seeds and these points); a control without runs (the
+    class-matched one outside Table 3's removal set) is left empty (NaN)."""
     correct = points["correct"]
     row = {"acc_memorized_removed": 100.0 * float(correct["memorized"][:, cols].mean())}
     for control, (condition, _, _) in CONTROLS.items():
+        if condition not in correct:
+            continue
         t = two_way_test(control_diff(points, control)[:, cols])
         row[f"acc_{control}_removed"] = 100.0 * float(correct[condition][:, cols].mean())
         row |= {f"diff_{control}_pp": t["score"], f"ci_lo_{control}_pp": t["ci_lo"]}

@@ -61,3 +61,20 @@ def test_set(config: dict, dataset: str, variant: str) -> str:
 
 def removal_ids(config: dict) -> list[str]:
     return sorted({removal_id(config, v) for v in VARIANTS})
+
+
+# What every removal set's utility runs remove: the memorized set, and as many uniformly random points (the
+# paper's control, Table 1's and Table 3's).
+CONDITIONS = ("memorized", "random")
+CLASS_MATCHED = "random_class"
+
+
+def trains_class_matched(config: dict, removal: str) -> bool:
+    """Whether a removal set trains the class-matched control: only Table 3's (`ablation.table3`'s) set,
+    the only one whose class-matched runs anything reads (docs/decisions.md)."""
+    return removal == removal_id(config, config["ablation"]["table3"])
+
+
+def run_conditions(config: dict, removal: str) -> tuple[str, ...]:
+    """The utility-run conditions (memgen.paths.UTILITY_CONDITIONS) a removal set trains."""
+    return CONDITIONS + ((CLASS_MATCHED,) if trains_class_matched(config, removal) else ())
