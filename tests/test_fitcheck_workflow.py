@@ -36,9 +36,12 @@ def test_memorized_sets_undefined_in_thresholds_and_tables(unfit):
     for ens in ("rate0.7", "rate0.95"):
         t = json.loads((r / f"digits/mlp/{ens}/thresholds.json").read_text())
         assert t["fit"]["ok"] is False and "raise training.epochs" in t["fit"]["fix"]
-        for rules in t["rules"].values():
-            for entry in rules.values():
-                assert entry["tau"] is None and entry["n_memorized"] is None
+        for rule, rules in t["rules"].items():
+            for definition, entry in rules.items():
+                # the test rule has no τ at all (a p-value cut): its record leaves the key out
+                assert entry.get("tau") is None and entry["n_memorized"] is None
+                if rule == "test" and definition in ("conf", "lira"):
+                    continue  # never defined there (it reads counts), whatever the fit: its note says so
                 assert entry["note"].startswith("memorized set undefined: members do not fit as expected")
         assert "memorized set undefined" in (unfit / f"logs/digits/mlp/{ens}/thresholds.log").read_text()
     for name in ("table1.csv", "table3.csv"):
