@@ -163,11 +163,12 @@ def plan(config: dict, name: str, arch: str, images: dict, test_fraction: float)
     runs = seeds * (2 * sets + 1)
     epochs = config["datasets"][name]["training"].get("epochs", config["training"]["epochs"])
     loo = config["loo"]
-    loo_models = (1 + loo["top"] + loo["random"]) * loo["members"] if config["scope"] == "full" else 0
+    loo_points = 1 + 2 * loo["top"] + loo["random"]  # the full models, both halves' top sets, the random ones
+    loo_models = loo_points * loo["members"] if config["scope"] == "full" else 0
     point_epochs = (sum(k * r * n for k, r in members.values()) + (runs + loo_models) * n) * epochs
     shard, ushard = config.get("shard_size", 32), config["utility"].get("shard_size", 20)
     member_jobs = sum(k // shard for k, _ in members.values())
-    loo_jobs = (1 + loo["top"] + loo["random"]) if loo_models else 0
+    loo_jobs = loo_points if loo_models else 0
     mean_rate = sum(k * r for k, r in members.values()) / max(1, sum(k for k, _ in members.values()))
     per_job = {
         "members": shard * mean_rate * n * epochs,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import memgen.config as mc
 from memgen.errors import fail
-from memgen.paths import loo_groups, parse_removal_id
+from memgen.paths import STRATUM_SIZE, loo_groups, parse_removal_id
 
 CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 
@@ -160,9 +160,10 @@ def loo_model(config: dict, dataset: str, arch: str) -> dict:
 
 def loo_removed(config: dict, dataset: str, arch: str, stratum: str, group: int) -> dict:
     """A job's positions [first, last) in its stratum's ranking; the random stratum's permutation seed."""
-    spans = loo_groups(config["loo"][stratum])
+    key = STRATUM_SIZE[stratum]  # top_b: as many points as top, ranked by the other half
+    spans = loo_groups(config["loo"][key])
     if group >= len(spans):
-        raise ValueError(f"loo.{stratum} = {config['loo'][stratum]} has no job {group}")
+        raise ValueError(f"loo.{key} = {config['loo'][key]} has no job {group}")
     first, last = spans[group]
     out = {**loo_model(config, dataset, arch), "stratum": stratum, "first": first, "last": last}
     if stratum == "random":

@@ -58,8 +58,10 @@ SUMMARY = "results/summary.rst"
 # the paper's uniform random control, the class-matched random control (Table 3's removal set only:
 # memgen.utility.variants.run_conditions).
 UTILITY_CONDITIONS = ("memorized", "random", "random_class")
-# Values of the {stratum} wildcard: leave-one-out's two samples of points (memgen/loo/truth.py).
-STRATA = ("top", "random")
+# Values of the {stratum} wildcard: leave-one-out's samples of points (memgen/loo/truth.py): the top points of
+# the reference's half A, those of its half B (cross-fitting), a random sample; and the loo key sizing each.
+STRATA = ("top", "top_b", "random")
+STRATUM_SIZE = {"top": "top", "top_b": "top", "random": "random"}
 # Points per leave-one-out job ({group}): 8 points x M = 8 seeds = 64 vmapped digits MLPs (~30 s, 2 cores)
 POINTS_PER_JOB = 8
 # Members of the reference ensemble whose features are concatenated where member 0's are degenerate for
@@ -364,9 +366,9 @@ def utility_runs(config: dict, dataset: str, arch: str, removal: str, conditions
 
 
 def loo_removed_inputs(config: dict, dataset: str, arch: str, stratum: str) -> dict[str, str]:
-    """Both strata need the canary flags; the top one ranks by half of the reference ensemble's members."""
+    """Every stratum needs the canary flags; the top ones rank by half of the reference ensemble's members."""
     out = {"index": fill(INDEX, dataset=dataset), "canaries": fill(CANARIES, dataset=dataset)}
-    if stratum == "top":
+    if stratum != "random":
         out.update(_reference_outputs(config, dataset, arch))
     return out
 
@@ -391,7 +393,7 @@ def loo_inputs(config: dict, dataset: str, arch: str, plan: str, run: bool) -> d
     out["full"] = fill(LOO_FULL, dataset=dataset, arch=arch)
     out.update(_reference_outputs(config, dataset, arch))  # lira's held-out variance, and half B's scores
     for s in STRATA:
-        n_jobs = len(loo_groups(config["loo"][s]))
+        n_jobs = len(loo_groups(config["loo"][STRATUM_SIZE[s]]))
         if n_jobs:
             out[s] = [
                 fill(LOO_REMOVED, dataset=dataset, arch=arch, stratum=s, group=g) for g in range(n_jobs)

@@ -1,7 +1,7 @@
 # Exact leave-one-out truth on small datasets (memgen/loo/truth.py): M models on the whole training set, M
-# without each chosen point (the reference ensemble's top points, and a seeded random sample of natural
-# points); loo.csv holds every definition's leave-one-out scores, which sampling_bias.csv measures every rate
-# against.
+# without each chosen point (the top points of each half of the reference ensemble, and a seeded random
+# sample of natural points); loo.csv holds every definition's leave-one-out scores, which sampling_bias.csv
+# measures every rate against.
 
 
 # Read before any leave-one-out job is planned: datasets above loo.max_train_points (ImageNet, CIFAR under

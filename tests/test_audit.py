@@ -144,6 +144,9 @@ def test_audit_plan_line_and_stage_progress():
     # for Table 3's set (nothing reads the others'): 20 x (2 x 6 + 1), not 20 x 3 x 6
     full = plan(config | {"scope": "full"}, "photos", "mlp", {"train": 1797, "test": 0, "channels": 1}, 0.2)
     assert full["utility_runs"] == 260 and full["utility_jobs"] == 13
+    # leave-one-out: the full models, half A's and half B's 8 top points, 64 random ones, x 8 seeds
+    assert full["loo_jobs"] == 1 + 2 * 8 + 64 and p["loo_jobs"] == 0
+    assert full["point_epochs"] - p["point_epochs"] == (200 + 81 * 8) * 1438 * 60
     assert p["member_jobs"] == 8 and p["utility_jobs"] == 3 and p["light_jobs"] == 14
     assert p["job_point_epochs"]["members"] == 32 * 0.95 * 1438 * 60
     line = plan_line(p, {"train": 1797, "test": 0, "channels": 1}, 20, 250.0, 2)

@@ -167,18 +167,23 @@ def test_loo_table_rows_per_stratum_in_ranking_order():
             "log_odds": np.zeros((M, 2)),
         },
         "top": {"index": np.array([5]), "correct": np.ones((M, 1), bool), "log_odds": np.ones((M, 1))},
+        "top_b": {"index": np.array([5, 3]), "correct": np.ones((M, 2), bool), "log_odds": np.ones((M, 2))},
     }
-    held = {d: np.linspace(0, 0.9, N) for d in DEFINITIONS}
-    df = loo_table(strata, full, np.ones((M, N)), np.arange(N) % 3, [""] * N, POOL, held)
+    half_a = {d: np.linspace(0, 9, N) for d in DEFINITIONS}
+    half_b = {d: np.linspace(0, 0.9, N) for d in DEFINITIONS}
+    df = loo_table(strata, full, np.ones((M, N)), np.arange(N) % 3, [""] * N, POOL, (half_a, half_b))
     assert list(df.columns) == [*COLUMNS, *score_columns()]
     assert df[["index", "chosen", "rank"]].values.tolist() == [
         [5, "top", 0],
+        [5, "top_b", 0],
+        [3, "top_b", 1],
         [7, "random", 0],
         [2, "random", 1],
     ]
-    assert df["label"].tolist() == [2, 1, 2] and (df["canary"] == 0).all()
-    assert df["fz_loo"].tolist() == [0, 1, 1]
-    assert df["frac_ref_half"].tolist() == pytest.approx([0.5, 0.7, 0.2])
+    assert df["label"].tolist() == [2, 2, 0, 1, 2] and (df["canary"] == 0).all()
+    assert df["fz_loo"].tolist() == [0, 0, 0, 1, 1]
+    # the half that did not rank a stratum reports it: B on top (and random), A on top_b
+    assert df["frac_ref_half"].tolist() == pytest.approx([0.5, 5, 3, 0.7, 0.2])
     empty = loo_table({}, np.zeros((0, 0)), np.zeros((0, 0)), [], [], POOL)
     assert empty.empty and list(empty.columns) == [*COLUMNS, *score_columns()]
     with pytest.raises(MemgenError, match="do not match the full models"):
@@ -219,6 +224,31 @@ def test_write_loo_scores_lira_on_the_references_pools_in_and_out(tmp_path):
     want = compute_scores(mask, lo > 0, lo, pool=pool)["lira"]
     assert got == pytest.approx(want, rel=1e-6)
     assert pool[0] == pytest.approx(4.0, rel=0.2)  # not the full models' 0.01
+
+
+def test_top_b_is_the_top_of_half_bs_scores_and_top_stays_half_as(tmp_path):
+    """Cross-fitting's second top set: the points half B (odd members) scores highest, from the same
+    reference, canaries excluded; the top stratum's points are still half A's."""
+    K, N = 8, 12
+    canary = np.zeros(N, np.int8)
+    canary[[0, 11]] = 1
+    k = np.arange(K)[:, None]
+    mask = np.broadcast_to(k >= 4, (K, N))  # members 0-3 hold every point out
+    # held out, half A's members are right on the late points, half B's on the early ones
+    early = np.arange(N) < N // 2
+    correct = mask | np.where(k % 2 == 0, ~early[None, :], early[None, :])
+    save_npz(tmp_path / "masks.npz", mask=mask)
+    save_npz(tmp_path / "correct.npz", correct=correct)
+    save_npz(tmp_path / "canaries.npz", canary=canary)
+    paths = {"canaries": tmp_path / "canaries.npz", "ref_masks": tmp_path / "masks.npz"}
+    paths["ref_correct"] = tmp_path / "correct.npz"
+    a, b = halves(mask, correct)
+    got = {s: st.job_points(paths, {"stratum": s, "first": 0, "last": 3}).tolist() for s in ("top", "top_b")}
+    assert got["top_b"] == top_ranking({"index": np.arange(N), "canary": canary, **b})[:3].tolist()
+    assert got["top"] == top_ranking({"index": np.arange(N), "canary": canary, **a})[:3].tolist()
+    # half A's frac is 1 on the early natural points (1-5: in right, out wrong), half B's on the late ones
+    assert got["top"] == [1, 2, 3] and got["top_b"] == [6, 7, 8]
+    assert st.job_points(paths, {"stratum": "top_b", "first": 3, "last": 8}).tolist() == [9, 10, 1, 2, 3]
 
 
 # ---- the stage on real (tiny) digits models ------------------------------------------------------------
@@ -305,11 +335,12 @@ def test_workflow_writes_loo_csv_and_more_random_points_only_add_jobs(study):
     from workflow_helpers import planned_jobs, tiny_config, write_config
 
     df = pd.read_csv(study / "results/digits/mlp/loo.csv")
-    assert df["chosen"].value_counts().to_dict() == {"top": 4, "random": 8}
+    assert df["chosen"].value_counts().to_dict() == {"top": 4, "top_b": 4, "random": 8}
     assert (df["n_full"] == 4).all() and (df["canary"] == 0).all()
     bias = pd.read_csv(study / "results/digits/mlp/sampling_bias.csv")
     loo_rows = bias[bias["against"] == "loo"]
-    assert set(loo_rows["points"]) == {"top", "random"} and "rate0.95" in set(loo_rows["ensemble"])
+    assert set(loo_rows["points"]) == {"top", "top_a", "top_b", "random"}
+    assert "rate0.95" in set(loo_rows["ensemble"])
 
     cfg = copy.deepcopy(tiny_config())
     cfg["loo"]["random"] = 8 + POINTS_PER_JOB

@@ -143,6 +143,24 @@ def test_loo_jobs_cover_each_stratum_in_fixed_positions():
     assert jobs[-1] == "results/digits/mlp/loo/random/2.npz"
 
 
+def test_the_b_ranked_top_stratum_adds_jobs_and_leaves_the_others_params_alone():
+    """top_b: loo.top points ranked by half B, its own jobs beside top's; the top and random jobs' params
+    are what they were before it (no existing leave-one-out model retrains)."""
+    c = edited(lambda c: c["loo"].update(top=paths.POINTS_PER_JOB + 1, random=3))
+    top, top_b = (mp.loo_removed(c, "digits", "mlp", s, 1) for s in ("top", "top_b"))
+    assert top_b == {**top, "stratum": "top_b"} and (top_b["first"], top_b["last"]) == (
+        paths.POINTS_PER_JOB,
+        paths.POINTS_PER_JOB + 1,
+    )
+    assert set(mp.loo_removed(c, "digits", "mlp", "random", 0)) == {*top, "random_seed"}
+    assert set(top) == {"training", "loader", "seeds", "stratum", "first", "last"}
+    inputs = paths.loo_inputs(c, "digits", "mlp", "plan.json", run=True)
+    assert inputs["top_b"] == [f"results/digits/mlp/loo/top_b/{g}.npz" for g in (0, 1)]
+    assert [len(inputs[s]) for s in ("top", "random")] == [2, 1]
+    assert "ref_correct" in paths.loo_removed_inputs(c, "digits", "mlp", "top_b")
+    assert "ref_correct" not in paths.loo_removed_inputs(c, "digits", "mlp", "random")
+
+
 def test_inputs_follow_the_templates():
     c = edited(lambda c: c["ensembles"]["rate0.5"].update(members=2 * c["masks"]["block_size"]))
     outputs = paths.member_outputs(c, "digits", "mlp", "rate0.5")

@@ -116,6 +116,29 @@ def test_the_reference_is_whole_on_the_random_points_and_half_b_on_the_top_ones(
     assert row.loc[("fz", "top"), "mae"] == 1.0 and row.loc[("fz", "top"), "members"] == 32
 
 
+def test_the_references_top_error_is_cross_fitted_the_mean_of_both_directions():
+    """Top points ranked by half A are reported by half B (top_a), those ranked by B by half A (top_b);
+    the reference's top row is the mean of the two; other ensembles read both top sets (point 0 twice)."""
+    truth = loo([(0, "top", 1.0, 1.0), (1, "top", 0.0, 0.0), (0, "top_b", 1.0, 1.0), (2, "top_b", 0.5, 0.5)])
+    truth["fz_ref_half"] = [0.8, 0.2, 0.5, 0.1]  # half B on the top rows, half A on the top_b rows
+    ref = REF.assign(n_in=[60] * 4, n_out=[4] * 4)
+    a = A.assign(n_in=[30] * 4, n_out=[30] * 4)
+    df = loo_bias({"rate0.95": ref, "rate0.5": a}, {"rate0.95": 0.95, "rate0.5": 0.5}, truth, "rate0.95")
+    row = df.set_index(["ensemble", "definition", "points"])
+    assert (df[df["ensemble"] == "rate0.5"]["members"] == 60).all()  # whole: independent of the rankings
+    a_to_b = (0.2 + 0.2) / 2  # ranked by A, reported by B: |.8 - 1|, |.2 - 0|
+    b_to_a = (0.5 + 0.4) / 2  # ranked by B, reported by A: |.5 - 1|, |.1 - .5|
+    assert row.loc[("rate0.95", "fz", "top_a"), "mae"] == pytest.approx(a_to_b)
+    assert row.loc[("rate0.95", "fz", "top_b"), "mae"] == pytest.approx(b_to_a)
+    top = row.loc[("rate0.95", "fz", "top")]
+    assert top["mae"] == pytest.approx((a_to_b + b_to_a) / 2) and top["n_points"] == 4
+    assert top["mse"] == pytest.approx((0.04 + 0.04 + 0.25 + 0.16) / 4) and top["members"] == 32
+    # rate 0.5's own scores (.7, .1, .3) on both sets: |.7-1|, |.1-0|; |.7-1|, |.3-.5|
+    assert row.loc[("rate0.5", "fz", "top"), "mae"] == pytest.approx((0.3 + 0.1 + 0.3 + 0.2) / 4)
+    assert row.loc[("rate0.5", "fz", "top_b"), "mae"] == pytest.approx(0.25)
+    assert df[df["ensemble"] == "rate0.5"]["points"].unique().tolist() == ["top", "top_a", "top_b"]
+
+
 def test_the_corrected_error_takes_the_truths_own_noise_out():
     # errors of A's fz on three random points: .1 - 0, .3 - .1, .7 - .2 = .1, .2, .5; LOO se .1, .1, .3
     truth = loo([(0, "random", 0.2, 0.2), (1, "random", 0.0, 0.0), (2, "random", 0.1, 0.1)])

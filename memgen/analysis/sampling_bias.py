@@ -2,11 +2,12 @@
 reference ensemble's (rate 0.95, close to leave-one-out), and from exact leave-one-out (memgen.loo.truth) on
 the points loo.csv holds, the reference's own error included.
 
-Rows: `against` "reference" (every natural point, `points` "all") or "loo" (`points` "random": the
-simple random sample, an unbiased estimate of the mean over all natural points; "top": the points half A of
-the reference scores highest). Against leave-one-out the reference ensemble is whole on the random points,
-where nothing was selected, and its half B on the top points (`members` says how many), the members that
-did not choose them. `mae_lo`, `mae_hi`: a 95 % Student-t interval of the mean over points. `truth_se`: the
+Rows: `against` "reference" (every natural point, `points` "all") or "loo" (`points` "random": the simple
+random sample, an unbiased estimate of the mean over all natural points; "top_a": the points half A of the
+reference scores highest; "top_b": those half B does; "top": both top sets pooled). Against leave-one-out the
+reference ensemble is whole on the random points, where nothing was selected, and on a top set the half that
+did not choose it (`members` says how many): half B on top_a, half A on top_b, and on "top" both directions
+pooled, cross-fitted. `mae_lo`, `mae_hi`: a 95 % Student-t interval of the mean over points. `truth_se`: the
 root mean jackknife variance of the LOO scores themselves (loo.csv's `<d>_loo_var`), the typical size of the
 truth's own noise in an error (NaN against the reference). `mse`: the mean squared error; `mse_corrected`: the
 mean of error^2 - var over points, the truth's own variance taken out (E[(s - loo)^2] = E[(s - truth)^2] +
@@ -129,33 +130,55 @@ def _members(table: pd.DataFrame) -> float:
     return float(table["n_in"].iloc[0] + table["n_out"].iloc[0])
 
 
+# sampling_bias.csv's `points` against leave-one-out -> loo.csv's strata read: "top" pools both top sets
+# (the reference cross-fitted), "top_a" and "top_b" give each direction alone.
+LOO_POINTS = {"random": ("random",), "top": ("top", "top_b"), "top_a": ("top",), "top_b": ("top_b",)}
+
+
 def loo_bias(
     scores: dict[str, pd.DataFrame], rates: dict[str, float], loo: pd.DataFrame, reference: str
 ) -> pd.DataFrame:
-    """One row per ensemble (the reference too), definition and stratum of loo.csv (`chosen`: random, then
-    top): mean (with a 95 % interval) and sample std of |s_r(i) − s_loo(i)|, and the noise-corrected mean
-    squared error, over the stratum's points scored in both. The reference is its whole scores on the random
-    points, nothing having been selected there, and its half B (loo.csv's `<d>_ref_half`) on the top points,
-    which its half A chose. An empty loo.csv (leave-one-out skipped on this dataset) gives no row."""
+    """One row per ensemble (the reference too), definition and set of loo.csv points (`LOO_POINTS`: random,
+    top, top_a, top_b, those present): mean (with a 95 % interval) and sample std of |s_r(i) − s_loo(i)|, and
+    the noise-corrected mean squared error, over the points scored in both. The reference is its whole scores
+    on the random points, nothing having been selected there; on a top set its half that did not rank it
+    (loo.csv's `<d>_ref_half`: B on top, A on top_b). "top" pools the errors of both top sets, so the
+    reference's row is cross-fitted: with both sets equally many points scored, its mae is the mean of the two
+    directions' (top_a, top_b). An empty loo.csv (leave-one-out skipped on this dataset) gives no row."""
     columns = [f"{d}_{c}" for d in DEFINITIONS for c in ("loo", "loo_se", "ref_half")]  # _loo_var: optional
     check_columns(loo, ("index", "chosen", *columns))
+    parts = {s: loo[loo["chosen"] == s] for s in ("random", "top", "top_b") if (loo["chosen"] == s).any()}
+    points = [p for p, strata in LOO_POINTS.items() if any(s in parts for s in strata)]
     rows = []
-    strata = [s for s in ("random", "top") if (loo["chosen"] == s).any()]
     for name in sorted(scores, key=lambda n: (rates[n], n)):
         table = scores[name]
         check_columns(table, ("canary", *DEFINITIONS))
-        for stratum in strata:
-            part = loo[loo["chosen"] == stratum]
+        for stratum, part in parts.items():
             _check_points(part, table, name, stratum)
-            half = name == reference and stratum == "top"  # selection by half A: report half B
+        for p in points:
+            chosen = [parts[s] for s in LOO_POINTS[p] if s in parts]
+            half = name == reference and p != "random"  # a half ranked these points: the other reports
             for definition in DEFINITIONS:
-                if half:
-                    score = part[f"{definition}_ref_half"].to_numpy(dtype=float)
-                else:
-                    score = table[definition].to_numpy(dtype=float)[part["index"].to_numpy(dtype=np.int64)]
-                row = _loo_row(name, rates[name], definition, stratum, score, part)
+                error, var = _errors(table, chosen, definition, half)
+                row = _row(name, rates[name], definition, "loo", p, error, var)
                 rows.append({**row, "members": _members(table) // 2 if half else _members(table)})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _errors(table: pd.DataFrame, chosen: list, definition: str, half: bool) -> tuple[np.ndarray, np.ndarray]:
+    """score − LOO score over the chosen strata's points (each stratum's rows, a point in two top sets twice)
+    where both are defined, and the truth's variance there; `half`: the score is loo.csv's `<d>_ref_half`."""
+    errors, variances = [], []
+    for part in chosen:
+        if half:
+            score = part[f"{definition}_ref_half"].to_numpy(dtype=float)
+        else:
+            score = table[definition].to_numpy(dtype=float)[part["index"].to_numpy(dtype=np.int64)]
+        error = score - part[f"{definition}_loo"].to_numpy(dtype=float)
+        ok = ~np.isnan(error)
+        errors.append(error[ok])
+        variances.append(_variance(part, definition)[ok])
+    return np.concatenate(errors), np.concatenate(variances)
 
 
 def _check_points(part: pd.DataFrame, table: pd.DataFrame, name: str, stratum: str) -> None:
@@ -165,12 +188,6 @@ def _check_points(part: pd.DataFrame, table: pd.DataFrame, name: str, stratum: s
             f"loo.csv's {stratum} points are not natural points of ensemble {name!r} ({len(table)} points)",
             "make loo.csv and the scores from the same dataset and canaries.npz (rerun rule loo)",
         )
-
-
-def _loo_row(name, rate, definition, stratum, score, part) -> dict:
-    error = score - part[f"{definition}_loo"].to_numpy(dtype=float)
-    ok = ~np.isnan(error)
-    return _row(name, rate, definition, "loo", stratum, error[ok], _variance(part, definition)[ok])
 
 
 def _variance(part: pd.DataFrame, definition: str) -> np.ndarray:

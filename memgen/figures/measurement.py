@@ -91,11 +91,11 @@ def _sb_lines(ax, df: pd.DataFrame, reference: str | None) -> None:
 def _loo_panels(axes, df: pd.DataFrame, where: str) -> None:
     """Fig. 1's middle and right panels: each rate's error against exact leave-one-out on its random sample
     and on its top points, with 95 % intervals; dashed, the error net of the truth's own noise
-    (rmse_corrected); the reference ensemble (whole on the random points, its half B on the top ones)
-    starred."""
+    (rmse_corrected); the reference ensemble (whole on the random points, on the top ones cross-fitted: each
+    half on the points the other ranked highest) starred."""
     reference = df["reference"].iloc[0] if "reference" in df.columns and not df.empty else None
     for ax, points, what in zip(
-        axes, ("random", "top"), ("random sample", "top of reference half A"), strict=False
+        axes, ("random", "top"), ("random sample", "top of either reference half"), strict=False
     ):
         vs_loo = df[(df["against"] == "loo") & (df["points"] == points)]
         if vs_loo.empty:

@@ -16,7 +16,15 @@ from memgen.data.loaders import dataset_from
 from memgen.ensemble.outputs import compact
 from memgen.errors import fail
 from memgen.io import load_json, load_npz, save_csv, save_json, save_npz
-from memgen.loo.truth import chosen_points, halves, loo_pool, loo_table, random_ranking, top_ranking
+from memgen.loo.truth import (
+    RANKING_HALF,
+    chosen_points,
+    halves,
+    loo_pool,
+    loo_table,
+    random_ranking,
+    top_ranking,
+)
 from memgen.preempt import stop_on_signals
 from memgen.recipe import TrainConfig
 
@@ -122,11 +130,12 @@ def _half_scores(scores: dict, canary: np.ndarray) -> dict:
 
 def job_points(paths: dict, params: dict) -> np.ndarray:
     """The points of one leave-one-out job: positions [first, last) of its stratum's ranking; the top
-    stratum ranks by half A of the reference ensemble (memgen.loo.truth.halves)."""
+    stratum ranks by half A of the reference ensemble (memgen.loo.truth.halves), top_b by its half B."""
     canary = load_npz(paths["canaries"], ["canary"])["canary"]
-    if params["stratum"] == "top":
+    if params["stratum"] in RANKING_HALF:
         ref = _reference(paths, log_odds=False)
-        ranking = top_ranking(_half_scores(halves(ref["mask"], ref["correct"])[0], canary))
+        ranker = halves(ref["mask"], ref["correct"])[RANKING_HALF[params["stratum"]]]
+        ranking = top_ranking(_half_scores(ranker, canary))
     else:
         ranking = random_ranking(canary, params["random_seed"])
     return chosen_points(ranking, params["first"], params["last"])
@@ -193,7 +202,7 @@ def write_loo(paths: dict, out, dataset: str, arch: str) -> None:
         label,
         point_paths(load_index(paths["index"])),
         loo_pool(ref["mask"], ref["log_odds"]),
-        halves(ref["mask"], ref["correct"], ref["log_odds"])[1],
+        halves(ref["mask"], ref["correct"], ref["log_odds"]),
     )
     save_csv(out, table)
     for stratum, rows in table.groupby("chosen", sort=False):

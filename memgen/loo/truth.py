@@ -9,9 +9,10 @@ The points are two strata:
 - `top`: the n_top natural points scored highest (frac, then fz, then index) by half A of the reference
   ensemble (its even-numbered members), where the reference's error matters most. The reference's own error
   on them is read from half B (odd members): ranking and reporting with the same members would report the
-  winner's curse (points ranked top partly because their noise was high) as the reference's error. Only this
-  direction is trained: the reverse (rank by B, report A) needs its own leave-one-out models of B's top points
-  (docs/decisions.md: Top points ranked by one half of the reference);
+  winner's curse (points ranked top partly because their noise was high) as the reference's error;
+- `top_b`: the same, crossed: the n_top points half B scores highest, reported with half A. The two
+  directions' errors are averaged (cross-fitting, memgen.analysis.sampling_bias.loo_bias). A point in both
+  top sets is trained in both strata (docs/decisions.md: Top points ranked by one half of the reference);
 - `random`: the first n_random natural points of a seeded permutation of all natural points (a simple
   random sample, drawn without looking at any score, so its mean error is an unbiased estimate of the
   mean over every natural point; a point may be in both strata). Growing n_random appends points. No
@@ -34,6 +35,9 @@ import pandas as pd
 from memgen.errors import fail
 from memgen.paths import STRATA
 from memgen.scores.compute import DEFINITIONS, compute_scores, confidence_stats, pooled_variances
+
+# Which half of the reference (0: A, even members; 1: B, odd) ranks each top stratum; the other reports it.
+RANKING_HALF = {"top": 0, "top_b": 1}
 
 COLUMNS = [
     "index",
@@ -196,17 +200,25 @@ def _jackknife_se(leave_one_out: np.ndarray) -> np.ndarray:
 
 def score_columns() -> list[str]:
     """Per definition: the leave-one-out score, its se (floored) and jackknife variance (not), and the
-    reference's half-B score."""
+    score of the reference's half that did not rank the point's stratum."""
     return [c for d in DEFINITIONS for c in (f"{d}_loo", f"{d}_loo_se", f"{d}_loo_var", f"{d}_ref_half")]
 
 
-def loo_table(strata: dict, full_correct, full_log_odds, label, path, pool: tuple, held: dict | None = None):
-    """loo.csv: one row per chosen point and stratum (top first, then random, each in ranking order).
+def _held(ref_halves, name: str):
+    """The half reporting a stratum: B for top (A ranked it) and random (as before top_b), A for top_b."""
+    if ref_halves is None:
+        return None
+    return ref_halves[1 - RANKING_HALF.get(name, 0)]
+
+
+def loo_table(strata: dict, full_correct, full_log_odds, label, path, pool: tuple, ref_halves=None):
+    """loo.csv: one row per chosen point and stratum (top, top_b, then random, each in ranking order).
 
     strata: name -> {"index": int [P], "correct": bool [M, P], "log_odds": float [M, P]} from the
     leave-one-out jobs of that stratum; full_*: [M, N] of the full models on every training point;
-    pool: lira's variances (`loo_pool`); held: half B of the reference (`halves`), whose scores on each
-    point are written as `<d>_ref_half` (the reference's error against leave-one-out is read from them).
+    pool: lira's variances (`loo_pool`); ref_halves: the reference's halves A and B (`halves`): the one that
+    did not rank a stratum writes its scores as `<d>_ref_half` (the reference's error against leave-one-out
+    is read from them; B on the random points).
     """
     full_correct, full_log_odds = np.asarray(full_correct, bool), np.asarray(full_log_odds, np.float32)
     tables = []
@@ -233,6 +245,7 @@ def loo_table(strata: dict, full_correct, full_log_odds, label, path, pool: tupl
                 "rank": np.arange(len(idx)),
             }
         )
+        held = _held(ref_halves, name)
         ref = {f"{d}_ref_half": np.asarray(held[d], float)[idx] if held else np.nan for d in DEFINITIONS}
         tables.append(pd.concat([front, s, pd.DataFrame(ref, index=front.index)], axis=1))
     if not tables:

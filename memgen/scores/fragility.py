@@ -39,8 +39,10 @@ def fragile_counts(
 ) -> dict | None:
     """{"leave": points of the set (`selected`) one held-out member right would drop below τ, "enter":
     eligible points outside it one held-out member wrong would lift to τ}; None where it has no meaning
-    (a continuous definition, an undefined τ)."""
+    (a continuous definition, an undefined τ, a table without acc_out)."""
     if definition not in FRAGILITY_DEFINITIONS or tau is None or not np.isfinite(tau):
+        return None
+    if not {"acc_in", "acc_out", "n_out"} <= set(scores.columns):  # a table without the counts
         return None
     lower, higher = one_flip_scores(scores, definition)
     selected, eligible = np.asarray(selected, bool), np.asarray(eligible, bool)
