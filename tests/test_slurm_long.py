@@ -26,7 +26,7 @@ import pytest
 import torch
 import yaml
 from test_slurm import slurm_cluster  # noqa: F401 (the fixture: a cluster that answers)
-from workflow_helpers import SNAKEMAKE, copy_workflow, snakemake, tiny_config
+from workflow_helpers import SNAKEMAKE, copy_workflow, guard, snakemake, tiny_config
 
 pytestmark = pytest.mark.slurm
 
@@ -43,7 +43,9 @@ LIMIT_MIN = 1
 # doubles the attempts. The SIGTERM at the limit takes the same path through srun and Snakemake as the
 # warning (checked on this cluster: TERM@45 reached the training 28 s in, and Snakemake kept running); an
 # epoch here is ~0.02 s, well inside KillWait (5 s, ci/slurm.sh).
-DEADLINE_S = 900
+# a hang guard, not a speed test: the niced local reference run (3.5 min alone) passed 900 s once on a fresh
+# clone here with the workflow tier beside it, so the budget scales with this machine (workflow_helpers.guard)
+DEADLINE_S = guard(900)
 
 
 def _config(epochs: int) -> dict:
@@ -126,7 +128,7 @@ def _finish(procs: dict, walls: dict, t0: float, deadline: float) -> None:
             if name not in walls and proc.poll() is not None:
                 walls[name] = time.monotonic() - t0
         assert time.monotonic() < deadline, (
-            f"runs still going after {DEADLINE_S} s: {set(procs) - set(walls)}"
+            f"runs still going after {DEADLINE_S:.0f} s: {set(procs) - set(walls)}"
         )
         time.sleep(1)
 
