@@ -104,7 +104,7 @@ def compute_scores(
         acc_in = np.where(n_in > 0, hits_in / np.maximum(n_in, 1), np.nan)
         acc_out = np.where(n_out > 0, hits_out / np.maximum(n_out, 1), np.nan)
         fz = acc_in - acc_out
-        frac = _fraction(acc_in, acc_out)
+        frac = fraction_difference(acc_in, acc_out)
     # Scores are differences and ratios of member counts; round off float noise (e.g. 0.24999999999999997)
     # so that scores equal on paper compare equal to a threshold like 0.25 (ties count as memorized).
     fz, frac = np.round(fz, 12), np.round(frac, 12)
@@ -114,7 +114,7 @@ def compute_scores(
             raise ValueError(f"mask {mask.shape} and log-odds {np.shape(log_odds)} differ in shape")
         stats = confidence_stats(mask, log_odds)
         # continuous scores are not rounded: they are not count ratios, and rounding would make ties
-        conf = _fraction(stats["p_in"], stats["p_out"])
+        conf = fraction_difference(stats["p_in"], stats["p_out"])
         lira = lira_scores(stats, n_in, n_out, pool)
     return {
         "n_in": n_in,
@@ -128,7 +128,7 @@ def compute_scores(
     }
 
 
-def _fraction(a_in: np.ndarray, a_out: np.ndarray) -> np.ndarray:
+def fraction_difference(a_in: np.ndarray, a_out: np.ndarray) -> np.ndarray:
     """Eq. 2, (a_in - a_out) / (a_in + a_out), of accuracies or mean probabilities."""
     total = a_in + a_out
     # 0/0 (never right, in or out) is 0, not memorized (docs/decisions.md: Eq. 2 of 0/0 is 0); NaN stays NaN

@@ -9,15 +9,13 @@ thresholds.json reports how many points of each set would leave it, and how many
 import numpy as np
 import pandas as pd
 
+from memgen.scores.compute import fraction_difference
+
 FRAGILITY_DEFINITIONS = ("fz", "frac")  # scores that move in steps of one member
 
 
 def _score(definition: str, acc_in: np.ndarray, acc_out: np.ndarray) -> np.ndarray:
-    if definition == "fz":
-        return acc_in - acc_out
-    total = acc_in + acc_out
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, (acc_in - acc_out) / np.where(total > 0, total, 1.0), 0.0)
+    return acc_in - acc_out if definition == "fz" else fraction_difference(acc_in, acc_out)
 
 
 def one_flip_scores(scores: pd.DataFrame, definition: str) -> tuple[np.ndarray, np.ndarray]:
