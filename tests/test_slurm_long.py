@@ -72,6 +72,9 @@ def _profile(workdir: Path, runtime_min: int, retries: int) -> None:
     cfg["set-resources"]["members"] = {"cpus_per_task": 1, "mem_mb": 1000, "runtime": runtime_min}
     cfg["set-threads"] = {"members": 1}  # the reference runs on one thread too: same arithmetic
     cfg["retries"] = retries
+    # the plugin deletes the log of a job it sees COMPLETED, unless told to keep it; whether a poll sees that
+    # state or the job has left squeue first is timing, and the test reads every job's log
+    cfg["slurm-keep-successful-logs"] = True
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
@@ -227,6 +230,7 @@ def test_long_member_over_time_limits_requeue_and_sigkill(slurm_cluster, tmp_pat
             # save or stored the member, and the last one stored it.
             assert len(ids) >= 2 and ids[-1] in done, (ids, stops, done, texts[name][-3000:])
             assert set(stops) | set(done) == set(ids), (ids, stops, done, texts[name][-3000:])
+            assert "rule members_0 done in" in log, log[-2000:]
         else:  # one job (requeued in place, the same id), then the retry after the SIGKILL
             assert len(ids) == 2, (ids, texts[name][-3000:])
             assert "SIGTERM received: stopped after epoch" in stopped, stopped[-2000:]
