@@ -27,8 +27,10 @@ import yaml
 
 from memgen.config import training, validate
 from memgen.data.loaders import load_dataset
+from memgen.ensemble.batched import can_batch
+from memgen.ensemble.common import Job, lr_at
 from memgen.ensemble.masks import balanced_mask
-from memgen.ensemble.train import Job, can_batch, lr_at, train
+from memgen.ensemble.train import train
 from memgen.errors import MemgenError
 from memgen.recipe import TrainConfig
 

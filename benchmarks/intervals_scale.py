@@ -17,7 +17,7 @@ import tracemalloc
 
 import numpy as np
 
-from memgen.analysis.planner import plan
+from memgen.plan.study import plan
 from memgen.scores.intervals import interval_columns
 
 GOALS = {"seconds": 5.0, "peak_gib": 0.5}

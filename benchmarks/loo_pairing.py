@@ -5,7 +5,7 @@
 
 Trains M full models on the default study's training labels (its canaries, same seed), then for each of
 P natural points M leave-one-out models twice: paired (seed m, the full model's batches with the point
-skipped: Job.holdout of memgen.ensemble.train, what the workflow does) and unpaired (seed m, a fresh order
+skipped: Job.holdout of memgen.ensemble.common, what the workflow does) and unpaired (seed m, a fresh order
 over the N - 1 other points). The P points are the natural points the full models are least sure of
 (`--points-from hard`, the default: where leave-one-out has something to measure, like the study's top
 stratum) or a seeded random sample (`random`: most of them every model gets right either way, se 0).

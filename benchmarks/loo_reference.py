@@ -6,7 +6,7 @@ No training: every member's label log-odds is drawn as mean + noise with correct
 easy (75 %), medium (20 %) or atypical (5 %), each with a held-out mean and a gain from being trained on; a
 member at rate r holds a point out with mean m_out - 2 (1 - r) and in with m_in - (1 - r) (fewer training
 points, a worse model), with seed and subset noise; the leave-one-out models are the same at r = 1 with seed
-noise only, a seed pair sharing part of it (memgen.ensemble.train.Job.holdout). Ensembles as config.yaml's
+noise only, a seed pair sharing part of it (memgen.ensemble.common.Job.holdout). Ensembles as config.yaml's
 (rates 0.25, 0.5, 0.7 with 64 members, 0.95 with 256), loo as its (8 pairs, 8 top, 64 random points).
 
 Prints, on the random points, each rate's mean |score - LOO score| (memgen.analysis.sampling_bias.loo_bias),

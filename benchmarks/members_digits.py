@@ -16,8 +16,10 @@ import yaml
 
 from memgen.config import training, validate
 from memgen.data.loaders import load_digits
+from memgen.ensemble.batched import train_batched
+from memgen.ensemble.common import Job
 from memgen.ensemble.masks import balanced_mask
-from memgen.ensemble.train import Job, train_batched, train_sequential
+from memgen.ensemble.train import train_sequential
 from memgen.recipe import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]

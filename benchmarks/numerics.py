@@ -29,7 +29,8 @@ import numpy as np, torch, yaml
 from memgen.config import training, validate
 from memgen.data.loaders import load_digits
 from memgen.ensemble.masks import balanced_mask
-from memgen.ensemble.train import Job, train_batched
+from memgen.ensemble.batched import train_batched
+from memgen.ensemble.common import Job
 from memgen.recipe import TrainConfig
 
 members, epochs, threads = (int(a) for a in sys.argv[1:4])

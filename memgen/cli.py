@@ -326,8 +326,8 @@ def _run_replicate_plan(args) -> int:
     import yaml
 
     import memgen.config as mc
-    from memgen.analysis.replicate_plan import cost, format_cost
     from memgen.errors import fail
+    from memgen.plan.replicates import cost, format_cost
 
     if args.replicates < 1:
         raise fail(f"--replicates {args.replicates}", "give R >= 1")
@@ -352,7 +352,7 @@ def _plan_minutes(args, run, n, rate) -> tuple[float | None, str]:
 
 
 def _run_loo_plan(args, run, n, rate, minutes) -> int:
-    from memgen.analysis import planner
+    from memgen.plan import study as planner
 
     # the study's own sd of |score - LOO score| and LOO noise, next to the --from ensemble
     measured = planner.loo_measured(run["ensemble_dir"], args.definition) if run else None
@@ -370,8 +370,8 @@ def _run_loo_plan(args, run, n, rate, minutes) -> int:
 
 
 def _run_plan(args) -> int:
-    from memgen.analysis import planner
     from memgen.errors import fail
+    from memgen.plan import study as planner
 
     if args.replicates is not None:
         return _run_replicate_plan(args)

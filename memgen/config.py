@@ -18,6 +18,7 @@ import jsonschema
 import yaml
 
 from memgen.errors import MemgenError, fail
+from memgen.kinds import BUNDLED, FOLDER_KINDS, KINDS, kind_of
 from memgen.recipe import DEVICE_ONLY, RUN_ONLY, SMALL, TIMM
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "config.schema.yaml"
@@ -164,6 +165,7 @@ def check(config: dict) -> None:
                 f"config: dataset name '{ds}' ends like a replicate's ('<name>{REPLICATE}<r>')",
                 "rename the dataset: replicates are added by the `replicates` key",
             )
+        _check_kind(config, ds)
         _check_loader(config, ds)
         for arch in config["datasets"][ds]["archs"]:
             if arch not in SMALL + TIMM:
@@ -234,6 +236,23 @@ def _check_crossfit(config: dict, infl: str) -> None:
             f"(ensembles {chosen}): a memorized partner would be found by construction (influence.crossfit)",
             f"{use}, or set influence.crossfit: false",
         )
+
+
+def _check_kind(config: dict, ds: str) -> None:
+    """The kind must be one memgen reads (memgen.kinds, the one list; the schema leaves it to this check)."""
+    entry = config["datasets"][ds]
+    kind, known = kind_of(ds, entry), ", ".join(KINDS)
+    if kind in KINDS:
+        return
+    if "kind" in entry:
+        raise fail(
+            f"config: datasets.{ds}.kind = {kind!r} is invalid: no dataset kind has that name",
+            f"use one of {known}",
+        )
+    raise fail(
+        f"config: datasets.{ds} has no kind, and its name is not a dataset kind",
+        f"set datasets.{ds}.kind to one of {known} (an image folder: imagefolder)",
+    )
 
 
 def _check_loader(config: dict, ds: str) -> None:
@@ -334,9 +353,7 @@ NOT_LOADER = ("archs", "training", "members", "utility_seeds", "duplicates", "mi
 # How an image folder is read, not which images: the in-memory and streaming loaders give the same member
 # (tests/test_stream.py), so these are run-only like training.batched (jobs read them from the config).
 LOADER_RUN_ONLY = ("loader", "loader_workers", "gpu_decode")
-FOLDER_KINDS = ("imagenet", "imagefolder")
-BUNDLED = ("digits", "longtail")  # never read from disk: data_root does not matter
-IDX_KINDS = ("fashion_mnist",)  # the four MNIST-format IDX files (memgen.data.idx)
+# the four MNIST-format IDX files of memgen.kinds.IDX_KINDS (memgen.data.idx)
 IDX_FILES = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",

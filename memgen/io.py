@@ -68,7 +68,7 @@ def save_checkpoint(path, obj: dict) -> None:
 
 # A member or utility-run checkpoint carries these (docs/artifacts.md), so a file found alone can be
 # explained; readers of those pass required=CHECKPOINT_KEYS. The default stays () because resume states
-# (memgen.ensemble.train) are checkpoints of another shape.
+# (memgen.ensemble.resume) are checkpoints of another shape.
 CHECKPOINT_KEYS = ("state_dict", "config", "seed")
 
 

@@ -12,17 +12,16 @@ from pathlib import Path
 
 import memgen.config as mc
 from memgen.errors import fail
+from memgen.kinds import CIFAR_FOLDERS, FOLDER_KINDS, IDX_KINDS, kind_of
 from memgen.paths import STRATUM_SIZE, loo_groups, parse_removal_id
-
-CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 
 
 # ---- stage 1, data ----
 def fingerprint(name: str, spec: dict, data_root: str = "data") -> str:
     """What on disk the dataset's index depends on, as a short digest ("" for generated/bundled data)."""
-    kind = spec.get("kind", name)
+    kind = kind_of(name, spec)
     h = hashlib.sha256()
-    if kind in mc.FOLDER_KINDS:
+    if kind in FOLDER_KINDS:
         base = mc.folder_base(name, spec, Path(data_root))
         for split in ("train", "test"):
             top = base / split
@@ -34,7 +33,7 @@ def fingerprint(name: str, spec: dict, data_root: str = "data") -> str:
                 for f in sorted(os.scandir(d.path), key=lambda e: e.name):
                     st = f.stat()
                     h.update(f"{split}/{d.name}/{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    elif kind in mc.IDX_KINDS:
+    elif kind in IDX_KINDS:
         # every place the loader may look (memgen.config.idx_folders): a copy put in an earlier one is read
         for folder in mc.idx_folders(spec, Path(data_root)):
             for f in (folder / f"{n}{gz}" for n in mc.IDX_FILES for gz in (".gz", "")):
@@ -54,7 +53,7 @@ def fingerprint(name: str, spec: dict, data_root: str = "data") -> str:
 def index(config: dict, dataset: str) -> dict:
     """The loader's settings (not the new test set: the index holds the original test set) and the files."""
     spec = mc.loader_spec(config, dataset, new_test_set=False)
-    folder = config["datasets"][dataset].get("kind", dataset) in mc.FOLDER_KINDS
+    folder = kind_of(dataset, config["datasets"][dataset]) in FOLDER_KINDS
     return {
         **spec,
         "files": fingerprint(dataset, spec, config["data_root"]),
@@ -271,33 +270,7 @@ def utility_runs(config: dict, dataset: str, arch: str, shard: int) -> dict:
 
 
 def variant(config: dict, dataset: str, test_set: str, conditions) -> dict:
-    """A variant's evaluation: its test set (memgen.utility.variants.test_set), the number of seeds, and the
-    utility-run conditions its removal set trains (memgen.utility.variants.run_conditions: the class-matched
+    """A variant's evaluation: its test set (memgen.variants.test_set), the number of seeds, and the
+    utility-run conditions its removal set trains (memgen.variants.run_conditions: the class-matched
     control only for Table 3's set, so ablation.table3 reruns these cheap tables, never a removal set)."""
     return {"test_set": test_set, "seeds": mc.utility_seeds(config, dataset), "conditions": list(conditions)}
-
-
-# ---- resources ----
-def share_profile_resources(workflow, rule: str, aliases: list[str]) -> None:
-    """The profile's `set-resources`/`set-threads` entry for `rule` also for the rules `aliases` (the member
-    rules members_<first>: a profile names rules, and their names follow shard_size, rules/ensemble.smk).
-
-    Snakemake has no public way to do this: it reads its parsed tables as each rule is defined, so they are
-    extended here, before the member rules are. Where they are missing or shaped otherwise (another
-    Snakemake), planning stops rather than run member jobs without their GPU, memory and time limit."""
-    settings = getattr(workflow, "resource_settings", None)
-    for attr, option in (
-        ("_parsed_overwrite_resources", "set-resources"),
-        ("_parsed_overwrite_threads", "set-threads"),
-    ):
-        table = getattr(settings, attr, None)
-        if not isinstance(table, dict):
-            raise fail(
-                f"this Snakemake has no dict workflow.resource_settings.{attr}, through which memgen gives "
-                f"the profile's `{option}` of `{rule}` to the rules {', '.join(aliases)}",
-                "use the Snakemake of requirements.lock (snakemake==9.27.1), or adapt "
-                "memgen.params.share_profile_resources to this version",
-            )
-        if rule in table:
-            for name in aliases:
-                table.setdefault(name, table[rule])

@@ -1,8 +1,10 @@
-"""Where every artifact lives: each path template written once. rules/*.smk name their inputs and outputs
-with these, docs/artifacts.md lists them (tests/test_params.py checks both), and the functions below
-expand them into the files a rule reads. `{name}` is a Snakemake wildcard; `fill` sets some and keeps the
-others. Torch-free: Snakemake imports it when it parses the workflow.
+"""Where every artifact and every rule's log lives: each path template written once. rules/*.smk name their
+inputs, outputs and logs with these, docs/artifacts.md lists them (tests/test_params.py checks both), and the
+functions below expand them into the files a rule reads. `{name}` is a Snakemake wildcard; `fill` sets some
+and keeps the others. Torch-free: Snakemake imports it when it parses the workflow.
 """
+
+from pathlib import Path
 
 import memgen.config as mc
 
@@ -54,9 +56,42 @@ REPLICATE_OVERLAP = "results/replicate_overlap.csv"
 FIGURE = "results/figures/{figure}.{ext}"
 SUMMARY = "results/summary.rst"
 
+# ---- each rule's log under logs/ (the rules' `log:`), in the order of the rules above; the long-running
+# rules' benchmark files lie beside their logs (`benchmark_of`) ----
+LOG_INDEX = "logs/{dataset}/index.log"
+LOG_CANARIES = "logs/{dataset}/canaries.log"
+LOG_DUPLICATES = "logs/{dataset}/duplicates.log"
+LOG_MASKS = "logs/{dataset}/{arch}/{ens}/masks.log"
+LOG_MEMBERS = "logs/{dataset}/{arch}/{ens}/members/{block}/{first}.log"  # {first}: the rule's first slot
+LOG_SCORES = "logs/{dataset}/{arch}/{ens}/scores.log"
+LOG_FITCHECK = "logs/{dataset}/{arch}/{ens}/fitcheck.log"
+LOG_THRESHOLDS = "logs/{dataset}/{arch}/{ens}/thresholds.log"
+LOG_FDR = "logs/{dataset}/{arch}/{ens}/fdr.log"
+LOG_LOO_PLAN = "logs/{dataset}/{arch}/loo/plan.log"
+LOG_LOO_FULL = "logs/{dataset}/{arch}/loo/full.log"
+LOG_LOO_REMOVED = "logs/{dataset}/{arch}/loo/{stratum}/{group}.log"
+LOG_LOO = "logs/{dataset}/{arch}/loo.log"
+LOG_DEFINITIONS = "logs/{dataset}/{arch}/definitions.log"
+LOG_SAMPLING_BIAS = "logs/{dataset}/{arch}/sampling_bias.log"
+LOG_STABILITY = "logs/{dataset}/{arch}/stability.log"
+LOG_MEMORIZED = "logs/{dataset}/{arch}/memorized.log"
+LOG_INFLUENCE = "logs/{dataset}/{arch}/influence.log"
+LOG_INFLUENCE_DUPLICATES = "logs/{dataset}/{arch}/influence_duplicates.log"
+LOG_TABLE3_SPLIT = "logs/{dataset}/{arch}/table3_split.log"
+LOG_REMOVAL = "logs/{dataset}/{arch}/removal/{removal}.log"
+LOG_UTILITY_RUNS = "logs/{dataset}/{arch}/utility/{removal}/{condition}/{shard}.log"
+LOG_UTILITY = "logs/{dataset}/{arch}/utility/{variant}.log"
+LOG_TABLE1 = "logs/table1.log"
+LOG_TABLE3 = "logs/table3.log"
+LOG_TABLE3_CLASSES = "logs/{dataset}/{arch}/table3_classes.log"
+LOG_MEMORIZED_REPLICATES = "logs/{dataset}/{arch}/memorized_replicates.log"
+LOG_REPLICATE_OVERLAP = "logs/replicate_overlap.log"
+LOG_FIGURE = "logs/figures/{figure}.log"  # {figure}: the figure's file stem, as in FIGURE
+LOG_SUMMARY = "logs/summary.log"
+
 # Values of the {condition} wildcard: what a utility run removes (memgen.utility.removal): the memorized set,
 # the paper's uniform random control, the class-matched random control (Table 3's removal set only:
-# memgen.utility.variants.run_conditions).
+# memgen.variants.run_conditions).
 UTILITY_CONDITIONS = ("memorized", "random", "random_class")
 # Values of the {stratum} wildcard: leave-one-out's samples of points (memgen/loo/truth.py): the top points of
 # the reference's half A, those of its half B (cross-fitting), a random sample; and the loo key sizing each.
@@ -65,7 +100,7 @@ STRATUM_SIZE = {"top": "top", "top_b": "top", "random": "random"}
 # Points per leave-one-out job ({group}): 8 points x M = 8 seeds = 64 vmapped digits MLPs (~30 s, 2 cores)
 POINTS_PER_JOB = 8
 # Members of the reference ensemble whose features are concatenated where member 0's are degenerate for
-# some points (memgen/data/duplicates.py; slots 0.. of block 0: trained by the same job as member 0 at the
+# some points (memgen/ensemble/duplicates.py; slots 0.. of block 0: trained by the same job as member 0 at the
 # default shard sizes).
 FALLBACK_MEMBERS = 4
 
@@ -84,6 +119,18 @@ def one_of(names) -> str:
 
 def figure(name: str, ext: str) -> str:
     return fill(FIGURE, figure=name, ext=ext)
+
+
+def figure_log(name: str) -> str:
+    return fill(LOG_FIGURE, figure=name)
+
+
+def benchmark_of(log: str) -> str:
+    """The benchmark file beside a rule's log: logs/x/y.log -> logs/x/y.benchmark.tsv (what memgen plan
+    reads of finished member jobs, memgen.plan.study.member_minutes)."""
+    if not log.endswith(".log"):
+        raise ValueError(f"{log} is not a log path (*.log)")
+    return log.removesuffix(".log") + ".benchmark.tsv"
 
 
 def parse_removal_id(removal: str) -> tuple[str, str, str]:
@@ -119,6 +166,12 @@ def per_pair(config: dict, template: str, **values) -> list[str]:
 def member_slice(first: int, shard: int, name: str = MEMBER) -> list[str]:
     """Outputs of the member rule of slots [first, first + shard) of any block (wildcard {block})."""
     return [fill(name, slot=s) for s in range(first, first + shard)]
+
+
+def member_checkpoint(outputs: str) -> str:
+    """MEMBER_CHECKPOINT of the member whose MEMBER is `outputs` (the same folder): written beside the
+    outputs by their job, not declared (rules/ensemble.smk), so jobs find it from the outputs' path."""
+    return str(Path(outputs).with_name(Path(MEMBER_CHECKPOINT).name))
 
 
 def member_outputs(config: dict, dataset: str, arch: str, ens: str) -> list[str]:
@@ -351,7 +404,7 @@ def table3_classes_inputs(dataset: str, arch: str, variant: str, removal: str) -
 
 
 def utility_runs(config: dict, dataset: str, arch: str, removal: str, conditions) -> list[str]:
-    """The utility runs of a removal set under `conditions` (memgen.utility.variants.run_conditions: the
+    """The utility runs of a removal set under `conditions` (memgen.variants.run_conditions: the
     class-matched control only for Table 3's set), every seed (shards of utility.shard_size)."""
     shard = config["utility"]["shard_size"]
     unknown = [c for c in conditions if c not in UTILITY_CONDITIONS]

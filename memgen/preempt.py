@@ -4,7 +4,7 @@ SLURM announces the end of a job with a signal: SIGTERM at the time limit, on `s
 `scancel` and on preemption (then SIGKILL after the cluster's KillWait, 30 s by default), and, when the
 profile asks (`--signal=TERM@300`), a SIGTERM that many seconds before the time limit. While a training
 loop runs inside `stop_on_signals()`, such a signal only sets a flag; the loop looks at it after each
-epoch, saves its resumable state (memgen.ensemble.train's resume file) and raises Preempted. The workflow
+epoch, saves its resumable state (memgen.ensemble.resume) and raises Preempted. The workflow
 script then exits with EXIT_CODE, Snakemake sees a failed job and retries it (profiles/slurm: `retries`), and
 the next attempt resumes from the saved state: results are identical to an uninterrupted run on CPU.
 

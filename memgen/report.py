@@ -24,7 +24,7 @@ from memgen.io import load_json
 from memgen.scores.compute import CONFIDENCE_DEFINITIONS
 from memgen.scores.thresholds import TOP_EPSILON
 from memgen.utility.replicates import COMBINED, conclusion
-from memgen.utility.variants import LABELS
+from memgen.variants import LABELS
 
 
 def _num(x, fmt="{:.2f}") -> str:

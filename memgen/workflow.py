@@ -1,19 +1,80 @@
-"""What every workflow script shares: log to the rule's log, one-line errors, provenance, no half files.
+"""The glue between Snakemake and memgen, and the only module that knows Snakemake's objects: the rules'
+wildcards and workflow (rules/common.smk) and the `snakemake` object of a workflow script (memgen.provenance
+reads the same attributes of the object `run` hands it). Torch-free: the rules import it when Snakemake
+parses the workflow (tests/test_layering.py).
 
-A script under workflow_scripts/ is:
+The rules' side: `wildcards_to` turns a planning function of memgen.params or memgen.paths into the named
+function of a job's wildcards a rule's input or params take; `share_profile_resources` gives a profile's
+settings of one rule to the rules that stand for it.
+
+The scripts' side: what every workflow script shares (log to the rule's log, one-line errors, provenance,
+no half files). A script under workflow_scripts/ is:
 
     from memgen.workflow import run
     from memgen.<stage>.jobs import write_x
     run(snakemake, lambda smk: write_x(...from smk...), config=..., seeds=...)
 """
 
+import inspect
 import logging
 import sys
 import time
 from pathlib import Path
 
-from memgen.errors import MemgenError
+from memgen.errors import MemgenError, fail
 from memgen.preempt import EXIT_CODE, Preempted
+
+
+# ---- the rules' side ----
+def wildcards_to(fn, *names, **fixed):
+    """The named function of a job's wildcards `w` that a rule's input or params take (a rule needs a named
+    function, not a lambda): it returns fn(**fixed, name=w.name for each of `names`). Every argument goes
+    by keyword, so `names` are fn's parameters that share their wildcard's name (dataset, arch, ens, ...);
+    a pair ("group", int) converts that wildcard, which Snakemake gives as a string. Checked against fn's
+    signature when the rule file is read, not when the first job asks, e.g.
+    member_params = wildcards_to(mp.member, "dataset", "arch", "ens", config=config)."""
+    spec = [(n, str) if isinstance(n, str) else n for n in names]
+    try:
+        inspect.signature(fn).bind(**fixed, **{n: None for n, _ in spec})
+    except TypeError as e:
+        raise TypeError(f"wildcards_to({fn.__qualname__}, {names}, {sorted(fixed)}): {e}") from None
+
+    def of_wildcards(wildcards):
+        return fn(**fixed, **{n: convert(getattr(wildcards, n)) for n, convert in spec})
+
+    # no functools.wraps: Snakemake reads the returned function's own signature (which arguments it takes)
+    of_wildcards.__name__ = fn.__name__
+    of_wildcards.__qualname__ = f"wildcards_to({fn.__module__}.{fn.__qualname__})"
+    of_wildcards.__doc__ = f"{fn.__module__}.{fn.__qualname__} of the wildcards {[n for n, _ in spec]}"
+    return of_wildcards
+
+
+def share_profile_resources(workflow, rule: str, aliases: list[str]) -> None:
+    """The profile's `set-resources`/`set-threads` entry for `rule` also for the rules `aliases` (the member
+    rules members_<first>: a profile names rules, and their names follow shard_size, rules/ensemble.smk).
+
+    Snakemake has no public way to do this: it reads its parsed tables as each rule is defined, so they are
+    extended here, before the member rules are. Where they are missing or shaped otherwise (another
+    Snakemake), planning stops rather than run member jobs without their GPU, memory and time limit."""
+    settings = getattr(workflow, "resource_settings", None)
+    for attr, option in (
+        ("_parsed_overwrite_resources", "set-resources"),
+        ("_parsed_overwrite_threads", "set-threads"),
+    ):
+        table = getattr(settings, attr, None)
+        if not isinstance(table, dict):
+            raise fail(
+                f"this Snakemake has no dict workflow.resource_settings.{attr}, through which memgen gives "
+                f"the profile's `{option}` of `{rule}` to the rules {', '.join(aliases)}",
+                "use the Snakemake of requirements.lock (snakemake==9.27.1), or adapt "
+                "memgen.workflow.share_profile_resources to this version",
+            )
+        if rule in table:
+            for name in aliases:
+                table.setdefault(name, table[rule])
+
+
+# ---- the scripts' side ----
 
 
 def setup_logging(log_path: str | None) -> None:

@@ -12,7 +12,7 @@ rule definitions:
             category="Tables",
         ),
     log:
-        "logs/{dataset}/{arch}/definitions.log",
+        paths.LOG_DEFINITIONS,
     conda:
         "../envs/memgen.yaml"
     params:
@@ -32,7 +32,7 @@ rule sampling_bias:
             category="Tables",
         ),
     log:
-        "logs/{dataset}/{arch}/sampling_bias.log",
+        paths.LOG_SAMPLING_BIAS,
     conda:
         "../envs/memgen.yaml"
     params:
@@ -51,7 +51,7 @@ rule stability:
             category="Tables",
         ),
     log:
-        "logs/{dataset}/{arch}/stability.log",
+        paths.LOG_STABILITY,
     conda:
         "../envs/memgen.yaml"
     params:
@@ -72,7 +72,7 @@ rule memorized:
             category="Tables",
         ),
     log:
-        "logs/{dataset}/{arch}/memorized.log",
+        paths.LOG_MEMORIZED,
     conda:
         "../envs/memgen.yaml"
     params:

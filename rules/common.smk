@@ -1,6 +1,7 @@
 # Helpers of the rules: the config's validation, the wildcard constraints, and named input and params
 # functions that only look values up: where files live in memgen/paths.py, what each rule's outputs depend
-# on in memgen/params.py (both tested without Snakemake, tests/test_params.py).
+# on in memgen/params.py (both tested without Snakemake, tests/test_params.py), most of them the planning
+# function with the job's wildcards as its arguments (memgen.workflow.wildcards_to).
 import functools
 import json
 import sys
@@ -13,8 +14,9 @@ import memgen.params as mp
 from memgen import paths
 from memgen.errors import MemgenError
 from memgen.paths import fill, parse_removal_id
-from memgen.utility.variants import CONDITIONS as PAPER_CONDITIONS
-from memgen.utility.variants import VARIANTS, removal_id, run_conditions, test_set
+from memgen.variants import CONDITIONS as PAPER_CONDITIONS
+from memgen.variants import VARIANTS, removal_id, run_conditions, test_set
+from memgen.workflow import share_profile_resources, wildcards_to
 
 try:
     mc.validate(config)
@@ -38,7 +40,7 @@ REMOVALS = {v: removal_id(config, v) for v in VARIANTS}
 ALL_FIXES, TABLE3 = REMOVALS["all"], REMOVALS[config["ablation"]["table3"]]
 
 try:  # a profile names rules: its `members` resources hold for every slice rule (rules/ensemble.smk)
-    mp.share_profile_resources(workflow, "members", [f"members_{f}" for f in SLICES])
+    share_profile_resources(workflow, "members", [f"members_{f}" for f in SLICES])
 except MemgenError as e:
     sys.exit(f"memgen: {e}")
 
@@ -66,64 +68,25 @@ def index_params(w):
     return dict(dataset_index_params(w.dataset))
 
 
-def dataset_params(w):
-    return mp.loader(config, w.dataset)
-
-
-def duplicates_params(w):
-    return mp.duplicates(config, w.dataset)
-
-
-def canary_params(w):
-    return mp.canaries(config, w.dataset)
-
-
-def mask_params(w):
-    return mp.masks(config, w.dataset, w.ens)
-
-
-def ensemble_size(w):
-    return mc.members(config, w.dataset, w.ens)
-
-
-def member_params(w):
-    return mp.member(config, w.dataset, w.arch, w.ens)
-
-
-def fitcheck_params(w):
-    return mp.fitcheck(config, w.dataset, w.arch)
-
-
-def fdr_params(w):
-    return mp.fdr(config, w.dataset, w.arch, w.ens)
-
-
-def loo_model_params(w):
-    return mp.loo_model(config, w.dataset, w.arch)
-
-
-def loo_removed_params(w):
-    return mp.loo_removed(config, w.dataset, w.arch, w.stratum, int(w.group))
-
-
-def analysis_params(w):
-    return mp.analysis(config, w.dataset, w.arch)
-
-
-def stability_params(w):
-    return mp.stability(config, w.dataset, w.arch)
-
-
-def gallery_params(w):
-    return mp.gallery(config, w.dataset, ALL_FIXES)
-
-
-def removal_params(w):
-    return mp.removal(config, w.dataset, w.arch, w.removal)
-
-
-def utility_params(w):
-    return mp.utility_runs(config, w.dataset, w.arch, int(w.shard))
+dataset_params = wildcards_to(mp.loader, "dataset", config=config)
+duplicates_params = wildcards_to(mp.duplicates, "dataset", config=config)
+canary_params = wildcards_to(mp.canaries, "dataset", config=config)
+mask_params = wildcards_to(mp.masks, "dataset", "ens", config=config)
+ensemble_size = wildcards_to(mc.members, "dataset", "ens", config=config)
+member_params = wildcards_to(mp.member, "dataset", "arch", "ens", config=config)
+fitcheck_params = wildcards_to(mp.fitcheck, "dataset", "arch", config=config)
+fdr_params = wildcards_to(mp.fdr, "dataset", "arch", "ens", config=config)
+loo_model_params = wildcards_to(mp.loo_model, "dataset", "arch", config=config)
+loo_removed_params = wildcards_to(
+    mp.loo_removed, "dataset", "arch", "stratum", ("group", int), config=config
+)
+analysis_params = wildcards_to(mp.analysis, "dataset", "arch", config=config)
+stability_params = wildcards_to(mp.stability, "dataset", "arch", config=config)
+gallery_params = wildcards_to(mp.gallery, "dataset", config=config, removal=ALL_FIXES)
+removal_params = wildcards_to(mp.removal, "dataset", "arch", "removal", config=config)
+utility_params = wildcards_to(
+    mp.utility_runs, "dataset", "arch", ("shard", int), config=config
+)
 
 
 def variant_params(w):
@@ -133,8 +96,7 @@ def variant_params(w):
     )
 
 
-def influence_gallery_params(w):
-    return mp.influence_gallery(config, w.dataset)
+influence_gallery_params = wildcards_to(mp.influence_gallery, "dataset", config=config)
 
 
 def table3_split_params(w):
@@ -145,16 +107,13 @@ def table3_split_params(w):
 
 
 # ---- inputs (memgen/paths.py) ----
-def member_outputs(w):
-    return paths.member_outputs(config, w.dataset, w.arch, w.ens)
-
-
-def fitcheck_members(w):
-    return paths.fitcheck_members(config, w.dataset, w.arch, w.ens)
-
-
-def ensemble_scores(w):
-    return paths.ensemble_scores(config, w.dataset, w.arch)
+member_outputs = wildcards_to(
+    paths.member_outputs, "dataset", "arch", "ens", config=config
+)
+fitcheck_members = wildcards_to(
+    paths.fitcheck_members, "dataset", "arch", "ens", config=config
+)
+ensemble_scores = wildcards_to(paths.ensemble_scores, "dataset", "arch", config=config)
 
 
 def reference_correct(w):
@@ -165,16 +124,13 @@ def reference_scores(w):
     return paths.of_ensemble(w.dataset, w.arch, REFERENCE, "scores", "thresholds")
 
 
-def fdr_figure_inputs(w):
-    return paths.fdr_figure_inputs(config, w.dataset, w.arch)
-
-
-def duplicates_source(w):
-    return paths.duplicates_source(config, w.dataset)
-
-
-def loo_removed_inputs(w):
-    return paths.loo_removed_inputs(config, w.dataset, w.arch, w.stratum)
+fdr_figure_inputs = wildcards_to(
+    paths.fdr_figure_inputs, "dataset", "arch", config=config
+)
+duplicates_source = wildcards_to(paths.duplicates_source, "dataset", config=config)
+loo_removed_inputs = wildcards_to(
+    paths.loo_removed_inputs, "dataset", "arch", "stratum", config=config
+)
 
 
 def loo_inputs(w):
@@ -183,20 +139,18 @@ def loo_inputs(w):
         return paths.loo_inputs(config, w.dataset, w.arch, plan, json.load(f)["run"])
 
 
-def memorized_inputs(w):
-    return paths.memorized_inputs(config, w.dataset, w.arch, ALL_FIXES)
-
-
-def gallery_inputs(w):
-    return paths.gallery_inputs(w.dataset, w.arch, ALL_FIXES)
-
-
-def influence_inputs(w):
-    return paths.influence_inputs(config, w.dataset, w.arch)
-
-
-def influence_duplicates_inputs(w):
-    return paths.influence_duplicates_inputs(config, w.dataset, w.arch)
+memorized_inputs = wildcards_to(
+    paths.memorized_inputs, "dataset", "arch", config=config, removal=ALL_FIXES
+)
+gallery_inputs = wildcards_to(
+    paths.gallery_inputs, "dataset", "arch", removal=ALL_FIXES
+)
+influence_inputs = wildcards_to(
+    paths.influence_inputs, "dataset", "arch", config=config
+)
+influence_duplicates_inputs = wildcards_to(
+    paths.influence_duplicates_inputs, "dataset", "arch", config=config
+)
 
 
 def table3_split_inputs(w):
@@ -218,8 +172,9 @@ def table3_runs(w):
         )
 
 
-def memorized_replicates_inputs(w):
-    return paths.memorized_replicates_inputs(config, w.dataset, w.arch)
+memorized_replicates_inputs = wildcards_to(
+    paths.memorized_replicates_inputs, "dataset", "arch", config=config
+)
 
 
 def removal_inputs(w):
@@ -227,14 +182,14 @@ def removal_inputs(w):
     return paths.of_ensemble(w.dataset, w.arch, ens, "scores", "thresholds")
 
 
-def removed_inputs(w):
-    return paths.removed_inputs(w.dataset, w.arch, TABLE3)
-
-
-def table3_classes_inputs(w):
-    return paths.table3_classes_inputs(
-        w.dataset, w.arch, config["ablation"]["table3"], TABLE3
-    )
+removed_inputs = wildcards_to(paths.removed_inputs, "dataset", "arch", removal=TABLE3)
+table3_classes_inputs = wildcards_to(
+    paths.table3_classes_inputs,
+    "dataset",
+    "arch",
+    variant=config["ablation"]["table3"],
+    removal=TABLE3,
+)
 
 
 def variant_inputs(w):
@@ -244,7 +199,7 @@ def variant_inputs(w):
 
 def variant_runs(w):
     """Utility-run logits of a variant: none when its memorized set is empty (no pointless training),
-    the class-matched control's only for Table 3's set (memgen.utility.variants.run_conditions).
+    the class-matched control's only for Table 3's set (memgen.variants.run_conditions).
     Decided after the removal checkpoint has run."""
     d, a, rid = w.dataset, w.arch, REMOVALS[w.variant]
     removal = checkpoints.removal.get(dataset=d, arch=a, removal=rid).output[0]
@@ -252,6 +207,20 @@ def variant_runs(w):
         if not len(z["memorized"]):
             return []
     return paths.utility_runs(config, d, a, rid, run_conditions(config, rid))
+
+
+def figure_rule(stem, caption, *inputs, params=None, **named):
+    """A row of FIGURES (rules/figures.smk): the figure's file stem (results/figures/
+    <stem>.png and .pdf; memgen.paths STUDY_FIGURES and PAIR_FIGURES), its caption
+    report/<caption>.rst, the rule's inputs as the rule takes them (files, or
+    unpack(<input function>): named files), its named inputs, and its params."""
+    return {
+        "stem": stem,
+        "caption": f"../report/{caption}.rst",
+        "inputs": inputs,
+        "named": named,
+        "params": params or {},
+    }
 
 
 def report_page():

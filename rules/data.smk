@@ -1,5 +1,4 @@
-# Stage 1, data: the dataset index (N, labels, files), canaries (the null of memorization) and the list of
-# test points that leak from training.
+# Stage 1, data: the dataset index (N, labels, files), and canaries (the null of memorization).
 
 
 # Light rules (canaries, mask blocks) read this index, never the pixels. Its params are the loader's
@@ -8,7 +7,7 @@ rule dataset_index:
     output:
         paths.INDEX,
     log:
-        "logs/{dataset}/index.log",
+        paths.LOG_INDEX,
     conda:
         "../envs/memgen.yaml"
     params:
@@ -23,25 +22,10 @@ rule canaries:
     output:
         paths.CANARIES,
     log:
-        "logs/{dataset}/canaries.log",
+        paths.LOG_CANARIES,
     conda:
         "../envs/memgen.yaml"
     params:
         canaries=canary_params,
     script:
         "../workflow_scripts/canaries.py"
-
-
-rule duplicates:
-    input:
-        unpack(duplicates_source),
-    output:
-        paths.DUPLICATES,
-    log:
-        "logs/{dataset}/duplicates.log",
-    conda:
-        "../envs/memgen.yaml"
-    params:
-        dataset=duplicates_params,
-    script:
-        "../workflow_scripts/duplicates.py"

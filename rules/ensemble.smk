@@ -10,7 +10,7 @@ rule masks:
     output:
         paths.MASKS,
     log:
-        "logs/{dataset}/{arch}/{ens}/masks.log",
+        paths.LOG_MASKS,
     conda:
         "../envs/memgen.yaml"
     params:
@@ -24,7 +24,7 @@ rule masks:
 # [first, first + shard_size) of a block trains those slots of any block. Changing shard_size renames rules,
 # never files, and params hold no slice, so it retrains nothing (Snakemake's rerun triggers look at files,
 # params, inputs and code, not rule names). The SLURM profile's `members` resources apply to every slice
-# (memgen.params.share_profile_resources). Each member's checkpoint.pt is written beside its outputs.npz,
+# (memgen.workflow.share_profile_resources). Each member's checkpoint.pt is written beside its outputs.npz,
 # before it, and is not a declared output: at paper scale x10 that halves the files Snakemake plans with
 # (benchmarks/dryrun_paper.py --scale 10). One job per member would cost start-up and planning time
 # (docs/decisions.md: Member jobs and shards).
@@ -39,9 +39,9 @@ for first in SLICES:
         output:
             outputs=paths.member_slice(first, SHARD),
         log:
-            f"logs/{{dataset}}/{{arch}}/{{ens}}/members/{{block}}/{first}.log",
+            fill(paths.LOG_MEMBERS, first=first),
         benchmark:
-            f"logs/{{dataset}}/{{arch}}/{{ens}}/members/{{block}}/{first}.benchmark.tsv"
+            paths.benchmark_of(fill(paths.LOG_MEMBERS, first=first))
         conda:
             "../envs/memgen.yaml"
         threads: 1  # one torch thread per job, jobs side by side: benchmarks/threads.py
@@ -49,3 +49,20 @@ for first in SLICES:
             member=member_params,
         script:
             "../workflow_scripts/members.py"
+
+
+# The duplicate list: a published one (ciFAIR) as it is, or detected in trained members' features, so after
+# the ensemble (memgen/ensemble/duplicate_jobs.py).
+rule duplicates:
+    input:
+        unpack(duplicates_source),
+    output:
+        paths.DUPLICATES,
+    log:
+        paths.LOG_DUPLICATES,
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        dataset=duplicates_params,
+    script:
+        "../workflow_scripts/duplicates.py"

@@ -10,7 +10,7 @@ rule influence:
         report(paths.INFLUENCE, caption="../report/influence.rst", category="Tables"),
         summary=paths.INFLUENCE_SUMMARY,
     log:
-        "logs/{dataset}/{arch}/influence.log",
+        paths.LOG_INFLUENCE,
     conda:
         "../envs/memgen.yaml"
     params:
@@ -29,7 +29,7 @@ rule influence_duplicates:
             category="Tables",
         ),
     log:
-        "logs/{dataset}/{arch}/influence_duplicates.log",
+        paths.LOG_INFLUENCE_DUPLICATES,
     conda:
         "../envs/memgen.yaml"
     script:
@@ -45,7 +45,7 @@ rule table3_split:
             paths.TABLE3_SPLIT, caption="../report/table3_split.rst", category="Tables"
         ),
     log:
-        "logs/{dataset}/{arch}/table3_split.log",
+        paths.LOG_TABLE3_SPLIT,
     conda:
         "../envs/memgen.yaml"
     params:

@@ -12,7 +12,7 @@ checkpoint loo_plan:
     output:
         paths.LOO_PLAN,
     log:
-        "logs/{dataset}/{arch}/loo/plan.log",
+        paths.LOG_LOO_PLAN,
     conda:
         "../envs/memgen.yaml"
     params:
@@ -28,9 +28,9 @@ rule loo_full:
     output:
         paths.LOO_FULL,
     log:
-        "logs/{dataset}/{arch}/loo/full.log",
+        paths.LOG_LOO_FULL,
     benchmark:
-        "logs/{dataset}/{arch}/loo/full.benchmark.tsv"
+        paths.benchmark_of(paths.LOG_LOO_FULL)
     conda:
         "../envs/memgen.yaml"
     threads: 1  # one torch thread per job, jobs side by side: benchmarks/threads.py
@@ -49,9 +49,9 @@ rule loo_removed:
     output:
         paths.LOO_REMOVED,
     log:
-        "logs/{dataset}/{arch}/loo/{stratum}/{group}.log",
+        paths.LOG_LOO_REMOVED,
     benchmark:
-        "logs/{dataset}/{arch}/loo/{stratum}/{group}.benchmark.tsv"
+        paths.benchmark_of(paths.LOG_LOO_REMOVED)
     conda:
         "../envs/memgen.yaml"
     threads: 1  # one torch thread per job, jobs side by side: benchmarks/threads.py
@@ -72,7 +72,7 @@ rule loo:
             category="Tables",
         ),
     log:
-        "logs/{dataset}/{arch}/loo.log",
+        paths.LOG_LOO,
     conda:
         "../envs/memgen.yaml"
     script:

@@ -12,7 +12,7 @@ rule memorized_replicates:
             category="Tables",
         ),
     log:
-        "logs/{dataset}/{arch}/memorized_replicates.log",
+        paths.LOG_MEMORIZED_REPLICATES,
     conda:
         "../envs/memgen.yaml"
     params:
@@ -31,7 +31,7 @@ rule replicate_overlap:
             category="Tables",
         ),
     log:
-        "logs/replicate_overlap.log",
+        paths.LOG_REPLICATE_OVERLAP,
     conda:
         "../envs/memgen.yaml"
     params:

@@ -8,7 +8,7 @@ rule summary:
     output:
         paths.SUMMARY,
     log:
-        "logs/summary.log",
+        paths.LOG_SUMMARY,
     conda:
         "../envs/memgen.yaml"
     params:

@@ -11,7 +11,7 @@ rule scores:
         scores=paths.SCORES,
         correct=paths.CORRECT,
     log:
-        "logs/{dataset}/{arch}/{ens}/scores.log",
+        paths.LOG_SCORES,
     conda:
         "../envs/memgen.yaml"
     script:
@@ -29,7 +29,7 @@ rule fitcheck:
     output:
         paths.FIT,
     log:
-        "logs/{dataset}/{arch}/{ens}/fitcheck.log",
+        paths.LOG_FITCHECK,
     conda:
         "../envs/memgen.yaml"
     params:
@@ -45,7 +45,7 @@ rule thresholds:
     output:
         paths.THRESHOLDS,
     log:
-        "logs/{dataset}/{arch}/{ens}/thresholds.log",
+        paths.LOG_THRESHOLDS,
     conda:
         "../envs/memgen.yaml"
     params:
@@ -64,7 +64,7 @@ rule fdr:
     output:
         report(paths.FDR, caption="../report/fdr.rst", category="Tables"),
     log:
-        "logs/{dataset}/{arch}/{ens}/fdr.log",
+        paths.LOG_FDR,
     conda:
         "../envs/memgen.yaml"
     params:

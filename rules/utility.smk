@@ -7,7 +7,7 @@ checkpoint removal:
     output:
         paths.REMOVAL,
     log:
-        "logs/{dataset}/{arch}/removal/{removal}.log",
+        paths.LOG_REMOVAL,
     conda:
         "../envs/memgen.yaml"
     params:
@@ -24,9 +24,9 @@ rule utility_runs:
         checkpoints=[fill(paths.UTILITY_CHECKPOINT, slot=s) for s in USLOTS],
         outputs=[fill(paths.UTILITY_RUN, slot=s) for s in USLOTS],
     log:
-        "logs/{dataset}/{arch}/utility/{removal}/{condition}/{shard}.log",
+        paths.LOG_UTILITY_RUNS,
     benchmark:
-        "logs/{dataset}/{arch}/utility/{removal}/{condition}/{shard}.benchmark.tsv"
+        paths.benchmark_of(paths.LOG_UTILITY_RUNS)
     conda:
         "../envs/memgen.yaml"
     threads: 1  # one torch thread per job, jobs side by side: benchmarks/threads.py
@@ -45,7 +45,7 @@ rule utility:
         table=paths.UTILITY,
         points=paths.UTILITY_POINTS,
     log:
-        "logs/{dataset}/{arch}/utility/{variant}.log",
+        paths.LOG_UTILITY,
     conda:
         "../envs/memgen.yaml"
     params:
@@ -62,7 +62,7 @@ rule table1:
     output:
         report(paths.TABLE1, caption="../report/table1.rst", category="Tables"),
     log:
-        "logs/table1.log",
+        paths.LOG_TABLE1,
     conda:
         "../envs/memgen.yaml"
     script:
@@ -78,7 +78,7 @@ rule table3:
     output:
         report(paths.TABLE3, caption="../report/table3.rst", category="Tables"),
     log:
-        "logs/table3.log",
+        paths.LOG_TABLE3,
     conda:
         "../envs/memgen.yaml"
     script:
@@ -95,7 +95,7 @@ rule table3_classes:
             category="Tables",
         ),
     log:
-        "logs/{dataset}/{arch}/table3_classes.log",
+        paths.LOG_TABLE3_CLASSES,
     conda:
         "../envs/memgen.yaml"
     script:

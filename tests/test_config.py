@@ -107,6 +107,43 @@ def test_members_override_per_dataset():
     assert "datasets.digits.members names unknown ensemble 'rate9'" in msg
 
 
+@pytest.mark.parametrize(
+    "change,problem,fix",
+    [
+        (
+            lambda c: c["datasets"]["digits"].update(kind="nonsense"),
+            "config: datasets.digits.kind = 'nonsense' is invalid: no dataset kind has that name",
+            "use one of ",
+        ),
+        (  # no kind: the name is the kind
+            lambda c: c["datasets"].update(mnist={"archs": {"mlp": {}}}),
+            "config: datasets.mnist has no kind, and its name is not a dataset kind",
+            "set datasets.mnist.kind to one of ",
+        ),
+    ],
+)
+def test_unknown_dataset_kind_names_the_known_ones(change, problem, fix):
+    """One line with every kind of memgen.kinds (the one list: the schema has none of its own)."""
+    from memgen.kinds import KINDS
+
+    msg = error_of(change)
+    assert "\n" not in msg and msg.startswith(problem) and f"Fix: {fix}" in msg
+    assert ", ".join(KINDS) in msg.split("Fix:")[1]
+    schema = yaml.safe_load(mc.SCHEMA.read_text())
+    assert "enum" not in schema["$defs"]["dataset"]["properties"]["kind"]
+
+
+def test_the_kinds_derive_from_one_table():
+    from memgen import kinds
+
+    derived = (kinds.BUNDLED, kinds.FOLDER_KINDS, kinds.IDX_KINDS, tuple(kinds.CIFAR_FOLDERS))
+    assert sorted(k for group in derived for k in group) == sorted(kinds.KINDS)  # each kind in one group
+    assert kinds.FOLDER_KINDS == ("imagenet", "imagefolder") and kinds.BUNDLED == ("digits", "longtail")
+    assert kinds.SUBSET_KINDS == ("fashion_mnist",) and kinds.kind_of("cifar10", {}) == "cifar10"
+    for kind in kinds.KINDS:  # every kind validates, named or as the dataset's name
+        mc.validate(edited(lambda c, k=kind: c["datasets"]["digits"].update(kind=k)))
+
+
 def test_unknown_arch():
     msg = error_of(lambda c: c["datasets"]["digits"]["archs"].update(resnet19={}))
     assert "datasets.digits.archs has unknown architecture 'resnet19'" in msg and "resnet18" in msg

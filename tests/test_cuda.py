@@ -87,7 +87,7 @@ def test_concurrent_resume_on_cuda(tmp_path, monkeypatch, caplog):
         kill_after_saves(m, 1)  # after epoch 1 of both
         with pytest.raises(Killed):
             train(job, cfg, "cuda", resume)
-    with caplog.at_level(logging.INFO, logger="memgen.ensemble.train"):
+    with caplog.at_level(logging.INFO, logger="memgen.ensemble"):
         got = train(job, cfg, "cuda", resume)
     assert "model 0: resumed at epoch 1" in caplog.text and "model 1: resumed at epoch 1" in caplog.text
     assert_close_to_alone(got, want, job, cfg)

@@ -145,8 +145,15 @@ def test_missing_new_test_set_is_named(tmp_path):
 
 
 def test_unknown_kind(tmp_path):
-    with pytest.raises(MemgenError, match="unknown dataset kind 'svhn'"):
+    with pytest.raises(MemgenError, match="unknown dataset kind 'svhn'.*Fix: use one of digits, longtail"):
         load_dataset("svhn", {}, tmp_path)
+
+
+def test_every_kind_has_a_loader():
+    from memgen.data.loaders import loaders
+    from memgen.kinds import KINDS
+
+    assert sorted(loaders()) == sorted(KINDS)
 
 
 # --------------------------------------------------------------------------------------------------

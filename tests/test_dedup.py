@@ -5,7 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memgen.data.duplicates import DUPLICATE_COLUMNS, detection_quality, load_duplicate_list, near_duplicates
+from memgen.ensemble.duplicates import (
+    DUPLICATE_COLUMNS,
+    detection_quality,
+    load_duplicate_list,
+    near_duplicates,
+)
 from memgen.errors import MemgenError
 
 CIFAIR = Path(__file__).resolve().parents[1] / "data" / "cifair"
@@ -96,7 +101,7 @@ def test_load_cifair_list_and_reject_bad_ones(tmp_path):
 
 
 def test_degenerate_rows():
-    from memgen.data.duplicates import degenerate
+    from memgen.ensemble.duplicates import degenerate
 
     x = np.array([[1.0, 0.0], [0.0, 0.0], [np.nan, 1.0], [np.inf, 0.0], [0.0, -2.0]])
     assert degenerate(x).tolist() == [False, True, True, True, False]
@@ -104,7 +109,7 @@ def test_degenerate_rows():
 
 
 def test_detect_passes_over_a_space_with_dead_features():
-    from memgen.data.duplicates import detect
+    from memgen.ensemble.duplicates import detect
 
     train = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     test = np.array([[2.0, 0.1], [0.0, 3.0]])
@@ -126,7 +131,7 @@ def test_detect_passes_over_a_space_with_dead_features():
 
 
 def test_detect_leaves_points_degenerate_everywhere_out_never_fails():
-    from memgen.data.duplicates import detect
+    from memgen.ensemble.duplicates import detect
 
     train = np.array([[1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
     test = np.array([[0.0, 0.0], [1.0, 1.01], [3.0, 0.0]])
@@ -145,8 +150,8 @@ def test_write_duplicates_with_a_dead_member_goes_on(tmp_path, caplog):
 
     import torch
 
-    from memgen.data.jobs import write_duplicates
     from memgen.data.loaders import load_dataset
+    from memgen.ensemble.duplicate_jobs import write_duplicates
     from memgen.ensemble.models import MLP
     from memgen.io import save_checkpoint
 
@@ -165,7 +170,7 @@ def test_write_duplicates_with_a_dead_member_goes_on(tmp_path, caplog):
         save_checkpoint(out.with_name("checkpoint.pt"), ck)
         paths.append(str(out))
     source = {"member": paths[0], "members": paths}
-    with caplog.at_level(logging.WARNING, logger="memgen.data.jobs"):
+    with caplog.at_level(logging.WARNING, logger="memgen.ensemble.duplicate_jobs"):
         write_duplicates("digits", source, {"loader": {}, "threshold": 0.99}, tmp_path / "dups.csv")
     df = pd.read_csv(tmp_path / "dups.csv")
     assert (df["Features"] == "members 0-1 features concatenated").all()

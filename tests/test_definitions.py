@@ -130,3 +130,17 @@ def test_unknown_canary_subset_is_a_clear_error():
 
     with pytest.raises(MemgenError, match="canary subset 'fitted'.*Fix: use 'all' or 'fit'"):
         detection_curves(scores_table(), "fz", min_out=2, canaries="fitted")
+
+
+def test_detection_holds_fig7s_metrics_curves_and_natural_count():
+    from memgen.analysis.definitions import CANARY_SUBSETS, detection
+    from memgen.scores.compute import DEFINITIONS
+
+    d = detection(scores_table(), min_out=2)
+    pd.testing.assert_frame_equal(d["metrics"], compare_definitions(scores_table(), 2))
+    assert set(d["curves"]) == {(s, x) for s in CANARY_SUBSETS for x in DEFINITIONS}
+    fz = detection_curves(scores_table(), "fz", 2, "fit")
+    for k, v in fz.items():
+        np.testing.assert_array_equal(d["curves"][("fit", "fz")][k], v)
+    assert d["n_natural"] == 4  # n1..n4; the point held out once joins at min_out 1
+    assert detection(scores_table(), min_out=1)["n_natural"] == 5

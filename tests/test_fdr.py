@@ -173,8 +173,9 @@ def _ensemble_files(tmp_path, seed=5):
 
 
 def test_write_fdr_and_its_figure(tmp_path):
+    from memgen.figures.jobs import write_fig_fdr
     from memgen.io import read_csv
-    from memgen.scores.jobs import write_fdr, write_fig_fdr
+    from memgen.scores.jobs import write_fdr
 
     _, th = _ensemble_files(tmp_path)
     params = {"q": 0.1, "min_effect": 0.0, "min_out": 2, "seed": 7}
@@ -194,7 +195,7 @@ def test_the_test_variant_removes_the_test_rules_set(tmp_path):
     from memgen.scores.thresholds import test_verdicts
     from memgen.utility.jobs import write_removal
     from memgen.utility.removal import load_removal
-    from memgen.utility.variants import removal_id, test_set
+    from memgen.variants import removal_id, test_set
 
     scores, th = _ensemble_files(tmp_path)
     config = {"ablation": {"baseline": "rate0.7", "high_rate": "rate0.95", "definition": "lira"}}

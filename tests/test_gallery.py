@@ -1,4 +1,4 @@
-"""The gallery figure (memgen.figures.gallery, memgen.analysis.memorized_jobs.write_fig_gallery) without
+"""The gallery figure (memgen.figures.gallery, memgen.figures.jobs.write_fig_gallery) without
 Snakemake."""
 
 import json
@@ -8,9 +8,9 @@ import pandas as pd
 from test_stream import write_folder
 
 from memgen.analysis.memorized import COLUMNS
-from memgen.analysis.memorized_jobs import write_fig_gallery
 from memgen.data.index import build_index
 from memgen.figures.gallery import caption, choose
+from memgen.figures.jobs import write_fig_gallery
 from memgen.figures.style import short
 from memgen.io import save_csv, save_npz
 
@@ -186,10 +186,10 @@ def test_a_point_on_the_tie_says_so_and_what_conf_and_lira_say(tmp_path, monkeyp
     row["at_tau"] = False
     assert len(caption(row).splitlines()) == 3
     # the title carries the set's tie in words (thresholds.json tau_ties.text)
-    import memgen.figures.gallery as gallery
+    import memgen.figures.jobs as jobs
 
     drawn = {}
-    monkeypatch.setattr(gallery, "fig_gallery", lambda table, image, paths, **kw: drawn.update(kw))
+    monkeypatch.setattr(jobs, "fig_gallery", lambda table, image, paths, **kw: drawn.update(kw))
     idx = build_index("digits", {})
     save_npz(tmp_path / "index.npz", **idx)
     save_csv(tmp_path / "m.csv", _table([(0, 0, 1.0, 3, 0.9)], [str(c) for c in range(10)], [""] * idx["n"]))

@@ -229,7 +229,7 @@ def test_ties_in_influence_go_to_the_log_odds_influence_not_the_narrower_interva
     intervals (the old gallery took the smaller se: the pair whose counts sat at 0 or n_out)."""
     import pandas as pd
 
-    from memgen.figures.influence import strongest
+    from memgen.influence.leakage import strongest_pairs as strongest
 
     table = pd.DataFrame(
         {

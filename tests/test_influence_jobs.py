@@ -271,7 +271,7 @@ def test_table3_split_matches_a_hand_computation_and_its_parts_add_up(study):
 
 def test_the_summary_states_the_bar_the_intervals_and_the_contributions(study):
     from memgen import report
-    from memgen.influence.jobs import gallery_title
+    from memgen.figures.jobs import gallery_title
     from memgen.io import load_json
 
     tmp, members, _ = study
@@ -288,3 +288,27 @@ def test_the_summary_states_the_bar_the_intervals_and_the_contributions(study):
     twin = table[(table["train_index"] == 3) & (table["test_index"] == 0)].iloc[0]
     assert f"1.00 [{twin['infl_lo']:.2f}, 1.00]" in text and "contribution, pp" in text
     assert f"infl ≥ {bar}" in gallery_title("d", "a", s) and "12 in / 12 out" in gallery_title("d", "a", s)
+
+
+def test_the_gallery_job_hands_the_figure_the_strongest_pairs(study, monkeypatch):
+    """write_fig_influence draws influence.csv's strongest pairs (memgen.influence.leakage.strongest_pairs),
+    titled with the high-influence and kept pair counts; a real draw writes both files."""
+    import memgen.figures.jobs as fj
+    from memgen.influence.leakage import strongest_pairs
+
+    tmp, members, _ = study
+    influence(tmp, members)
+    table = read_influence(tmp / "influence.csv")
+    args = [tmp / "influence.csv", tmp / "influence.json", tmp / "index.npz", "digits", "mlp", {}]
+    drawn = {}
+    real = fj.fig_influence
+    monkeypatch.setattr(
+        fj, "fig_influence", lambda shown, image, paths, title, **kw: drawn.update(kw, shown=shown)
+    )
+    fj.write_fig_influence(*args, [tmp / "g.png"], {"gallery": 3})
+    pd.testing.assert_frame_equal(drawn["shown"], strongest_pairs(table, 3))
+    assert drawn["n_high"] == int(table["high"].sum()) >= 1 and drawn["n_kept"] == len(table)
+    monkeypatch.setattr(fj, "fig_influence", real)
+    out = [tmp / "g.png", tmp / "g.pdf"]
+    fj.write_fig_influence(*args, out, {"gallery": 3})
+    assert out[0].stat().st_size > 5000 and out[1].read_bytes()[:5] == b"%PDF-"

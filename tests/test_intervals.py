@@ -137,3 +137,33 @@ def test_removal_sets_follow_the_option():
     t = _table([1.0, 1.0, 0.8, 0.5, 0.0, 0.0], [0.9, 0.5, 0.7, 0.1, -0.5, -0.5])
     assert removal_sets(t, "frac", 0.8, 10, 0)["memorized"].tolist() == [0, 1, 2]
     assert removal_sets(t, "frac", 0.8, 10, 0, require_interval=True)["memorized"].tolist() == [0]
+
+
+def test_ranked_intervals_highest_score_first_ties_by_the_lower_end():
+    from memgen.scores.intervals import ranked_intervals
+
+    t = _table([0.5, 1.0, 1.0, 0.8], [0.1, 0.5, 0.9, 0.7]).assign(frac_hi=[0.6, 1.0, 1.0, 0.9])
+    df = ranked_intervals(t, "frac", np.array([True, True, True, False]))
+    assert list(df.columns) == ["score", "lo", "hi"] and df.index.tolist() == [0, 1, 2]
+    assert df["score"].tolist() == [1.0, 1.0, 0.5] and df["lo"].tolist() == [0.9, 0.5, 0.1]
+
+
+def test_fig12_job_draws_an_ensembles_intervals(tmp_path):
+    import json
+
+    from memgen.figures.jobs import write_fig_intervals
+
+    rng = np.random.default_rng(3)
+    mask, correct = rng.random((24, 60)) < 0.5, rng.random((24, 60)) < 0.7
+    canary = (np.arange(60) < 10).astype(int)
+    correct[:, :10] = mask[:, :10]  # canaries: right exactly when trained on
+    t = score_table(mask, correct, np.zeros(60), np.zeros(60), canary)
+    t.to_csv(tmp_path / "scores.csv", index=False)
+    th = compute_thresholds(t, 0.05, "upper", 0.25, 2)
+    (tmp_path / "t.json").write_text(json.dumps(th))
+    out = [tmp_path / "f.png", tmp_path / "f.pdf"]
+    write_fig_intervals(tmp_path / "scores.csv", tmp_path / "t.json", 0.95, *out)
+    assert out[0].stat().st_size > 5000 and out[1].read_bytes()[:5] == b"%PDF-"
+    t.drop(columns=["frac_lo"]).to_csv(tmp_path / "old.csv", index=False)
+    with pytest.raises(MemgenError, match="lacks the interval columns"):
+        write_fig_intervals(tmp_path / "old.csv", tmp_path / "t.json", 0.95, *out)

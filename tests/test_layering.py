@@ -1,5 +1,7 @@
-"""The package's layering holds: base modules import no stage, no import cycle, no private name crosses a
-module, and planning (config validation, params, paths) never imports torch. docs/architecture.md draws it."""
+"""The package's layering holds: stages import only earlier stages (module- and function-level imports
+alike), base modules import no stage, no import cycle, no private name crosses a module, and planning
+(config validation, dataset kinds, params, paths, the planners, the rules' glue) never imports torch.
+docs/architecture.md draws it."""
 
 import ast
 import subprocess
@@ -9,10 +11,13 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "memgen"
-# the stage packages, in workflow order (rules/*.smk); everything else under memgen/ is a base module
+# the stage packages, in the order the workflow runs them (rules/*.smk); a stage may import only the stages
+# before it; everything else under memgen/ is a base module, or a command (below)
 STAGES = ("data", "ensemble", "scores", "loo", "analysis", "utility", "influence", "figures")
-# base modules that run whole stages on the user's behalf (the command line), so may import them
-COMMANDS = ("memgen.cli", "memgen.audit", "memgen.trace", "memgen.report", "memgen.__main__")
+# what runs stages on the user's behalf (the command line, the report's first page, the planners of
+# `memgen plan`): may import any stage, and no stage imports them
+COMMANDS = ("memgen.cli", "memgen.audit", "memgen.trace", "memgen.verify", "memgen.report", "memgen.__main__")
+COMMAND_PACKAGES = ("plan",)
 
 
 def module_name(path: Path) -> str:
@@ -53,8 +58,13 @@ def stage_of(module: str) -> str | None:
     return parts[1] if len(parts) > 2 and parts[1] in STAGES else None
 
 
-def test_every_module_is_a_stage_or_base():
-    loose = [m for m in MODULES if m.count(".") > 1 and stage_of(m) is None]
+def is_command(module: str) -> bool:
+    parts = module.split(".")
+    return module in COMMANDS or (len(parts) > 1 and parts[1] in COMMAND_PACKAGES)
+
+
+def test_every_module_is_a_stage_base_or_command():
+    loose = [m for m in MODULES if m.count(".") > 1 and stage_of(m) is None and not is_command(m)]
     assert not loose, f"modules in a folder that is not a stage: {loose}"
 
 
@@ -62,11 +72,43 @@ def test_base_imports_no_stage():
     bad = [
         f"{m} imports {t}"
         for m, targets in graph().items()
-        if stage_of(m) is None and m not in COMMANDS
+        if stage_of(m) is None and not is_command(m)
         for t in targets
-        if stage_of(t) is not None
+        if stage_of(t) is not None or is_command(t)
     ]
-    assert not bad, "base modules must not import a stage:\n" + "\n".join(bad)
+    assert not bad, "base modules must not import a stage or a command:\n" + "\n".join(bad)
+
+
+def order(module: str) -> int:
+    """Where the module's stage runs (-1 for a base module)."""
+    return STAGES.index(stage_of(module)) if stage_of(module) else -1
+
+
+def later_stage_imports(g: dict[str, set[str]]) -> list[str]:
+    """Imports of a stage by an earlier stage, or of a command by a stage (module or function level)."""
+    return [
+        f"{m} ({stage_of(m)}) imports {t} ({stage_of(t) or 'command'})"
+        for m, targets in sorted(g.items())
+        if stage_of(m) is not None
+        for t in sorted(targets)
+        if is_command(t) or order(t) > order(m)
+    ]
+
+
+def test_stages_import_only_earlier_stages():
+    bad = later_stage_imports(graph())
+    assert not bad, f"a stage may import only the stages before it ({' -> '.join(STAGES)}):\n" + "\n".join(
+        bad
+    )
+
+
+def test_the_stage_check_sees_function_level_imports(tmp_path):
+    """The check reads imports inside functions too: a lazy import of a later stage is still an edge."""
+    src = tmp_path / "jobs.py"
+    src.write_text("def write():\n    from memgen.figures.style import setup\n    return setup\n")
+    edges = {"memgen.scores.jobs": {t for mod, names in imports(src) for t in resolve(mod, names)}}
+    found = later_stage_imports(edges)
+    assert found == ["memgen.scores.jobs (scores) imports memgen.figures.style (figures)"]
 
 
 def test_no_import_cycle():
@@ -102,7 +144,15 @@ def test_no_private_name_crosses_a_module():
 
 @pytest.mark.parametrize(
     "module",
-    ["memgen.config", "memgen.paths", "memgen.params", "memgen.utility.variants", "memgen.analysis.planner"],
+    [
+        "memgen.config",
+        "memgen.kinds",
+        "memgen.paths",
+        "memgen.params",
+        "memgen.variants",
+        "memgen.plan.study",
+        "memgen.workflow",  # the rules import its wildcards_to when Snakemake parses the workflow
+    ],
 )
 def test_planning_imports_no_torch(module):
     heavy = "('torch', 'timm', 'torchvision')"

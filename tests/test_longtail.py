@@ -52,7 +52,7 @@ def test_detector_finds_the_planted_duplicates():
     Measured: recall 1.00, precision 1.00 at similarity >= 0.99 (15 planted pairs)."""
     import torch
 
-    from memgen.data.duplicates import detection_quality, near_duplicates
+    from memgen.ensemble.duplicates import detection_quality, near_duplicates
     from memgen.ensemble.models import features
     from memgen.ensemble.train import init_model, prepare
 

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memgen.analysis.memorized import NONE, held_out_predictions, memorized_table, point_paths, read_memorized
+from memgen.analysis.memorized import NONE, held_out_predictions, memorized_table, read_memorized
 from memgen.analysis.memorized_jobs import write_memorized
+from memgen.data.index import point_paths
 from memgen.ensemble.outputs import compact, save_outputs
 from memgen.errors import MemgenError
 from memgen.io import save_csv, save_npz

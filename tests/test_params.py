@@ -1,11 +1,10 @@
 """What rules depend on (memgen.params) and where files live (memgen.paths), tested without Snakemake:
-run-only settings stay out of params, a setting reaches only the rules that read it, every artifact's path
-is written once, and a Snakemake shaped otherwise stops planning with one message."""
+run-only settings stay out of params, a setting reaches only the rules that read it, and every artifact's
+and log's path is written once (tests/test_glue.py: the functions that hand them to the rules)."""
 
 import copy
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -14,7 +13,7 @@ import memgen.config as mc
 from memgen import params as mp
 from memgen import paths
 from memgen.errors import MemgenError
-from memgen.utility.variants import removal_id, removal_ids, run_conditions
+from memgen.variants import removal_id, removal_ids, run_conditions
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = mc.validate(yaml.safe_load((ROOT / "config.yaml").read_text()))
@@ -171,13 +170,18 @@ def test_inputs_follow_the_templates():
         "results/{dataset}/{arch}/{ens}/members/{block}/32/outputs.npz",
         "results/{dataset}/{arch}/{ens}/members/{block}/33/outputs.npz",
     ]
+    member = {"dataset": "digits", "arch": "mlp", "ens": "rate0.5", "block": 1, "slot": 3}
+    assert paths.member_checkpoint(paths.fill(paths.MEMBER, **member)) == paths.fill(
+        paths.MEMBER_CHECKPOINT, **member
+    )
     assert paths.parse_removal_id("rate0.5-wd0.002-frac-null") == ("rate0.5-wd0.002", "frac", "null")
     assert re.fullmatch(paths.one_of(["rate0.5", "rate0.5-wd0.002"]), "rate0.5-wd0.002")
     assert not re.fullmatch(paths.one_of(["rate0.5"]), "rate0x5")
 
 
-def templates() -> dict[str, str]:
-    return {k: v for k, v in vars(paths).items() if k.isupper() and isinstance(v, str) and "/" in v}
+def templates(top: str = "results/") -> dict[str, str]:
+    """memgen.paths' templates of files under `top`: the artifacts, or with "logs/" the rules' logs."""
+    return {k: v for k, v in vars(paths).items() if k.isupper() and isinstance(v, str) and v.startswith(top)}
 
 
 def test_every_template_is_in_docs_artifacts():
@@ -194,33 +198,32 @@ def test_rules_name_results_only_through_memgen_paths():
     assert not literal, "write these paths once, in memgen/paths.py:\n" + "\n".join(literal)
 
 
-def test_profile_resources_reach_the_slice_rules():
-    gpu, threads = {"gpu": 1}, 2
-    settings = SimpleNamespace(
-        _parsed_overwrite_resources={"members": gpu, "members_32": {"gpu": 2}},
-        _parsed_overwrite_threads={"members": threads},
-    )
-    mp.share_profile_resources(
-        SimpleNamespace(resource_settings=settings), "members", ["members_0", "members_32"]
-    )
-    assert settings._parsed_overwrite_resources["members_0"] == gpu
-    assert settings._parsed_overwrite_resources["members_32"] == {"gpu": 2}  # named in the profile: kept
-    assert settings._parsed_overwrite_threads == {"members": 2, "members_0": 2, "members_32": 2}
+def test_rules_name_logs_only_through_memgen_paths():
+    smk = [ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))]
+    texts = {p.name: p.read_text() for p in smk}
+    literal = [
+        f"{n}: {line.strip()}" for n, t in texts.items() for line in t.splitlines() if '"logs/' in line
+    ]
+    assert not literal, "write these paths once, in memgen/paths.py (LOG_*):\n" + "\n".join(literal)
+    logs = templates("logs/")
+    assert len(set(logs.values())) == len(logs) and all(v.endswith(".log") for v in logs.values())
+    # every template is some rule's log (the figures' through figure_log)
+    uses = {"LOG_FIGURE": "paths.figure_log("}
+    unused = [k for k in logs if not any(uses.get(k, f"paths.{k},") in t for t in texts.values())]
+    assert not unused, f"log templates no rule uses: {unused}"
 
 
-@pytest.mark.parametrize(
-    "workflow",
-    [
-        SimpleNamespace(),  # no resource_settings
-        SimpleNamespace(resource_settings=SimpleNamespace(_parsed_overwrite_threads={})),
-        SimpleNamespace(
-            resource_settings=SimpleNamespace(_parsed_overwrite_resources=(), _parsed_overwrite_threads={})
-        ),
-    ],
-)
-def test_a_snakemake_shaped_otherwise_stops_planning(workflow):
-    with pytest.raises(MemgenError, match=r"members_0.*Fix: use the Snakemake of requirements.lock"):
-        mp.share_profile_resources(workflow, "members", ["members_0"])
+def test_benchmark_files_lie_beside_the_logs():
+    assert paths.benchmark_of(paths.LOG_LOO_FULL) == "logs/{dataset}/{arch}/loo/full.benchmark.tsv"
+    member = paths.benchmark_of(paths.fill(paths.LOG_MEMBERS, first=32))
+    assert member == "logs/{dataset}/{arch}/{ens}/members/{block}/32.benchmark.tsv"
+    # where memgen plan looks for the member jobs' time (memgen.plan.study.member_minutes)
+    assert Path(paths.fill(member, dataset="d", arch="a", ens="e", block=0)).match(
+        "logs/d/a/e/members/*/*.benchmark.tsv"
+    )
+    assert paths.figure_log("fig3_null_{dataset}_{arch}") == "logs/figures/fig3_null_{dataset}_{arch}.log"
+    with pytest.raises(ValueError, match="not a log path"):
+        paths.benchmark_of(paths.SCORES)
 
 
 def test_fitcheck_expectations_resolve_per_dataset_then_per_arch():

@@ -1,4 +1,4 @@
-"""The members planner (memgen.analysis.planner, `memgen plan`): counts, the worst case per definition, the
+"""The members planner (memgen.plan.study, `memgen plan`): counts, the worst case per definition, the
 noise-corrected --from against a known truth, the search (K a multiple of the block), errors, the command,
 and its answer held against the default study's measured intervals and stability (a workflow test).
 Leave-one-out planning: tests/test_planner_loo.py."""
@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memgen.analysis.planner import (
+from memgen.cli import main
+from memgen.errors import MemgenError
+from memgen.plan.study import (
     WORST_P,
     accuracies,
     counts,
@@ -18,8 +20,6 @@ from memgen.analysis.planner import (
     widths,
     worst_case,
 )
-from memgen.cli import main
-from memgen.errors import MemgenError
 
 
 def test_counts_follow_balanced_blocks():

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memgen.analysis.definitions import compare_definitions
+from memgen.analysis.definitions import compare_definitions, detection
 from memgen.figures import measurement
-from memgen.scores.thresholds import compute_thresholds
+from memgen.scores.thresholds import compute_thresholds, score_groups
 
 
 def scores(seed: int, n: int = 200, n_canaries: int = 20) -> pd.DataFrame:
@@ -99,30 +99,34 @@ def test_fig_fpr_one_combo_without_dataset_columns(tmp_path):
 def test_fig_null(tmp_path, definition):
     table = scores(0)
     thresholds = compute_thresholds(table, alpha=0.05, tail="upper", fixed_tau=0.25, min_out=2)
-    measurement.fig_null(table, thresholds, definition, written(tmp_path, "fig3"))
+    measurement.fig_null(score_groups(table, definition, 2), thresholds, written(tmp_path, "fig3"))
     check(written(tmp_path, "fig3"))
 
 
 def test_fig_null_empty_null(tmp_path):
     table = scores(0).query("canary == 0")
     thresholds = compute_thresholds(table, alpha=0.05, tail="upper", fixed_tau=0.25, min_out=2)
-    measurement.fig_null(table, thresholds, "frac", written(tmp_path, "fig3"))
+    measurement.fig_null(score_groups(table, "frac", 2), thresholds, written(tmp_path, "fig3"))
     check(written(tmp_path, "fig3"))
 
 
 def test_fig_null_without_log_odds_draws_the_counting_definitions(tmp_path):
     table = scores(0).assign(conf=np.nan, lira=np.nan)
     thresholds = compute_thresholds(table, alpha=0.05, tail="upper", fixed_tau=0.25, min_out=2)
-    measurement.fig_null(table, thresholds, ("fz", "frac", "conf", "lira"), written(tmp_path, "fig3"))
+    groups = score_groups(table, ("fz", "frac", "conf", "lira"), 2)
+    assert list(groups) == ["fz", "frac"]  # conf and lira have no score: no panel
+    measurement.fig_null(groups, thresholds, written(tmp_path, "fig3"))
     check(written(tmp_path, "fig3"))
 
 
 def test_fig_curves(tmp_path):
-    measurement.fig_curves({"rate0.95": scores(1), "rate0.5": scores(2)}, 2, written(tmp_path, "fig7"))
+    curves = {"rate0.95": detection(scores(1), 2), "rate0.5": detection(scores(2), 2)}
+    measurement.fig_curves(curves, 2, written(tmp_path, "fig7"))
     check(written(tmp_path, "fig7"))
     # one ensemble, and one ensemble with no canaries
     natural = scores(3).query("canary == 0")
-    measurement.fig_curves({"rate0.95": scores(1), "none": natural}, 2, written(tmp_path, "fig7b"))
+    curves = {"rate0.95": detection(scores(1), 2), "none": detection(natural, 2)}
+    measurement.fig_curves(curves, 2, written(tmp_path, "fig7b"))
     check(written(tmp_path, "fig7b"))
 
 

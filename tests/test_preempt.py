@@ -10,8 +10,10 @@ import pytest
 import torch
 from test_train import make_job, recipe
 
+import memgen.ensemble.batched as batched_mod
 import memgen.ensemble.train as train_mod
-from memgen.ensemble.train import train_batched, train_sequential
+from memgen.ensemble.batched import train_batched
+from memgen.ensemble.train import train_sequential
 from memgen.preempt import EXIT_CODE, SIGNALS, Preempted, StopFlag, stop_on_signals
 
 
@@ -27,7 +29,8 @@ def signal_during(monkeypatch, epoch: int, model_seed=None, sig=signal.SIGTERM):
             os.kill(os.getpid(), sig)
         return real(seed, e, n, cfg)
 
-    monkeypatch.setattr(train_mod, "epoch_plan", plan_then_signal)
+    for mod in (train_mod, batched_mod):  # each path draws its epochs' plans
+        monkeypatch.setattr(mod, "epoch_plan", plan_then_signal)
 
 
 def assert_equal_weights(got, want):
@@ -58,7 +61,7 @@ def test_sequential_stops_after_the_epoch_and_resumes_bitwise(tmp_path, monkeypa
         with stop_on_signals() as stop, pytest.raises(Preempted, match="stopped after epoch 2/4 of model 2"):
             train_sequential(job, cfg, resume=resume, stop=stop)
     assert resume.exists()
-    with caplog.at_level(logging.INFO, logger="memgen.ensemble.train"):
+    with caplog.at_level(logging.INFO, logger="memgen.ensemble"):
         got = train_sequential(job, cfg, resume=resume)
     assert "resumed: 1 of 2" in caplog.text and "model 1: resumed at epoch 2" in caplog.text
     assert_equal_weights(got, want)
@@ -73,7 +76,7 @@ def test_sequential_signal_in_a_models_last_epoch_stops_before_the_next_model(tm
         signal_during(m, epoch=2, model_seed=5)  # model 0's last epoch: it finishes, model 1 waits
         with stop_on_signals() as stop, pytest.raises(Preempted, match="after model 1 of 2"):
             train_sequential(job, cfg, resume=resume, stop=stop)
-    with caplog.at_level(logging.INFO, logger="memgen.ensemble.train"):
+    with caplog.at_level(logging.INFO, logger="memgen.ensemble"):
         got = train_sequential(job, cfg, resume=resume)
     assert "resumed: 1 of 2" in caplog.text
     assert_equal_weights(got, want)
@@ -88,7 +91,7 @@ def test_batched_stops_after_the_epoch_and_resumes_bitwise(tmp_path, monkeypatch
         signal_during(m, epoch=0)
         with stop_on_signals() as stop, pytest.raises(Preempted, match="epoch 1/4 of a shard of 2"):
             train_batched(job, cfg, resume, stop=stop)
-    with caplog.at_level(logging.INFO, logger="memgen.ensemble.train"):
+    with caplog.at_level(logging.INFO, logger="memgen.ensemble"):
         got = train_batched(job, cfg, resume)
     assert "shard resumed at epoch 1" in caplog.text
     assert_equal_weights(got, want)

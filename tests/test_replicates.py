@@ -14,13 +14,13 @@ from utility_helpers import from_points, outcomes
 import memgen.config as mc
 import memgen.params as mp
 from memgen import paths
-from memgen.analysis.replicate_plan import cost, format_cost
 from memgen.analysis.replicates import jaccard, overlap, per_file
 from memgen.errors import MemgenError
+from memgen.plan.replicates import cost, format_cost
 from memgen.utility.jobs import with_replicates
 from memgen.utility.replicates import across, conclusion, table3_combined
 from memgen.utility.tables import table3
-from memgen.utility.variants import removal_ids
+from memgen.variants import removal_ids
 
 TINY = yaml.safe_load(open(__file__.replace("test_replicates.py", "configs/tiny.yaml")))
 
@@ -133,7 +133,7 @@ def test_every_replicate_drops_replicate_1s_duplicates():
     """The replicates share the test set: the de-duplicated variant of replicate r reads replicate 1's
     duplicate list, so every replicate's Table 1/3 rows use the same test subset."""
     from memgen.utility.runs import dedup_keep
-    from memgen.utility.variants import removal_id
+    from memgen.variants import removal_id
 
     cfg = tiny(3)
     rid = removal_id(cfg, "dedup")

@@ -25,6 +25,7 @@ import pytest
 from memgen.analysis import jobs as st
 from memgen.analysis.definitions import COLUMNS as DEFINITION_COLUMNS
 from memgen.errors import MemgenError
+from memgen.figures import jobs as fj
 from memgen.io import read_csv, save_npz
 from memgen.scores.jobs import write_thresholds
 
@@ -239,9 +240,9 @@ def test_sweep_rows_keep_only_rates_with_several_weight_decays():
         }
     )
     # digits: only rate 0.5 has two weight decays; cifar10 has none, but rows are per pair, so it has none
-    assert st.sweep_rows(df).index.tolist() == [0, 1]
+    assert fj.sweep_rows(df).index.tolist() == [0, 1]
     # no rate swept anywhere: every row, so the figure still shows the points
-    assert st.sweep_rows(df.iloc[2:]).index.tolist() == [2, 3, 4, 5]
+    assert fj.sweep_rows(df.iloc[2:]).index.tolist() == [2, 3, 4, 5]
 
 
 def test_curve_ensembles_plain_by_rate_and_at_most_four():
@@ -250,9 +251,9 @@ def test_curve_ensembles_plain_by_rate_and_at_most_four():
     }
     ens["wd"] = {"rate": 0.5, "weight_decay": 0.008, "plain": False}
     analysis = {"ensembles": ens}
-    assert st.curve_ensembles(analysis, ["r0.5", "wd", "r0.1"]) == ["r0.1", "r0.5"]
+    assert fj.curve_ensembles(analysis, ["r0.5", "wd", "r0.1"]) == ["r0.1", "r0.5"]
     # six plain ensembles, four line styles: evenly spaced picks 0, 2, 3, 5 of the rate order
-    assert st.curve_ensembles(analysis, list(ens)) == ["r0.1", "r0.5", "r0.7", "r0.95"]
+    assert fj.curve_ensembles(analysis, list(ens)) == ["r0.1", "r0.5", "r0.7", "r0.95"]
 
 
 def test_table_figures_from_two_pairs(score_paths, tmp_path):
@@ -272,10 +273,10 @@ def test_table_figures_from_two_pairs(score_paths, tmp_path):
     figs = tmp_path / "figures"
     figs.mkdir()
     for write, name, inputs in [
-        (st.write_fig_sampling_bias, "fig1", tables["sampling_bias"]),
-        (st.write_fig_fpr, "fig2", tables["definitions"]),
-        (st.write_fig_sweep, "fig8", tables["definitions"]),
-        (st.write_fig_stability, "fig9", tables["stability"]),
+        (fj.write_fig_sampling_bias, "fig1", tables["sampling_bias"]),
+        (fj.write_fig_fpr, "fig2", tables["definitions"]),
+        (fj.write_fig_sweep, "fig8", tables["definitions"]),
+        (fj.write_fig_stability, "fig9", tables["stability"]),
     ]:
         write(inputs, *png_and_pdf(figs, name))
         check_figure(*png_and_pdf(figs, name))
@@ -284,7 +285,7 @@ def test_table_figures_from_two_pairs(score_paths, tmp_path):
 def test_figure_inputs_must_be_analysis_tables(tmp_path, score_paths):
     # a scores.csv passed where definitions tables are expected fails with the missing columns named
     with pytest.raises(MemgenError, match="lacks columns.*'dataset'"):
-        st.write_fig_fpr([score_paths["rate0.95"]], *png_and_pdf(tmp_path, "fig2"))
+        fj.write_fig_fpr([score_paths["rate0.95"]], *png_and_pdf(tmp_path, "fig2"))
     assert not png_and_pdf(tmp_path, "fig2")[0].exists()
 
 
@@ -294,9 +295,9 @@ def test_null_and_curve_figures(score_paths, tmp_path):
     write_thresholds(score_paths["rate0.95"], thresholds, params, "digits", "mlp", "rate0.95")
     figs = tmp_path / "figures"
     figs.mkdir()
-    st.write_fig_null(score_paths["rate0.95"], thresholds, *png_and_pdf(figs, "fig3"))
+    fj.write_fig_null(score_paths["rate0.95"], thresholds, *png_and_pdf(figs, "fig3"))
     check_figure(*png_and_pdf(figs, "fig3"))
-    st.write_fig_curves(score_paths, *png_and_pdf(figs, "fig7"), ANALYSIS)
+    fj.write_fig_curves(score_paths, *png_and_pdf(figs, "fig7"), ANALYSIS)
     check_figure(*png_and_pdf(figs, "fig7"))
 
 
@@ -304,4 +305,4 @@ def test_null_figure_rejects_a_foreign_json(score_paths, tmp_path):
     bad = tmp_path / "thresholds.json"
     bad.write_text('{"tau": 0.5}')
     with pytest.raises(MemgenError, match="lacks keys"):
-        st.write_fig_null(score_paths["rate0.95"], bad, *png_and_pdf(tmp_path, "fig3"))
+        fj.write_fig_null(score_paths["rate0.95"], bad, *png_and_pdf(tmp_path, "fig3"))

@@ -1,4 +1,5 @@
-"""memgen.utility.jobs on tiny files written here: removal sets, utility tables, Tables 1 and 3, figures.
+"""memgen.utility.jobs on tiny files written here: removal sets, utility tables, Tables 1 and 3, and the
+utility figures (memgen.figures.jobs).
 
 Expected values are worked out by hand in the comments. The test labels are digits' (spec {}: 360 test
 points), so utility-run outputs are built to be wrong on chosen test points.
@@ -15,6 +16,7 @@ from utility_helpers import write_utility_files
 from memgen.data.loaders import load_dataset
 from memgen.ensemble.outputs import compact, save_outputs
 from memgen.errors import MemgenError
+from memgen.figures.jobs import write_fig_leakage, write_fig_removed, write_fig_seeds, write_fig_utility
 from memgen.utility.jobs import (
     points_path,
     read_points,
@@ -24,10 +26,6 @@ from memgen.utility.jobs import (
     read_utility,
     save_csv,
     utility_path_parts,
-    write_fig_leakage,
-    write_fig_removed,
-    write_fig_seeds,
-    write_fig_utility,
     write_removal,
     write_table1,
     write_table3,
@@ -227,7 +225,7 @@ def test_write_utility_needs_every_seed_of_both_conditions(tmp_path, test_labels
 
 
 def test_a_removal_set_without_class_matched_runs_writes_tables_without_them(tmp_path, test_labels):
-    """Only Table 3's removal set trains the class-matched control (memgen.utility.variants.run_conditions):
+    """Only Table 3's removal set trains the class-matched control (memgen.variants.run_conditions):
     another set's utility table leaves its columns empty and its outcomes hold no such array, and Tables 1
     and 3, Table 3 per class and Fig. 5 read it."""
     _removal(tmp_path / "r.npz", [4, 5, 6])
@@ -481,3 +479,18 @@ def test_the_summary_shows_both_controls_the_test_aware_p_and_the_classes(tmp_pa
     assert (
         "Largest loss against the paper's control: class shirt (-4.80 pp [-6.00, -3.60]; 185 of its" in text
     )
+
+
+def test_fig4_pairs_the_top_natural_points_with_their_closest_test_image():
+    """memgen.utility.nearest by hand: 2x2 images; b ties between test 0 and 1 (cosine 1/√2 each): the
+    first is kept; the canary and the point without a score are never shown."""
+    from memgen.utility.nearest import leakage_pairs
+
+    x_test = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 1]], dtype=np.uint8).reshape(3, 1, 2, 2)
+    x_train = np.array([[0, 0, 2, 2], [1, 1, 0, 0], [3, 0, 0, 0], [0, 5, 0, 0]], dtype=np.uint8)
+    scores = pd.DataFrame({"canary": [0, 0, 1, 0], "fz": [0.5, 0.9, 1.0, math.nan]})
+    listed = pd.DataFrame({"TestID": [2], "TrainID": [0], "Distance": [0.0], "Judgment": [1]})
+    pairs = leakage_pairs(scores, x_train.reshape(4, 1, 2, 2), x_test, listed, "fz", 3)
+    assert pairs["TrainID"].tolist() == [1, 0] and pairs["TestID"].tolist() == [0, 2]
+    assert pairs["Listed"].tolist() == [False, True] and pairs["Judgment"].tolist() == [1, 1]
+    np.testing.assert_allclose(pairs["Distance"], [math.sqrt(2 - math.sqrt(2)), 0.0], atol=1e-7)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-import memgen.ensemble.train as train_mod
+import memgen.ensemble.resume as resume_mod
 from memgen.data.index import build_index
 from memgen.data.loaders import choose_loader, load_dataset
 from memgen.data.stream import FolderImages, center_box, rrc_box
@@ -103,7 +103,7 @@ def test_resumed_stream_member_equals_uninterrupted(folder, tmp_path, monkeypatc
     cfg = recipe(epochs=3, checkpoint_every=1, random_resized_crop=True, crop_padding=0)
     want = train_sequential(folder_job(ds), cfg)
     resume = tmp_path / "resume.pt"
-    real, saves = train_mod._save_resume, {"n": 0}
+    real, saves = resume_mod.save_resume, {"n": 0}
 
     class Killed(Exception):
         pass
@@ -115,10 +115,10 @@ def test_resumed_stream_member_equals_uninterrupted(folder, tmp_path, monkeypatc
             raise Killed
 
     with monkeypatch.context() as m:
-        m.setattr(train_mod, "_save_resume", save_then_die)
+        m.setattr(resume_mod, "save_resume", save_then_die)
         with pytest.raises(Killed):
             train_sequential(folder_job(ds), cfg, resume=resume)
-    with caplog.at_level(logging.INFO, logger="memgen.ensemble.train"):
+    with caplog.at_level(logging.INFO, logger="memgen.ensemble"):
         got = train_sequential(folder_job(ds), cfg, resume=resume)
     assert "model 1: resumed at epoch 1" in caplog.text
     for a, b in zip(want, got, strict=True):

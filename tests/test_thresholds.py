@@ -437,3 +437,27 @@ def test_the_test_rule_is_undefined_where_the_fit_check_failed():
     for d in ("fz", "frac"):
         assert out["rules"]["test"][d]["n_memorized"] is None
         assert out["rules"]["test"][d]["note"].startswith("memorized set undefined: members do not fit")
+
+
+def test_null_and_natural_split_the_scored_points_and_score_groups_keep_nan():
+    """Fig. 3 and 12's groups: canaries and natural points among the scored ones (n_in ≥ 1, n_out ≥ min_out,
+    fz and frac defined); a definition with no score anywhere gets no group, unless it is the only one."""
+    from memgen.scores.thresholds import null_and_natural, score_groups
+
+    t = table(
+        [
+            (1, 4, 4, 1.0, 0.0, 1.0, 1.0),  # canary, scored
+            (1, 4, 1, 1.0, 0.0, 1.0, 1.0),  # canary held out once: out at min_out 2
+            (0, 4, 4, 1.0, 0.5, 0.5, 1 / 3),  # natural, scored
+            (0, 0, 8, NAN, 0.5, NAN, NAN),  # natural never trained on: out
+            (0, 4, 4, 0.5, 0.5, 0.0, 0.0),  # natural, scored
+        ]
+    ).assign(conf=[0.9, 0.8, NAN, 0.1, 0.2], lira=NAN)
+    null, natural = null_and_natural(t, 2)
+    assert null.tolist() == [True, False, False, False, False]
+    assert natural.tolist() == [False, False, True, False, True]
+    groups = score_groups(t, ("frac", "conf", "lira"), 2)
+    assert list(groups) == ["frac", "conf"]  # lira: NaN everywhere
+    assert groups["frac"]["null"].tolist() == [1.0] and groups["frac"]["natural"].tolist() == [1 / 3, 0.0]
+    assert groups["conf"]["null"].tolist() == [0.9] and np.isnan(groups["conf"]["natural"][0])
+    assert list(score_groups(t, "lira", 2)) == ["lira"]  # the only one asked: kept, empty-handed

@@ -9,18 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+import memgen.ensemble.batched as batched_mod
+import memgen.ensemble.resume as resume_mod
 import memgen.ensemble.train as train_mod
-from memgen.ensemble.train import (
-    Job,
-    can_batch,
-    epoch_plan,
-    lr_at,
-    predict,
-    prepare,
-    train,
-    train_batched,
-    train_sequential,
-)
+from memgen.ensemble.batched import can_batch, train_batched
+from memgen.ensemble.common import Job, epoch_plan, lr_at, prepare
+from memgen.ensemble.train import predict, train, train_sequential
 from memgen.recipe import RUN_ONLY, TrainConfig
 
 
@@ -117,7 +111,7 @@ class Killed(Exception):
 
 
 def kill_after_saves(monkeypatch, n):
-    real = train_mod._save_resume
+    real = resume_mod.save_resume
     count = {"saves": 0}
 
     def save_then_die(*args, **kwargs):
@@ -126,7 +120,7 @@ def kill_after_saves(monkeypatch, n):
         if count["saves"] == n:
             raise Killed
 
-    monkeypatch.setattr(train_mod, "_save_resume", save_then_die)
+    monkeypatch.setattr(resume_mod, "save_resume", save_then_die)
 
 
 def test_batched_resume_gives_uninterrupted_weights(tmp_path, monkeypatch, caplog):
@@ -138,7 +132,7 @@ def test_batched_resume_gives_uninterrupted_weights(tmp_path, monkeypatch, caplo
         kill_after_saves(m, 2)  # dies after epoch 2's state is saved
         with pytest.raises(Killed):
             train_batched(job, cfg, resume)
-    with caplog.at_level(logging.INFO, logger="memgen.ensemble.train"):
+    with caplog.at_level(logging.INFO, logger="memgen.ensemble"):
         got = train_batched(job, cfg, resume)
     assert "resumed at epoch 2" in caplog.text
     for k in range(2):
@@ -155,7 +149,7 @@ def test_sequential_resume_gives_uninterrupted_weights(tmp_path, monkeypatch, ca
         kill_after_saves(m, 4)
         with pytest.raises(Killed):
             train_sequential(job, cfg, resume=resume)
-    with caplog.at_level(logging.INFO, logger="memgen.ensemble.train"):
+    with caplog.at_level(logging.INFO, logger="memgen.ensemble"):
         got = train_sequential(job, cfg, resume=resume)
     assert "model 1: resumed at epoch 1" in caplog.text
     for k in range(2):
@@ -277,7 +271,7 @@ def test_concurrent_resume_gives_uninterrupted_weights(tmp_path, monkeypatch, ca
         kill_after_saves(m, saves)
         with pytest.raises(Killed):
             train_sequential(job, cfg, resume=resume)
-    with caplog.at_level(logging.INFO, logger="memgen.ensemble.train"):
+    with caplog.at_level(logging.INFO, logger="memgen.ensemble"):
         got = train_sequential(job, cfg, resume=resume)
     for line in resumed:
         assert line in caplog.text
@@ -292,7 +286,7 @@ def test_resume_state_of_another_group_size_is_ignored(tmp_path, monkeypatch, ca
         with pytest.raises(Killed):
             train_sequential(job, recipe(checkpoint_every=1, concurrent_members=2), resume=resume)
     # the rerun trains one at a time: a state of two models in flight is not this path's, start over
-    with caplog.at_level(logging.INFO, logger="memgen.ensemble.train"):
+    with caplog.at_level(logging.INFO, logger="memgen.ensemble"):
         got = train_sequential(job, recipe(checkpoint_every=1), resume=resume)
     assert "ignoring" in caplog.text and "resumed" not in caplog.text
     assert_identical(got, train_sequential(job, recipe()))
@@ -305,7 +299,7 @@ def test_run_only_settings_leave_a_members_identity_alone():
     for device in ("cpu", "cuda"):
         assert run.digest(device) == TrainConfig().digest(device)
     job = make_job(sizes=(10, 10), seeds=(1, 2))
-    keys = {train_mod._resume_key(job, run, kind) for kind in ("sequential", "concurrent2", "batched")}
+    keys = {resume_mod.resume_key(job, run, kind) for kind in ("sequential", "concurrent2", "batched")}
     assert len(keys) == 3  # the state's shape depends on the path: each its own key
 
 
@@ -382,10 +376,10 @@ def test_batched_mlp_without_augmentation_equals_members_trained_alone(monkeypat
     """The MLP's written-out step on images normalised once (no crop, no flip: digits' and Fashion-MNIST's
     recipe), its SGD over the whole stack or member by member, gives each member its weights alone."""
     if chunk_bytes is not None:  # every member's tensors updated on their own, as a large MLP's are
-        monkeypatch.setattr(train_mod, "SGD_CHUNK_BYTES", chunk_bytes)
+        monkeypatch.setattr(batched_mod, "SGD_CHUNK_BYTES", chunk_bytes)
     job = make_job()
     cfg = recipe(crop_padding=0, flip=False)
-    shard = train_mod._Shard(job, cfg)
+    shard = batched_mod._Shard(job, cfg)
     assert shard.layers == ["body.1", "fc"] and shard.xf is not None and shard.xf.shape == (40, 64)
     batched = train_batched(job, cfg)
     alone = train_sequential(job, cfg)
@@ -399,7 +393,7 @@ def test_mlp_gradients_by_hand_equal_autograds():
     from torch.func import grad_and_value, vmap
 
     job = make_job(shape=(3, 4, 4))
-    shard = train_mod._Shard(job, recipe(model={"hidden": 16}))
+    shard = batched_mod._Shard(job, recipe(model={"hidden": 16}))
     plan = shard.plan(0)
     xs, ys, ws = shard.inputs(plan, 0), plan.y[0], plan.wts[0].clone()
     ws[1, :3], ws[2] = 0, 0
@@ -421,7 +415,7 @@ def test_shard_epoch_plan_holds_each_members_batches_in_order():
     held = int(base.indices[0][3])
     job = Job(base.x, base.y, base.indices, base.seeds, "mlp", 4, base.mean, base.std, holdout=[held, -1])
     cfg = recipe(batch_size=8)
-    plan = train_mod._Shard(job, cfg).plan(1)
+    plan = batched_mod._Shard(job, cfg).plan(1)
     assert plan.idx.shape == (3, 2, 8) and plan.full == [True, True, False]
     for k in range(2):
         order = job.indices[k][epoch_plan(job.seeds[k], 1, len(job.indices[k]), cfg)[0]]

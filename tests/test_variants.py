@@ -1,7 +1,7 @@
 """The ablation's variants: ablation.definition picks the "all fixes" variant's definition, and only its."""
 
 from memgen.paths import parse_removal_id
-from memgen.utility.variants import VARIANTS, definition, removal_id, removal_ids
+from memgen.variants import VARIANTS, definition, removal_id, removal_ids
 
 CONFIG = {"ablation": {"baseline": "rate0.7", "high_rate": "rate0.95", "table3": "all"}}
 

@@ -54,7 +54,7 @@ def test_complete_run_writes_every_artifact(study):
     assert classes["class"].tolist() == list(range(10))  # digits: every class has test points
     # every removal set with memorized points trains memorized and random removal; only Table 3's trains the
     # class-matched control (nothing reads another set's), and its utility table alone has those columns
-    from memgen.utility.variants import VARIANTS, removal_id
+    from memgen.variants import VARIANTS, removal_id
 
     trained = {c: {p.parts[-5] for p in (r / "digits/mlp/utility").glob(f"*/{c}/*/*/outputs.npz")}
                for c in ("memorized", "random", "random_class")}  # fmt: skip

@@ -1,4 +1,4 @@
-from memgen.data.jobs import write_duplicates
+from memgen.ensemble.duplicate_jobs import write_duplicates
 from memgen.workflow import run
 
 

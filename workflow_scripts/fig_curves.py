@@ -1,6 +1,6 @@
 """Rule fig_curves: Fig. 7, ROC and precision-recall curves of canary detection per definition."""
 
-from memgen.analysis.jobs import write_fig_curves
+from memgen.figures.jobs import write_fig_curves
 from memgen.workflow import run
 
 run(

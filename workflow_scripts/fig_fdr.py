@@ -1,6 +1,6 @@
 """Rule fig_fdr: Fig. 13, the test rule's set size and canary power against q, beside Eq. 3's counts."""
 
-from memgen.scores.jobs import write_fig_fdr
+from memgen.figures.jobs import write_fig_fdr
 from memgen.workflow import run
 
 

@@ -1,7 +1,7 @@
 """Rule fig_gallery: the most memorized training images per class, captioned with file, label and the
 class held-out members predict instead."""
 
-from memgen.analysis.memorized_jobs import write_fig_gallery
+from memgen.figures.jobs import write_fig_gallery
 from memgen.workflow import run
 
 run(

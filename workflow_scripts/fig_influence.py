@@ -1,6 +1,6 @@
 """Rule fig_influence: the gallery of the strongest influence pairs."""
 
-from memgen.influence.jobs import write_fig_influence
+from memgen.figures.jobs import write_fig_influence
 from memgen.workflow import run
 
 

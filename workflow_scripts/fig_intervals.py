@@ -1,8 +1,8 @@
 """Rule fig_intervals: Fig. 12, the reference ensemble's scores with their intervals, τ and memorized
 marks."""
 
+from memgen.figures.jobs import write_fig_intervals
 from memgen.scores.intervals import DEFAULT_LEVEL
-from memgen.scores.jobs import write_fig_intervals
 from memgen.workflow import run
 
 

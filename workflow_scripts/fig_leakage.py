@@ -1,6 +1,6 @@
 """Rule fig_leakage: Fig. 4, high-scoring training points with a near-duplicate in the test set."""
 
-from memgen.utility.jobs import write_fig_leakage
+from memgen.figures.jobs import write_fig_leakage
 from memgen.workflow import run
 
 run(

@@ -1,6 +1,6 @@
 """Rule fig_null: Fig. 3, canary (null) vs natural score histograms of the reference ensemble, with τ."""
 
-from memgen.analysis.jobs import write_fig_null
+from memgen.figures.jobs import write_fig_null
 from memgen.workflow import run
 
 run(

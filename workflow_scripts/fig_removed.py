@@ -1,6 +1,6 @@
 """Rule fig_removed: Fig. 10, scores of the points removed as memorized and at random."""
 
-from memgen.utility.jobs import write_fig_removed
+from memgen.figures.jobs import write_fig_removed
 from memgen.workflow import run
 
 run(

@@ -1,6 +1,5 @@
-from pathlib import Path
-
 from memgen.ensemble.jobs import write_members
+from memgen.paths import member_checkpoint
 from memgen.workflow import run
 
 
@@ -13,7 +12,7 @@ def work(smk):
         int(smk.wildcards.block),
         {"index": smk.input.index, "canaries": smk.input.canaries},
         smk.params.member,
-        [str(Path(p).with_name("checkpoint.pt")) for p in smk.output.outputs],  # beside, not declared
+        [member_checkpoint(p) for p in smk.output.outputs],  # beside, not declared
         list(smk.output.outputs),
     )
 

@@ -1,4 +1,4 @@
-from memgen.ensemble.jobs import write_utility_runs
+from memgen.utility.run_jobs import write_utility_runs
 from memgen.workflow import run
 
 

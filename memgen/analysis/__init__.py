@@ -1,2 +1,2 @@
 """Stage 4, rules/analysis.smk: definitions compared on canaries, sampling bias, stability, the
-memorized set, and the members planner (`memgen plan`)."""
+memorized set."""

@@ -116,3 +116,17 @@ def detection_curves(
     fpr, tpr, _ = roc_curve(y, s)
     precision, recall, _ = precision_recall_curve(y, s)
     return {"fpr": fpr, "tpr": tpr, "precision": precision, "recall": recall}
+
+
+def detection(scores: pd.DataFrame, min_out: int) -> dict:
+    """Fig. 7's data of one ensemble: `metrics` (compare_definitions), `curves` ({(canary subset,
+    definition): detection_curves}) and `n_natural`, the scored natural points."""
+    return {
+        "metrics": compare_definitions(scores, min_out),
+        "curves": {
+            (subset, d): detection_curves(scores, d, min_out, subset)
+            for subset in CANARY_SUBSETS
+            for d in DEFINITIONS
+        },
+        "n_natural": int((scored(scores, min_out) & (scores["canary"] == 0)).sum()),
+    }

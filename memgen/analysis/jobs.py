@@ -1,5 +1,5 @@
 """I/O glue of the measurement stage (paper §3.1-3.3, App. A.1): thresholds, definitions, sampling
-bias, stability, and their figures (Fig. 1, 2, 3, 7, 8, 9).
+bias, stability (their figures, Fig. 1, 2, 3, 7, 8, 9: memgen.figures.jobs).
 
 Each `write_*` function takes input paths and the rule's params, calls the logic in memgen, and writes
 its outputs atomically; no Snakemake object is needed, so each is unit-tested on its own. They return
@@ -9,22 +9,15 @@ to one ensemble, so tables of several (dataset, arch) pairs can simply be concat
 """
 
 import logging
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from memgen.analysis.definitions import COLUMNS as DEFINITION_COLUMNS
 from memgen.analysis.definitions import compare_definitions
 from memgen.analysis.sampling_bias import COLUMNS as SAMPLING_BIAS_COLUMNS
 from memgen.analysis.sampling_bias import loo_bias, sampling_bias
-from memgen.analysis.stability import COLUMNS as STABILITY_COLUMNS
 from memgen.analysis.stability import stability
 from memgen.errors import fail
-from memgen.figures import measurement as plots
-from memgen.figures.measurement import LINESTYLES
-from memgen.io import load_json, load_npz, read_csv, save_csv
-from memgen.scores.compute import DEFINITIONS
+from memgen.io import load_npz, read_csv, save_csv
 from memgen.scores.thresholds import read_scores
 
 log = logging.getLogger(__name__)
@@ -33,16 +26,6 @@ ENSEMBLE = ["ensemble", "rate", "weight_decay"]
 # Stability pairs points held out by at least one member of each group; config min_out (~10) would leave
 # small groups (4 members at rate 0.95 hold out ~0.2 per point) with no point at all.
 STABILITY_MIN_OUT = 1
-
-
-def _concat(paths, columns) -> pd.DataFrame:
-    """One table from the per-(dataset, arch) tables of a figure, in the order given."""
-    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    if not paths:
-        raise fail(
-            "a figure was given no input tables", "list at least one (dataset, arch) pair in the config"
-        )
-    return pd.concat([read_csv(p, (*WHERE, *columns)) for p in paths], ignore_index=True)
 
 
 def _meta(analysis: dict, name: str) -> dict:
@@ -60,7 +43,7 @@ def _meta(analysis: dict, name: str) -> dict:
     }
 
 
-def _order(names, analysis: dict) -> list[str]:
+def ensemble_order(names, analysis: dict) -> list[str]:
     """Ensembles by rate, then weight decay, then name: the order of rows and of legends."""
     return sorted(names, key=lambda n: (_meta(analysis, n)["rate"], _meta(analysis, n)["weight_decay"], n))
 
@@ -86,7 +69,7 @@ def write_definitions(score_paths: dict, out_path, analysis: dict, dataset: str,
             arch,
             _meta(analysis, name),
         )
-        for name in _order(score_paths, analysis)
+        for name in ensemble_order(score_paths, analysis)
     ]
     save_csv(out_path, pd.concat(tables, ignore_index=True))
 
@@ -147,64 +130,3 @@ def write_stability(masks_path, correct_path, out_path, analysis: dict, dataset:
     meta = {**_meta(analysis, analysis["reference"]), "members": int(mask.shape[0])}
     save_csv(out_path, _tag(df, dataset, arch, meta))
     return {"seeds": {"stability": analysis["seed"]}}  # provenance for memgen.workflow.run
-
-
-# ---- figures --------------------------------------------------------------------------------------------
-def write_fig_sampling_bias(csv_paths, png, pdf) -> None:
-    """Fig. 1 from the sampling_bias.csv of every (dataset, arch) pair."""
-    plots.fig_sampling_bias(_concat(csv_paths, SAMPLING_BIAS_COLUMNS), [png, pdf])
-
-
-def write_fig_fpr(csv_paths, png, pdf) -> None:
-    """Fig. 2 from the definitions.csv of every (dataset, arch) pair."""
-    plots.fig_fpr(_concat(csv_paths, [*ENSEMBLE, *DEFINITION_COLUMNS]), [png, pdf])
-
-
-def sweep_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows of the rates that were trained with at least two weight decays, per (dataset, arch):
-    a rate with one weight decay is a single point, not a sweep. All rows when no rate has two."""
-    counts = df.groupby([*WHERE, "rate"])["weight_decay"].transform("nunique")
-    swept = df[counts >= 2]
-    return swept if not swept.empty else df
-
-
-def write_fig_sweep(csv_paths, png, pdf) -> None:
-    """Fig. 8 from the definitions.csv of every (dataset, arch) pair: FPR vs weight decay."""
-    df = _concat(csv_paths, [*ENSEMBLE, *DEFINITION_COLUMNS])
-    plots.fig_sweep(sweep_rows(df), [png, pdf])
-
-
-def write_fig_stability(csv_paths, png, pdf) -> None:
-    """Fig. 9 from the stability.csv of every (dataset, arch) pair."""
-    plots.fig_stability(_concat(csv_paths, STABILITY_COLUMNS), [png, pdf])
-
-
-def write_fig_null(scores_path, thresholds_path, png, pdf, definitions=DEFINITIONS) -> None:
-    """Fig. 3: canary (null) and natural score histograms of the reference ensemble with both thresholds,
-    one panel per definition (every one: the figure does not depend on which the ablation picks)."""
-    thresholds = load_json(thresholds_path)
-    missing = [k for k in ("min_out", "alpha", "tail", "null_size", "rules") if k not in thresholds]
-    if missing:
-        raise fail(
-            f"{thresholds_path} lacks keys {missing}; it was made by another version or rule",
-            f"delete it and rerun: snakemake --forcerun {thresholds_path}",
-        )
-    plots.fig_null(read_scores(scores_path), thresholds, definitions, [png, pdf])
-
-
-def curve_ensembles(analysis: dict, names) -> list[str]:
-    """The ensembles Fig. 7 draws: those of the plain recipe (the rate sweep; Fig. 8 covers weight decay),
-    by rate. Line styles tell ensembles apart, so beyond len(LINESTYLES) an evenly spaced subset is
-    kept, always with the lowest and highest rate."""
-    plain = _order([n for n in names if analysis["ensembles"].get(n, {}).get("plain")], analysis)
-    plain = plain or _order(names, analysis)
-    if len(plain) <= len(LINESTYLES):
-        return plain
-    picks = np.unique(np.round(np.linspace(0, len(plain) - 1, len(LINESTYLES))).astype(int))
-    return [plain[i] for i in picks]
-
-
-def write_fig_curves(score_paths: dict, png, pdf, analysis: dict) -> None:
-    """Fig. 7: ROC and precision-recall curves of canary detection, per definition and ensemble."""
-    names = curve_ensembles(analysis, score_paths)
-    plots.fig_curves({n: read_scores(score_paths[n]) for n in names}, analysis["min_out"], [png, pdf])

@@ -44,23 +44,6 @@ NONE = -1  # predicted_instead when every held-out member predicts the given lab
 _CHUNK = 4096  # points per counting block: 4096 x 1000 classes x 8 bytes = 33 MB at ImageNet scale
 
 
-def point_paths(index: dict, split: str = "train") -> np.ndarray:
-    """Each point's file, relative to its image folder (str [N]); "" for datasets without files (bundled
-    digits, generated longtail, CIFAR's pickles): one layout for every dataset (docs/decisions.md: A path
-    column everywhere)."""
-    n = int(index["n"]) if split == "train" else len(index["test_labels"])
-    paths = index.get(f"{split}_path")
-    if paths is None:
-        return np.full(n, "", dtype=object)
-    paths = np.asarray(paths).astype(str).astype(object)
-    if len(paths) != n:
-        raise fail(
-            f"the index lists {len(paths)} {split} files for {n} points",
-            "rerun the dataset_index rule: snakemake --forcerun results/<dataset>/data/index.npz",
-        )
-    return paths
-
-
 def held_out_predictions(mask: np.ndarray, pred: np.ndarray, label: np.ndarray, num_classes: int) -> dict:
     """What the members that did not train on each point predict for it.
 

@@ -1,17 +1,17 @@
-"""Auditing one's own images: memorized.csv and the gallery, file to file.
+"""Auditing one's own images: memorized.csv, file to file.
 
-Both show the memorized set of the ablation's "all fixes" variant (memgen.utility.variants), the setup the
-paper recommends (docs/decisions.md: The audit shows the all-fixes set).
+It holds the memorized set of the ablation's "all fixes" variant (memgen.variants), the setup the paper
+recommends (docs/decisions.md: The audit shows the all-fixes set); its gallery
+(memgen.figures.jobs.write_fig_gallery) shows the same set.
 """
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from memgen.analysis.memorized import held_out_predictions, memorized_table, point_paths, read_memorized
-from memgen.data.index import load_index
+from memgen.analysis.memorized import held_out_predictions, memorized_table, read_memorized
+from memgen.data.index import load_index, point_paths
 from memgen.ensemble.outputs import load_outputs
 from memgen.errors import fail
 from memgen.io import load_json, load_npz, save_csv
@@ -20,7 +20,7 @@ from memgen.scores.thresholds import memorized, read_scores, test_verdicts, tie_
 log = logging.getLogger(__name__)
 
 
-def _entry(thresholds_path, params: dict) -> tuple[dict, dict]:
+def thresholds_entry(thresholds_path, params: dict) -> tuple[dict, dict]:
     """thresholds.json and its entry for the rule and definition in `params`."""
     t = load_json(thresholds_path)
     if t.get("min_out", params["min_out"]) != params["min_out"]:
@@ -38,10 +38,10 @@ def _entry(thresholds_path, params: dict) -> tuple[dict, dict]:
         ) from None
 
 
-def _tau(thresholds_path, params: dict) -> tuple[float | None, str, bool]:
+def memorized_tau(thresholds_path, params: dict) -> tuple[float | None, str, bool]:
     """τ of the rule and definition in `params`, the thresholds' note (why a set is empty), and whether
     the set requires the interval's lower end to reach τ (threshold.require_interval)."""
-    t, entry = _entry(thresholds_path, params)
+    t, entry = thresholds_entry(thresholds_path, params)
     # n_memorized None: the set is undefined (the fit check failed, or the null sits at 0), whatever τ says
     undefined = "n_memorized" in entry and entry["n_memorized"] is None
     return (None if undefined else entry.get("tau")), entry.get("note") or "", bool(t.get("require_interval"))
@@ -103,8 +103,8 @@ def write_memorized(scores_path, thresholds_path, masks_path, output_paths, inde
             f"rerun the scores rule: snakemake --forcerun {scores_path}",
         )
     definition = params["definition"]
-    tau, note, require_interval = _tau(thresholds_path, params)
-    tie = _tie(*_entry(thresholds_path, params), scores, definition, params["min_out"])
+    tau, note, require_interval = memorized_tau(thresholds_path, params)
+    tie = _tie(*thresholds_entry(thresholds_path, params), scores, definition, params["min_out"])
     is_mem = memorized(scores, definition, tau, params["min_out"], require_interval)
     points = np.flatnonzero(is_mem)
     mask = load_npz(masks_path, ["mask"])["mask"]
@@ -155,74 +155,11 @@ def _log_memorized(table, definition: str, tau, rule: str, note: str) -> None:
         )
 
 
-def images(dataset: str, spec: dict, idx: dict, split: str = "train"):
-    """image(index, path) of a training (or, split "test", original test) point for a gallery: an image
-    folder's file as it is on disk (a thumbnail, read when drawn: never the whole folder), else the
-    dataset's in-memory pixels (bundled digits, CIFAR)."""
-    from memgen.data.loaders import folder_base, load_dataset
-    from memgen.figures.gallery import as_image
-
-    if "train_path" in idx:
-        from memgen.data.stream import open_image
-
-        base = folder_base(dataset, spec, Path(spec.get("data_root", "data")))
-
-        def from_file(i, path):
-            from PIL import Image
-
-            img = open_image(base / path)
-            img.thumbnail((160, 160))
-            # on a white square, so that every caption of a row sits at the same height
-            square = Image.new("RGB", (max(img.size),) * 2, (255, 255, 255))
-            square.paste(img, ((square.width - img.width) // 2, (square.height - img.height) // 2))
-            return np.asarray(square), None
-
-        return from_file
-    ds = load_dataset(dataset, spec, spec.get("data_root", "data"))
-    x = ds.x_train if split == "train" else ds.tests["original"][0]
-    return lambda i, path: as_image(x[[i]][0])
-
-
-def _fmt(tau) -> str:
-    return "undefined" if tau is None else f"{tau:.3g}"
-
-
-def write_fig_gallery(
-    memorized_path, thresholds_path, index_path, dataset: str, arch: str, spec, paths, params
-):
-    """The gallery figure (memgen.figures.gallery) of memorized.csv; a message figure when it is empty.
-
-    spec: the dataset's loader spec (rules/common.smk dataset_params, pixels of non-folder datasets);
-    params: as write_memorized's (which set, to say it in the title).
-    """
-    from memgen.figures.gallery import fig_gallery
-
-    table = read_memorized(memorized_path)
-    tau, note, _ = _tau(thresholds_path, params)
-    tie = (_entry(thresholds_path, params)[1].get("tau_ties") or {}).get("text") if tau is not None else None
-    what = f"{params['ensemble']}, {params['definition']} ≥ τ"
-    if tau is None:
-        empty = f"{dataset}/{arch}: the memorized set ({what}) is undefined.\n{note or 'τ is undefined.'}"
-    else:
-        empty = f"{dataset}/{arch}: no training point is memorized ({what} = {tau:.3g}).\n{note}"
-    image = images(dataset, spec, load_index(index_path)) if len(table) else None
-    fig_gallery(
-        table,
-        image,
-        paths,
-        title=f"Most memorized training images per class: {dataset}/{arch}, {what} = {_fmt(tau)}\n"
-        "caption: file; given label, score (= τ: a tie); how many held-out members predict which other class"
-        + ("; for a tie, whether conf and lira memorize it too" if tie else ""),
-        empty=empty,
-        tie=f"τ rests on a tie: {tie}" if tie else None,
-    )
-
-
 # ---- replicates -------------------------------------------------------------------------------------------
 def _replicate_sets(memorized_paths, thresholds_paths, params) -> tuple[list, list[set], list[bool]]:
     """memorized.csv of each replicate, its set of indices, and whether the set is undefined (τ undefined)."""
     tables = [read_memorized(p) for p in memorized_paths]
-    undefined = [_tau(t, params)[0] is None for t in thresholds_paths]
+    undefined = [memorized_tau(t, params)[0] is None for t in thresholds_paths]
     return tables, [set(t["index"].astype(int)) for t in tables], undefined
 
 

@@ -20,14 +20,9 @@ from memgen.config import folder_base
 from memgen.data.loaders import folder_listing, load_dataset
 from memgen.errors import fail
 from memgen.io import load_npz, save_npz
+from memgen.kinds import FOLDER_KINDS, kind_of
 
 log = logging.getLogger(__name__)
-
-FOLDER_KINDS = ("imagenet", "imagefolder")
-
-
-def _kind(name: str, spec: dict) -> str:
-    return spec.get("kind", name)
 
 
 def check_image(base: Path, rel: str, min_side: int) -> tuple[str, int, int]:
@@ -60,8 +55,7 @@ def check_image(base: Path, rel: str, min_side: int) -> tuple[str, int, int]:
 
 def build_index(name: str, spec: dict, data_root: str = "data") -> dict:
     """Arrays of the index (see the module docstring)."""
-    kind = _kind(name, spec)
-    if kind in FOLDER_KINDS:
+    if kind_of(name, spec) in FOLDER_KINDS:
         # the listing the loader uses (memgen.data.loaders.image_files), without decoding a pixel
         base = folder_base(name, spec, Path(data_root))
         classes, train, test = folder_listing(name, spec, base)
@@ -109,3 +103,20 @@ def load_index(path) -> dict:
     out["n"], out["num_classes"] = int(out["n"]), int(out["num_classes"])
     out["classes"] = [str(c) for c in out["classes"]]
     return out
+
+
+def point_paths(index: dict, split: str = "train") -> np.ndarray:
+    """Each point's file, relative to its image folder (str [N]); "" for datasets without files (bundled
+    digits, generated longtail, CIFAR's pickles): one layout for every dataset (docs/decisions.md: A path
+    column everywhere)."""
+    n = int(index["n"]) if split == "train" else len(index["test_labels"])
+    paths = index.get(f"{split}_path")
+    if paths is None:
+        return np.full(n, "", dtype=object)
+    paths = np.asarray(paths).astype(str).astype(object)
+    if len(paths) != n:
+        raise fail(
+            f"the index lists {len(paths)} {split} files for {n} points",
+            "rerun the dataset_index rule: snakemake --forcerun results/<dataset>/data/index.npz",
+        )
+    return paths

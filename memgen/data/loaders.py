@@ -14,11 +14,22 @@ from memgen.config import folder_base
 from memgen.data.dataset import Dataset
 from memgen.data.idx import load_fashion_mnist
 from memgen.errors import fail
+from memgen.kinds import CIFAR_FOLDERS, FOLDER_KINDS, KINDS, SUBSET_KINDS, kind_of
 
 log = logging.getLogger(__name__)
 
-KNOWN = ("digits", "longtail", "cifar10", "cifar100", "fashion_mnist", "imagenet", "imagefolder")
-SUBSET_KINDS = ("fashion_mnist",)  # kinds that draw datasets.<name>.subset (memgen.data.idx)
+
+def loaders() -> dict:
+    """The loader of each kind of memgen.kinds.KINDS (tests/test_data.py: one for every kind, no other)."""
+    return {
+        "digits": load_digits,
+        "longtail": load_longtail,
+        "cifar10": load_cifar,
+        "cifar100": load_cifar,
+        "fashion_mnist": load_fashion_mnist,
+        "imagenet": load_imagefolder,
+        "imagefolder": load_imagefolder,
+    }
 
 
 def load_dataset(
@@ -28,27 +39,18 @@ def load_dataset(
 
     random_resized_crop: the recipe that will read it crops at random from the originals, which only the
     streaming path of an image folder keeps (with loader: auto it chooses that path)."""
-    loaders = {
-        "digits": load_digits,
-        "longtail": load_longtail,
-        "cifar10": load_cifar,
-        "cifar100": load_cifar,
-        "fashion_mnist": load_fashion_mnist,
-        "imagenet": load_imagefolder,
-        "imagefolder": load_imagefolder,
-    }
-    kind = spec.get("kind", name)
-    if kind not in loaders:
-        raise fail(f"unknown dataset kind '{kind}' for dataset '{name}'", f"use one of {', '.join(KNOWN)}")
+    kind = kind_of(name, spec)
+    if kind not in KINDS:
+        raise fail(f"unknown dataset kind '{kind}' for dataset '{name}'", f"use one of {', '.join(KINDS)}")
     if spec.get("subset") is not None and kind not in SUBSET_KINDS:
         raise fail(
             f"datasets.{name}.subset is set, but {kind} does not draw a training subset",
             f"remove it (only {', '.join(SUBSET_KINDS)} take one)",
         )
-    if kind == "imagefolder" or kind == "imagenet":
+    if kind in FOLDER_KINDS:
         ds = load_imagefolder(name, spec, Path(data_root), random_resized_crop)
     else:
-        ds = loaders[kind](name=name, spec=spec, root=Path(data_root))
+        ds = loaders()[kind](name=name, spec=spec, root=Path(data_root))
     ds.name = name
     return ds
 
@@ -87,10 +89,11 @@ def load_cifar(name="cifar10", spec=None, root=Path("data")) -> Dataset:
 
     spec = spec or {}
     kind = spec.get("kind", name)
-    cls, folder, n_cls = {
-        "cifar10": (torchvision.datasets.CIFAR10, "cifar-10-batches-py", 10),
-        "cifar100": (torchvision.datasets.CIFAR100, "cifar-100-python", 100),
+    cls, n_cls = {
+        "cifar10": (torchvision.datasets.CIFAR10, 10),
+        "cifar100": (torchvision.datasets.CIFAR100, 100),
     }[kind]
+    folder = CIFAR_FOLDERS[kind]  # torchvision's base_folder
     root = Path(spec.get("root", root / kind))
     how = (
         f'download it on a machine with internet: python -c "import torchvision; '

@@ -16,8 +16,8 @@ Transforms (torchvision's ImageNet recipe, done with PIL in one resampling step 
 - evaluation of such a recipe: the centre S/0.875 crop (resize to 256, centre-crop 224 for S = 224).
 - without it (and for digits-like folders): the whole image resized to S x S, exactly what the in-memory
   path holds, so both paths train the same member from the same files (tests/test_stream.py).
-Batches are a function of (seed, epoch) alone: the order and flips come from
-memgen.ensemble.train.epoch_plan, the crop of step s from a generator seeded by (seed, epoch, s), so a resumed
+Batches are a function of (seed, epoch) alone: the order and flips come from memgen.ensemble.common's
+epoch_plan, the crop of step s from a generator seeded by (seed, epoch, s), so a resumed
 member redraws the batches it would have drawn, whatever the number of workers.
 Channels: a folder whose every image is grey (PIL mode L, 1, I, ... or a palette of greys) is read as one
 channel, C = 1, on both paths; a single colour image makes it C = 3 (RGB). `folder_channels` decides from

@@ -1,5 +1,6 @@
-"""Stages that train models: score-ensemble members and utility runs, each writing a checkpoint and its
-compact per-point outputs (memgen.ensemble.outputs).
+"""Stage 2, file to file: masks and score-ensemble members, each member writing a checkpoint and its compact
+per-point outputs (memgen.ensemble.outputs). `train_and_save` and `job_inputs` also serve stage 5's utility
+runs (memgen.utility.run_jobs).
 
 A member's identity is (dataset, arch, ensemble, k) with k = block * block_size + slot; its files live in
 members/{block}/{slot}/ however many members a job trains (config shard_size), and its seed derives from
@@ -100,7 +101,7 @@ def evaluate(
     return out
 
 
-def _job_inputs(config, name, arch, params, ens=None):
+def job_inputs(config, name, arch, params, ens=None):
     """The recipe (config `training`, with the job's run-only keys) and the dataset, read once per job."""
     cfg = TrainConfig.from_dict(mc.training(config, name, arch, ens))
     return cfg, dataset_from(params["loader"], name, config, cfg.random_resized_crop)
@@ -112,7 +113,7 @@ def write_members(config, name, arch, ens, block, paths: dict, params: dict, ckp
     paths: index, canaries. params: the rule's (the member's identity), its mask spec included: the job
     draws its block's rows itself (memgen.ensemble.masks.block, from seed, block index, rate and size
     alone), exactly as the masks rule does, so no mask-block job or file stands between them."""
-    cfg, ds = _job_inputs(config, name, arch, params, ens)
+    cfg, ds = job_inputs(config, name, arch, params, ens)
     labels = load_npz(paths["canaries"], ["label"])["label"]
     n = load_index(paths["index"])["n"]
     if not n == len(labels) == len(ds.y_train):
@@ -143,45 +144,6 @@ def write_members(config, name, arch, ens, block, paths: dict, params: dict, ckp
         outputs,
         resume,
         params["full_logits"],
-    )
-
-
-def write_utility_runs(
-    config, name, arch, canaries_path, removal_path, condition, params, ckpts, outputs, resume
-) -> dict:
-    """Utility runs use TRUE labels (canaries are only for score ensembles) minus the removal set."""
-    from memgen.utility.removal import keep_indices, load_removal
-
-    cfg, ds = _job_inputs(config, name, arch, params)
-    true = load_npz(canaries_path, ["true_label"])["true_label"]
-    sets = load_removal(removal_path)
-    if condition == "memorized":
-        removed = [sets["memorized"]] * len(params["seed_ids"])
-    else:  # seed s removes its own random draw (same size as the memorized set; per class for random_class)
-        by_seed = sets.get(f"{condition}_by_seed", np.zeros((0, 0), np.int64))
-        if max(params["seed_ids"]) >= len(by_seed):
-            raise fail(
-                f"{removal_path} holds {condition} sets for {len(by_seed)} seeds, "
-                f"seed {max(params['seed_ids'])} asked",
-                f"rerun: snakemake --forcerun {removal_path}",
-            )
-        removed = [by_seed[s] for s in params["seed_ids"]]
-    indices = [keep_indices(len(true), r) for r in removed]
-    eval_sets = {f"test_{k}": v for k, v in ds.tests.items()}
-    return train_and_save(
-        ds,
-        true,
-        eval_sets,
-        indices,
-        params["seeds"],
-        params["seed_ids"],
-        arch,
-        cfg,
-        ckpts,
-        outputs,
-        resume,
-        params["full_logits"],
-        extra={"condition": condition, "n_removed": int(len(removed[0]))},
     )
 
 

@@ -1,1 +1,1 @@
-"""Figures, drawn by rules/figures.smk through each stage's jobs: one seaborn look, one function each."""
+"""Figures, drawn by rules/figures.smk through memgen.figures.jobs: one seaborn look, one function each."""

@@ -8,15 +8,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from memgen.figures.style import message_figure, save_figure, setup, short
-from memgen.influence.leakage import strongest_pairs
 
 PER_ROW = 6  # pairs per row of the figure
-
-
-def strongest(table: pd.DataFrame, n: int) -> pd.DataFrame:
-    """The n pairs with the highest influence (ties: higher log-odds influence, then lower test and train
-    index; memgen.influence.leakage.strongest_pairs)."""
-    return strongest_pairs(table, n)
 
 
 def _name(path, split: str, i: int) -> str:
@@ -46,12 +39,12 @@ def _show(ax, pixels_cmap, text: str) -> None:
     ax.grid(False)
 
 
-def fig_influence(table: pd.DataFrame, image, paths, n: int, title: str) -> None:
-    """Draw the n strongest pairs of influence.csv `table` to `paths` (png, pdf).
+def fig_influence(shown: pd.DataFrame, image, paths, title: str, n_high: int, n_kept: int) -> None:
+    """Draw the influence.csv rows `shown` (the strongest pairs, memgen.influence.leakage.strongest_pairs) to
+    `paths` (png, pdf); n_high and n_kept: the high-influence and all pairs of influence.csv, for the title.
 
     image: {"train": f, "test": f}, f(index, path) -> (pixels, colormap), read when drawn.
     """
-    shown = strongest(table, n)
     if shown.empty:
         message_figure(
             f"{title}\nNo pair kept: no test point's correctness leans on any training point.", paths
@@ -76,9 +69,8 @@ def fig_influence(table: pd.DataFrame, image, paths, n: int, title: str) -> None
     for g in range(groups):
         axes[2 * g, 0].set_ylabel("training", fontsize=8)
         axes[2 * g + 1, 0].set_ylabel("test", fontsize=8)
-    n_high = int(table["high"].sum())
     fig.suptitle(
-        f"{title}\n{n_high} high-influence pairs of {len(table)} kept; the {len(shown)} strongest: training "
+        f"{title}\n{n_high} high-influence pairs of {n_kept} kept; the {len(shown)} strongest: training "
         "image above the test image it lifts (infl = P[right | in] − P[right | out], 95 % Newcombe interval)",
         fontsize=8,
     )

@@ -5,15 +5,6 @@ import numpy as np
 import pandas as pd
 
 from memgen.figures.style import DEFINITION_LABELS, PALETTE, plt, save_figure, setup
-from memgen.scores.thresholds import scored
-
-
-def ranked(scores: pd.DataFrame, definition: str, rows: np.ndarray) -> pd.DataFrame:
-    """The points `rows` selects, highest score first; ties (many at rate 0.95: counts of 12 held-out
-    members) by their interval's lower end, so the band shows which of them the interval option keeps."""
-    df = scores.loc[rows, [definition, f"{definition}_lo", f"{definition}_hi"]].copy()
-    df.columns = ["score", "lo", "hi"]
-    return df.sort_values(["score", "lo"], ascending=False, kind="stable").reset_index(drop=True)
 
 
 def _panel(ax, df: pd.DataFrame, tau, color: str, memorize: bool) -> None:
@@ -36,22 +27,18 @@ def _panel(ax, df: pd.DataFrame, tau, color: str, memorize: bool) -> None:
     ax.set_yticks([-1, -0.5, 0, 0.5, 1])
 
 
-def fig_intervals(scores: pd.DataFrame, thresholds: dict, level: float, paths) -> None:
+def fig_intervals(panels: dict, thresholds: dict, level: float, paths) -> None:
     """Natural points (top) and canaries (bottom) of one ensemble ranked by score, one column per definition
-    with an interval (fz, frac); τ of the null rule, and the memorized marks of both selections."""
+    with an interval (two: frac, fz); τ of the null rule, and the memorized marks of both selections.
+    panels: {definition: (natural points, canaries)}, tables of memgen.scores.intervals.ranked_intervals."""
     setup()
-    ok = scored(scores, thresholds["min_out"])
-    canary = scores["canary"].to_numpy().astype(int) == 1
     fig, grid = plt.subplots(2, 2, figsize=(12.4, 7.6), sharey=True)
-    for col, definition in enumerate(("frac", "fz")):
+    for col, (definition, groups) in enumerate(panels.items()):
         rule = thresholds["rules"]["null"].get(definition, {})
         tau = rule.get("tau")
         color = PALETTE[definition]
-        for row, (rows, who) in enumerate(
-            [(ok & ~canary, "natural points"), (ok & canary, "canaries (the null)")]
-        ):
+        for row, (df, who) in enumerate(zip(groups, ("natural points", "canaries (the null)"), strict=True)):
             ax = grid[row, col]
-            df = ranked(scores, definition, rows)
             _panel(ax, df, tau, color, memorize=row == 0)
             ax.set_title(f"{who}, n = {len(df)}: {DEFINITION_LABELS[definition]}", fontsize="medium")
             ax.set_xlabel("rank by score, highest first (log scale)")

@@ -11,10 +11,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from memgen.analysis.definitions import CANARY_SUBSETS, FIT_ACC_IN, compare_definitions, detection_curves
+from memgen.analysis.definitions import CANARY_SUBSETS, FIT_ACC_IN
 from memgen.figures.style import DEFINITION_LABELS, PALETTE, save_figure, setup
 from memgen.scores.compute import DEFINITIONS
-from memgen.scores.thresholds import scored
 
 LINESTYLES = ["-", "--", ":", "-."]
 MARKERS = ["o", "s", "^", "D", "v"]
@@ -256,15 +255,12 @@ def _tau_line(r: dict, rule: str, thresholds: dict) -> str:
     return f"τ {name} = {r['tau']:.3g}: {r['n_memorized']} memorized{share}{tie}"
 
 
-def fig_null(scores: pd.DataFrame, thresholds: dict, definitions, paths) -> None:
+def fig_null(groups: dict, thresholds: dict, paths) -> None:
     """Fig. 3: score histograms of canaries (the null) and natural points, with τ of both rules, one
-    panel per definition (`definitions`: one name or several; those with no score are left out)."""
+    panel per definition of `groups` ({definition: {"null": scores, "natural": scores}} of the scored
+    points: memgen.scores.thresholds.score_groups)."""
     setup()
-    definitions = [definitions] if isinstance(definitions, str) else list(definitions)
-    ok = scored(scores, thresholds["min_out"])
-    canary = scores["canary"].to_numpy().astype(int) == 1
-    # conf and lira are NaN everywhere in a table made without log-odds: nothing to draw
-    shown = [d for d in definitions if scores[d].notna().any()] or definitions[:1]
+    shown = list(groups)
     ncols = min(len(shown), 2)  # four definitions: a 2 x 2 grid
     nrows = math.ceil(len(shown) / ncols)
     fig, grid = plt.subplots(nrows, ncols, figsize=(6.2 * ncols, 4.0 * nrows + 0.8), squeeze=False)
@@ -274,8 +270,7 @@ def fig_null(scores: pd.DataFrame, thresholds: dict, definitions, paths) -> None
     bins = np.linspace(-1, 1, 41)  # every definition lies in [-1, 1]; 0.05-wide bins
     rule_style = {"null": ("red", "--"), "fixed": ("black", ":")}
     for ax, definition in zip(axes, shown, strict=True):
-        values = scores[definition].to_numpy(dtype=float)
-        null, natural = values[ok & canary], values[ok & ~canary]
+        null, natural = groups[definition]["null"], groups[definition]["natural"]
         for data, label, color in [
             (natural, f"natural points (n = {natural.size})", PALETTE["random"]),
             (null, f"canaries = null (n = {null.size})", PALETTE["memorized"]),
@@ -330,24 +325,25 @@ def _metric_table(ax, metrics: pd.DataFrame) -> None:
             va="top", ha="center")  # fmt: skip
 
 
-def fig_curves(scores_by_ens: dict[str, pd.DataFrame], min_out: int, paths) -> None:
+def fig_curves(detection_by_ens: dict[str, dict], min_out: int, paths) -> None:
     """Fig. 7: ROC (top row) and precision-recall (bottom row) curves of canary detection, one column per
     ensemble, one colour per definition; solid over all canaries, dashed over the canaries members fit.
-    The ROC's FPR axis is logarithmic (as LiRA's): every definition nears TPR 1 within a few % FPR."""
+    The ROC's FPR axis is logarithmic (as LiRA's): every definition nears TPR 1 within a few % FPR.
+    detection_by_ens: ensemble -> memgen.analysis.definitions.detection (metrics, curves, n_natural)."""
     setup()
-    n = max(len(scores_by_ens), 1)
+    n = max(len(detection_by_ens), 1)
     fig, grid = plt.subplots(2, n, figsize=(3.8 * n + 0.4, 8.2), squeeze=False, sharex="row", sharey="row")
     subset_style = {"all": "-", "fit": "--"}
-    n_natural = [int((scored(s, min_out) & (s["canary"] == 0)).sum()) for s in scores_by_ens.values()]
+    n_natural = [d["n_natural"] for d in detection_by_ens.values()]
     lo = 0.5 / max(min(n_natural, default=1), 1)  # half of one natural point: FPR 0 is drawn there
-    for col, (name, scores) in enumerate(scores_by_ens.items()):
+    for col, (name, data) in enumerate(detection_by_ens.items()):
         roc, pr = grid[0, col], grid[1, col]
-        metrics = compare_definitions(scores, min_out)
+        metrics = data["metrics"]
         roc.set_title(name)
         drawn = False
         for subset, ls in subset_style.items():
             for definition in DEFINITIONS:
-                c = detection_curves(scores, definition, min_out, subset)
+                c = data["curves"][(subset, definition)]
                 if c["fpr"].size == 0:
                     continue
                 drawn = True

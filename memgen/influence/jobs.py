@@ -1,6 +1,6 @@
 """The influence stage's jobs, file to file: influence.csv and its record influence.json from one ensemble's
-members, their comparison with the duplicate detector, Table 3 split by high-influence memorized partner,
-and the gallery of pairs."""
+members, their comparison with the duplicate detector, and Table 3 split by high-influence memorized partner
+(the gallery of pairs: memgen.figures.jobs.write_fig_influence)."""
 
 import logging
 import math
@@ -9,9 +9,9 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from memgen.analysis.memorized import point_paths, read_memorized
-from memgen.data.duplicates import load_duplicate_list
-from memgen.data.index import load_index
+from memgen.analysis.memorized import read_memorized
+from memgen.data.index import load_index, point_paths
+from memgen.ensemble.duplicates import load_duplicate_list
 from memgen.ensemble.outputs import load_outputs
 from memgen.errors import fail
 from memgen.influence.compute import (
@@ -454,33 +454,3 @@ def _log_split(df: pd.DataFrame) -> None:
             r.p_value,
             r.contribution_pp,
         )
-
-
-def gallery_title(dataset: str, arch: str, summary: dict) -> str:
-    """The gallery's title: the ensemble, its size, and the real bar of a high-influence pair at that size."""
-    bar = summary["min_flaggable_infl"]
-    bar_text = f"infl ≥ {bar:.2f}" if bar is not None else "none possible"
-    return (
-        f"Strongest influence pairs: {dataset}/{arch}, {summary['ensemble']} ({summary['members']} members, "
-        f"{summary['n_in']} in / {summary['n_out']} out per training point); high-influence = infl ≥ "
-        f"{summary['threshold']} and exact p ≤ {summary['alpha']} (Bonferroni over "
-        f"{summary['tested_pairs']:,} pairs): {bar_text} at this size"
-    )
-
-
-def write_fig_influence(
-    influence_path, summary_path, index_path, dataset: str, arch: str, spec: dict, paths, params
-) -> None:
-    """The gallery of the strongest pairs (memgen.figures.influence); a message figure without pairs.
-
-    spec: the dataset's loader spec (pixels of non-folder datasets); params: ensemble, gallery, threshold,
-    alpha (memgen.params.influence_gallery); the title's bar is influence.json's.
-    """
-    from memgen.analysis.memorized_jobs import images
-    from memgen.figures.influence import fig_influence
-
-    table = read_influence(influence_path)
-    idx = load_index(index_path)
-    image = {s: images(dataset, spec, idx, s) for s in ("train", "test")} if len(table) else None
-    title = gallery_title(dataset, arch, load_json(summary_path))
-    fig_influence(table, image, paths, n=params["gallery"], title=title)

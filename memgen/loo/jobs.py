@@ -178,7 +178,7 @@ def _where(params):
 def write_loo(paths: dict, out, dataset: str, arch: str) -> None:
     """loo.csv from the full models and every leave-one-out job (memgen.loo.truth.loo_table); only a header
     when the plan skips this dataset."""
-    from memgen.analysis.memorized import point_paths
+    from memgen.data.index import point_paths
 
     if not plan_runs(paths["plan"]):
         save_csv(out, loo_table({}, np.zeros((0, 0)), np.zeros((0, 0)), [], [], (np.nan, np.nan)))

@@ -3,7 +3,7 @@
 For a few natural points i, M models train on the whole training set and M on the training set minus i;
 the leave-one-out score of i is a score definition (memgen.scores.compute) evaluated on those 2M models, with
 the M full models as "in" and the M leave-i-out models as "out". Model m of both sides has seed m: the same
-initial weights and the same batches, the leave-i-out one skipping i (memgen.ensemble.train.Job.holdout).
+initial weights and the same batches, the leave-i-out one skipping i (memgen.ensemble.common.Job.holdout).
 The points are two strata:
 
 - `top`: the n_top natural points scored highest (frac, then fz, then index) by half A of the reference

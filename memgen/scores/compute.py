@@ -147,7 +147,7 @@ def score_table(
 
     `log_odds`: the members' label log-odds [K, N] (correct.npz), for conf and lira (NaN without).
 
-    `path`: each point's file relative to its image folder (memgen.analysis.memorized.point_paths); None or
+    `path`: each point's file relative to its image folder (memgen.data.index.point_paths); None or
     "" for datasets without files (bundled, CIFAR), so every scores.csv has the same columns.
     """
     s = compute_scores(mask, correct, log_odds)

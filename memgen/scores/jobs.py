@@ -1,15 +1,15 @@
 """The scores stage's jobs, file to file: scores.csv and correct.npz from the members, the fit check
 (fit.json),
-thresholds.json, and Fig. 12 (scores with their intervals)."""
+thresholds.json and fdr.csv (their figures, Fig. 12 and 13: memgen.figures.jobs)."""
 
 import logging
-from pathlib import Path
 
 import numpy as np
 
 from memgen.data.index import load_index
 from memgen.errors import fail
-from memgen.io import load_checkpoint, load_json, load_npz, read_csv, save_csv, save_json, save_npz
+from memgen.io import load_checkpoint, load_json, load_npz, save_csv, save_json, save_npz
+from memgen.paths import member_checkpoint
 from memgen.scores.compute import score_table
 from memgen.scores.fdr import DEFAULT_Q, RULE, TEST_DEFINITIONS, fdr_table
 from memgen.scores.fitcheck import (
@@ -75,7 +75,7 @@ def _check_members(member_paths, params: dict, name: str, config) -> tuple[list[
     checked, recipe, ds, x = [], {}, None, None
     dev = device()  # a GPU where the job has one: 4 ResNet-50s on 512 ImageNet images are slow on CPU
     for p in member_paths:
-        ck = load_checkpoint(Path(p).with_name("checkpoint.pt"), required=("state_dict", "arch", "member"))
+        ck = load_checkpoint(member_checkpoint(p), required=("state_dict", "arch", "member"))
         cfg = ck.get("config", {})
         recipe = recipe or cfg
         rrc = bool(cfg.get("random_resized_crop", False))
@@ -144,7 +144,7 @@ def write_scores(
     """scores.csv from the members' predictions, and correct.npz: `correct` (bool K x N) and `log_odds`
     (the label's log-odds, float16 K x N, for confidence-based definitions and LiRA). The index gives each
     point's file (`path`, "" without one or without an index)."""
-    from memgen.analysis.memorized import point_paths
+    from memgen.data.index import point_paths
     from memgen.ensemble.outputs import load_outputs
 
     c = load_npz(canaries_path, ["label", "true_label", "canary"])
@@ -296,25 +296,3 @@ def write_fdr(scores_path, masks_path, correct_path, out_path, params: dict) -> 
         _pct(row["calib_mixed_fdp"]),
     )
     return {"seeds": {"calibration": int(params["seed"])}}
-
-
-def write_fig_fdr(fdr_path, thresholds_path, png, pdf) -> None:
-    """The test rule's set size and canary power against q, with Eq. 3's counts (fdr.csv, thresholds.json)."""
-    from memgen.figures.fdr import fig_fdr
-
-    fig_fdr(read_csv(fdr_path, ("q", "n_flagged", "canary_power")), load_json(thresholds_path), [png, pdf])
-
-
-def write_fig_intervals(scores_path, thresholds_path, level: float, png, pdf) -> None:
-    """Fig. 12 of one ensemble (the reference): scores.csv's intervals, thresholds.json's τ (null rule)."""
-    from memgen.figures.intervals import fig_intervals
-    from memgen.scores.intervals import INTERVAL_COLUMNS
-
-    scores = read_scores(scores_path)
-    missing = [c for c in INTERVAL_COLUMNS if c not in scores.columns]
-    if missing:
-        raise fail(
-            f"{scores_path} lacks the interval columns {missing}; it was made before intervals existed",
-            f"rerun the scores rule: snakemake --forcerun {scores_path}",
-        )
-    fig_intervals(scores, load_json(thresholds_path), level, [png, pdf])

@@ -106,6 +106,27 @@ def scored(scores: pd.DataFrame, min_out: int) -> np.ndarray:
     )
 
 
+def null_and_natural(scores: pd.DataFrame, min_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """bool [N] each: the scored canaries (the null) and the scored natural points."""
+    ok = scored(scores, min_out)
+    canary = scores["canary"].to_numpy().astype(int) == 1
+    return ok & canary, ok & ~canary
+
+
+def score_groups(scores: pd.DataFrame, definitions, min_out: int) -> dict[str, dict[str, np.ndarray]]:
+    """{definition: {"null": canaries' scores, "natural": natural points' scores}} over the scored points
+    (NaN kept), for `definitions` (one name or several) that have a score anywhere: conf and lira are NaN
+    everywhere in a table made without log-odds; the first definition stays when none has one."""
+    definitions = [definitions] if isinstance(definitions, str) else list(definitions)
+    null, natural = null_and_natural(scores, min_out)
+    shown = [d for d in definitions if scores[d].notna().any()] or definitions[:1]
+    groups = {}
+    for d in shown:
+        values = scores[d].to_numpy(dtype=float)
+        groups[d] = {"null": values[null], "natural": values[natural]}
+    return groups
+
+
 def memorized(
     scores: pd.DataFrame,
     definition: str,

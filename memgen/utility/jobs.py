@@ -1,12 +1,12 @@
-"""Stage 5 and its figures, file to file: removal sets, per-variant utility tables, Tables 1 and 3,
-Figs. 4, 5, 10, 11. Each `write_*` reads artifacts, calls memgen's logic and writes artifacts, so the
-workflow scripts only unpack `snakemake` and every step is unit-tested without Snakemake.
+"""Stage 5, file to file: removal sets, per-variant utility tables, Tables 1 and 3 (their figures, Figs. 4,
+5, 10, 11: memgen.figures.jobs). Each `write_*` reads artifacts, calls memgen's logic and writes
+artifacts, so the workflow scripts only unpack `snakemake` and every step is unit-tested without Snakemake.
 
 Utility table `results/{dataset}/{arch}/utility/{variant}.csv` (written by write_utility):
     one row per seed s (0..M-1, sorted): seed (int), acc_memorized, acc_random (test accuracy in % of the
     run with the memorized / the random set removed), diff_pp (acc_memorized − acc_random, percentage
     points), acc_random_class, diff_class_pp (the same against the class-matched control; empty (NaN) where
-    the removal set trains no class-matched runs: every set but Table 3's, memgen.utility.variants), test_set
+    the removal set trains no class-matched runs: every set but Table 3's, memgen.variants), test_set
     ("original", "dedup" or a new test set's name), n_removed (points removed in each condition), n_test
     (test points evaluated: fewer than the test set under "dedup"), note ("" or a remark, e.g. how many
     listed duplicates were dropped).
@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 import memgen.config as mc
-from memgen.data.duplicates import load_duplicate_list
 from memgen.data.loaders import load_dataset
+from memgen.ensemble.duplicates import load_duplicate_list
 from memgen.ensemble.outputs import load_meta, load_outputs
 from memgen.errors import fail
 from memgen.io import load_json, load_npz, save_csv, save_npz
@@ -40,17 +40,13 @@ from memgen.scores.thresholds import test_verdicts
 from memgen.utility.removal import class_matched, load_removal, removal_sets, save_removal
 from memgen.utility.replicates import table1_combined, table3_combined
 from memgen.utility.runs import UTILITY_COLUMNS, accuracy, dedup_keep, utility_frame
-from memgen.utility.stats import seed_curve
 from memgen.utility.tables import class_table, table1, table3
-from memgen.utility.variants import CONDITIONS as PAPER_CONDITIONS
-from memgen.utility.variants import LABELS, VARIANTS
+from memgen.variants import CONDITIONS as PAPER_CONDITIONS
+from memgen.variants import LABELS, VARIANTS
 
 UTILITY_FILE_COLUMNS = (*UTILITY_COLUMNS, "n_test", "note")
 CONDITIONS = UTILITY_CONDITIONS
 POINTS_KEYS = ("seed", "labels", "keep", "points", "test_set", "removal")
-# Fig. 4 of the paper shows Feldman & Zhang's own scores (Eq. 1), so the leakage figure ranks by fz.
-LEAKAGE_DEFINITION = "fz"
-LEAKAGE_PAIRS = 8
 
 
 def _read_csv(path, what: str) -> pd.DataFrame:
@@ -65,6 +61,11 @@ def _read_csv(path, what: str) -> pd.DataFrame:
             f"{what} {path} is empty or not a CSV ({type(e).__name__})",
             f"delete it and rerun: snakemake --forcerun {path}",
         ) from None
+
+
+def read_score_table(path) -> pd.DataFrame:
+    """scores.csv as the utility stage reads it (only an empty cell is missing)."""
+    return _read_csv(path, "score table")
 
 
 def _text(column: pd.Series) -> pd.Series:
@@ -279,7 +280,7 @@ def _conditions(variant: dict) -> tuple[str, ...]:
     if not set(PAPER_CONDITIONS) <= set(asked) or not set(asked) <= set(CONDITIONS):
         raise fail(
             f"utility conditions {asked}: memorized and random are needed, {list(CONDITIONS)} known",
-            "pass the conditions of memgen.utility.variants.run_conditions",
+            "pass the conditions of memgen.variants.run_conditions",
         )
     return tuple(c for c in CONDITIONS if c in asked)
 
@@ -447,104 +448,3 @@ def read_table3(path) -> pd.DataFrame:
     df["significant_0.05"] = df["significant_0.05"].astype("boolean")
     df["note"] = _text(df["note"])
     return df
-
-
-# ---- figures ----------------------------------------------------------------------------------------------
-def write_fig_leakage(scores_path, duplicates_path, dataset: str, spec: dict, paths, index_path=None) -> None:
-    """Fig. 4: highest-scoring training points (reference ensemble, fz) with a test near-duplicate, named
-    by their files where the index lists them."""
-    from memgen.analysis.memorized import point_paths
-    from memgen.data.index import load_index
-    from memgen.data.stream import iter_chunks  # torch: the tables and removal jobs never need it
-    from memgen.figures.utility import fig_top_memorized
-
-    ds = load_dataset(dataset, spec, data_root=spec.get("data_root", "data"))
-    scores = _read_csv(scores_path, "score table")
-    listed = load_duplicate_list(duplicates_path)
-    # The paper's figure pairs the top-scoring training points with their closest test images, whether or
-    # not a duplicate list names them; "(listed)" marks pairs the list does name. Nearest = pixel cosine.
-    s = scores[LEAKAGE_DEFINITION].to_numpy(dtype=float)
-    natural = ~scores["canary"].to_numpy().astype(bool) & ~np.isnan(s)
-    top = np.flatnonzero(natural)[np.argsort(-s[natural], kind="stable")][:LEAKAGE_PAIRS]
-    x_test = ds.tests["original"][0]
-
-    def unit(x):
-        f = np.asarray(x).reshape(len(x), -1).astype(np.float64)
-        return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
-
-    # nearest test image of each top point, a chunk of the test set at a time (a streamed folder is never
-    # held whole)
-    train_top = unit(ds.x_train[top])
-    best, nearest = np.full(len(top), -np.inf), np.zeros(len(top), dtype=np.int64)
-    start = 0
-    for chunk in iter_chunks(x_test, 4096):
-        sim = train_top @ unit(chunk.numpy()).T
-        better = sim.max(1) > best
-        nearest[better] = start + sim.argmax(1)[better]
-        best[better] = sim.max(1)[better]
-        start += len(chunk)
-    listed_pairs = set(zip(listed["TestID"].astype(int), listed["TrainID"].astype(int), strict=True))
-    pairs = pd.DataFrame(
-        {
-            "TestID": nearest,
-            "TrainID": top,
-            "Distance": np.sqrt(np.maximum(0.0, 2 - 2 * best)),
-            "Judgment": 1,
-            "Listed": [(int(t), int(i)) in listed_pairs for t, i in zip(nearest, top, strict=True)],
-        }
-    )
-    idx = load_index(index_path) if index_path else None
-    fig_top_memorized(
-        ds.x_train,
-        x_test,
-        scores,
-        pairs,
-        LEAKAGE_DEFINITION,
-        LEAKAGE_PAIRS,
-        paths,
-        train_names=point_paths(idx) if idx else None,
-        test_names=point_paths(idx, "test") if idx else None,
-        title=f"Highest-scoring training points ({LEAKAGE_DEFINITION}, Eq. 1) above their closest test image "
-        "(pixel cosine distance; '(listed)' = in the duplicate list)",
-    )
-
-
-def write_fig_utility(table3_path, paths) -> None:
-    """Fig. 5 from results/table3.csv."""
-    from memgen.figures.utility import fig_utility
-
-    fig_utility(read_table3(table3_path), paths)
-
-
-def write_fig_removed(scores_path, removal_path, definition: str, paths) -> None:
-    """Fig. 10: scores of the removed points; the panel is named after the removal id (file stem)."""
-    from memgen.figures.utility import fig_removed_scores
-
-    scores = _read_csv(scores_path, "score table")
-    sets = load_removal(removal_path)
-    if sets.get("n_train", len(scores)) != len(scores):
-        raise fail(
-            f"{removal_path} was drawn from {sets['n_train']} training points, "
-            f"{scores_path} has {len(scores)}",
-            "pass the scores of the ensemble the removal set was chosen on",
-        )
-    fig_removed_scores(scores, {Path(removal_path).stem: sets}, definition, paths)
-
-
-def write_fig_seeds(utility_path, paths) -> None:
-    """Fig. 11: Score and p against the number of utility seeds, 2..M (first n seeds by seed id).
-
-    With no runs (empty memorized set) or fewer than 2 seeds the figure says so instead of a curve.
-    """
-    from memgen.figures.style import message_figure
-    from memgen.figures.utility import fig_seed_curve
-
-    u = read_utility(utility_path)
-    if u["utility"] is None:
-        message_figure(f"No utility runs: {u['reason']}", paths)
-        return
-    m = len(u["utility"])
-    if m < 2:
-        message_figure(f"Only {m} utility seed: a seed curve needs at least 2.", paths)
-        return
-    fig_seed_curve(seed_curve(u["utility"], range(2, m + 1)), paths)

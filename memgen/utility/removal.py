@@ -172,7 +172,7 @@ def save_removal(path, sets: dict) -> None:
             if "random_class_by_seed" in sets
             else {}
         ),
-        # each removed point's file (memgen.analysis.memorized.point_paths; "" without one), beside its index
+        # each removed point's file (memgen.data.index.point_paths; "" without one), beside its index
         **{
             f"{k}_path": np.asarray(sets[f"{k}_path"], dtype=str).reshape(-1)
             for k in ("memorized", "random")

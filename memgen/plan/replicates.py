@@ -10,8 +10,8 @@ removal sets' utility runs; no leave-one-out, no other ensemble, no figure.
 from pathlib import Path
 
 import memgen.config as mc
-from memgen.analysis.planner import benchmark_seconds
-from memgen.utility.variants import VARIANTS, removal_id, run_conditions, test_set
+from memgen.plan.study import benchmark_seconds
+from memgen.variants import VARIANTS, removal_id, run_conditions, test_set
 
 # Seconds of a short job (scores, thresholds, a utility table...: Python start-up and Snakemake's bookkeeping)
 # on 2 cores: R = 5 digits took 185 s per further replicate, 104 s of it in the member and utility jobs timed
