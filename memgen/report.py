@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from memgen.io import load_json
+from memgen.paths import TABLE3_CLASSES
 from memgen.scores.compute import CONFIDENCE_DEFINITIONS
 from memgen.scores.thresholds import TOP_EPSILON
 from memgen.utility.replicates import COMBINED, conclusion
@@ -356,7 +357,7 @@ def _classes(dataset: str, arch: str, path) -> list[str]:
         f"{_count(w['removed_random'])} at random); against the class-matched control "
         f"{_num(w['diff_class_matched_pp'], '{:+.2f}')} pp "
         f"{_interval(w['ci_lo_class_matched_pp'], w['ci_hi_class_matched_pp'])}. Per class: "
-        f"results/{dataset}/{arch}/table3_classes.csv.",
+        f"{TABLE3_CLASSES.format(dataset=dataset, arch=arch)}.",
         "",
     ]
     return lines
