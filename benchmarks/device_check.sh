@@ -90,7 +90,7 @@ sys.path.insert(0, "tests")
 from workflow_helpers import copy_workflow, tiny_config  # noqa: E402
 
 from memgen.provenance import read_record  # noqa: E402
-from memgen.utility.variants import removal_id  # noqa: E402
+from memgen.variants import removal_id  # noqa: E402
 
 work, logs, arch, gpu = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
 # Synthetic CIFAR-shaped data in CIFAR-10's on-disk format (memgen's cifar10 loader reads it as it is):

@@ -1,7 +1,7 @@
 """The dataset kinds memgen reads (`datasets.<name>.kind`, default the dataset's name), in one table.
 
 Every other list of kinds derives from KINDS: the config's check (memgen.config.validate names the known
-kinds), the loaders (memgen.data.loaders.LOADERS has one per kind, tests/test_data.py), what the dataset
+kinds), the loaders (memgen.data.loaders.loaders() has one per kind, tests/test_data.py), what the dataset
 index depends on on disk (memgen.params.fingerprint, memgen.data.index). Torch-free: planning imports it.
 """
 
