@@ -352,7 +352,7 @@ def _plan_minutes(args, run, n, rate) -> tuple[float | None, str]:
 
 
 def _run_loo_plan(args, run, n, rate, minutes) -> int:
-    from memgen.plan import study as planner
+    from memgen.plan import loo as planner
 
     # the study's own sd of |score - LOO score| and LOO noise, next to the --from ensemble
     measured = planner.loo_measured(run["ensemble_dir"], args.definition) if run else None

@@ -151,6 +151,7 @@ def test_no_private_name_crosses_a_module():
         "memgen.params",
         "memgen.variants",
         "memgen.plan.study",
+        "memgen.plan.loo",
         "memgen.workflow",  # the rules import its wildcards_to when Snakemake parses the workflow
     ],
 )

@@ -1,4 +1,4 @@
-"""Leave-one-out planning (memgen.plan.study.loo_plan, `memgen plan --loo-se`): the random points P
+"""Leave-one-out planning (memgen.plan.loo.loo_plan, `memgen plan --loo-se`): the random points P
 for a standard error of each rate's mean |score - LOO score|, the (1 + P) x M models and their device-hours,
 each LOO score's own noise over M seed pairs, read from a finished study or from the stated defaults."""
 
@@ -10,7 +10,7 @@ from scipy import stats
 
 from memgen.cli import main
 from memgen.errors import MemgenError
-from memgen.plan.study import LOO_PAIR_SD, LOO_SD_ABS_ERROR, loo_measured, loo_plan
+from memgen.plan.loo import LOO_PAIR_SD, LOO_SD_ABS_ERROR, loo_measured, loo_plan
 
 
 def test_defaults_give_points_models_hours_and_the_loo_noise():
