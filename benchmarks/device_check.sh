@@ -137,7 +137,9 @@ subprocess.run(["cp", "-r", str(wd / "logs"), str(logs / "workflow_logs")])  # t
 if rc != 0:
     sys.exit(f"snakemake failed ({rc}): see snakemake.log and workflow_logs/")
 members = sorted((wd / base / "rate0.5" / "members").rglob("checkpoint.pt"))
-devices = {read_record(p).get("device") for p in members} | {read_record(wd / run).get("device")}
+# A member's provenance record sits on its outputs.npz (the checkpoint is its resume state).
+records = [read_record(p.with_name("outputs.npz")) for p in members] + [read_record(wd / run)]
+devices = {(r or {}).get("device") for r in records}
 rows = sum(1 for _ in open(wd / base / "rate0.5" / "scores.csv")) - 1
 problems = []
 if len(members) != 16:
