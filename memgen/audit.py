@@ -12,7 +12,6 @@ names the flagged files. Rerunning the same command continues where it stopped.
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -192,38 +191,12 @@ def plan(config: dict, name: str, arch: str, images: dict, test_fraction: float)
 def timed_epoch(
     config: dict, name: str, arch: str, n: int, side: int, channels: int, classes: int = 10
 ) -> float:
-    """Seconds per training point per member-epoch on this machine: one epoch of a shard of members on
-    random images of the folder's shape, with the audit's recipe (batched as the workflow does)."""
-    import torch
+    """Seconds per training point per member-epoch on this machine with the audit's recipe (one thread: as the
+    workflow's jobs run on a busy machine, a conservative estimate)."""
+    from memgen.ensemble.timing import seconds_per_point_epoch
 
-    from memgen.ensemble.train import Job, train
-    from memgen.recipe import TrainConfig
-
-    recipe = {
-        **config["training"],
-        **config["datasets"][name]["training"],
-        "epochs": 1,
-        "checkpoint_every": 0,
-    }
-    cfg = TrainConfig.from_dict(recipe)
-    k = min(8, config["shard_size"])
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, size=(n, channels, side, side), dtype=np.uint8)
-    y = rng.integers(0, classes, size=n)
-    job = Job(
-        x,
-        y,
-        [np.arange(n)] * k,
-        list(range(k)),
-        arch,
-        classes,
-        np.full(channels, 0.5),
-        np.full(channels, 0.25),
-    )
-    torch.set_num_threads(1)  # as the workflow's jobs run on a busy machine: a conservative estimate
-    t0 = time.perf_counter()
-    train(job, cfg, "cpu")
-    return (time.perf_counter() - t0) / (k * n)
+    recipe = {**config["training"], **config["datasets"][name]["training"]}
+    return seconds_per_point_epoch(recipe, arch, n, (channels, side, side), classes, config["shard_size"])
 
 
 def plan_line(p: dict, images: dict, side: int, seconds: float | None, cores: int) -> str:

@@ -320,6 +320,12 @@ def _add_replicate_args(p, target) -> None:
     )
     p.add_argument("--config", default="config.yaml", help="the study --replicates plans (config.yaml)")
     p.add_argument("--logs", default="logs", help="a finished study's logs, timing --replicates (logs)")
+    p.add_argument("--cores", type=int, default=2, help="cores the --replicates ETA assumes (2)")
+    p.add_argument(
+        "--no-timing",
+        action="store_true",
+        help="--replicates without the ETA (which loads the data and times one epoch here, seconds)",
+    )
 
 
 def _run_replicate_plan(args) -> int:
@@ -335,7 +341,25 @@ def _run_replicate_plan(args) -> int:
     if not path.exists():
         raise fail(f"{path} does not exist", "give the study's config with --config")
     config = mc.validate(yaml.safe_load(path.read_text()))
-    print(format_cost(cost(config, args.replicates, args.logs), str(path)))
+    rows = cost(config, args.replicates, args.logs)
+    print(format_cost(rows, str(path)), flush=True)
+    if args.no_timing:
+        return 0
+    from memgen.audit_progress import job_overhead
+    from memgen.data.loaders import load_dataset
+    from memgen.ensemble.timing import seconds_per_point_epoch
+    from memgen.plan.eta import format_eta
+
+    overhead = job_overhead()
+    for row in rows:
+        d, a = row["dataset"], row["arch"]
+        ds = load_dataset(d, config["datasets"][d], config.get("data_root", "data"))
+        n = len(ds.y_train)
+        spe = seconds_per_point_epoch(
+            mc.training(config, d, a), a, n, ds.x_train.shape[1:], ds.num_classes, config["shard_size"]
+        )
+        print(f"{d}/{a}: ETA on this machine", flush=True)
+        print(format_eta(config, row, n, spe, overhead, args.cores))
     return 0
 
 

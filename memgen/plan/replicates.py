@@ -94,6 +94,6 @@ def format_cost(rows: list[dict], source: str) -> str:
             )
         else:
             lines.append(
-                "  (no benchmark files of a finished study under --logs: run the study once to time it)"
+                "  (no benchmark files of a finished study under --logs to time it from)"
             )
     return "\n".join(lines)
