@@ -13,6 +13,8 @@ rule definitions:
         ),
     log:
         paths.LOG_DEFINITIONS,
+    benchmark:
+        paths.benchmark_of(paths.LOG_DEFINITIONS)
     conda:
         "../envs/memgen.yaml"
     params:
@@ -33,6 +35,8 @@ rule sampling_bias:
         ),
     log:
         paths.LOG_SAMPLING_BIAS,
+    benchmark:
+        paths.benchmark_of(paths.LOG_SAMPLING_BIAS)
     conda:
         "../envs/memgen.yaml"
     params:
@@ -52,6 +56,8 @@ rule stability:
         ),
     log:
         paths.LOG_STABILITY,
+    benchmark:
+        paths.benchmark_of(paths.LOG_STABILITY)
     conda:
         "../envs/memgen.yaml"
     params:
@@ -73,6 +79,8 @@ rule memorized:
         ),
     log:
         paths.LOG_MEMORIZED,
+    benchmark:
+        paths.benchmark_of(paths.LOG_MEMORIZED)
     conda:
         "../envs/memgen.yaml"
     params:

@@ -8,6 +8,8 @@ rule dataset_index:
         paths.INDEX,
     log:
         paths.LOG_INDEX,
+    benchmark:
+        paths.benchmark_of(paths.LOG_INDEX)
     conda:
         "../envs/memgen.yaml"
     params:
@@ -23,6 +25,8 @@ rule canaries:
         paths.CANARIES,
     log:
         paths.LOG_CANARIES,
+    benchmark:
+        paths.benchmark_of(paths.LOG_CANARIES)
     conda:
         "../envs/memgen.yaml"
     params:

@@ -11,6 +11,8 @@ rule masks:
         paths.MASKS,
     log:
         paths.LOG_MASKS,
+    benchmark:
+        paths.benchmark_of(paths.LOG_MASKS)
     conda:
         "../envs/memgen.yaml"
     params:
@@ -60,6 +62,8 @@ rule duplicates:
         paths.DUPLICATES,
     log:
         paths.LOG_DUPLICATES,
+    benchmark:
+        paths.benchmark_of(paths.LOG_DUPLICATES)
     conda:
         "../envs/memgen.yaml"
     params:

@@ -92,6 +92,8 @@ for rule, fig in FIGURES.items():
             pdf=paths.figure(fig["stem"], "pdf"),
         log:
             paths.figure_log(fig["stem"]),
+        benchmark:
+            paths.benchmark_of(paths.figure_log(fig["stem"]))
         conda:
             "../envs/memgen.yaml"
         params:

@@ -11,6 +11,8 @@ rule influence:
         summary=paths.INFLUENCE_SUMMARY,
     log:
         paths.LOG_INFLUENCE,
+    benchmark:
+        paths.benchmark_of(paths.LOG_INFLUENCE)
     conda:
         "../envs/memgen.yaml"
     params:
@@ -30,6 +32,8 @@ rule influence_duplicates:
         ),
     log:
         paths.LOG_INFLUENCE_DUPLICATES,
+    benchmark:
+        paths.benchmark_of(paths.LOG_INFLUENCE_DUPLICATES)
     conda:
         "../envs/memgen.yaml"
     script:
@@ -46,6 +50,8 @@ rule table3_split:
         ),
     log:
         paths.LOG_TABLE3_SPLIT,
+    benchmark:
+        paths.benchmark_of(paths.LOG_TABLE3_SPLIT)
     conda:
         "../envs/memgen.yaml"
     params:

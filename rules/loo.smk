@@ -13,6 +13,8 @@ checkpoint loo_plan:
         paths.LOO_PLAN,
     log:
         paths.LOG_LOO_PLAN,
+    benchmark:
+        paths.benchmark_of(paths.LOG_LOO_PLAN)
     conda:
         "../envs/memgen.yaml"
     params:
@@ -73,6 +75,8 @@ rule loo:
         ),
     log:
         paths.LOG_LOO,
+    benchmark:
+        paths.benchmark_of(paths.LOG_LOO)
     conda:
         "../envs/memgen.yaml"
     script:

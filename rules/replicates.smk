@@ -13,6 +13,8 @@ rule memorized_replicates:
         ),
     log:
         paths.LOG_MEMORIZED_REPLICATES,
+    benchmark:
+        paths.benchmark_of(paths.LOG_MEMORIZED_REPLICATES)
     conda:
         "../envs/memgen.yaml"
     params:
@@ -32,6 +34,8 @@ rule replicate_overlap:
         ),
     log:
         paths.LOG_REPLICATE_OVERLAP,
+    benchmark:
+        paths.benchmark_of(paths.LOG_REPLICATE_OVERLAP)
     conda:
         "../envs/memgen.yaml"
     params:

@@ -9,6 +9,8 @@ rule summary:
         paths.SUMMARY,
     log:
         paths.LOG_SUMMARY,
+    benchmark:
+        paths.benchmark_of(paths.LOG_SUMMARY)
     conda:
         "../envs/memgen.yaml"
     params:

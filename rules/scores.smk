@@ -12,6 +12,8 @@ rule scores:
         correct=paths.CORRECT,
     log:
         paths.LOG_SCORES,
+    benchmark:
+        paths.benchmark_of(paths.LOG_SCORES)
     conda:
         "../envs/memgen.yaml"
     script:
@@ -30,6 +32,8 @@ rule fitcheck:
         paths.FIT,
     log:
         paths.LOG_FITCHECK,
+    benchmark:
+        paths.benchmark_of(paths.LOG_FITCHECK)
     conda:
         "../envs/memgen.yaml"
     params:
@@ -46,6 +50,8 @@ rule thresholds:
         paths.THRESHOLDS,
     log:
         paths.LOG_THRESHOLDS,
+    benchmark:
+        paths.benchmark_of(paths.LOG_THRESHOLDS)
     conda:
         "../envs/memgen.yaml"
     params:
@@ -65,6 +71,8 @@ rule fdr:
         report(paths.FDR, caption="../report/fdr.rst", category="Tables"),
     log:
         paths.LOG_FDR,
+    benchmark:
+        paths.benchmark_of(paths.LOG_FDR)
     conda:
         "../envs/memgen.yaml"
     params:

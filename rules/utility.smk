@@ -8,6 +8,8 @@ checkpoint removal:
         paths.REMOVAL,
     log:
         paths.LOG_REMOVAL,
+    benchmark:
+        paths.benchmark_of(paths.LOG_REMOVAL)
     conda:
         "../envs/memgen.yaml"
     params:
@@ -46,6 +48,8 @@ rule utility:
         points=paths.UTILITY_POINTS,
     log:
         paths.LOG_UTILITY,
+    benchmark:
+        paths.benchmark_of(paths.LOG_UTILITY)
     conda:
         "../envs/memgen.yaml"
     params:
@@ -63,6 +67,8 @@ rule table1:
         report(paths.TABLE1, caption="../report/table1.rst", category="Tables"),
     log:
         paths.LOG_TABLE1,
+    benchmark:
+        paths.benchmark_of(paths.LOG_TABLE1)
     conda:
         "../envs/memgen.yaml"
     script:
@@ -79,6 +85,8 @@ rule table3:
         report(paths.TABLE3, caption="../report/table3.rst", category="Tables"),
     log:
         paths.LOG_TABLE3,
+    benchmark:
+        paths.benchmark_of(paths.LOG_TABLE3)
     conda:
         "../envs/memgen.yaml"
     script:
@@ -96,6 +104,8 @@ rule table3_classes:
         ),
     log:
         paths.LOG_TABLE3_CLASSES,
+    benchmark:
+        paths.benchmark_of(paths.LOG_TABLE3_CLASSES)
     conda:
         "../envs/memgen.yaml"
     script:
