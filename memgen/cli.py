@@ -309,6 +309,64 @@ def _add_plan(sub) -> None:
     p.set_defaults(run=_run_plan)
 
 
+def _add_page(sub) -> None:
+    p = sub.add_parser(
+        "page",
+        help="write a docs/results page from its template and the runs it names; --check: is it stale",
+        description=(
+            "Fill a page template's {{ source.fact }} fields from the finished runs its front matter\n"
+            "names ('source NAME: DIR [dataset/arch]' lines, then '---'), so every number on the page\n"
+            "is read from those runs' results and logs, never typed. --check compares the page on disk\n"
+            "with what the runs give now and exits 1 with the lines that differ."
+        ),
+        epilog=(
+            "examples:\n"
+            "  memgen page docs/results/templates/fashion-mnist-60k.md  writes the page one folder up\n"
+            "  memgen page docs/results/templates/fashion-mnist-60k.md --check    exit 1 when it is stale\n"
+            "  memgen page docs/results/templates/fashion-mnist-60k.md --source n60k=/scratch/run --list\n"
+            "\nexit status: 0 written or matching, 1 the page differs from its runs, 2 an input problem."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("template", help="the page's template (docs/results/templates/<page>.md)")
+    p.add_argument("--out", help="the page written (default: the template's name one folder up)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 when the page differs")
+    p.add_argument("--list", action="store_true", help="print every fact the sources offer, and its value")
+    p.add_argument(
+        "--source", action="append", default=[], metavar="NAME=DIR", help="read source NAME from DIR instead"
+    )
+    p.set_defaults(run=_run_page)
+
+
+def _run_page(args) -> int:
+    from memgen import pages
+    from memgen.errors import fail
+
+    overrides = {}
+    for item in args.source:
+        name, sep, root = item.partition("=")
+        if not sep:
+            raise fail(f"--source {item}", "write it as NAME=DIR")
+        overrides[name] = root
+    template = Path(args.template)
+    if not template.exists():
+        raise fail(
+            f"{template} does not exist", "give a page template, e.g. docs/results/templates/<page>.md"
+        )
+    out = Path(args.out) if args.out else template.parent.parent / template.name
+    if args.list:
+        for key, value in pages.all_facts(template, overrides).items():
+            print(f"{key}: {value if chr(10) not in value else '(a table)'}")
+        return 0
+    if args.check:
+        diff = pages.check(template, out, overrides)
+        print("\n".join(diff) if diff else f"{out} matches its runs")
+        return 1 if diff else 0
+    out.write_text(pages.render(template, overrides))
+    print(f"wrote {out}")
+    return 0
+
+
 def _add_replicate_args(p, target) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the simulation (0)")
     target.add_argument(
@@ -451,6 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_verify(sub)
     _add_audit(sub)
     _add_plan(sub)
+    _add_page(sub)
     return parser
 
 

@@ -16,7 +16,15 @@ PKG = Path(__file__).resolve().parent.parent / "memgen"
 STAGES = ("data", "ensemble", "scores", "loo", "analysis", "utility", "influence", "figures")
 # what runs stages on the user's behalf (the command line, the report's first page, the planners of
 # `memgen plan`): may import any stage, and no stage imports them
-COMMANDS = ("memgen.cli", "memgen.audit", "memgen.trace", "memgen.verify", "memgen.report", "memgen.__main__")
+COMMANDS = (
+    "memgen.cli",
+    "memgen.audit",
+    "memgen.trace",
+    "memgen.verify",
+    "memgen.report",
+    "memgen.pages",
+    "memgen.__main__",
+)
 COMMAND_PACKAGES = ("plan",)
 
 

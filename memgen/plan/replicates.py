@@ -93,7 +93,5 @@ def format_cost(rows: list[dict], source: str) -> str:
                 f"~{more * per / 60:.0f} min more for R = {r['replicates']} on these cores (jobs run in turn)"
             )
         else:
-            lines.append(
-                "  (no benchmark files of a finished study under --logs to time it from)"
-            )
+            lines.append("  (no benchmark files of a finished study under --logs to time it from)")
     return "\n".join(lines)
