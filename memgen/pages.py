@@ -362,6 +362,54 @@ def _span_facts(root: Path) -> dict[str, str]:
     return {"span_min": num(span / 60, "{:.0f}"), "started": str(min(starts).date())}
 
 
+def _seconds(clock: str) -> float:
+    """GNU time's h:mm:ss or m:ss.ss in seconds."""
+    parts = [float(p) for p in clock.split(":")]
+    return sum(p * 60**i for i, p in enumerate(reversed(parts)))
+
+
+def _logged_facts(root: Path) -> dict[str, str]:
+    """What the run's own command lines printed, kept beside its logs: `memgen plan --replicates` before it
+    started (logs/plan.txt) and benchmarks/bare_loop.py on its machine (logs/bare_loop.txt)."""
+    out = {}
+    plan = root / "logs" / "plan.txt"
+    if plan.exists():
+        text = plan.read_text()
+        for key, pattern in {
+            "plan.us_per_point_epoch": r"timed here: ([\d.]+) us per training point-epoch",
+            "plan.point_epochs_g": r"replicate 1: ([\d.]+) G point-epochs",
+            "plan.eta_min": r"replicate 1: .*?about (\d+) min",
+            "plan.further_min": r"each further replicate: .*?about (\d+) min",
+            "plan.members": r"replicate 1 \(the study\): (\d+) score members",
+            "plan.utility_runs": r"replicate 1 \(the study\): \d+ score members, (\d+) utility runs",
+        }.items():
+            m = re.search(pattern, text)
+            if m:
+                out[key] = m.group(1)
+    timed = root / "logs" / "time.txt"  # GNU time -v of each invocation (a resumed run has several)
+    if timed.exists():
+        text = timed.read_text()
+        walls = [
+            _seconds(w) for w in re.findall(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text)
+        ]
+        rss = [int(k) for k in re.findall(r"Maximum resident set size \(kbytes\): (\d+)", text)]
+        if walls:
+            out["wall.invocations"] = str(len(walls))
+            out["wall.total_min"] = num(sum(walls) / 60, "{:.0f}")
+        if rss:
+            out["wall.max_rss_gib"] = num(max(rss) / 2**20, "{:.2f}")
+    bare = root / "logs" / "bare_loop.txt"
+    if bare.exists():
+        text = bare.read_text()
+        m = re.search(r"bare loop, one model at a time \(\d+\):\s+([\d,]+) samples/s", text)
+        if m:
+            out["machine.bare_loop"] = m.group(1)
+        m = re.search(r"memgen / bare: ([\d.]+)x", text)
+        if m:
+            out["machine.memgen_vs_bare"] = m.group(1)
+    return out
+
+
 def source_facts(root: str | Path, which: str | None = None) -> dict[str, str]:
     """Every fact one run's files offer, by name, as the page prints it."""
     root = Path(root)
@@ -372,7 +420,7 @@ def source_facts(root: str | Path, which: str | None = None) -> dict[str, str]:
     out["table1"] = _table1(root / "results" / "table1.csv", dataset, arch)
     out["table3"] = _table3(root / "results" / "table3.csv", dataset, arch)
     out |= _table3_facts(d, root, dataset, arch)
-    out |= _scale_facts(root, dataset, arch) | _span_facts(root)
+    out |= _scale_facts(root, dataset, arch) | _span_facts(root) | _logged_facts(root)
     return out
 
 
