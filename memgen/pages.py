@@ -136,6 +136,7 @@ def _memorized_facts(d: Path) -> dict[str, str]:
     if natural is not None:
         out["memorized.share"] = pct(len(flagged) / len(natural))
         out["natural_points"] = count(len(natural))
+        out["train_points"] = count(len(scores))
     return out
 
 
