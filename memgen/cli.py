@@ -367,6 +367,86 @@ def _run_page(args) -> int:
     return 0
 
 
+def _add_export(sub) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write a study's estimates in Feldman & Zhang's and the C-score releases' npz layouts",
+        description=(
+            "Write three npz files in the layouts the field reuses (docs/artifacts.md): the high-influence\n"
+            "pairs (tr_idx, tt_idx, infl, mem; infl >= 0.15, mem >= 0.25), the full estimates (tr_mem,\n"
+            "tr_labels, tt_labels and per class infl_matrix_class<K>, tr_classidx_<K>, tt_classidx_<K>) and\n"
+            "the C-scores (labels, scores = held-out accuracy), in the dataset index's order (canaries NaN)."
+        ),
+        epilog="example:\n  memgen export --ensemble rate0.95 --definition fz --out export/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_study_args(p)
+    p.add_argument("--out", default="export", help="folder the npz files go to (export/)")
+    p.set_defaults(run=_run_export)
+
+
+def _add_compare(sub) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="hold a released npz (Feldman & Zhang, C-scores) against a study's estimates",
+        description=(
+            "Read an npz in one of the released layouts, check its labels against the study's (one line\n"
+            "naming the first mismatch), then print Spearman's rho of the estimates with a 95 % interval,\n"
+            "the overlap of the mem >= 0.25 sets (and at memgen's tau), and of the high-influence pairs."
+        ),
+        epilog=(
+            "examples:\n"
+            "  memgen compare cifar100_infl_matrix.npz --ensemble rate0.95 --figure compare.png\n"
+            "  memgen compare cifar10-cscores-orig-order.npz --csv compare.csv"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file", help="the released npz")
+    _add_study_args(p)
+    p.add_argument("--figure", help="also draw their estimate against memgen's (png)")
+    p.add_argument("--csv", help="also write the comparison table")
+    p.set_defaults(run=_run_compare)
+
+
+def _add_study_args(p) -> None:
+    p.add_argument("--results", default="results", help="the study's results folder (results/)")
+    p.add_argument("--dataset", help="the dataset, when the folder holds several")
+    p.add_argument("--arch", help="the architecture, when the folder holds several")
+    p.add_argument(
+        "--ensemble", default="rate0.95", help="the ensemble whose scores are memorization (rate0.95)"
+    )
+    p.add_argument(
+        "--definition", default="fz", choices=["fz", "frac"], help="fz (Feldman & Zhang's) or frac"
+    )
+
+
+def _run_export(args) -> int:
+    from memgen import formats
+    from memgen.results import Study
+
+    study = Study(args.results)
+    for path in formats.export(study, args.out, args.ensemble, args.definition, args.dataset, args.arch):
+        print(f"wrote {path}")
+    return 0
+
+
+def _run_compare(args) -> int:
+    from memgen import formats
+    from memgen.results import Study
+
+    study = Study(args.results)
+    table = formats.compare(args.file, study, args.ensemble, args.definition, args.dataset, args.arch)
+    print(formats.format_comparison(table, args.file, study))
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    if args.figure:
+        formats.comparison_figure(
+            args.file, study, args.ensemble, args.definition, args.figure, args.dataset, args.arch
+        )
+        print(f"wrote {args.figure}")
+    return 0
+
+
 def _add_replicate_args(p, target) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the simulation (0)")
     target.add_argument(
@@ -510,6 +590,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_audit(sub)
     _add_plan(sub)
     _add_page(sub)
+    _add_export(sub)
+    _add_compare(sub)
     return parser
 
 

@@ -262,9 +262,9 @@ def _influence_facts(d: Path) -> dict[str, str]:
         return {}
     j = json.loads(path.read_text())
     out = {
-        f"influence.{k}": (count(v) if isinstance(v, int) else num(v, "{:.3g}"))
+        f"influence.{k}": (count(v) if isinstance(v, int) else num(v, "{:.3g}"))  # None: "n/a"
         for k, v in j.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool)
+        if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
     }
     out["influence.ensemble"] = str(j.get("ensemble"))
     pairs = pd.read_csv(d / "influence.csv")

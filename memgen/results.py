@@ -74,10 +74,10 @@ class Study:
         return sorted(found)
 
     def ensembles(self, dataset: str | None = None, arch: str | None = None) -> list[str]:
-        dataset, arch = self._which(dataset, arch)
+        dataset, arch = self.which(dataset, arch)
         return sorted(p.parent.name for p in (self.root / dataset / arch).glob("*/scores.csv"))
 
-    def _which(self, dataset, arch) -> tuple[str, str]:
+    def which(self, dataset, arch) -> tuple[str, str]:
         runs = [r for r in self.runs() if dataset in (None, r[0]) and arch in (None, r[1])]
         if len(runs) != 1:
             have = ", ".join(f"{d}/{a}" for d, a in self.runs()) or "none"
@@ -89,7 +89,7 @@ class Study:
 
     def _path(self, template: str, dataset=None, arch=None, **wildcards) -> Path:
         if "{dataset}" in template:
-            dataset, arch = self._which(dataset, arch)
+            dataset, arch = self.which(dataset, arch)
             wildcards |= {"dataset": dataset, "arch": arch}
         rel = paths.fill(template, **wildcards)
         path = self.workdir / rel

@@ -23,6 +23,7 @@ COMMANDS = (
     "memgen.verify",
     "memgen.report",
     "memgen.pages",
+    "memgen.formats",
     "memgen.__main__",
 )
 COMMAND_PACKAGES = ("plan",)
