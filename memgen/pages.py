@@ -153,6 +153,26 @@ def _reference_scores(d: Path) -> pd.DataFrame | None:
     return None
 
 
+def _sampling_bias_facts(d: Path) -> dict[str, str]:
+    """Each rate's mean |score - reference score| over all natural points, fz and frac (sampling_bias.csv)."""
+    path = d / "sampling_bias.csv"
+    if not path.exists():
+        return {}
+    t = pd.read_csv(path)
+    t = t[(t["against"] == "reference") & (t["points"] == "all") & t["definition"].isin(["fz", "frac"])]
+    rows = [
+        [
+            f"{r['ensemble']} ({count(r['members'])} members)",
+            str(r["definition"]),
+            f"{num(r['mae'], '{:.3f}')} [{num(r['mae_lo'], '{:.3f}')}, {num(r['mae_hi'], '{:.3f}')}]",
+            count(r["n_points"]),
+        ]
+        for _, r in t.sort_values(["definition", "rate"]).iterrows()
+    ]
+    header = ["ensemble", "definition", "mean absolute error against the reference [95 % interval]", "points"]
+    return {"sampling_bias": table(header, rows)}
+
+
 def _table1(path: Path, dataset: str, arch: str) -> str:
     t = pd.read_csv(path)
     t = t[(t["dataset"].str.split(".rep").str[0] == dataset) & (t["arch"] == arch)]
@@ -417,7 +437,7 @@ def source_facts(root: str | Path, which: str | None = None) -> dict[str, str]:
     dataset, arch = study_dir(root, which)
     d = root / "results" / dataset / arch
     out = {"dataset": dataset, "arch": arch}
-    out |= _ensemble_facts(d) | _memorized_facts(d) | _influence_facts(d)
+    out |= _ensemble_facts(d) | _memorized_facts(d) | _influence_facts(d) | _sampling_bias_facts(d)
     out["table1"] = _table1(root / "results" / "table1.csv", dataset, arch)
     out["table3"] = _table3(root / "results" / "table3.csv", dataset, arch)
     out |= _table3_facts(d, root, dataset, arch)
