@@ -460,6 +460,11 @@ def _add_replicate_args(p, target) -> None:
     p.add_argument("--logs", default="logs", help="a finished study's logs, timing --replicates (logs)")
     p.add_argument("--cores", type=int, default=2, help="cores the --replicates ETA assumes (2)")
     p.add_argument(
+        "--scope",
+        choices=["full", "answer", "memorized"],
+        help="plan the config with this scope instead of its own",
+    )
+    p.add_argument(
         "--no-timing",
         action="store_true",
         help="--replicates without the ETA (which loads the data and times one epoch here, seconds)",
@@ -478,7 +483,10 @@ def _run_replicate_plan(args) -> int:
     path = Path(args.config)
     if not path.exists():
         raise fail(f"{path} does not exist", "give the study's config with --config")
-    config = mc.validate(yaml.safe_load(path.read_text()))
+    raw = yaml.safe_load(path.read_text())
+    if args.scope:
+        raw["scope"] = args.scope  # as `snakemake --config scope=...` runs it
+    config = mc.validate(raw)
     rows = cost(config, args.replicates, args.logs)
     print(format_cost(rows, str(path)), flush=True)
     if args.no_timing:

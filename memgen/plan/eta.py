@@ -63,12 +63,22 @@ def short_jobs_first(config: dict) -> int:
 def format_eta(config: dict, row: dict, n: int, per_point_epoch: float, overhead: float, cores: int) -> str:
     """The ETA lines of one (dataset, arch) row of memgen.plan.replicates.cost."""
     d, a = row["dataset"], row["arch"]
-    runs = utility_runs(config, d)
-    first = study_work(config, d, a, n, list(config["ensembles"]), runs, loo=True)
-    further = study_work(config, d, a, n, list(row["members"]), runs, loo=False)
-    t1 = seconds(first, short_jobs_first(config), per_point_epoch, overhead, cores)
+    full = config.get("scope", "full") == "full"
+    # a narrower scope trains, in replicate 1 too, only what a further replicate trains
+    first_ens = list(config["ensembles"]) if full else list(row["members"])
+    first = study_work(
+        config, d, a, n, first_ens, utility_runs(config, d) if full else row["utility_runs"], loo=full
+    )
+    further = study_work(config, d, a, n, list(row["members"]), row["utility_runs"], loo=False)
+    t1 = seconds(
+        first, short_jobs_first(config) if full else row["short_jobs"], per_point_epoch, overhead, cores
+    )
     t2 = seconds(further, row["short_jobs"], per_point_epoch, overhead, cores)
-    loo = "" if loo_models(config, n) else f"; leave-one-out skipped (N = {n:,} > loo.max_train_points)"
+    loo = (
+        ""
+        if loo_models(config, n) or not full
+        else f"; leave-one-out skipped (N = {n:,} > loo.max_train_points)"
+    )
     more = row["replicates"] - 1
     lines = [
         f"  timed here: {per_point_epoch * 1e6:.3f} us per training point-epoch (one epoch of a shard, "

@@ -20,12 +20,24 @@ SHORT_JOB_SECONDS = 3.5
 
 
 def replicate_ensembles(config: dict, dataset: str) -> list[str]:
-    """The score ensembles a further replicate of `dataset` trains."""
-    ens = {config["ablation"]["baseline"], config["ablation"]["high_rate"]}
+    """The score ensembles a further replicate of `dataset` trains (a narrower `scope`: the high-rate one)."""
+    full = config.get("scope", "full") == "full"
+    ens = {config["ablation"]["high_rate"]} | ({config["ablation"]["baseline"]} if full else set())
     detect = config["datasets"][dataset].get("duplicates", "detect") == "detect"
     if detect and any(test_set(config, dataset, v) == "dedup" for v in VARIANTS):
         ens.add(mc.reference(config))  # the detector reads the reference's first members
     return sorted(ens)
+
+
+def replicate_removals(config: dict) -> list[str]:
+    """The removal sets whose utility runs a replicate trains: every variant's in the full study, Table 3's
+    with scope answer, none with scope memorized."""
+    scope = config.get("scope", "full")
+    if scope == "memorized":
+        return []
+    if scope == "answer":
+        return [removal_id(config, config["ablation"]["table3"])]
+    return sorted({removal_id(config, v) for v in VARIANTS})
 
 
 def cost(config: dict, replicates: int, logs: str | Path = "logs") -> list[dict]:
@@ -36,7 +48,7 @@ def cost(config: dict, replicates: int, logs: str | Path = "logs") -> list[dict]
     for d in mc.primary_datasets(config):
         for a in config["datasets"][d]["archs"]:
             ens = replicate_ensembles(config, d)
-            removals = sorted({removal_id(config, v) for v in VARIANTS})
+            removals = replicate_removals(config)
             # memorized and random removal per set, the class-matched control for Table 3's set only
             conditions = sum(len(run_conditions(config, r)) for r in removals)
             runs = conditions * mc.utility_seeds(config, d)
@@ -46,13 +58,16 @@ def cost(config: dict, replicates: int, logs: str | Path = "logs") -> list[dict]
             # per removal set the set; per variant its utility table
             short_jobs = 4 + 4 * len(ens) + len(removals) + len(VARIANTS)
             member_logs = [f for e in ens for f in (logs / d / a / e / "members").glob("*/*.benchmark.tsv")]
-            utility_logs = list((logs / d / a / "utility").glob("*/*/*.benchmark.tsv"))
+            utility_logs = [
+                f for r in removals for f in (logs / d / a / "utility" / r).glob("*/*.benchmark.tsv")
+            ]
             out.append(
                 {
                     "dataset": d,
                     "arch": a,
                     "replicates": replicates,
                     "first_members": sum(mc.members(config, d, e) for e in config["ensembles"]),
+                    "scope": config.get("scope", "full"),
                     "members": {e: mc.members(config, d, e) for e in ens},
                     "removal_sets": len(removals),
                     "utility_runs": runs,
@@ -75,7 +90,9 @@ def format_cost(rows: list[dict], source: str) -> str:
         lines += [
             f"{r['dataset']}/{r['arch']}: replicates R = {r['replicates']} ({source})",
             f"  replicate 1 (the study): {r['first_members']} score members, {runs} utility runs, "
-            "leave-one-out and every figure",
+            "leave-one-out and every figure"
+            if r["scope"] == "full"
+            else f"  replicate 1: what a further replicate trains (scope {r['scope']})",
             f"  each further replicate: {k} score members ({each}) and up to {runs} utility runs ({sets} "
             f"removal sets x 2 conditions + Table 3's class-matched control, x {r['seeds']} seeds; none "
             "for an empty memorized set); "
