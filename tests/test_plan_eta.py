@@ -46,3 +46,19 @@ def test_the_eta_adds_training_over_the_cores_and_job_start_ups():
     ) / 60
     assert f"about {minutes:.0f} min on 2 cores" in text
     assert "leave-one-out skipped" in text and "R = 3: about" in text
+
+
+def test_a_narrower_scope_plans_only_what_it_trains():
+    config = yaml.safe_load((ROOT / "configs" / "fashion-60k-cpu.yaml").read_text())
+    config = mc.validate(config | {"scope": "answer", "replicates": 3})
+    (row,) = cost(config, 3, "no-logs-here")
+    assert (
+        row["members"] == {"rate0.95": 256} and row["utility_runs"] == 20 * 3
+    )  # memorized, random, class-matched
+    text = eta.format_eta(config, row, 60_000, 1e-5, 3.0, 2)
+    assert "leave-one-out" not in text  # a narrower scope never trains it
+    first = text.splitlines()[1].split(":")[1]
+    further = text.splitlines()[2].split(":")[1]
+    assert first.split("G")[0] == further.split("G")[0]  # replicate 1 trains what a further one does
+    memorized = mc.validate(config | {"scope": "memorized"})
+    assert cost(memorized, 2, "no-logs-here")[0]["utility_runs"] == 0
