@@ -122,8 +122,9 @@ def test_export_then_compare_agrees_perfectly(study, tmp_path):
                 assert z["infl_matrix_class3"].shape == (len(z["tr_classidx_3"]), len(z["tt_classidx_3"]))
         table = formats.compare(f, memgen.open(study), "rate0.95", "fz")
         assert (table["rho"].dropna() > 0.999999).all()
-        exact = table[table["comparison"].str.contains(">= 0.25|pairs \\(")]
-        assert (exact["jaccard"] == 1).all() and (exact["both"] == exact["theirs"]).all()
+        if "jaccard" in table:  # the C-scores have no sets to overlap
+            exact = table[table["comparison"].str.contains(">= 0.25|pairs \\(")]
+            assert len(exact) and (exact["jaccard"] == 1).all() and (exact["both"] == exact["theirs"]).all()
     figure = tmp_path / "compare.png"
     matrix = next(f for f in files if f.name.endswith("_infl_matrix.npz"))
     done = subprocess.run(
