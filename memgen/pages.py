@@ -321,37 +321,59 @@ def _influence_facts(d: Path) -> dict[str, str]:
     return out
 
 
-# Rules whose jobs' time and memory the scale table reports, by their benchmark file's place under logs/
-SCALE_RULES = {
-    "dataset index": "logs/{d}/index.benchmark.tsv",
-    "canaries": "logs/{d}/canaries.benchmark.tsv",
-    "duplicate detector": "logs/{d}/duplicates.benchmark.tsv",
-    "members (per shard)": "logs/{d}/{a}/*/members/*/*.benchmark.tsv",
-    "scores (per ensemble)": "logs/{d}/{a}/*/scores.benchmark.tsv",
-    "fit check (per ensemble)": "logs/{d}/{a}/*/fitcheck.benchmark.tsv",
-    "thresholds (per ensemble)": "logs/{d}/{a}/*/thresholds.benchmark.tsv",
-    "test rule and its calibration (fdr)": "logs/{d}/{a}/*/fdr.benchmark.tsv",
-    "memorized set": "logs/{d}/{a}/memorized.benchmark.tsv",
-    "removal sets": "logs/{d}/{a}/removal/*.benchmark.tsv",
-    "utility runs (per shard)": "logs/{d}/{a}/utility/*/*/*.benchmark.tsv",
-    "influence": "logs/{d}/{a}/influence.benchmark.tsv",
-    "influence vs duplicates": "logs/{d}/{a}/influence_duplicates.benchmark.tsv",
-    "Table 3 split": "logs/{d}/{a}/table3_split.benchmark.tsv",
-    "Table 1": "logs/table1.benchmark.tsv",
-    "Table 3": "logs/table3.benchmark.tsv",
-    "memorized gallery": "logs/figures/gallery_{d}_{a}.benchmark.tsv",
-    "summary": "logs/summary.benchmark.tsv",
-}
+# Rules whose jobs' time and memory the scale table reports: (label, rule, benchmark files under the run)
+SCALE_RULES = (
+    ("dataset index", "dataset_index", "logs/{d}/index.benchmark.tsv"),
+    ("canaries", "canaries", "logs/{d}/canaries.benchmark.tsv"),
+    ("duplicate detector", "duplicates", "logs/{d}/duplicates.benchmark.tsv"),
+    ("members (per shard)", "members", "logs/{d}/{a}/*/members/*/*.benchmark.tsv"),
+    ("scores (per ensemble)", "scores", "logs/{d}/{a}/*/scores.benchmark.tsv"),
+    ("fit check (per ensemble)", "fitcheck", "logs/{d}/{a}/*/fitcheck.benchmark.tsv"),
+    ("thresholds (per ensemble)", "thresholds", "logs/{d}/{a}/*/thresholds.benchmark.tsv"),
+    ("test rule and its calibration (fdr)", "fdr", "logs/{d}/{a}/*/fdr.benchmark.tsv"),
+    ("definitions", "definitions", "logs/{d}/{a}/definitions.benchmark.tsv"),
+    ("sampling bias", "sampling_bias", "logs/{d}/{a}/sampling_bias.benchmark.tsv"),
+    ("stability", "stability", "logs/{d}/{a}/stability.benchmark.tsv"),
+    ("memorized set", "memorized", "logs/{d}/{a}/memorized.benchmark.tsv"),
+    ("removal sets", "removal", "logs/{d}/{a}/removal/*.benchmark.tsv"),
+    ("utility runs (per shard)", "utility_runs", "logs/{d}/{a}/utility/*/*/*.benchmark.tsv"),
+    ("influence", "influence", "logs/{d}/{a}/influence.benchmark.tsv"),
+    ("influence vs duplicates", "influence_duplicates", "logs/{d}/{a}/influence_duplicates.benchmark.tsv"),
+    ("Table 3 split", "table3_split", "logs/{d}/{a}/table3_split.benchmark.tsv"),
+    ("Table 1", "table1", "logs/table1.benchmark.tsv"),
+    ("Table 3", "table3", "logs/table3.benchmark.tsv"),
+    ("memorized gallery", "fig_gallery", "logs/figures/gallery_{d}_{a}.benchmark.tsv"),
+    ("summary", "summary", "logs/summary.benchmark.tsv"),
+)
+
+
+def planned_resources(root: Path) -> dict:
+    """What the run's SLURM profile plans for each rule (profiles/slurm/config.yaml: mem_mb, runtime in
+    minutes), the default for rules it does not name; {} without a profile."""
+    import yaml
+
+    path = root / "profiles" / "slurm" / "config.yaml"
+    if not path.exists():
+        return {}
+    profile = yaml.safe_load(path.read_text())
+    default = profile.get("default-resources", {})
+    return {"default": default} | {k: {**default, **v} for k, v in profile.get("set-resources", {}).items()}
 
 
 def _scale_facts(root: Path, dataset: str, arch: str) -> dict[str, str]:
+    planned = planned_resources(root)
     rows, every = [], []
-    for name, pattern in SCALE_RULES.items():
+    for name, rule, pattern in SCALE_RULES:
         files = sorted(root.glob(pattern.format(d=dataset, a=arch)))
         if not files:
             continue
         b = pd.concat([pd.read_csv(f, sep="\t") for f in files])
         every.append(b)
+        plan = planned.get(rule, planned.get("default", {}))
+        within = "n/a"
+        if plan:
+            ok = b["s"].max() <= 60 * plan["runtime"] and b["max_rss"].max() <= plan["mem_mb"]
+            within = f"{plan['runtime']} min, {plan['mem_mb']:,} MB: {'within' if ok else '**over**'}"
         rows.append(
             [
                 name,
@@ -359,9 +381,11 @@ def _scale_facts(root: Path, dataset: str, arch: str) -> dict[str, str]:
                 num(b["s"].max(), "{:.0f}"),
                 num(b["s"].sum(), "{:.0f}"),
                 num(b["max_rss"].max(), "{:,.0f}"),
+                within,
             ]
         )
-    out = {"scale": table(["job", "jobs", "longest (s)", "all (s)", "peak RSS (MB)"], rows)}
+    header = ["job", "jobs", "longest (s)", "all (s)", "peak RSS (MB)", "planned per job (SLURM profile)"]
+    out = {"scale": table(header, rows)}
     if every:
         b = pd.concat(every)
         out["peak_rss_gib"] = num(b["max_rss"].max() / 1024, "{:.2f}")
