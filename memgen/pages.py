@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from memgen.errors import fail
+from memgen.results import read_csv
 
 FIELD = re.compile(r"\{\{\s*([\w.\-]+)\s*\}\}")
 SOURCE = re.compile(r"^source\s+(\w+)\s*:\s*(\S+)(?:\s+(\w+)/(\w+))?\s*(#.*)?$")
@@ -97,7 +98,7 @@ def _ensemble_facts(d: Path) -> dict[str, str]:
                 out[f"{e}.{rule}.{definition}.share"] = pct(r.get("fraction_memorized"))
         fdr = d / e / "fdr.csv"
         if fdr.exists():
-            f = pd.read_csv(fdr)
+            f = read_csv(fdr)
             row = f[f["configured"]].iloc[0] if f["configured"].any() else f.iloc[-1]
             out |= {
                 f"{e}.test.q": num(row["q"], "{:g}"),
@@ -113,7 +114,7 @@ def _ensemble_facts(d: Path) -> dict[str, str]:
 
 def _memorized_facts(d: Path) -> dict[str, str]:
     """The all-fixes set (memorized.csv) against the reference's natural points, by class."""
-    m = pd.read_csv(d / "memorized.csv")
+    m = read_csv(d / "memorized.csv")
     flagged = m[m["null_memorized"]] if "null_memorized" in m else m
     scores = _reference_scores(d)
     natural = scores[scores["canary"] == 0] if scores is not None else None
@@ -149,7 +150,7 @@ def _reference_scores(d: Path) -> pd.DataFrame | None:
             if path.endswith("/scores.csv"):
                 p = d / Path(path).parent.name / "scores.csv"
                 if p.exists():
-                    return pd.read_csv(p, usecols=["label", "canary"])
+                    return read_csv(p)[["label", "canary"]]
     return None
 
 
@@ -158,7 +159,7 @@ def _sampling_bias_facts(d: Path) -> dict[str, str]:
     path = d / "sampling_bias.csv"
     if not path.exists():
         return {}
-    t = pd.read_csv(path)
+    t = read_csv(path)
     t = t[(t["against"] == "reference") & (t["points"] == "all") & t["definition"].isin(["fz", "frac"])]
     rows = [
         [
@@ -174,7 +175,7 @@ def _sampling_bias_facts(d: Path) -> dict[str, str]:
 
 
 def _table1(path: Path, dataset: str, arch: str) -> str:
-    t = pd.read_csv(path)
+    t = read_csv(path)
     t = t[(t["dataset"].str.split(".rep").str[0] == dataset) & (t["arch"] == arch)]
     rows = []
     for _, r in t.iterrows():
@@ -194,7 +195,7 @@ def _table1(path: Path, dataset: str, arch: str) -> str:
 
 
 def _table3(path: Path, dataset: str, arch: str) -> str:
-    t = pd.read_csv(path)
+    t = read_csv(path)
     t = t[(t["dataset"].str.split(".rep").str[0] == dataset) & (t["arch"] == arch)]
     rows = [
         [
@@ -216,7 +217,7 @@ def _table3(path: Path, dataset: str, arch: str) -> str:
 
 def _table3_facts(d: Path, root: Path, dataset: str, arch: str) -> dict[str, str]:
     out = {}
-    t = pd.read_csv(root / "results" / "table3.csv")
+    t = read_csv(root / "results" / "table3.csv")
     t = t[(t["dataset"] == dataset) & (t["arch"] == arch)]
     for _, r in t.iterrows():
         key = f"table3.r{r['replicate']}.{r['control']}"
@@ -230,7 +231,7 @@ def _table3_facts(d: Path, root: Path, dataset: str, arch: str) -> dict[str, str
         }
     classes = d / "table3_classes.csv"
     if classes.exists():
-        c = pd.read_csv(classes)
+        c = read_csv(classes)
         rows = [
             [
                 str(r["class_name"]),
@@ -248,7 +249,7 @@ def _table3_facts(d: Path, root: Path, dataset: str, arch: str) -> dict[str, str
         out["table3.classes"] = table(header, rows)
     split = d / "table3_split.csv"
     if split.exists():
-        s = pd.read_csv(split)
+        s = read_csv(split)
         rows = [
             [
                 str(r["test_set"]),
@@ -287,7 +288,7 @@ def _influence_facts(d: Path) -> dict[str, str]:
         if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
     }
     out["influence.ensemble"] = str(j.get("ensemble"))
-    pairs = pd.read_csv(d / "influence.csv")
+    pairs = read_csv(d / "influence.csv")
     top = pairs.sort_values(["infl", "infl_log_odds"], ascending=False).head(8)
     rows = [
         [
@@ -304,7 +305,7 @@ def _influence_facts(d: Path) -> dict[str, str]:
     )
     dup = d / "influence_duplicates.csv"
     if dup.exists():
-        t = pd.read_csv(dup)
+        t = read_csv(dup)
         rows = [
             [
                 str(r["source"]),
