@@ -20,10 +20,9 @@ from scipy import stats
 from memgen.errors import fail
 from memgen.results import Study
 
-MEM_CUT, INFL_CUT = (
-    0.25,
-    0.15,
-)  # the releases' cuts: pairs with infl >= 0.15 whose training point has mem >= 0.25
+# the releases' cuts: pairs with infl >= 0.15 whose training point has mem >= 0.25
+MEM_CUT, INFL_CUT = 0.25, 0.15
+PAIR_COLUMNS = ("train_index", "test_index", "test_set", "infl")  # what the pairs need of influence.csv
 PAIRS_KEYS = {"tr_idx": np.int64, "tt_idx": np.int64, "infl": np.float64, "mem": np.float64}
 CSCORE_KEYS = {"labels": np.int64, "scores": np.float64}
 MATRIX_KEYS = ("tr_mem", "tr_labels", "tt_labels")
@@ -110,7 +109,7 @@ def export(
     est = estimates(study, ensemble, definition, dataset, arch)
     inf = influence_members(study, dataset, arch)
     test_labels = np.asarray(inf["idx"]["test_labels"], dtype=np.int64)
-    pairs = study.influence(dataset, arch)
+    pairs = study.influence(dataset, arch, columns=PAIR_COLUMNS)
     pairs = pairs[pairs["test_set"] == "original"]
     mem_of = est["mem"][pairs["train_index"].to_numpy()]
     keep = (pairs["infl"].to_numpy() >= INFL_CUT) & (mem_of >= MEM_CUT)
@@ -217,7 +216,7 @@ def compare(
             }
         )
     if kind == "pairs":
-        pairs = study.influence(dataset, arch)
+        pairs = study.influence(dataset, arch, columns=PAIR_COLUMNS)
         pairs = pairs[pairs["test_set"] == "original"]
         mem_of = est["mem"][pairs["train_index"].to_numpy()]
         keep = (pairs["infl"].to_numpy() >= INFL_CUT) & (mem_of >= MEM_CUT)

@@ -288,7 +288,9 @@ def _influence_facts(d: Path) -> dict[str, str]:
         if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
     }
     out["influence.ensemble"] = str(j.get("ensemble"))
-    pairs = read_csv(d / "influence.csv")
+    cols = ["train_index", "train_label_name", "test_index", "test_label_name", "infl", "infl_lo", "infl_hi"]
+    pairs = read_csv(d / "influence.csv", cols + ["infl_log_odds", "high", "memorized"])
+    out["influence.kept_rows"] = count(len(pairs))
     top = pairs.sort_values(["infl", "infl_log_odds"], ascending=False).head(8)
     rows = [
         [

@@ -107,8 +107,9 @@ class Study:
         """The all-fixes setup's memorized set (and the exact test's), highest score first."""
         return read_csv(self._path(paths.MEMORIZED, dataset, arch))
 
-    def influence(self, dataset=None, arch=None) -> pd.DataFrame:
-        return read_csv(self._path(paths.INFLUENCE, dataset, arch))
+    def influence(self, dataset=None, arch=None, columns=None) -> pd.DataFrame:
+        """The kept pairs (columns: read only these; at N = 60,000 the file can hold millions of rows)."""
+        return read_csv(self._path(paths.INFLUENCE, dataset, arch), columns)
 
     def masks(self, ensemble: str, dataset=None, arch=None) -> np.ndarray:
         """bool [K, N]: member k trained on point i."""
@@ -148,17 +149,25 @@ class Study:
         return self._path(paths.FIGURE, figure=name, ext=ext)
 
 
-def read_csv(path) -> pd.DataFrame:
-    """A memgen CSV with its meaning's dtypes: text as str ('' where empty, never NaN), flags as bool."""
-    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    for col in frame.columns:
-        if col in TEXT_COLUMNS:
-            frame[col] = pd.read_csv(path, usecols=[col], dtype=str, keep_default_na=False)[col]
-        elif col in BOOL_COLUMNS:
+def read_csv(path, columns=None) -> pd.DataFrame:
+    """A memgen CSV with its meaning's dtypes: text as str ('' where empty, never NaN), flags as bool;
+    `columns`: read only these (influence.csv can hold millions of rows)."""
+    header = list(pd.read_csv(path, nrows=0).columns)
+    wanted = [c for c in header if columns is None or c in columns]
+    text = [c for c in wanted if c in TEXT_COLUMNS]
+    frame = pd.read_csv(
+        path,
+        usecols=wanted,
+        keep_default_na=False,
+        na_values={c: [""] for c in wanted if c not in TEXT_COLUMNS},
+        dtype={c: str for c in text},
+    )
+    for col in wanted:
+        if col in BOOL_COLUMNS:
             frame[col] = frame[col].map(_flag).astype("boolean")
             if not frame[col].isna().any():
                 frame[col] = frame[col].astype(bool)
-    return frame
+    return frame[wanted]
 
 
 def _flag(x):
