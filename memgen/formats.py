@@ -109,19 +109,16 @@ def export(
     est = estimates(study, ensemble, definition, dataset, arch)
     inf = influence_members(study, dataset, arch)
     test_labels = np.asarray(inf["idx"]["test_labels"], dtype=np.int64)
-    pairs = study.influence(dataset, arch, columns=PAIR_COLUMNS)
-    pairs = pairs[pairs["test_set"] == "original"]
-    mem_of = est["mem"][pairs["train_index"].to_numpy()]
-    keep = (pairs["infl"].to_numpy() >= INFL_CUT) & (mem_of >= MEM_CUT)
+    pairs = memgen_pairs(study, est["mem"], dataset, arch)
     stem = f"{dataset}_{arch}_{ensemble}_{definition}"
     written = []
     path = out / f"{stem}_high_infl_pairs_infl{INFL_CUT}_mem{MEM_CUT}.npz"
     np.savez(
         path,
-        tr_idx=pairs["train_index"].to_numpy(np.int64)[keep],
-        tt_idx=pairs["test_index"].to_numpy(np.int64)[keep],
-        infl=pairs["infl"].to_numpy(np.float64)[keep],
-        mem=mem_of[keep].astype(np.float64),
+        tr_idx=pairs["train_index"].to_numpy(np.int64),
+        tt_idx=pairs["test_index"].to_numpy(np.int64),
+        infl=pairs["infl"].to_numpy(np.float64),
+        mem=pairs["mem"].to_numpy(np.float64),
     )
     written.append(path)
     matrices = {}
@@ -175,6 +172,40 @@ def overlap(theirs: set, ours: set) -> dict:
     }
 
 
+def memgen_pairs(study: Study, mem: np.ndarray, dataset=None, arch=None) -> pd.DataFrame:
+    """memgen's pairs in the releases' sense: on the original test set, infl >= 0.15 and the training point's
+    mem >= 0.25 (columns train_index, test_index, infl, mem)."""
+    pairs = study.influence(dataset, arch, columns=PAIR_COLUMNS)
+    pairs = pairs[pairs["test_set"] == "original"].copy()
+    pairs["mem"] = mem[pairs["train_index"].to_numpy()]
+    return pairs[(pairs["infl"] >= INFL_CUT) & (pairs["mem"] >= MEM_CUT)]
+
+
+def _compare_matrix(f: dict, est: dict, definition: str, tau) -> list[dict]:
+    theirs, ours = f["tr_mem"].astype(np.float64), est["mem"]
+    rows = [{"comparison": f"Spearman, memorization vs memgen's {definition}", **spearman(theirs, ours)}]
+    for name, cut in ((f"{definition} >= {MEM_CUT}", MEM_CUT), (f"{definition} >= its null tau {tau}", tau)):
+        if cut is None:
+            continue
+        a = set(np.flatnonzero(np.nan_to_num(theirs, nan=-np.inf) >= MEM_CUT))
+        b = set(np.flatnonzero(np.nan_to_num(ours, nan=-np.inf) >= cut))
+        rows.append(
+            {"comparison": f"memorized sets: theirs mem >= {MEM_CUT}, memgen's {name}", **overlap(a, b)}
+        )
+    return rows
+
+
+def _compare_pairs(f: dict, est: dict, ours: pd.DataFrame) -> list[dict]:
+    mine = set(zip(ours["train_index"].tolist(), ours["test_index"].tolist(), strict=True))
+    theirs = set(zip(f["tr_idx"].tolist(), f["tt_idx"].tolist(), strict=True))
+    what = f"high-influence pairs (infl >= {INFL_CUT}, mem >= {MEM_CUT})"
+    mem = f["mem"].astype(np.float64)
+    return [
+        {"comparison": what, **overlap(theirs, mine)},
+        {"comparison": "Spearman, the pairs' mem vs memgen's", **spearman(mem, est["mem"][f["tr_idx"]])},
+    ]
+
+
 def compare(
     path, study: Study, ensemble: str, definition: str = "fz", dataset=None, arch=None
 ) -> pd.DataFrame:
@@ -186,59 +217,16 @@ def compare(
         f = {k: z[k] for k in z.files}
     kind = layout(f)
     est = estimates(study, ensemble, definition, dataset, arch)
-    tau = study.thresholds(ensemble, dataset, arch)["rules"]["null"][definition].get("tau")
-    rows = []
     if kind in ("matrix", "cscores"):
-        _check_labels(
-            f"{path.name} (training labels)", f["tr_labels" if kind == "matrix" else "labels"], est["labels"]
-        )
+        labels = f["tr_labels" if kind == "matrix" else "labels"]
+        _check_labels(f"{path.name} (training labels)", labels, est["labels"])
     if kind == "matrix":
-        theirs, ours = f["tr_mem"].astype(np.float64), est["mem"]
-        rows.append(
-            {"comparison": f"Spearman, memorization vs memgen's {definition}", **spearman(theirs, ours)}
-        )
-        for name, cut_t, cut_o in (
-            (f"{definition} >= {MEM_CUT}", MEM_CUT, MEM_CUT),
-            (f"{definition} >= its null tau {tau}", MEM_CUT, tau),
-        ):
-            if cut_o is None:
-                continue
-            a = set(np.flatnonzero(np.nan_to_num(theirs, nan=-np.inf) >= cut_t))
-            b = set(np.flatnonzero(np.nan_to_num(ours, nan=-np.inf) >= cut_o))
-            rows.append(
-                {"comparison": f"memorized sets: theirs mem >= {cut_t}, memgen's {name}", **overlap(a, b)}
-            )
+        tau = study.thresholds(ensemble, dataset, arch)["rules"]["null"][definition].get("tau")
+        return pd.DataFrame(_compare_matrix(f, est, definition, tau))
     if kind == "cscores":
-        rows.append(
-            {
-                "comparison": "Spearman, C-score vs memgen's held-out accuracy",
-                **spearman(f["scores"], est["consistency"]),
-            }
-        )
-    if kind == "pairs":
-        pairs = study.influence(dataset, arch, columns=PAIR_COLUMNS)
-        pairs = pairs[pairs["test_set"] == "original"]
-        mem_of = est["mem"][pairs["train_index"].to_numpy()]
-        keep = (pairs["infl"].to_numpy() >= INFL_CUT) & (mem_of >= MEM_CUT)
-        ours = set(
-            zip(
-                pairs["train_index"].to_numpy()[keep].tolist(),
-                pairs["test_index"].to_numpy()[keep].tolist(),
-                strict=True,
-            )
-        )
-        theirs = set(zip(f["tr_idx"].tolist(), f["tt_idx"].tolist(), strict=True))
-        rows.append(
-            {
-                "comparison": f"high-influence pairs (infl >= {INFL_CUT}, mem >= {MEM_CUT})",
-                **overlap(theirs, ours),
-            }
-        )
-        mem = f["mem"].astype(np.float64)
-        rows.append(
-            {"comparison": "Spearman, the pairs' mem vs memgen's", **spearman(mem, est["mem"][f["tr_idx"]])}
-        )
-    return pd.DataFrame(rows)
+        what = "Spearman, C-score vs memgen's held-out accuracy"
+        return pd.DataFrame([{"comparison": what, **spearman(f["scores"], est["consistency"])}])
+    return pd.DataFrame(_compare_pairs(f, est, memgen_pairs(study, est["mem"], dataset, arch)))
 
 
 def format_comparison(table: pd.DataFrame, path, study: Study) -> str:
