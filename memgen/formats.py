@@ -184,7 +184,10 @@ def memgen_pairs(study: Study, mem: np.ndarray, dataset=None, arch=None) -> pd.D
 def _compare_matrix(f: dict, est: dict, definition: str, tau) -> list[dict]:
     theirs, ours = f["tr_mem"].astype(np.float64), est["mem"]
     rows = [{"comparison": f"Spearman, memorization vs memgen's {definition}", **spearman(theirs, ours)}]
-    for name, cut in ((f"{definition} >= {MEM_CUT}", MEM_CUT), (f"{definition} >= its null tau {tau}", tau)):
+    for name, cut in (
+        (f"{definition} >= {MEM_CUT}", MEM_CUT),
+        (f"{definition} >= its null tau {tau:.3g}" if tau is not None else "", tau),
+    ):
         if cut is None:
             continue
         a = set(np.flatnonzero(np.nan_to_num(theirs, nan=-np.inf) >= MEM_CUT))
