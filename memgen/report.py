@@ -497,13 +497,13 @@ def _influence_bar(path) -> list[str]:
 def _strongest_pairs(path, n: int = 5) -> list[str]:
     """The n strongest high-influence pairs of influence.csv, one row each (ties: the log-odds influence,
     then the index; memgen.influence.leakage.strongest_pairs)."""
-    from memgen.influence.jobs import read_influence
+    from memgen.influence.jobs import high_rows, read_influence
     from memgen.influence.leakage import strongest_pairs
 
-    df = read_influence(path)
-    hi = df[df["high"]]
+    hi = read_influence(path, rows=high_rows)
+    kept = hi.attrs["rows"]
     if hi.empty:
-        return [f"No high-influence pair among the {len(df)} kept pairs.", ""]
+        return [f"No high-influence pair among the {kept} kept pairs.", ""]
 
     def name(file, split, i) -> str:
         return file or f"{split} #{i}"  # read_influence reads a missing file as ""
@@ -518,7 +518,7 @@ def _strongest_pairs(path, n: int = 5) -> list[str]:
         ]
         for _, r in strongest_pairs(hi, n).iterrows()
     ]
-    head = [f"{len(hi)} high-influence pairs of {len(df)} kept; the strongest:", ""]
+    head = [f"{len(hi)} high-influence pairs of {kept} kept; the strongest:", ""]
     header = ["training point", "test point it lifts", "infl [95 % interval]", "p (Bonferroni)", "memorized"]
     return head + _table(header, rows)
 

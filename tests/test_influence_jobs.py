@@ -16,7 +16,7 @@ from memgen.influence.jobs import (
     write_influence_duplicates,
     write_table3_split,
 )
-from memgen.io import save_npz
+from memgen.io import load_json, save_npz
 from memgen.utility.removal import save_removal
 
 K, N, T, C = 24, 10, 6, 3
@@ -306,9 +306,35 @@ def test_the_gallery_job_hands_the_figure_the_strongest_pairs(study, monkeypatch
         fj, "fig_influence", lambda shown, image, paths, title, **kw: drawn.update(kw, shown=shown)
     )
     fj.write_fig_influence(*args, [tmp / "g.png"], {"gallery": 3})
-    pd.testing.assert_frame_equal(drawn["shown"], strongest_pairs(table, 3))
+    want = strongest_pairs(table, 3).reset_index(drop=True)
+    pd.testing.assert_frame_equal(drawn["shown"].reset_index(drop=True), want)
     assert drawn["n_high"] == int(table["high"].sum()) >= 1 and drawn["n_kept"] == len(table)
     monkeypatch.setattr(fj, "fig_influence", real)
     out = [tmp / "g.png", tmp / "g.pdf"]
     fj.write_fig_influence(*args, out, {"gallery": 3})
     assert out[0].stat().st_size > 5000 and out[1].read_bytes()[:5] == b"%PDF-"
+
+
+def test_influence_is_read_chunk_by_chunk_to_the_same_rows_a_whole_read_gives(study, monkeypatch):
+    """read_influence in chunks of 4 rows: every row without a filter, the high rows with high_rows, the
+    same row and high counts; the split's filter (partner_candidates) leaves partner_flag's answer as the
+    whole table gives it."""
+    import memgen.influence.jobs as ij
+
+    tmp, members, _ = study
+    influence(tmp, members)
+    whole = read_influence(tmp / "influence.csv")
+    monkeypatch.setattr(ij, "_CHUNK_ROWS", 4)
+    assert len(whole) > 8
+    chunked = read_influence(tmp / "influence.csv")
+    pd.testing.assert_frame_equal(chunked, whole)
+    high = read_influence(tmp / "influence.csv", ("train_index", "high"), ij.high_rows)
+    assert list(high.columns) == ["train_index", "high"] and high["high"].all()
+    assert high["train_index"].tolist() == whole.loc[whole["high"], "train_index"].tolist()
+    assert high.attrs == {"rows": len(whole), "high": int(whole["high"].sum())} and whole["high"].any()
+    summary = load_json(tmp / "influence.json")
+    memorized = np.array([3, 5])
+    kept = read_influence(tmp / "influence.csv", ij.SPLIT_READS, ij.partner_candidates(summary, memorized))
+    assert len(kept) < len(whole)
+    a, b = (ij.partner_flag(t, summary, memorized, T) for t in (whole, kept))
+    assert a["partner"].tolist() == b["partner"].tolist() and a["partner"].any() and a["bar"] == b["bar"]

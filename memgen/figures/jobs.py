@@ -6,6 +6,7 @@ Measurement (Fig. 1, 2, 3, 7, 8, 9), the gallery of memorized.csv, Fig. 12 and 1
 intervals, the test rule), the gallery of influence pairs, and the utility study (Fig. 4, 5, 10, 11).
 """
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -208,12 +209,13 @@ def write_fig_influence(
     spec: the dataset's loader spec (pixels of non-folder datasets); params: ensemble, gallery, threshold,
     alpha (memgen.params.influence_gallery); the title's bar is influence.json's.
     """
-    table = read_influence(influence_path)
+    n = params["gallery"]
+    table = read_influence(influence_path, rows=partial(strongest_pairs, n=n))  # each chunk's strongest n
     idx = load_index(index_path)
     image = {s: images(dataset, spec, idx, s) for s in ("train", "test")} if len(table) else None
     title = gallery_title(dataset, arch, load_json(summary_path))
-    shown = strongest_pairs(table, params["gallery"])
-    fig_influence(shown, image, paths, title, n_high=int(table["high"].sum()), n_kept=len(table))
+    shown = strongest_pairs(table, n)
+    fig_influence(shown, image, paths, title, n_high=table.attrs["high"], n_kept=table.attrs["rows"])
 
 
 # ---- scores: Fig. 12 and 13 ------------------------------------------------------------------------------

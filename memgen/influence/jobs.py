@@ -254,22 +254,58 @@ def _num(x, fmt: str = "{:.3f}") -> str:
     return "none (no count table passes)" if x is None else fmt.format(x)
 
 
-def read_influence(path) -> pd.DataFrame:
-    """influence.csv as written (files read as text, flags as booleans); a wrong header fails naming it."""
+def read_influence(path, columns=None, rows=None) -> pd.DataFrame:
+    """influence.csv as written (files read as text, flags as booleans); a wrong header fails naming it.
+
+    At N = 60,000 it holds ~10^7 rows (1.7 GB): `columns` reads only those, and `rows` (a function of a
+    chunk giving the rows of it to keep) is applied chunk by chunk, so a job that needs the high-influence
+    or the strongest pairs never holds the whole table. attrs: "rows" (the table's row count) and "high"
+    (its high-influence pairs, where the column is read)."""
+    usecols = None if columns is None else [c for c in INFLUENCE_COLUMNS if c in set(columns)]
     try:
-        df = pd.read_csv(
-            path, keep_default_na=False, na_values=[""], dtype={"train_file": str, "test_file": str}
+        with open(path, encoding="utf-8") as f:
+            header = f.readline().rstrip("\n").split(",")
+        missing = [c for c in INFLUENCE_COLUMNS if c not in header]
+        if missing:
+            fix = f"rerun: snakemake --forcerun {path}"
+            raise fail(f"influence table {path} lacks columns {missing}", fix)
+        chunks, n, n_high = [], 0, 0
+        reader = pd.read_csv(
+            path,
+            usecols=usecols,
+            keep_default_na=False,
+            na_values=[""],
+            dtype={"train_file": str, "test_file": str},
+            chunksize=_CHUNK_ROWS,
         )
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        for chunk in reader:
+            chunk = _typed(chunk)
+            n += len(chunk)
+            n_high += int(chunk["high"].sum()) if "high" in chunk.columns else 0
+            chunks.append(chunk if rows is None else rows(chunk))
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
         raise fail(f"cannot read influence table {path}: {e}", "rerun the influence rule") from None
-    missing = [c for c in INFLUENCE_COLUMNS if c not in df.columns]
-    if missing:
-        raise fail(f"influence table {path} lacks columns {missing}", f"rerun: snakemake --forcerun {path}")
-    for c in ("train_file", "test_file"):
-        df[c] = df[c].fillna("")
-    for c in ("high", "memorized"):
-        df[c] = df[c].astype(str).str.lower().eq("true")
+    df = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=usecols or list(header))
+    df.attrs |= {"rows": n, "high": n_high}
     return df
+
+
+_CHUNK_ROWS = 500_000  # ~100 MB of parsed rows at a time
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    for c in ("train_file", "test_file"):
+        if c in df.columns:
+            df[c] = df[c].fillna("")
+    for c in ("high", "memorized"):
+        if c in df.columns:
+            df[c] = df[c].astype(str).str.lower().eq("true")
+    return df
+
+
+def high_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """read_influence's `rows` for jobs that use only the high-influence pairs."""
+    return df[df["high"]]
 
 
 def _pairs(table: pd.DataFrame) -> pd.DataFrame:
@@ -283,7 +319,7 @@ def write_influence_duplicates(
     the detector's on equal terms. The detector's pairs are limited to the training points influence
     measures (no canary), and every one of them gets its influence from the influence ensemble's members
     (pair_stats), whether influence.csv keeps it or not."""
-    table = read_influence(influence_path)
+    table = read_influence(influence_path, ("train_index", "test_index", "infl", "high"), high_rows)
     e = ensemble_outputs(masks_path, member_paths, index_path, canaries_path)
     on = contested(e["correct"])
     train, test, dropped = detector_pairs(
@@ -356,6 +392,20 @@ def _part_row(runs: dict, weight: np.ndarray) -> dict:
     }
 
 
+SPLIT_READS = ("train_index", "test_index", "infl", "p_value")  # what partner_flag reads of influence.csv
+
+
+def partner_candidates(summary: dict, memorized: np.ndarray):
+    """read_influence's `rows` for the split: the pairs partner_flag can flag (a memorized training point,
+    infl at the threshold or above); the others cannot pass `flagged` whatever their p."""
+    members = np.asarray(memorized, dtype=np.int64)
+
+    def keep(df: pd.DataFrame) -> pd.DataFrame:
+        return df[(df["infl"].to_numpy(float) >= summary["threshold"]) & np.isin(df["train_index"], members)]
+
+    return keep
+
+
 def partner_flag(table: pd.DataFrame, summary: dict, memorized: np.ndarray, n_test: int) -> dict:
     """The split's partner flag: test points with a pair to a removed memorized point whose influence
     reaches the threshold and whose exact p passes alpha, Bonferroni over the split's own family
@@ -397,10 +447,11 @@ def write_table3_split(
     says its members choose no memorized set (memgen.config.choosing_ensembles). Influence exists only where
     the members were evaluated, the original test set: a new test set (CIFAR-10.1) is not split.
     """
-    table, summary = read_influence(influence_path), load_json(summary_path)
-    labels = np.asarray(load_index(index_path)["test_labels"], dtype=np.int64)
+    summary = load_json(summary_path)
     sets = load_removal(removal_path)
     memorized = sets["memorized"]
+    table = read_influence(influence_path, SPLIT_READS, partner_candidates(summary, memorized))
+    labels = np.asarray(load_index(index_path)["test_labels"], dtype=np.int64)
     flag = partner_flag(table, summary, memorized, len(labels))
     stratum = strata(summary["test_right"], summary["members"])
     bases = {TEST_SET: np.ones(len(labels), dtype=bool)}
