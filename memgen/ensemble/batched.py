@@ -37,6 +37,7 @@ from memgen.ensemble.common import (
     steps_per_epoch,
 )
 from memgen.ensemble.models import MLP, build_model, has_batchnorm
+from memgen.ensemble.point_log import PointLog
 from memgen.ensemble.resume import Resume, resume_key
 from memgen.recipe import TrainConfig
 
@@ -49,10 +50,14 @@ NORMALISED_LIMIT = 1024**3
 SGD_CHUNK_BYTES = 2 * 1024**2
 
 
-def can_batch(job: Job, cfg: TrainConfig, device: str) -> bool:
+def can_batch(job: Job, cfg: TrainConfig, device: str, record: bool = False) -> bool:
+    """record: a PointLog is to be filled, which only the MLP's written-out step does (vmapped steps give no
+    per-row logits): other models take the sequential path."""
     if not cfg.batched or device != "cpu" or len(job.seeds) < 2 or isinstance(job.x, FolderImages):
         return False  # a streamed folder feeds one model at a time
     model = build_model(job.arch, job.x.shape[1:], job.num_classes, cfg.model)
+    if record and _linear_layers(model) is None:
+        return False
     # vmapped convolutions ran 0.7x as fast as a loop on 2 cores (benchmarks/members_digits.py): loop those
     has_conv = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
     return not has_batchnorm(model) and not has_conv
@@ -78,6 +83,7 @@ class _EpochPlan:
     lrs: torch.Tensor  # float32 [S, K]: learning rate of each member's step (0 once its epoch is over)
     active: torch.Tensor  # bool [S, K]: the member is still in its epoch
     full: list  # per step: every member active (the in-place update needs no selection)
+    epoch: int = 0
 
 
 def _sgd_step(params: dict, bufs: dict, grads: dict, lr: torch.Tensor, cfg: TrainConfig) -> None:
@@ -101,8 +107,8 @@ class _Shard:
     into buffers allocated once, SGD in place. Other models' step is vmapped (torch.func), which is right
     for them too but slower (tests/test_train.py runs a CNN through it)."""
 
-    def __init__(self, job: Job, cfg: TrainConfig):
-        self.job, self.cfg, self.K = job, cfg, len(job.seeds)
+    def __init__(self, job: Job, cfg: TrainConfig, log: PointLog | None = None):
+        self.job, self.cfg, self.K, self.log = job, cfg, len(job.seeds), log
         models = [init_model(job, k, cfg) for k in range(self.K)]
         self.base = models[0]
         self.names = [n for n, _ in self.base.named_parameters()]
@@ -144,11 +150,14 @@ class _Shard:
         if state is None:
             return 0
         self.params, self.bufs = state["params"], state["bufs"]
+        if self.log is not None:
+            self.log.load(state["point_log"])
         log.info("shard resumed at epoch %d", state["epoch"])
         return state["epoch"]
 
     def state(self, done_epochs: int) -> dict:
-        return {"params": self.params, "bufs": self.bufs, "epoch": done_epochs}
+        saved = {"params": self.params, "bufs": self.bufs, "epoch": done_epochs}
+        return saved | ({} if self.log is None else {"point_log": self.log.state()})
 
     def results(self) -> list[dict]:
         return [{"state_dict": {n: self.params[n][k].clone() for n in self.names}} for k in range(self.K)]
@@ -175,7 +184,8 @@ class _Shard:
         active = torch.arange(S)[:, None] < torch.tensor(self.spe)[None, :]
         idx_t, lrs_t = steps(idx), torch.from_numpy(np.ascontiguousarray(lrs.T))
         full = active.all(1).tolist()
-        return _EpochPlan(idx_t, self.y[idx_t], steps(wts), steps(shifts), steps(flips), lrs_t, active, full)
+        y = self.y[idx_t]
+        return _EpochPlan(idx_t, y, steps(wts), steps(shifts), steps(flips), lrs_t, active, full, epoch)
 
     def inputs(self, plan: _EpochPlan, s: int) -> torch.Tensor:
         """Step s's normalised (and augmented) images of every member: [K, B, C, H, W], or [K, B, C*H*W]."""
@@ -195,14 +205,17 @@ class _Shard:
         if self.layers is None:
             grads, (loss, hits) = self.grad_fn(self.params, xs, ys, ws)
         else:
-            grads, (loss, hits) = self.grads, self._mlp_grads(xs, ys, ws)
+            grads, (loss, hits, ce, right) = self.grads, self._mlp_grads(xs, ys, ws)
+            if self.log is not None:  # from this step's logits: no extra forward pass
+                self.log.add_shard(plan.epoch, plan.idx[s], ce, right, ws)
         self._sgd(grads, plan.lrs[s], plan.active[s], plan.full[s])
         return loss.detach() * ws.sum(1), hits.detach()
 
     @torch.no_grad()
     def _mlp_grads(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> tuple:
         """The MLP's forward and backward for every member at once, the gradients of each member's weighted
-        mean cross-entropy written into self.grads; returns each member's mean loss and its hits.
+        mean cross-entropy written into self.grads; returns each member's mean loss and its hits, and each
+        row's cross-entropy and correctness [K, B] (what a PointLog records).
 
         The layers' backward is written out; the loss's (a [K, B, classes] graph) is autograd's, the very
         kernels the sequential path runs: a hand-written softmax gradient differs from it in the last bit,
@@ -218,14 +231,15 @@ class _Shard:
             ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(w)
             loss = (ce * w).sum(1) / w.sum(1).clamp_min(1.0)
             (dz,) = torch.autograd.grad(loss.sum(), logits)
-        hits = (out.argmax(-1) == y).float().mul_(w).sum(1)
+        right = out.argmax(-1) == y
+        hits = right.float().mul_(w).sum(1)
         for i in reversed(range(len(self.layers))):
             name = self.layers[i]
             torch.bmm(dz.transpose(1, 2), acts[i], out=g[f"{name}.weight"])
             torch.sum(dz, 1, out=g[f"{name}.bias"])
             if i > 0:  # through the ReLU before this layer: its gradient where it let a value through
                 dz = torch.bmm(dz, p[f"{name}.weight"]).mul_(acts[i] > 0)
-        return loss, hits
+        return loss, hits, ce.detach(), right
 
     @torch.no_grad()
     def _sgd(self, grads: dict, lr: torch.Tensor, active: torch.Tensor, full: bool) -> None:
@@ -257,10 +271,13 @@ def _log_shard(cfg: TrainConfig, sizes: list, loss_sum, hit_sum, dt: float, done
     )
 
 
-def train_batched(job: Job, cfg: TrainConfig, resume: Path | None = None, stop=None) -> list[dict]:
-    """Every member of a shard as one batched computation, each getting the sequential path's weights."""
-    shard = _Shard(job, cfg)
-    saved = Resume(resume, resume_key(job, cfg, "batched"), cfg, stop)
+def train_batched(
+    job: Job, cfg: TrainConfig, resume: Path | None = None, stop=None, record: PointLog | None = None
+) -> list[dict]:
+    """Every member of a shard as one batched computation, each getting the sequential path's weights.
+    record: a PointLog filled from the training steps (an MLP's: `can_batch(..., record=True)`)."""
+    shard = _Shard(job, cfg, record)
+    saved = Resume(resume, resume_key(job, cfg, "batched" + ("+log" if record else "")), cfg, stop)
     start = shard.resume(saved.load())
     t0 = time.time()
     for epoch in range(start, cfg.epochs):

@@ -63,11 +63,12 @@ class Resume:
         if stopping:
             raise preempted(self.stop, self.path, where)
 
-    def after_models(self, results: list, total: int) -> None:
-        """Between groups of the sequential path: the finished models saved, the next group not started."""
+    def after_models(self, results: list, total: int, extra: dict | None = None) -> None:
+        """Between groups of the sequential path: the finished models saved, the next group not started.
+        extra: saved beside them (a PointLog's state)."""
         stopping = bool(self.stop) and len(results) < total
         if self.path and (self.cfg.checkpoint_every or stopping):
-            save_resume(self.path, self.key, {"done": results, "current": None})
+            save_resume(self.path, self.key, {"done": results, "current": None, **(extra or {})})
         if stopping:
             raise preempted(self.stop, self.path, f"model {len(results)} of {total}")
 

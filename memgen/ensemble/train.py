@@ -38,6 +38,7 @@ from memgen.ensemble.common import (
     steps_per_epoch,
 )
 from memgen.ensemble.models import build_model
+from memgen.ensemble.point_log import PointLog
 from memgen.ensemble.resume import Resume, resume_key
 from memgen.recipe import TrainConfig
 
@@ -51,16 +52,18 @@ def train(
     resume: Path | None = None,
     flags_on_cpu: bool = False,
     stop=None,
+    record: PointLog | None = None,
 ) -> list[dict]:
     """Train every model of the job; returns one {"state_dict"} per model, in job order.
 
     flags_on_cpu: apply bf16 autocast and channels_last on CPU too (torch supports both there), so that
     tests run the CUDA path's branches without a GPU; it takes the sequential path, which has them.
     stop: a memgen.preempt.StopFlag; once it is set, training saves its resumable state after the epoch
-    in progress and raises memgen.preempt.Preempted."""
-    if can_batch(job, cfg, device) and not flags_on_cpu:
-        return train_batched(job, cfg, resume, stop)
-    return train_sequential(job, cfg, device, resume, flags_on_cpu, stop)
+    in progress and raises memgen.preempt.Preempted.
+    record: a PointLog (on `device`) that either path fills from its training steps."""
+    if can_batch(job, cfg, device, record is not None) and not flags_on_cpu:
+        return train_batched(job, cfg, resume, stop, record)
+    return train_sequential(job, cfg, device, resume, flags_on_cpu, stop, record)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -133,6 +136,7 @@ class _Member:
     feed: object = None  # a streamed folder: this epoch's batches, read ahead by worker processes
     loss_sum: torch.Tensor | None = None  # on the device: read once per epoch, never inside the step loop
     hits: torch.Tensor | None = None
+    log: PointLog | None = None  # the job's per-point log, filled from this model's steps
 
     @classmethod
     def start_model(cls, job: Job, cfg: TrainConfig, d: _Device, k: int, saved: dict | None) -> "_Member":
@@ -203,6 +207,8 @@ class _Member:
             self.opt.step()
             self.loss_sum += loss.detach() * len(sel)
             self.hits += (out.argmax(1) == yb).sum()
+            if self.log is not None:  # from this step's logits: no extra forward pass
+                self.log.add(self.k, epoch, idx, out, yb)
 
     def resumable(self, done_epochs: int) -> dict:
         return {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "epoch": done_epochs}
@@ -231,13 +237,16 @@ def _log_members(job: Job, cfg: TrainConfig, group: list, sums: list, dt: float,
         )
 
 
-def _start_group(job: Job, cfg: TrainConfig, d: _Device, first: int, in_flight: list) -> list[_Member]:
+def _start_group(job: Job, cfg: TrainConfig, d: _Device, first: int, in_flight: list, record) -> list:
     """Models first .. first + concurrent_members - 1; those saved in flight continue where they stopped."""
     ks = range(first, min(first + _group_size(cfg), len(job.seeds)))
-    return [
+    group = [
         _Member.start_model(job, cfg, d, k, in_flight[j] if j < len(in_flight) else None)
         for j, k in enumerate(ks)
     ]
+    for m in group:
+        m.log = record
+    return group
 
 
 def _train_epoch(job: Job, cfg: TrainConfig, d: _Device, group: list[_Member], epoch: int) -> list:
@@ -253,8 +262,13 @@ def _train_epoch(job: Job, cfg: TrainConfig, d: _Device, group: list[_Member], e
     return torch.stack([torch.stack((m.loss_sum, m.hits.float())) for m in group]).cpu().tolist()
 
 
-def _group_state(results: list, group: list[_Member], done_epochs: int) -> dict:
-    return {"done": results, "current": [m.resumable(done_epochs) for m in group]}
+def _group_state(results: list, group: list[_Member], record, done_epochs: int) -> dict:
+    state = {"done": results, "current": [m.resumable(done_epochs) for m in group]}
+    return state | _log_state(record)
+
+
+def _log_state(record) -> dict:
+    return {} if record is None else {"point_log": record.state()}
 
 
 def train_sequential(
@@ -264,26 +278,30 @@ def train_sequential(
     resume: Path | None = None,
     flags_on_cpu: bool = False,
     stop=None,
+    record: PointLog | None = None,
 ) -> list[dict]:
     """Models as nn.Modules, concurrent_members at a time: a group starts, trains and resumes together."""
     d = _to_device(job, cfg, device, flags_on_cpu)
     G = _group_size(cfg)
     # a group's resume state holds G models: a state saved with another G (or path) must not be misread
-    key = resume_key(job, cfg, "sequential" if G == 1 else f"concurrent{G}", "cuda" if d.flags else "cpu")
+    kind = ("sequential" if G == 1 else f"concurrent{G}") + ("+log" if record else "")
+    key = resume_key(job, cfg, kind, "cuda" if d.flags else "cpu")
     saved = Resume(resume, key, cfg, stop)
     results, in_flight = saved.models(len(job.seeds))
+    if record is not None and (results or in_flight):
+        record.load(saved.load()["point_log"])
     t0 = time.time()
     for first in range(len(results), len(job.seeds), G):
-        group = _start_group(job, cfg, d, first, in_flight)
+        group = _start_group(job, cfg, d, first, in_flight, record)
         in_flight = []
         for epoch in range(group[0].start, cfg.epochs):
             te = time.time()
             sums = _train_epoch(job, cfg, d, group, epoch)
             where = f"epoch {epoch + 1}/{cfg.epochs} of model {group[0].k + 1}"
-            saved.after_epoch(epoch + 1, partial(_group_state, results, group), where)
+            saved.after_epoch(epoch + 1, partial(_group_state, results, group, record), where)
             _log_members(job, cfg, group, sums, time.time() - te, epoch + 1)
         results.extend(m.weights() for m in group)
-        saved.after_models(results, len(job.seeds))
+        saved.after_models(results, len(job.seeds), _log_state(record))
     log.info("trained %d model(s) in %.1f s", len(job.seeds), time.time() - t0)
     return results
 
