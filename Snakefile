@@ -22,6 +22,7 @@ include: "rules/loo.smk"  # exact leave-one-out truth on small datasets
 include: "rules/analysis.smk"
 include: "rules/utility.smk"
 include: "rules/influence.smk"  # influence pairs from the members already trained
+include: "rules/proxies.smk"  # memorization proxies from a few trainings, validated
 include: "rules/replicates.smk"  # what the replicates' memorized sets share
 include: "rules/figures.smk"
 include: "rules/report.smk"

@@ -242,6 +242,30 @@ def table3_split(config: dict, dataset: str, variant: str, test_set: str) -> dic
     return {"variant": variant, "test_set": test_set, "seeds": mc.utility_seeds(config, dataset)}
 
 
+# ---- memorization proxies ----
+def proxy_models(config: dict, dataset: str, arch: str) -> dict:
+    """What the proxy models are: the reference ensemble's recipe, the data, their seeds and the curvature
+    estimate's settings (all of proxies except nothing: every key changes the log)."""
+    spec = config["proxies"]
+    seeds = [mc.stable_seed(config, dataset, arch, "proxies", m) for m in range(spec["models"])]
+    return {
+        "training": mc.member_recipe(config, dataset, arch, mc.reference(config)),
+        "loader": mc.loader_spec(config, dataset, new_test_set=False),
+        "seeds": seeds,
+        "curvature": {"samples": spec["curvature_samples"], "step": spec["curvature_step"]},
+    }
+
+
+def proxies_validation(config: dict, dataset: str, arch: str) -> dict:
+    """The reference ensemble (its scores are the truth the proxies are held against), its cost in
+    model-epochs, and min_out (points held out by fewer of its members have no score)."""
+    ref = mc.reference(config)
+    epochs = mc.training(config, dataset, arch, ref)["epochs"]
+    members = config["ensembles"][ref]["members"]
+    min_out = config["scores"]["min_out"]
+    return {"reference": ref, "reference_model_epochs": members * epochs, "min_out": min_out}
+
+
 # ---- stage 5, utility ----
 def removal(config: dict, dataset: str, arch: str, removal: str) -> dict:
     ens, definition, rule = parse_removal_id(removal)

@@ -39,6 +39,11 @@ INFLUENCE = "results/{dataset}/{arch}/influence.csv"
 INFLUENCE_SUMMARY = "results/{dataset}/{arch}/influence.json"
 INFLUENCE_DUPLICATES = "results/{dataset}/{arch}/influence_duplicates.csv"
 TABLE3_SPLIT = "results/{dataset}/{arch}/table3_split.csv"
+# ---- memorization proxies (rules/proxies.smk) ----
+PROXY_LOG = "results/{dataset}/{arch}/proxies/log.npz"
+PROXY_RESUME = "results/{dataset}/{arch}/proxies/resume.pt"
+PROXIES = "results/{dataset}/{arch}/proxies.csv"
+PROXIES_VALIDATION = "results/{dataset}/{arch}/proxies_validation.csv"
 # ---- stage 5, utility (rules/utility.smk); {removal} is a removal id, {variant} a name of VARIANTS ----
 REMOVAL = "results/{dataset}/{arch}/removal/{removal}.npz"
 UTILITY_RUN = "results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}/{slot}/outputs.npz"
@@ -75,6 +80,9 @@ LOG_DEFINITIONS = "logs/{dataset}/{arch}/definitions.log"
 LOG_SAMPLING_BIAS = "logs/{dataset}/{arch}/sampling_bias.log"
 LOG_STABILITY = "logs/{dataset}/{arch}/stability.log"
 LOG_MEMORIZED = "logs/{dataset}/{arch}/memorized.log"
+LOG_PROXY_LOG = "logs/{dataset}/{arch}/proxies/log.log"
+LOG_PROXIES = "logs/{dataset}/{arch}/proxies.log"
+LOG_PROXIES_VALIDATION = "logs/{dataset}/{arch}/proxies_validation.log"
 LOG_INFLUENCE = "logs/{dataset}/{arch}/influence.log"
 LOG_INFLUENCE_DUPLICATES = "logs/{dataset}/{arch}/influence_duplicates.log"
 LOG_TABLE3_SPLIT = "logs/{dataset}/{arch}/table3_split.log"
@@ -197,6 +205,15 @@ ENSEMBLE_FILES = {"masks": MASKS, "scores": SCORES, "correct": CORRECT, "fit": F
 def of_ensemble(dataset: str, arch: str, ens: str, *names: str) -> dict[str, str]:
     """Files of one ensemble by name, e.g. of_ensemble(d, a, e, "scores", "thresholds")."""
     return {n: fill(ENSEMBLE_FILES[n], dataset=dataset, arch=arch, ens=ens) for n in names}
+
+
+def proxies_validation_inputs(dataset: str, arch: str, reference: str) -> dict[str, str]:
+    """What the proxies are held against: the reference ensemble's scores, the memorized set, leave-one-out
+    (header only where skipped), and the proxy log (its cost)."""
+    files = {"proxies": PROXIES, "memorized": MEMORIZED, "loo": LOO, "log": PROXY_LOG}
+    return {k: fill(v, dataset=dataset, arch=arch) for k, v in files.items()} | of_ensemble(
+        dataset, arch, reference, "scores"
+    )
 
 
 def ensemble_scores(config: dict, dataset: str, arch: str) -> dict[str, str]:
@@ -362,8 +379,8 @@ def summary_inputs(config: dict, removal: str) -> dict[str, str]:
     """The tables the scope builds (Table 1 in the full study, Table 3 unless the scope is memorized), and
     per dataset x arch the thresholds of the ensemble the answer (Table 3's removal set) rests on and the
     gallery, and Table 3 per class where Table 3 is built; in the full study also the influence pairs, their
-    comparison with the duplicate detector,
-    Table 3 split by partner, and the pairs gallery."""
+    comparison with the duplicate detector, Table 3 split by partner, the pairs gallery, and the proxies'
+    validation with its figure."""
     ens = parse_removal_id(removal)[0]
     scope = config.get("scope", "full")
     out = {"table1": TABLE1} if scope == "full" else {}
@@ -379,6 +396,8 @@ def summary_inputs(config: dict, removal: str) -> dict[str, str]:
             out[f"influence_duplicates_{i}"] = fill(INFLUENCE_DUPLICATES, dataset=d, arch=a)
             out[f"table3_split_{i}"] = fill(TABLE3_SPLIT, dataset=d, arch=a)
             out[f"influence_gallery_{i}"] = figure(f"influence_{d}_{a}", "png")
+            out[f"proxies_validation_{i}"] = fill(PROXIES_VALIDATION, dataset=d, arch=a)
+            out[f"proxies_figure_{i}"] = figure(f"proxies_{d}_{a}", "png")
     return out
 
 
@@ -466,6 +485,7 @@ PAIR_FIGURES = (
     "gallery",
     "influence",
     "fig13_fdr",
+    "proxies",
 )
 
 
@@ -487,6 +507,7 @@ def targets(config: dict, removals) -> list[str]:
         INFLUENCE_DUPLICATES,
         TABLE3_SPLIT,
         TABLE3_CLASSES,
+        PROXIES_VALIDATION,
     ]
     per_pair_files += [fill(t, ens=e) for e in config["ensembles"] for t in (SCORES, THRESHOLDS)]
     per_pair_files += [fill(FDR, ens=e) for e in fdr_ensembles(config)]

@@ -585,6 +585,45 @@ def _leakage(dataset: str, arch: str, paths: dict) -> list[str]:
     return lines + _image(paths["influence_gallery"], alt="the strongest influence pairs")
 
 
+PROXY_KEYS = ("proxies_validation", "proxies_figure")
+
+
+def _proxies(dataset: str, arch: str, paths: dict) -> list[str]:
+    """The proxies' validation (proxies_validation.csv): each proxy from all proxy models against the
+    ensembles, leave-one-out and the canaries, one model's fz correlation beside it, and the figure."""
+    if not all(paths.get(k) and Path(paths[k]).exists() for k in PROXY_KEYS):
+        return []
+    table = pd.read_csv(paths["proxies_validation"], dtype={"models": str})
+    every, one = (table[table["models"] == m].set_index("proxy") for m in ("all", "1"))
+    first, single = every.iloc[0], one.iloc[0]
+    models = int(first["model_epochs"] // single["model_epochs"])
+    lines = _heading(f"{dataset} / {arch}: memorization proxies against the ensembles", "-")
+    lines += [
+        f"Each proxy from {models} models trained on every training point ({first['cost_ratio']:.1%} of "
+        f"the reference ensemble's {int(first['reference_model_epochs']):,} model-epochs; one model "
+        f"{single['cost_ratio']:.1%}), against what this study measured: Spearman ρ [95 %] over "
+        f"{int(first['n_natural']):,} natural points, over leave-one-out's random sample "
+        f"({int(first['n_loo'])} points), precision among the proxy's top {int(first['k'])} (the memorized "
+        f"set's size), AUROC of the {int(first['n_canary'])} canaries.",
+        "",
+    ]
+
+    def rho(r, key) -> str:
+        if pd.isna(r[f"spearman_{key}"]):
+            return "n/a"
+        return f"{r[f'spearman_{key}']:.2f} [{r[f'spearman_{key}_lo']:.2f}, {r[f'spearman_{key}_hi']:.2f}]"
+
+    rows = [
+        [name, rho(r, "fz"), rho(r, "frac"), rho(r, "loo"), _num(r["precision_at_k"], "{:.2f}"),
+         _num(r["auroc_canary"], "{:.2f}"), rho(one.loc[name], "fz")]
+        for name, r in every.iterrows()
+    ]  # fmt: skip
+    header = ["proxy", "ρ fz", "ρ frac", "ρ leave-one-out", "precision at k", "AUROC canaries"]
+    header.append("ρ fz, 1 model")
+    lines += _table(header, rows)
+    return lines + _image(paths["proxies_figure"], alt="memorization proxies against the ensembles")
+
+
 def summary_rst(table1_path, table3_path, pairs: dict) -> str:
     """pairs: {(dataset, arch): {"thresholds": path, "gallery": png path, "fit": path or None}}. A table
     path is None where the config's `scope` does not build it (an audit: no Table 1; `--no-utility`: no
@@ -608,6 +647,7 @@ def summary_rst(table1_path, table3_path, pairs: dict) -> str:
         lines += _pair(dataset, arch, paths)
         lines += _classes(dataset, arch, paths.get("table3_classes"))
         lines += _leakage(dataset, arch, paths)
+        lines += _proxies(dataset, arch, paths)
     lines += [
         "Every table and figure is in the sections on the left; each file's provenance: "
         "``python -m memgen trace <file>``.",
@@ -639,7 +679,7 @@ def pairs_from_inputs(inputs: dict, pairs: list) -> dict:
     for i, (dataset, arch) in enumerate(pairs):
         out[(dataset, arch)] = {
             k: inputs[f"{k}_{i}"]
-            for k in ("thresholds", "gallery", "table3_classes", *LEAKAGE_KEYS)
+            for k in ("thresholds", "gallery", "table3_classes", *LEAKAGE_KEYS, *PROXY_KEYS)
             if f"{k}_{i}" in inputs
         }
     return out

@@ -74,6 +74,10 @@ canary_params = wildcards_to(mp.canaries, "dataset", config=config)
 mask_params = wildcards_to(mp.masks, "dataset", "ens", config=config)
 ensemble_size = wildcards_to(mc.members, "dataset", "ens", config=config)
 member_params = wildcards_to(mp.member, "dataset", "arch", "ens", config=config)
+proxy_model_params = wildcards_to(mp.proxy_models, "dataset", "arch", config=config)
+proxies_validation_params = wildcards_to(
+    mp.proxies_validation, "dataset", "arch", config=config
+)
 fitcheck_params = wildcards_to(mp.fitcheck, "dataset", "arch", config=config)
 fdr_params = wildcards_to(mp.fdr, "dataset", "arch", "ens", config=config)
 loo_model_params = wildcards_to(mp.loo_model, "dataset", "arch", config=config)
@@ -151,6 +155,10 @@ influence_inputs = wildcards_to(
 influence_duplicates_inputs = wildcards_to(
     paths.influence_duplicates_inputs, "dataset", "arch", config=config
 )
+
+
+def proxies_validation_inputs(w):
+    return paths.proxies_validation_inputs(w.dataset, w.arch, REFERENCE)
 
 
 def table3_split_inputs(w):

@@ -70,6 +70,10 @@ FIGURES = {
         index=paths.INDEX,
         params={"gallery": influence_gallery_params},
     ),
+    # memorization proxies against the ensembles (memgen/figures/proxies.py)
+    "fig_proxies": figure_rule(
+        "proxies_{dataset}_{arch}", "fig_proxies", validation=paths.PROXIES_VALIDATION
+    ),
 }
 
 

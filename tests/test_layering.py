@@ -13,7 +13,7 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "memgen"
 # the stage packages, in the order the workflow runs them (rules/*.smk); a stage may import only the stages
 # before it; everything else under memgen/ is a base module, or a command (below)
-STAGES = ("data", "ensemble", "scores", "loo", "analysis", "utility", "influence", "figures")
+STAGES = ("data", "ensemble", "scores", "loo", "analysis", "utility", "influence", "proxies", "figures")
 # what runs stages on the user's behalf (the command line, the report's first page, the planners of
 # `memgen plan`): may import any stage, and no stage imports them
 COMMANDS = (

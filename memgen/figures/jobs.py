@@ -36,6 +36,7 @@ from memgen.figures.measurement import (
     fig_stability,
     fig_sweep,
 )
+from memgen.figures.proxies import fig_proxies, proxies_title
 from memgen.figures.style import message_figure
 from memgen.figures.utility import fig_removed_scores, fig_seed_curve, fig_top_memorized, fig_utility
 from memgen.influence.jobs import read_influence
@@ -216,6 +217,12 @@ def write_fig_influence(
     title = gallery_title(dataset, arch, load_json(summary_path))
     shown = strongest_pairs(table, n)
     fig_influence(shown, image, paths, title, n_high=table.attrs["high"], n_kept=table.attrs["rows"])
+
+
+def write_fig_proxies(validation_path, dataset: str, arch: str, paths) -> None:
+    """The proxies' validation (memgen.figures.proxies), titled with their cost."""
+    table = pd.read_csv(validation_path, dtype={"models": str})
+    fig_proxies(table, proxies_title(dataset, arch, table), paths)
 
 
 # ---- scores: Fig. 12 and 13 ------------------------------------------------------------------------------

@@ -1,0 +1,2 @@
+"""Memorization proxies: cheap per-point scores from a few trainings, and their validation against the
+ensembles."""
