@@ -4,6 +4,10 @@
     .venv/bin/python benchmarks/audit_folders.py fashion    # 10,000 Fashion-MNIST images as 28-px PNGs
     .venv/bin/python benchmarks/audit_folders.py --smoke    # 200 digits at 8 px, 64 members, 10 epochs,
                                                             # --no-utility: it runs (seconds, not an audit)
+    .venv/bin/python benchmarks/audit_folders.py fashion --proxy   # then `memgen audit --proxy` on it too
+
+With --proxy the proxy audit (`memgen audit DIR --proxy`: a few models, no ensemble) runs on the same folder
+right after the lean audit, and the two wall times are printed side by side (goal: the proxy audit <= 1/10).
 
 Writes the folder under --work (default ./memgen-audit-bench), runs `memgen audit DIR --cores 2` and
 prints the audit's plan line, its stage lines' last one, the wall time and the memorized count. Goals on
@@ -78,6 +82,7 @@ def main() -> None:
     ap.add_argument(
         "--smoke", action="store_true", help="200 digits at 8 px, 64 members, 10 epochs, no Table 3: it runs"
     )
+    ap.add_argument("--proxy", action="store_true", help="also run the proxy audit and compare the times")
     args = ap.parse_args()
     work = args.work / ("smoke" if args.smoke else args.folder)
     folder = work / "images"
@@ -104,6 +109,16 @@ def main() -> None:
     if not args.smoke:
         goal = GOALS[args.folder]
         print(f"goal <= {goal} s: {'met' if wall <= goal else 'MISSED'}")
+    if args.proxy:
+        proxy_wall, out = audit(folder, work / "audit-proxy", ["--proxy"])
+        flagged = work / "audit-proxy" / "results" / name / "mlp" / "memorized_proxy.csv"
+        n = max(0, len(flagged.read_text().splitlines()) - 1) if flagged.exists() else 0
+        print(out.strip().splitlines()[-1])
+        print(
+            f"proxy audit of {args.folder}: {proxy_wall:.0f} s wall, {n} flagged images; "
+            f"{proxy_wall / wall:.3f} of the lean audit's {wall:.0f} s (goal <= 0.1: "
+            f"{'met' if proxy_wall <= wall / 10 else 'MISSED'})"
+        )
 
 
 if __name__ == "__main__":

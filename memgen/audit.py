@@ -56,12 +56,16 @@ def audit_config(
     n_train: int = 0,
     members: int | None = None,
     epochs: int | None = None,
+    proxy: str | None = None,
 ) -> dict:
     """The default study's config with `datasets` replaced by the folder; a scope other than full keeps only
-    the high-rate ensemble, which the answer (the all-fixes variant) rests on. `members` (K of the high-rate
-    ensemble) and `epochs` override the default study's for a quicker, coarser look."""
+    the high-rate ensemble, which the answer (the all-fixes variant) rests on (scope proxy trains none of it:
+    its recipe is the proxy models'). `members` (K of the high-rate ensemble) and `epochs` override the
+    default study's for a quicker, coarser look; `proxy` is the proxy scope proxy flags with."""
     config = yaml.safe_load((workflow_dir() / "config.yaml").read_text())
     config["scope"] = scope
+    if proxy:
+        config["proxies"]["audit"] = proxy
     if scope != "full":
         high = config["ablation"]["high_rate"]
         config["ensembles"] = {high: config["ensembles"][high]}
@@ -155,6 +159,8 @@ def plan(config: dict, name: str, arch: str, images: dict, test_fraction: float)
     study) leave-one-out models; `point_epochs` is the training points they go through; the jobs of each kind
     and one job's point-epochs (`job_point_epochs`: members, utility, loo) for the progress lines."""
     n = train_count(images, test_fraction)
+    if config["scope"] == "proxy":
+        return proxy_plan(config, name, arch, n)
     members = {e: (v["members"], v["rate"]) for e, v in config["ensembles"].items()}
     seeds = config["utility"]["seeds"] if config["scope"] in ("full", "answer") else 0
     sets = 6 if config["scope"] == "full" else 1  # the ablation's removal sets each get their utility runs
@@ -188,6 +194,30 @@ def plan(config: dict, name: str, arch: str, images: dict, test_fraction: float)
     }
 
 
+def proxy_plan(config: dict, name: str, arch: str, n: int) -> dict:
+    """A proxy audit trains proxies.models models on all n points, then measures each point's curvature
+    (memgen.plan.proxy.proxy_point_epochs); no member, utility run or leave-one-out model."""
+    from memgen.plan.proxy import proxy_point_epochs
+
+    epochs = config["datasets"][name]["training"].get("epochs", config["training"]["epochs"])
+    point_epochs = proxy_point_epochs(config["proxies"], n, epochs)
+    return {
+        "n": n,
+        "members": {},
+        "proxy_models": config["proxies"]["models"],
+        "proxy": config["proxies"]["audit"],
+        "utility_runs": 0,
+        "point_epochs": point_epochs,
+        "arch": arch,
+        "member_jobs": 0,
+        "utility_jobs": 0,
+        "loo_jobs": 0,
+        "proxy_jobs": 1,
+        "light_jobs": light_jobs(config),
+        "job_point_epochs": {"proxy": point_epochs},
+    }
+
+
 def timed_epoch(
     config: dict, name: str, arch: str, n: int, side: int, channels: int, classes: int = 10
 ) -> float:
@@ -201,6 +231,8 @@ def timed_epoch(
 
 def plan_line(p: dict, images: dict, side: int, seconds: float | None, cores: int) -> str:
     ens = ", ".join(f"{k} members at rate {r}" for k, r in p["members"].values())
+    if "proxy" in p:
+        ens = f"{p['proxy_models']} proxy models on every training point (proxy {p['proxy']}; no ensemble)"
     runs = f" + {p['utility_runs']} utility runs" if p["utility_runs"] else ""
     est = "" if seconds is None else f"; about {minutes(seconds)} on {cores} core(s) (from one timed epoch)"
     colour = "grey" if images["channels"] == 1 else "colour"
@@ -237,6 +269,7 @@ def run_audit(
     scope="answer",
     members=None,
     epochs=None,
+    proxy=None,
 ) -> int:
     """Write the config, print the plan, run the study, build the report. Returns Snakemake's status."""
     import memgen.config as mc
@@ -250,7 +283,9 @@ def run_audit(
     out.mkdir(parents=True, exist_ok=True)
     images = count_images(folder)
     n_train = train_count(images, test_fraction)
-    config = audit_config(folder, name, arch, image_size, test_fraction, scope, n_train, members, epochs)
+    config = audit_config(
+        folder, name, arch, image_size, test_fraction, scope, n_train, members, epochs, proxy
+    )
     mc.validate(yaml.safe_load(yaml.safe_dump(config)))  # a wrong option fails here, in one line
     (out / "config.yaml").write_text(
         "# written by `memgen audit`: the default study's settings on one image folder; edit and rerun\n"
@@ -274,7 +309,24 @@ def run_audit(
         return code
     report = out / "results" / "report.html"
     code = subprocess.run(snakemake_command(out, cores, None, ["--report", str(report)])).returncode
-    if code == 0:
+    if code == 0 and scope == "proxy":
+        print(f"memgen audit: report (summary first): {report}")
+        print(proxy_done_line(out, name, arch, config))
+    elif code == 0:
         print(f"memgen audit: done. Flagged files: {out}/results/{name}/{arch}/memorized.csv")
         print(f"memgen audit: report (summary first): {report}")
     return code
+
+
+def proxy_done_line(out: Path, name: str, arch: str, config: dict) -> str:
+    """A proxy audit's last line: that it is a proxy, which one, and how well it agreed with the ensemble
+    where memgen measured both (memgen.proxy_report.agreement)."""
+    from memgen.proxy_report import agreement
+
+    flagged = out / "results" / name / arch / "memorized_proxy.csv"
+    proxy = config["proxies"]["audit"]
+    return (
+        f"memgen audit: done. A PROXY, not the ensemble's estimate: {proxy} from "
+        f"{config['proxies']['models']} models flagged {sum(1 for _ in open(flagged)) - 1} images "
+        f"({flagged}); {agreement(proxy, config['proxies']['audit_models'], out, name, arch)}"
+    )

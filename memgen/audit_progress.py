@@ -15,10 +15,10 @@ import sys
 import time
 from datetime import datetime
 
-TRAINING_RULES = ("members_", "utility_runs", "loo_full", "loo_removed")
+TRAINING_RULES = ("members_", "utility_runs", "loo_full", "loo_removed", "proxy_log")
 # What the workflow's light jobs number, by scope, beside the training jobs (job tables of the digits audit:
 # answer 14, memorized 11; the full study's grows with its ensembles, counted in light_jobs)
-LIGHT_JOBS = {"memorized": 11, "answer": 14}
+LIGHT_JOBS = {"memorized": 11, "answer": 14, "proxy": 6}
 
 
 def job_overhead() -> float:
@@ -39,7 +39,7 @@ def is_training(rule: str) -> bool:
 
 def plan_seconds(p: dict, per_point_epoch: float, overhead: float, cores: int) -> float:
     """The whole run's planned wall time: training over the cores, then every job's start-up."""
-    jobs = p["member_jobs"] + p["utility_jobs"] + p["loo_jobs"] + p["light_jobs"]
+    jobs = p["member_jobs"] + p["utility_jobs"] + p["loo_jobs"] + p.get("proxy_jobs", 0) + p["light_jobs"]
     return per_point_epoch * p["point_epochs"] / cores + overhead * jobs / min(cores, 2)
 
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from memgen.errors import MemgenError
+from memgen.proxies import NAMES as PROXY_NAMES
 
 _EPILOG = """examples:
   memgen trace results/table1.csv            the chain of records behind Table 1; exit 1 if a file changed
@@ -130,6 +131,7 @@ _AUDIT_EPILOG = """examples:
   memgen audit photos/                        photos/train/<class>/*.jpg (test/<class>/ optional)
   memgen audit photos/ --no-utility               the memorized set and gallery only (no retraining)
   memgen audit photos/ --full                     the paper's whole study on the folder
+  memgen audit photos/ --proxy                    a few trainings: a memorization proxy, not the ensemble
   memgen audit photos/ --arch cnn --image-size 32 --out audit-photos
   memgen audit photos/ --profile profiles/slurm           on a SLURM cluster
   memgen audit photos/ -- --forcerun members_0            extra Snakemake options after --
@@ -184,6 +186,16 @@ def _add_audit(sub) -> None:
         action="store_true",
         help="skip Table 3's retraining: the memorized set and gallery only",
     )
+    scope.add_argument(
+        "--proxy",
+        nargs="?",
+        const="learning_speed",
+        choices=list(PROXY_NAMES),
+        metavar="PROXY",
+        help="no ensemble: train a few models, flag images by a memorization proxy against the canaries "
+        f"(memorized_proxy.csv), and say how well it agreed with the ensemble: {', '.join(PROXY_NAMES)} "
+        "(default learning_speed)",
+    )
     p.add_argument(
         "--members",
         type=int,
@@ -213,9 +225,16 @@ def _run_audit(args) -> int:
         profile=args.profile,
         dry_run=args.dry_run,
         extra=args.passthrough,
-        scope="full" if args.full else "memorized" if args.no_utility else "answer",
+        scope="full"
+        if args.full
+        else "memorized"
+        if args.no_utility
+        else "proxy"
+        if args.proxy
+        else "answer",
         members=args.members,
         epochs=args.epochs,
+        proxy=args.proxy,
     )
 
 
@@ -227,6 +246,7 @@ _PLAN_EPILOG = """examples:
   memgen plan --from results/digits/mlp/rate0.5 --members 128  what K = 128 would give
   memgen plan --from results/digits/mlp/rate0.95 --loo-se 0.01 --loo-members 8   a leave-one-out truth
   memgen plan --replicates 5                                   what 5 replicates of config.yaml cost
+  memgen plan --proxy --config configs/paper.yaml              a proxy audit's cost beside the ensemble's
 
 The width is hi - lo of a score's interval in scores.csv (memgen/scores/intervals.py: Wilson intervals for
 acc_in and acc_out, jointly at --level; fz and frac bounds from them). Stability is Spearman's rho between
@@ -306,6 +326,17 @@ def _add_plan(sub) -> None:
         "--loo-members", type=int, default=8, metavar="M", help="seed pairs of the leave-one-out truth (8)"
     )
     _add_replicate_args(p, target)
+    target.add_argument(
+        "--proxy",
+        action="store_true",
+        help="what a proxy audit (memgen audit --proxy) costs beside the ensemble's estimate, per dataset x "
+        "arch of --config, e.g. configs/paper.yaml",
+    )
+    p.add_argument(
+        "--minutes-per-epoch",
+        type=float,
+        help="--proxy: minutes of one epoch over all N points on your device (default: assumed A100 figures)",
+    )
     p.set_defaults(run=_run_plan)
 
 
@@ -471,6 +502,17 @@ def _add_replicate_args(p, target) -> None:
     )
 
 
+def _run_proxy_plan(args) -> int:
+    import yaml
+
+    import memgen.config as mc
+    from memgen.plan import proxy
+
+    config = mc.validate(yaml.safe_load(Path(args.config).read_text()))
+    print(proxy.format_plan(proxy.plan(config, args.minutes_per_epoch), args.config))
+    return 0
+
+
 def _run_replicate_plan(args) -> int:
     import yaml
 
@@ -545,6 +587,8 @@ def _run_plan(args) -> int:
 
     if args.replicates is not None:
         return _run_replicate_plan(args)
+    if args.proxy:
+        return _run_proxy_plan(args)
     run = planner.load_run(args.from_run) if args.from_run else None
     if run is None and (args.n is None or args.rate is None):
         raise fail(

@@ -266,6 +266,21 @@ def proxies_validation(config: dict, dataset: str, arch: str) -> dict:
     return {"reference": ref, "reference_model_epochs": members * epochs, "min_out": min_out}
 
 
+def memorized_proxy(config: dict) -> dict:
+    """The proxy audit's flag: which proxy, from how many models, at the threshold's alpha and tail."""
+    spec, th = config["proxies"], config["threshold"]
+    return {"proxy": spec["audit"], "models": spec["audit_models"], "alpha": th["alpha"], "tail": th["tail"]}
+
+
+def proxy_gallery(config: dict, dataset: str) -> dict:
+    return {"loader": loader(config, dataset), "flag": memorized_proxy(config)}
+
+
+def proxy_summary(config: dict) -> dict:
+    """What a proxy audit's summary says of its proxy (empty in other scopes: their summary skips it)."""
+    return {"flag": memorized_proxy(config)} if config.get("scope") == "proxy" else {}
+
+
 # ---- stage 5, utility ----
 def removal(config: dict, dataset: str, arch: str, removal: str) -> dict:
     ens, definition, rule = parse_removal_id(removal)

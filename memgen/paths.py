@@ -44,6 +44,12 @@ PROXY_LOG = "results/{dataset}/{arch}/proxies/log.npz"
 PROXY_RESUME = "results/{dataset}/{arch}/proxies/resume.pt"
 PROXIES = "results/{dataset}/{arch}/proxies.csv"
 PROXIES_VALIDATION = "results/{dataset}/{arch}/proxies_validation.csv"
+MEMORIZED_PROXY = "results/{dataset}/{arch}/memorized_proxy.csv"
+# the proxies' validation memgen ships (a proxy audit's summary quotes it), in the checkout: file, what
+SHIPPED_VALIDATION = {
+    "docs/results/proxies/digits.csv": "digits, the default study (config.yaml)",
+    "docs/results/proxies/fashion-mnist-2k.csv": "Fashion-MNIST, 2,000 images (configs/fashion-cpu.yaml)",
+}
 # ---- stage 5, utility (rules/utility.smk); {removal} is a removal id, {variant} a name of VARIANTS ----
 REMOVAL = "results/{dataset}/{arch}/removal/{removal}.npz"
 UTILITY_RUN = "results/{dataset}/{arch}/utility/{removal}/{condition}/{shard}/{slot}/outputs.npz"
@@ -83,6 +89,7 @@ LOG_MEMORIZED = "logs/{dataset}/{arch}/memorized.log"
 LOG_PROXY_LOG = "logs/{dataset}/{arch}/proxies/log.log"
 LOG_PROXIES = "logs/{dataset}/{arch}/proxies.log"
 LOG_PROXIES_VALIDATION = "logs/{dataset}/{arch}/proxies_validation.log"
+LOG_MEMORIZED_PROXY = "logs/{dataset}/{arch}/memorized_proxy.log"
 LOG_INFLUENCE = "logs/{dataset}/{arch}/influence.log"
 LOG_INFLUENCE_DUPLICATES = "logs/{dataset}/{arch}/influence_duplicates.log"
 LOG_TABLE3_SPLIT = "logs/{dataset}/{arch}/table3_split.log"
@@ -332,6 +339,15 @@ def fdr_figure_inputs(config: dict, dataset: str, arch: str) -> dict[str, str]:
     }
 
 
+def proxy_targets(config: dict) -> list[str]:
+    """scope proxy (memgen audit --proxy): per (dataset, arch) the proxy models' proxies, the set
+    proxies.audit flags and its gallery; the summary. No ensemble trains."""
+    per_pair_files = [PROXIES, MEMORIZED_PROXY] + [
+        figure("proxy_gallery_{dataset}_{arch}", x) for x in ("png", "pdf")
+    ]
+    return [f for t in per_pair_files for f in per_pair(config, t)] + [SUMMARY]
+
+
 def answer_targets(config: dict) -> list[str]:
     """scope answer / memorized: per (dataset, arch) the high-rate ensemble's scores, fit check and
     thresholds, memorized.csv and the gallery; Table 3 and its per-class breakdown unless the scope is
@@ -383,6 +399,8 @@ def summary_inputs(config: dict, removal: str) -> dict[str, str]:
     validation with its figure."""
     ens = parse_removal_id(removal)[0]
     scope = config.get("scope", "full")
+    if scope == "proxy":
+        return proxy_summary_inputs(config)
     out = {"table1": TABLE1} if scope == "full" else {}
     out.update({"table3": TABLE3} if scope != "memorized" else {})
     for i, (d, a) in enumerate(pairs(config)):
@@ -398,6 +416,16 @@ def summary_inputs(config: dict, removal: str) -> dict[str, str]:
             out[f"influence_gallery_{i}"] = figure(f"influence_{d}_{a}", "png")
             out[f"proxies_validation_{i}"] = fill(PROXIES_VALIDATION, dataset=d, arch=a)
             out[f"proxies_figure_{i}"] = figure(f"proxies_{d}_{a}", "png")
+    return out
+
+
+def proxy_summary_inputs(config: dict) -> dict[str, str]:
+    """A proxy audit's summary: per (dataset, arch) its proxies, flagged set and gallery."""
+    out = {}
+    for i, (d, a) in enumerate(pairs(config)):
+        out[f"proxies_{i}"] = fill(PROXIES, dataset=d, arch=a)
+        out[f"memorized_proxy_{i}"] = fill(MEMORIZED_PROXY, dataset=d, arch=a)
+        out[f"proxy_gallery_{i}"] = figure(f"proxy_gallery_{d}_{a}", "png")
     return out
 
 
@@ -496,6 +524,8 @@ def targets(config: dict, removals) -> list[str]:
     missing (e.g. after ablation.baseline names another ensemble); asking for the set builds it, and the
     utility table is then re-evaluated with its new input. A narrower `scope` asks only for the answer
     (`answer_targets`)."""
+    if config.get("scope", "full") == "proxy":
+        return proxy_targets(config)
     if config.get("scope", "full") != "full":
         return answer_targets(config)
     per_pair_files = [

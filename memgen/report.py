@@ -586,6 +586,7 @@ def _leakage(dataset: str, arch: str, paths: dict) -> list[str]:
 
 
 PROXY_KEYS = ("proxies_validation", "proxies_figure")
+PROXY_AUDIT_KEYS = ("proxies", "memorized_proxy", "proxy_gallery")  # a proxy audit's (memgen.proxy_report)
 
 
 def _proxies(dataset: str, arch: str, paths: dict) -> list[str]:
@@ -679,7 +680,14 @@ def pairs_from_inputs(inputs: dict, pairs: list) -> dict:
     for i, (dataset, arch) in enumerate(pairs):
         out[(dataset, arch)] = {
             k: inputs[f"{k}_{i}"]
-            for k in ("thresholds", "gallery", "table3_classes", *LEAKAGE_KEYS, *PROXY_KEYS)
+            for k in (
+                "thresholds",
+                "gallery",
+                "table3_classes",
+                *LEAKAGE_KEYS,
+                *PROXY_KEYS,
+                *PROXY_AUDIT_KEYS,
+            )
             if f"{k}_{i}" in inputs
         }
     return out

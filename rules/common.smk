@@ -75,6 +75,8 @@ mask_params = wildcards_to(mp.masks, "dataset", "ens", config=config)
 ensemble_size = wildcards_to(mc.members, "dataset", "ens", config=config)
 member_params = wildcards_to(mp.member, "dataset", "arch", "ens", config=config)
 proxy_model_params = wildcards_to(mp.proxy_models, "dataset", "arch", config=config)
+memorized_proxy_params = mp.memorized_proxy(config)
+proxy_gallery_params = wildcards_to(mp.proxy_gallery, "dataset", config=config)
 proxies_validation_params = wildcards_to(
     mp.proxies_validation, "dataset", "arch", config=config
 )
@@ -155,6 +157,15 @@ influence_inputs = wildcards_to(
 influence_duplicates_inputs = wildcards_to(
     paths.influence_duplicates_inputs, "dataset", "arch", config=config
 )
+
+
+def shipped_validation():
+    """The shipped proxies' validation tables a proxy audit's summary quotes (none in other scopes)."""
+    if config.get("scope") != "proxy":
+        return {}
+    base = Path(workflow.basedir)
+    files = paths.SHIPPED_VALIDATION.items()
+    return {what: str(base / f) for f, what in files if (base / f).exists()}
 
 
 def proxies_validation_inputs(w):

@@ -74,6 +74,14 @@ FIGURES = {
     "fig_proxies": figure_rule(
         "proxies_{dataset}_{arch}", "fig_proxies", validation=paths.PROXIES_VALIDATION
     ),
+    # a proxy audit's flagged images per class (memgen/figures/gallery.py)
+    "fig_proxy_gallery": figure_rule(
+        "proxy_gallery_{dataset}_{arch}",
+        "fig_proxy_gallery",
+        flagged=paths.MEMORIZED_PROXY,
+        index=paths.INDEX,
+        params={"gallery": proxy_gallery_params},
+    ),
 }
 
 

@@ -58,3 +58,22 @@ rule proxies_validation:
         validation=proxies_validation_params,
     script:
         "../workflow_scripts/proxies_validation.py"
+
+
+# A proxy audit's memorized set: natural points whose proxy reaches its canaries' (1 - alpha) quantile
+rule memorized_proxy:
+    input:
+        proxies=paths.PROXIES,
+        index=paths.INDEX,
+    output:
+        paths.MEMORIZED_PROXY,
+    log:
+        paths.LOG_MEMORIZED_PROXY,
+    benchmark:
+        paths.benchmark_of(paths.LOG_MEMORIZED_PROXY)
+    conda:
+        "../envs/memgen.yaml"
+    params:
+        flag=memorized_proxy_params,
+    script:
+        "../workflow_scripts/memorized_proxy.py"

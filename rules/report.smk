@@ -15,5 +15,7 @@ rule summary:
         "../envs/memgen.yaml"
     params:
         pairs=[list(pair) for pair in paths.pairs(config)],
+        proxy=mp.proxy_summary(config),  # a proxy audit's proxy; empty in other scopes
+        shipped=shipped_validation(),  # the proxies' validation memgen ships (docs/results/proxies/)
     script:
         "../workflow_scripts/summary.py"

@@ -162,3 +162,33 @@ def test_audit_plan_line_and_stage_progress():
     notes = [n for n in map(progress.feed, log) if n]
     assert len(notes) == 2 and notes[0].startswith("memgen audit: stage canaries done (1 of 2)")
     assert notes[1].startswith("memgen audit: stage members_0 done (2 of 2)") and "left" in notes[1]
+
+
+@pytest.mark.workflow
+def test_a_proxy_audit_trains_no_ensemble_and_says_it_is_a_proxy(tmp_path):
+    """`memgen audit DIR --proxy`: the proxy models only (no score ensemble, no utility run), the images the
+    proxy flags against its canaries named by file, and a summary and last line that say it is a proxy,
+    which one, and how well it agreed with the ensemble where memgen measured both (the shipped tables)."""
+    folder = digits_folder(tmp_path / "digits_png", test_size=150, images=900)
+    out = tmp_path / "audit"
+    proc = subprocess.run(
+        [*MEMGEN, "audit", str(folder), "--proxy", "--out", str(out), "--", "--max-threads", "1"],
+        capture_output=True,
+        text=True,
+        timeout=guard(900),
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert "4 proxy models on every training point (proxy learning_speed; no ensemble)" in proc.stdout
+    last = proc.stdout.strip().splitlines()[-1]
+    assert "A PROXY, not the ensemble's estimate: learning_speed" in last and "Spearman" in last, last
+    pair = out / "results" / "digits_png" / "mlp"
+    flagged = pd.read_csv(pair / "memorized_proxy.csv", keep_default_na=False)
+    assert len(flagged) > 0 and (flagged["score"] >= flagged["tau"]).all()
+    for path in flagged["path"].head(10):
+        assert (folder / path).is_file(), path
+    assert not list(pair.glob("rate*")) and not (pair / "utility").exists()
+    summary = (out / "results" / "summary.rst").read_text()
+    assert "This is a proxy, not memgen's memorization estimate" in summary and "learning_speed" in summary
+    assert "digits, the default study" in summary  # the shipped validation, its dataset named
+    assert (out / "results" / "figures" / "proxy_gallery_digits_png_mlp.png").stat().st_size > 10_000
+    assert (out / "results" / "report.html").stat().st_size > 50_000

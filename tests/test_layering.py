@@ -24,6 +24,7 @@ COMMANDS = (
     "memgen.report",
     "memgen.pages",
     "memgen.formats",
+    "memgen.proxy_report",
     "memgen.__main__",
 )
 COMMAND_PACKAGES = ("plan",)

@@ -172,3 +172,9 @@ def test_a_planted_mislabelled_point_is_singled_out():
     # the simulation did make hard points: some forgotten twice, some learned for good late
     assert (t["forgetting_events_1"] == 2).any() and (t["first_learned_1"] >= 7).any()
     assert isinstance(t, pd.DataFrame) and len(t) == n
+
+
+def test_the_command_lines_list_of_proxies_is_the_definitions():
+    from memgen.proxies import NAMES
+
+    assert NAMES == tuple(PROXIES)

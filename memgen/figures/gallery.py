@@ -41,6 +41,13 @@ def caption(row) -> str:
     return text
 
 
+def proxy_caption(row, name: str, tau) -> str:
+    """A proxy audit's caption: file, given label, the proxy's value (= τ: a tie)."""
+    file = PurePosixPath(row["path"]).name if row["path"] else f"#{int(row['index'])}"
+    tie = " = τ (tie)" if bool(row.get("at_tau")) else ""
+    return f"{short(file)}\nlabel {short(row['label_name'], 10)}\n{short(name, 14)} {row['value']:.3g}{tie}"
+
+
 def choose(table: pd.DataFrame, per_class: int = PER_CLASS, max_classes: int = MAX_CLASSES) -> pd.DataFrame:
     """The points shown: the `per_class` highest-scoring of each class (ties by index), for the
     `max_classes` classes with the most memorized points (ties: lower class first), rows in class order."""
@@ -60,12 +67,16 @@ def fig_gallery(
     empty: str,
     per_class: int = PER_CLASS,
     tie: str | None = None,
+    caption_of=caption,
+    noun: str = "memorized",
+    source: str = "memorized.csv",
 ):
     """Draw the gallery of memorized.csv rows `table` to `paths` (png, pdf).
 
     image(index, path) -> (array H x W or H x W x 3, colormap or None): one image, read when drawn (a
     streamed folder is never loaded whole). `empty`: the message drawn when the table has no rows. `tie`:
-    what the set's tie at τ is (thresholds.json `tau_ties.text`), drawn under the title.
+    what the set's tie at τ is (thresholds.json `tau_ties.text`), drawn under the title. caption_of(row): each
+    image's caption (`caption`: memorized.csv's; a proxy audit's: `proxy_caption`).
     """
     if table.empty:
         message_figure(empty, paths)
@@ -90,15 +101,15 @@ def fig_gallery(
             row = group.iloc[c]
             pixels, cmap = image(int(row["index"]), row["path"])
             ax.imshow(pixels, cmap=cmap, interpolation="nearest" if max(pixels.shape[:2]) < 64 else None)
-            ax.set_title(caption(row), fontsize=6.5, loc="left")
+            ax.set_title(caption_of(row), fontsize=6.5, loc="left")
         name = group.iloc[0]["label_name"]
         axes[r, 0].set_ylabel(
-            f"{short(name, 14)}\n({len(table[table['label'] == label])} memorized)", fontsize=8
+            f"{short(name, 14)}\n({len(table[table['label'] == label])} {noun})", fontsize=8
         )
     hidden = len(table) - len(shown)
-    more = f" ({hidden} not shown: see memorized.csv)" if hidden else ""
+    more = f" ({hidden} not shown: see {source})" if hidden else ""
     # a tie's sentence is long: every line wrapped to the figure's width (~14 characters an inch at 9 pt)
-    lines = [*title.splitlines(), *([tie] if tie else []), f"{len(table)} memorized{more}"]
+    lines = [*title.splitlines(), *([tie] if tie else []), f"{len(table)} {noun}{more}"]
     width = max(40, int(fig.get_figwidth() * 14))
     text = "\n".join(textwrap.fill(line, width) for line in lines)
     fig.suptitle(text, fontsize=9)

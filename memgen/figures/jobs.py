@@ -24,7 +24,7 @@ from memgen.data.loaders import folder_base, load_dataset
 from memgen.ensemble.duplicates import load_duplicate_list
 from memgen.errors import fail
 from memgen.figures.fdr import fig_fdr
-from memgen.figures.gallery import as_image, fig_gallery
+from memgen.figures.gallery import as_image, fig_gallery, proxy_caption
 from memgen.figures.influence import fig_influence
 from memgen.figures.intervals import fig_intervals
 from memgen.figures.measurement import (
@@ -217,6 +217,26 @@ def write_fig_influence(
     title = gallery_title(dataset, arch, load_json(summary_path))
     shown = strongest_pairs(table, n)
     fig_influence(shown, image, paths, title, n_high=table.attrs["high"], n_kept=table.attrs["rows"])
+
+
+def write_fig_proxy_gallery(flagged_path, index_path, dataset: str, arch: str, spec, paths, flag: dict):
+    """A proxy audit's gallery (memgen.figures.gallery) of memorized_proxy.csv, captioned with the proxy."""
+    table = pd.read_csv(flagged_path, dtype={"path": str, "label_name": str}, keep_default_na=False)
+    what = f"proxy {flag['proxy']} ({'mean of the proxy models' if flag['models'] == 'all' else 'one model'})"
+    tau = table["tau"].iloc[0] if len(table) else None
+    image = images(dataset, spec, load_index(index_path)) if len(table) else None
+    fig_gallery(
+        table,
+        image,
+        paths,
+        title=f"Training images a proxy flags per class: {dataset}/{arch}, {what} at least as extreme as "
+        f"all but {flag['alpha']:g} of the canaries\ncaption: file; given label, proxy value (a proxy from a "
+        "few trainings, not the ensemble's estimate)",
+        empty=f"{dataset}/{arch}: the {what} flags no natural point against its canaries.",
+        caption_of=partial(proxy_caption, name=flag["proxy"], tau=tau),
+        noun="flagged",
+        source="memorized_proxy.csv",
+    )
 
 
 def write_fig_proxies(validation_path, dataset: str, arch: str, paths) -> None:

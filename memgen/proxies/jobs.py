@@ -12,11 +12,13 @@ import pandas as pd
 
 import memgen.config as mc
 from memgen.analysis.memorized import read_memorized
+from memgen.data.index import load_index, point_paths
 from memgen.data.loaders import dataset_from
 from memgen.errors import fail
 from memgen.io import load_npz, save_csv, save_npz
 from memgen.preempt import stop_on_signals
 from memgen.proxies.definitions import COLUMNS, proxy_table
+from memgen.proxies.flag import FLAG_COLUMNS, flag
 from memgen.proxies.validation import validate
 from memgen.recipe import TrainConfig
 from memgen.scores.thresholds import read_scores
@@ -135,3 +137,29 @@ def write_validation(proxies_path, scores_path, memorized_path, loo_path, log_pa
             r.auroc_canary,
         )
     return df
+
+
+def write_memorized_proxy(proxies_path, index_path, params: dict, out) -> pd.DataFrame:
+    """memorized_proxy.csv (memgen.proxies.flag.FLAG_COLUMNS): the natural points the proxy flags against
+    its canaries, with file and class. params: proxy, models ("all" or "1"), alpha, tail (threshold's)."""
+    proxies = pd.read_csv(proxies_path)
+    idx = load_index(index_path)
+    flagged, tau = flag(proxies, params["proxy"], params["models"], params["alpha"], params["tail"])
+    i = flagged["index"].to_numpy(np.int64)
+    labels = np.asarray(idx["labels"])[i]
+    classes = np.asarray(idx["classes"]).astype(str)
+    flagged = flagged.assign(path=point_paths(idx)[i], label=labels, label_name=classes[labels])
+    save_csv(out, flagged[list(FLAG_COLUMNS)])
+    natural = int((~proxies["canary"].astype(bool)).sum())
+    log.info(
+        "proxy %s (%s): τ = %.4g from %d canaries at alpha %s; %d of %d natural points flagged (%.1f %%)",
+        params["proxy"],
+        "mean of the proxy models" if params["models"] == "all" else "one model",
+        tau,
+        int(proxies["canary"].astype(bool).sum()),
+        params["alpha"],
+        len(flagged),
+        natural,
+        100 * len(flagged) / max(1, natural),
+    )
+    return flagged
