@@ -16,6 +16,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from memgen.errors import fail
@@ -277,6 +278,45 @@ def _table3_facts(d: Path, root: Path, dataset: str, arch: str) -> dict[str, str
     return out
 
 
+def _proxy_facts(d: Path) -> dict[str, str]:
+    """proxies_validation.csv as a table per proxy (all proxy models; one model's fz rho and AUROC beside),
+    its sizes and cost, and the proxy log's seconds (training, final measures)."""
+    path = d / "proxies_validation.csv"
+    if not path.exists():
+        return {}
+    t = pd.read_csv(path, dtype={"models": str})
+    every, one = (t[t["models"] == m].set_index("proxy") for m in ("all", "1"))
+
+    def rho(r, key) -> str:
+        return f"{num(r[f'spearman_{key}'])} [{num(r[f'spearman_{key}_lo'])}, {num(r[f'spearman_{key}_hi'])}]"
+
+    rows = [
+        [name, rho(r, "fz"), rho(r, "frac"), rho(r, "loo"), num(r["precision_at_k"]), num(r["auroc_canary"]),
+         rho(one.loc[name], "fz"), num(one.loc[name, "auroc_canary"])]
+        for name, r in every.iterrows()
+    ]  # fmt: skip
+    header = ["proxy", "ρ fz", "ρ frac", "ρ leave-one-out", "precision at k", "AUROC canaries"]
+    out = {"proxies.table": table([*header, "ρ fz, 1 model", "AUROC, 1 model"], rows)}
+    first, single = every.iloc[0], one.iloc[0]
+    out |= {
+        "proxies.n_natural": count(int(first["n_natural"])),
+        "proxies.n_loo": count(int(first["n_loo"])),
+        "proxies.k": count(int(first["k"])),
+        "proxies.n_canary": count(int(first["n_canary"])),
+        "proxies.cost_all": pct(first["cost_ratio"]),
+        "proxies.cost_one": pct(single["cost_ratio"]),
+        "proxies.reference_model_epochs": count(int(first["reference_model_epochs"])),
+        "proxies.model_epochs": count(int(first["model_epochs"])),
+    }
+    log = d / "proxies" / "log.npz"
+    if log.exists():
+        with np.load(log) as z:
+            out["proxies.models"] = count(len(z["seeds"]))
+            out["proxies.train_s"] = num(float(z["train_seconds"]), "{:.1f}")
+            out["proxies.measure_s"] = num(float(z["measure_seconds"]), "{:.1f}")
+    return out
+
+
 def _influence_facts(d: Path) -> dict[str, str]:
     path = d / "influence.json"
     if not path.exists():
@@ -465,6 +505,7 @@ def source_facts(root: str | Path, which: str | None = None) -> dict[str, str]:
     d = root / "results" / dataset / arch
     out = {"dataset": dataset, "arch": arch}
     out |= _ensemble_facts(d) | _memorized_facts(d) | _influence_facts(d) | _sampling_bias_facts(d)
+    out |= _proxy_facts(d)
     out["table1"] = _table1(root / "results" / "table1.csv", dataset, arch)
     out["table3"] = _table3(root / "results" / "table3.csv", dataset, arch)
     out |= _table3_facts(d, root, dataset, arch)
