@@ -307,9 +307,15 @@ def run_audit(
     code = subprocess.run(cmd).returncode if dry_run else follow(cmd, Progress(p, spe, overhead, cores))
     if code or dry_run:
         return code
+    return report_and_say_done(out, name, arch, cores, config)
+
+
+def report_and_say_done(out: Path, name: str, arch: str, cores: int, config: dict) -> int:
+    """Build the HTML report, then the closing lines: where the flagged files are (a proxy audit's last
+    line says it is a proxy). Returns the report's status."""
     report = out / "results" / "report.html"
     code = subprocess.run(snakemake_command(out, cores, None, ["--report", str(report)])).returncode
-    if code == 0 and scope == "proxy":
+    if code == 0 and config["scope"] == "proxy":
         print(f"memgen audit: report (summary first): {report}")
         print(proxy_done_line(out, name, arch, config))
     elif code == 0:

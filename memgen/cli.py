@@ -175,6 +175,24 @@ def _add_audit(sub) -> None:
         default=0.2,
         help="test share per class when DIR has no test/ (default 0.2)",
     )
+    _add_audit_scope(p)
+    p.add_argument(
+        "--members",
+        type=int,
+        help="members of the rate-0.95 ensemble (default 256, a multiple of 64): fewer is quicker, coarser",
+    )
+    p.add_argument("--epochs", type=int, help="training epochs of every model (default: the recipe's)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--cores", type=int, default=2, help="local CPU cores for Snakemake (default 2)")
+    where.add_argument("--profile", help="a Snakemake profile instead, e.g. profiles/slurm")
+    p.add_argument(
+        "-n", "--dry-run", action="store_true", help="write the config and list the jobs; train nothing"
+    )
+    p.set_defaults(run=_run_audit)
+
+
+def _add_audit_scope(p) -> None:
+    """What the audit runs: the answer (default), --full, --no-utility or --proxy."""
     scope = p.add_mutually_exclusive_group()
     scope.add_argument(
         "--full",
@@ -196,19 +214,6 @@ def _add_audit(sub) -> None:
         f"(memorized_proxy.csv), and say how well it agreed with the ensemble: {', '.join(PROXY_NAMES)} "
         "(default learning_speed)",
     )
-    p.add_argument(
-        "--members",
-        type=int,
-        help="members of the rate-0.95 ensemble (default 256, a multiple of 64): fewer is quicker, coarser",
-    )
-    p.add_argument("--epochs", type=int, help="training epochs of every model (default: the recipe's)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--cores", type=int, default=2, help="local CPU cores for Snakemake (default 2)")
-    where.add_argument("--profile", help="a Snakemake profile instead, e.g. profiles/slurm")
-    p.add_argument(
-        "-n", "--dry-run", action="store_true", help="write the config and list the jobs; train nothing"
-    )
-    p.set_defaults(run=_run_audit)
 
 
 def _run_audit(args) -> int:
@@ -275,14 +280,14 @@ def _add_plan(sub) -> None:
             "Plan an ensemble: for N training points and a sampling rate, the smallest number of members K\n"
             "(a multiple of the mask block) whose per-point intervals are as narrow as asked (--width), or\n"
             "whose scores rank points as stably as asked (--stability), or what a given K gives; or the\n"
-            "points and models of a leave-one-out truth (--loo-se).\n"
-            "Simulated from each point's measured accuracies in a finished run (--from), else the worst case."
+            "points and models of a leave-one-out truth (--loo-se); or a study's (--replicates) or a proxy\n"
+            "audit's (--proxy) cost. Simulated from a finished run's accuracies (--from), else worst case."
         ),
         epilog=_PLAN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "--from", dest="from_run", metavar="DIR", help="a finished ensemble, e.g. results/digits/mlp/rate0.95"
+        "--from", dest="from_run", metavar="DIR", help="a finished ensemble (results/d/a/rate0.95)"
     )
     p.add_argument("--n", type=int, help="training points N (default: the --from run's)")
     p.add_argument(
@@ -302,6 +307,14 @@ def _add_plan(sub) -> None:
         help="plan a leave-one-out truth: random points P for a standard error SE of each rate's mean "
         "|score - LOO score|",
     )
+    _add_plan_settings(p)
+    _add_replicate_args(p, target)
+    _add_proxy_plan_args(p, target)
+    p.set_defaults(run=_run_plan)
+
+
+def _add_plan_settings(p) -> None:
+    """The planner's settings: definition, statistic, level, mask, time and search limits."""
     p.add_argument(
         "--definition", default="frac", choices=["frac", "fz"], help="score planned for (default frac)"
     )
@@ -325,7 +338,9 @@ def _add_plan(sub) -> None:
     p.add_argument(
         "--loo-members", type=int, default=8, metavar="M", help="seed pairs of the leave-one-out truth (8)"
     )
-    _add_replicate_args(p, target)
+
+
+def _add_proxy_plan_args(p, target) -> None:
     target.add_argument(
         "--proxy",
         action="store_true",
@@ -337,7 +352,6 @@ def _add_plan(sub) -> None:
         type=float,
         help="--proxy: minutes of one epoch over all N points on your device (default: assumed A100 figures)",
     )
-    p.set_defaults(run=_run_plan)
 
 
 def _add_page(sub) -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from memgen.paths import PROXIES_VALIDATION, SHIPPED_VALIDATION, fill
 from memgen.proxies.definitions import PROXIES
-from memgen.report import _heading, _image, _table
+from memgen.report import heading, rst_image, rst_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ def _pair(dataset: str, arch: str, paths: dict, flag: dict, shipped: dict) -> li
     natural = int((~proxies["canary"].astype(bool)).sum())
     tau = flagged["tau"].iloc[0] if len(flagged) else None
     trust = agreement(flag["proxy"], flag["models"], Path("."), dataset, arch, shipped)  # run in the study
-    lines = _heading(f"{dataset} / {arch}: what the proxy flags", "-")
+    lines = heading(f"{dataset} / {arch}: what the proxy flags", "-")
     lines += [
         f"**This is a proxy, not memgen's memorization estimate.** Proxy: ``{flag['proxy']}`` "
         f"({PROXIES[flag['proxy']][1]}), from "
@@ -69,14 +69,14 @@ def _pair(dataset: str, arch: str, paths: dict, flag: dict, shipped: dict) -> li
         for _, r in flagged.head(10).iterrows()
     ]
     if rows:
-        lines += _table(["file", "given label", flag["proxy"]], rows)
+        lines += rst_table(["file", "given label", flag["proxy"]], rows)
     if paths.get("proxy_gallery") and Path(paths["proxy_gallery"]).exists():
-        lines += _image(paths["proxy_gallery"], alt="the images the proxy flags")
+        lines += rst_image(paths["proxy_gallery"], alt="the images the proxy flags")
     return lines
 
 
 def proxy_summary_rst(pairs: dict, flag: dict, shipped: dict) -> str:
-    lines = _heading("memgen proxy audit: which images a cheap proxy flags", "=")
+    lines = heading("memgen proxy audit: which images a cheap proxy flags", "=")
     lines += [
         "A few models trained on every image, with each image's learning recorded, stand in for the "
         "thousands of trainings of memgen's ensemble estimate. Read the flagged set as a lead, not a "

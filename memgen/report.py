@@ -50,7 +50,7 @@ def _cell(text) -> str:
     return "\\" + text if text[:1] in "+-*" and text[1:2] == " " else text
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def rst_table(header: list[str], rows: list[list[str]]) -> list[str]:
     """An rst list-table (docutils renders it as an HTML table)."""
     out = [".. list-table::", "   :header-rows: 1", ""]
     for row in [header, *rows]:
@@ -59,7 +59,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [*out, ""]
 
 
-def _heading(text: str, char: str) -> list[str]:
+def heading(text: str, char: str) -> list[str]:
     return [text, char * max(len(text), 3), ""]
 
 
@@ -142,7 +142,7 @@ def _fit_line(fit) -> str | None:
     return f"members' fit check FAILED ({', '.join(measured)}): {fit.get('reason') or fit.get('fix') or ''}"
 
 
-def _image(path: Path, width: str = "100%", alt: str = "the most memorized training images") -> list[str]:
+def rst_image(path: Path, width: str = "100%", alt: str = "the most memorized training images") -> list[str]:
     # docutils rejects lines over 10,000 characters and joins a split image URI without its whitespace
     data = base64.b64encode(Path(path).read_bytes()).decode()
     chunks = [data[i : i + 76] for i in range(0, len(data), 76)]
@@ -245,7 +245,7 @@ def _across(t3: pd.DataFrame) -> list[str]:
 def _answer(t3: pd.DataFrame) -> list[str]:
     """Table 3 (the answer): accuracy with the memorized points removed vs each control; with replicates, the
     combined answer first."""
-    lines = _heading("The answer (Table 3)", "-")
+    lines = heading("The answer (Table 3)", "-")
     lines += [
         "Two controls: **random**, as many training points drawn at random (the paper's question as posed: "
         "do the memorized points matter more than as many random ones?), and **class_matched**, as many "
@@ -277,7 +277,7 @@ def _answer(t3: pd.DataFrame) -> list[str]:
                 str(r["note"]) if pd.notna(r.get("note")) else "",
             ]
         )
-    return lines + _table(
+    return lines + rst_table(
         ["dataset / arch", *(["replicate"] if several else []), "control", "test set",
          "acc., memorized removed", "acc., control removed", "difference ± std (seeds)", "95 % interval",
          "p (significant at 0.05)", "p (seeds)", "points removed", "note"],
@@ -292,7 +292,7 @@ def _setup(r) -> str:
 
 def _ablation(t1: pd.DataFrame) -> list[str]:
     """Table 1 (the ablation): each setup's score and its change from the original setup."""
-    lines = _heading("The ablation (Table 1)", "-")
+    lines = heading("The ablation (Table 1)", "-")
     lines += [
         "Score: accuracy difference (memorized removed minus as many random points removed, the paper's "
         "control, pp) of each setup, its 95 % interval and p counting seeds and test points as random, and "
@@ -323,7 +323,7 @@ def _ablation(t1: pd.DataFrame) -> list[str]:
         ]
         for _, r in t1.iterrows()
     ]
-    return lines + _table(
+    return lines + rst_table(
         ["dataset / arch", "setup", "score (pp)", "95 % interval", "p", "p (seeds)", "Δ (pp)",
          "Δ 95 % interval", "p of Δ", "points removed"],
         rows,
@@ -339,7 +339,7 @@ def _classes(dataset: str, arch: str, path) -> list[str]:
     t = t[t["diff_random_pp"].notna()] if "diff_random_pp" in t.columns else t.iloc[:0]
     if t.empty:
         return []
-    lines = _heading(f"{dataset} / {arch}: Table 3 per class", "~")
+    lines = heading(f"{dataset} / {arch}: Table 3 per class", "~")
     for control, words in CONTROL_WORDS.items():
         lo, hi = t[f"ci_lo_{control}_pp"], t[f"ci_hi_{control}_pp"]
         below, above = int((hi < 0).sum()), int((lo > 0).sum())
@@ -392,7 +392,7 @@ def _memorized_table(th: dict) -> list[str]:
     rows += [row + ["n/a"] for row in _test_row(th, notes)]
     header = ["threshold", "definition", "τ", "memorized (natural points, score ≥ τ)", "strict (score > τ)"]
     header += ["one held-out member from τ (leave / enter)"]
-    lines = _table(header, rows)
+    lines = rst_table(header, rows)
     for k, note in enumerate(notes, 1):
         lines += [f"[{k}] {note}", ""]
     return lines
@@ -445,7 +445,7 @@ def test_rule_lines(th: dict) -> list[str]:
 def _pair(dataset: str, arch: str, paths: dict) -> list[str]:
     """One dataset and architecture: the memorized set, the regime, the fit check and the gallery."""
     th = load_json(paths["thresholds"])
-    lines = _heading(f"{dataset} / {arch}: the memorized set", "-")
+    lines = heading(f"{dataset} / {arch}: the memorized set", "-")
     lines += [f"Ensemble {th.get('ensemble', '?')} ({th.get('null_size', 0)} canaries in the null, "
               f"{th.get('n_natural_scored', 0)} natural points scored).", ""]  # fmt: skip
     lines += _memorized_table(th)
@@ -458,8 +458,8 @@ def _pair(dataset: str, arch: str, paths: dict) -> list[str]:
     if line:
         lines += [f"**Recipe:** {line}", ""]
     if paths.get("gallery") and Path(paths["gallery"]).exists():
-        lines += _heading(f"{dataset} / {arch}: the most memorized images", "~")
-        lines += _image(paths["gallery"])
+        lines += heading(f"{dataset} / {arch}: the most memorized images", "~")
+        lines += rst_image(paths["gallery"])
     return lines
 
 
@@ -520,7 +520,7 @@ def _strongest_pairs(path, n: int = 5) -> list[str]:
     ]
     head = [f"{len(hi)} high-influence pairs of {kept} kept; the strongest:", ""]
     header = ["training point", "test point it lifts", "infl [95 % interval]", "p (Bonferroni)", "memorized"]
-    return head + _table(header, rows)
+    return head + rst_table(header, rows)
 
 
 def _duplicates_table(path) -> list[str]:
@@ -542,7 +542,7 @@ def _duplicates_table(path) -> list[str]:
     ]
     header = ["source", "pairs (contested)", "test points (contested)", "same pair in the other",
               "same test point", "median infl (contested)", "note"]  # fmt: skip
-    return head + _table(header, rows)
+    return head + rst_table(header, rows)
 
 
 def _split_table(path) -> list[str]:
@@ -569,20 +569,20 @@ def _split_table(path) -> list[str]:
         for _, r in split.iterrows()
     ]  # fmt: skip
     header = ["test set", "test points", "n", "difference, pp [95 %]", "p", "contribution, pp", "note"]
-    return lines + _table(header, rows)
+    return lines + rst_table(header, rows)
 
 
 def _leakage(dataset: str, arch: str, paths: dict) -> list[str]:
     """Influence pairs against the duplicate detector, and Table 3 split by high-influence partner."""
     if not all(paths.get(k) and Path(paths[k]).exists() for k in LEAKAGE_KEYS):
         return []
-    lines = _heading(f"{dataset} / {arch}: leakage seen two ways", "-")
+    lines = heading(f"{dataset} / {arch}: leakage seen two ways", "-")
     lines += _influence_bar(paths["influence_summary"])
     lines += _strongest_pairs(paths["influence"])
     lines += _duplicates_table(paths["influence_duplicates"])
     lines += _split_table(paths["table3_split"])
-    lines += _heading(f"{dataset} / {arch}: the strongest influence pairs", "~")
-    return lines + _image(paths["influence_gallery"], alt="the strongest influence pairs")
+    lines += heading(f"{dataset} / {arch}: the strongest influence pairs", "~")
+    return lines + rst_image(paths["influence_gallery"], alt="the strongest influence pairs")
 
 
 PROXY_KEYS = ("proxies_validation", "proxies_figure")
@@ -598,7 +598,7 @@ def _proxies(dataset: str, arch: str, paths: dict) -> list[str]:
     every, one = (table[table["models"] == m].set_index("proxy") for m in ("all", "1"))
     first, single = every.iloc[0], one.iloc[0]
     models = int(first["model_epochs"] // single["model_epochs"])
-    lines = _heading(f"{dataset} / {arch}: memorization proxies against the ensembles", "-")
+    lines = heading(f"{dataset} / {arch}: memorization proxies against the ensembles", "-")
     lines += [
         f"Each proxy from {models} models trained on every training point ({first['cost_ratio']:.1%} of "
         f"the reference ensemble's {int(first['reference_model_epochs']):,} model-epochs; one model "
@@ -621,8 +621,8 @@ def _proxies(dataset: str, arch: str, paths: dict) -> list[str]:
     ]  # fmt: skip
     header = ["proxy", "ρ fz", "ρ frac", "ρ leave-one-out", "precision at k", "AUROC canaries"]
     header.append("ρ fz, 1 model")
-    lines += _table(header, rows)
-    return lines + _image(paths["proxies_figure"], alt="memorization proxies against the ensembles")
+    lines += rst_table(header, rows)
+    return lines + rst_image(paths["proxies_figure"], alt="memorization proxies against the ensembles")
 
 
 def summary_rst(table1_path, table3_path, pairs: dict) -> str:
@@ -631,7 +631,7 @@ def summary_rst(table1_path, table3_path, pairs: dict) -> str:
     Table 3)."""
     t1 = pd.read_csv(table1_path) if table1_path else None
     t3 = pd.read_csv(table3_path) if table3_path else None
-    lines = _heading("memgen: what this study found", "=")
+    lines = heading("memgen: what this study found", "=")
     lines += [
         "Does a classifier need the training points it memorizes? Memorized points are found with the "
         "paper's four fixes (high sampling rate, fractional difference, a null threshold from canaries, a "

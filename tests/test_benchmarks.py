@@ -19,6 +19,12 @@ FIGURES = {
         r"memgen / bare: [\d.]+x",
     ],
     "audit_folders.py": [r"memgen audit plan: \d+ images", r"audit of digits \(smoke\): \d+ s wall"],
+    "proxy_overhead.py": [
+        r"training, plain:\s+[\d.]+ s",
+        r"training, logging every point:\s+[\d.]+ s",
+        r"recording overhead in all:\s+\+-?[\d.]+%",
+        r"one curvature vector costs [\d.]+ training epochs",
+    ],
     "dryrun_paper.py": [r"dry run tests/configs/tiny\.yaml all: \d+ jobs, [\d.]+ s wall", r"members\s+\d+"],
     "gpu_members.py": [
         r"\(b\) memgen, 1 member\s+[\d,]+ images/s",

@@ -397,7 +397,7 @@ def test_mlp_gradients_by_hand_equal_autograds():
     plan = shard.plan(0)
     xs, ys, ws = shard.inputs(plan, 0), plan.y[0], plan.wts[0].clone()
     ws[1, :3], ws[2] = 0, 0
-    loss, hits = shard._mlp_grads(xs, ys, ws)
+    loss, hits, _, _ = shard._mlp_grads(xs, ys, ws)
     want, (want_loss, want_hits) = vmap(grad_and_value(shard._loss, has_aux=True))(shard.params, xs, ys, ws)
     assert_same_weights(shard.grads, want, atol=1e-6)
     torch.testing.assert_close(loss, want_loss, atol=1e-6, rtol=1e-6)
