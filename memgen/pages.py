@@ -288,6 +288,8 @@ def _proxy_facts(d: Path) -> dict[str, str]:
     every, one = (t[t["models"] == m].set_index("proxy") for m in ("all", "1"))
 
     def rho(r, key) -> str:
+        if pd.isna(r[f"spearman_{key}"]):
+            return "n/a"
         return f"{num(r[f'spearman_{key}'])} [{num(r[f'spearman_{key}_lo'])}, {num(r[f'spearman_{key}_hi'])}]"
 
     rows = [
@@ -385,6 +387,8 @@ SCALE_RULES = (
     ("Table 3 split", "table3_split", "logs/{d}/{a}/table3_split.benchmark.tsv"),
     ("Table 1", "table1", "logs/table1.benchmark.tsv"),
     ("Table 3", "table3", "logs/table3.benchmark.tsv"),
+    ("proxy models (training, curvature)", "proxy_log", "logs/{d}/{a}/proxies/log.benchmark.tsv"),
+    ("proxies' validation", "proxies_validation", "logs/{d}/{a}/proxies_validation.benchmark.tsv"),
     ("memorized gallery", "fig_gallery", "logs/figures/gallery_{d}_{a}.benchmark.tsv"),
     ("summary", "summary", "logs/summary.benchmark.tsv"),
 )
@@ -450,6 +454,19 @@ def _span_facts(root: Path) -> dict[str, str]:
     return {"span_min": num(span / 60, "{:.0f}"), "started": str(min(starts).date())}
 
 
+def _gnu_time_facts(text: str, prefix: str) -> dict[str, str]:
+    """Invocations, total wall minutes and the largest peak RSS (GiB) of GNU time -v reports."""
+    walls = [_seconds(w) for w in re.findall(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text)]
+    rss = [int(k) for k in re.findall(r"Maximum resident set size \(kbytes\): (\d+)", text)]
+    out = {}
+    if walls:
+        out[f"{prefix}.invocations"] = str(len(walls))
+        out[f"{prefix}.total_min"] = num(sum(walls) / 60, "{:.0f}")
+    if rss:
+        out[f"{prefix}.max_rss_gib"] = num(max(rss) / 2**20, "{:.2f}")
+    return out
+
+
 def _seconds(clock: str) -> float:
     """GNU time's h:mm:ss or m:ss.ss in seconds."""
     parts = [float(p) for p in clock.split(":")]
@@ -474,18 +491,11 @@ def _logged_facts(root: Path) -> dict[str, str]:
             m = re.search(pattern, text)
             if m:
                 out[key] = m.group(1)
-    timed = root / "logs" / "time.txt"  # GNU time -v of each invocation (a resumed run has several)
-    if timed.exists():
-        text = timed.read_text()
-        walls = [
-            _seconds(w) for w in re.findall(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text)
-        ]
-        rss = [int(k) for k in re.findall(r"Maximum resident set size \(kbytes\): (\d+)", text)]
-        if walls:
-            out["wall.invocations"] = str(len(walls))
-            out["wall.total_min"] = num(sum(walls) / 60, "{:.0f}")
-        if rss:
-            out["wall.max_rss_gib"] = num(max(rss) / 2**20, "{:.2f}")
+    # GNU time -v of each invocation of the study (a resumed run has several): wall.*; of a later partial
+    # rerun kept beside it (logs/time_<name>.txt, e.g. after a fix): time.<name>.*
+    for timed in sorted((root / "logs").glob("time*.txt")):
+        prefix = "wall" if timed.name == "time.txt" else f"time.{timed.stem.removeprefix('time_')}"
+        out |= _gnu_time_facts(timed.read_text(), prefix)
     bare = root / "logs" / "bare_loop.txt"
     if bare.exists():
         text = bare.read_text()

@@ -49,6 +49,7 @@ MEMORIZED_PROXY = "results/{dataset}/{arch}/memorized_proxy.csv"
 SHIPPED_VALIDATION = {
     "docs/results/proxies/digits.csv": "digits, the default study (config.yaml)",
     "docs/results/proxies/fashion-mnist-2k.csv": "Fashion-MNIST, 2,000 images (configs/fashion-cpu.yaml)",
+    "docs/results/proxies/fashion-mnist-60k.csv": "Fashion-MNIST, 60,000 images (fashion-60k-cpu.yaml)",
 }
 # ---- stage 5, utility (rules/utility.smk); {removal} is a removal id, {variant} a name of VARIANTS ----
 REMOVAL = "results/{dataset}/{arch}/removal/{removal}.npz"

@@ -182,12 +182,16 @@ def test_a_proxy_audit_trains_no_ensemble_and_says_it_is_a_proxy(tmp_path):
     last = proc.stdout.strip().splitlines()[-1]
     assert "A PROXY, not the ensemble's estimate: learning_speed" in last and "Spearman" in last, last
     pair = out / "results" / "digits_png" / "mlp"
+    # the set may be empty (the canaries' quantile is a high bar: memgen/proxies/flag.py); what it holds is
+    # at the bar and names files a user can open, and the summary and last line give its size
     flagged = pd.read_csv(pair / "memorized_proxy.csv", keep_default_na=False)
-    assert len(flagged) > 0 and (flagged["score"] >= flagged["tau"]).all()
-    for path in flagged["path"].head(10):
-        assert (folder / path).is_file(), path
+    assert (flagged["score"] >= flagged["tau"]).all() and flagged["path"].map(
+        lambda p: (folder / p).is_file()
+    ).all()
+    assert f"flagged {len(flagged)} images" in last
     assert not list(pair.glob("rate*")) and not (pair / "utility").exists()
     summary = (out / "results" / "summary.rst").read_text()
+    assert f"**{len(flagged)} of " in summary
     assert "This is a proxy, not memgen's memorization estimate" in summary and "learning_speed" in summary
     assert "digits, the default study" in summary  # the shipped validation, its dataset named
     assert (out / "results" / "figures" / "proxy_gallery_digits_png_mlp.png").stat().st_size > 10_000

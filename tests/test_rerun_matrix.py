@@ -98,6 +98,10 @@ EDITS = {
     "influence.alpha": _put("influence", "alpha", 0.01),
     "influence.gallery": _put("influence", "gallery", 6),
     "replicates (1 -> 2)": _put("replicates", 2),
+    "proxies.models": _put("proxies", "models", 2),
+    "proxies.curvature_samples": _put("proxies", "curvature_samples", 3),
+    "proxies.curvature_step": _put("proxies", "curvature_step", 0.01),
+    "proxies.audit": _put("proxies", "audit", "margin"),
 }
 
 # every member retrains, and everything downstream of members (utility runs behind the removal checkpoint)
@@ -485,12 +489,33 @@ EXPECTED = {
     for key, rules in EXPECTED.items()
 }
 
+# Memorization proxies (rules/proxies.smk). The proxy models read the reference's recipe, the data, the
+# canaries and seeds from the master seed: they retrain where leave-one-out's full models do (not for
+# loo.members, which only they read), where the index or canaries change, and for a new arch. Their
+# validation reads the reference's scores (with memorized.csv whenever those change), leave-one-out, and
+# names the reference and min_out. The proxy audit's setting (proxies.audit) is read by scope proxy only.
+PROXY = ["fig_proxies", "proxies", "proxy_log", "proxies_validation"]
+
+
+def proxy_reruns(key: str, rules: list[str]) -> list[str]:
+    full = "loo_full" in rules and not key.startswith("loo.")
+    if full or {"canaries", "dataset_index"} & set(rules) or key == "datasets.digits.archs (+ cnn)":
+        return PROXY
+    if {"memorized", "loo"} & set(rules) or key in ("scores.min_out", "analysis.reference"):
+        return ["fig_proxies", "proxies_validation"]
+    return []
+
+
+EXPECTED = {k: sorted({*v, *proxy_reruns(k, v)}) for k, v in EXPECTED.items()}
+EXPECTED |= {f"proxies.{k}": PROXY for k in ("models", "curvature_samples", "curvature_step")}
+EXPECTED["proxies.audit"] = []
+
 # The report's first page (rule summary) reads table1, table3, the gallery and the thresholds the gallery
-# reads, and the influence pairs, their comparison, Table 3's split and their gallery: it reruns exactly
-# when one of those rules does.
+# reads, the influence pairs, their comparison, Table 3's split and their gallery, and the proxies'
+# validation and figure: it reruns exactly when one of those rules does.
+SUMMARY_READS = {"table1", "table3", "fig_gallery", *INFLUENCE, "proxies_validation", "fig_proxies"}
 EXPECTED = {
-    key: [*rules, "summary"] if {"table1", "table3", "fig_gallery", *INFLUENCE} & set(rules) else rules
-    for key, rules in EXPECTED.items()
+    key: [*rules, "summary"] if SUMMARY_READS & set(rules) else rules for key, rules in EXPECTED.items()
 }
 
 
