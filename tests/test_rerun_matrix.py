@@ -498,6 +498,8 @@ PROXY = ["fig_proxies", "proxies", "proxy_log", "proxies_validation"]
 
 
 def proxy_reruns(key: str, rules: list[str]) -> list[str]:
+    if key.startswith("replicates"):  # a further replicate's own index and canaries; no proxies of its own
+        return []
     full = "loo_full" in rules and not key.startswith("loo.")
     if full or {"canaries", "dataset_index"} & set(rules) or key == "datasets.digits.archs (+ cnn)":
         return PROXY
