@@ -141,6 +141,14 @@ class Study:
     def table3_split(self, dataset=None, arch=None) -> pd.DataFrame:
         return read_csv(self._path(paths.TABLE3_SPLIT, dataset, arch))
 
+    def proxies(self, dataset=None, arch=None) -> pd.DataFrame:
+        """proxies.csv: every memorization proxy of every training point (one model and all)."""
+        return read_csv(self._path(paths.PROXIES, dataset, arch))
+
+    def proxies_validation(self, dataset=None, arch=None) -> pd.DataFrame:
+        """proxies_validation.csv: each proxy against the reference ensemble, leave-one-out and canaries."""
+        return read_csv(self._path(paths.PROXIES_VALIDATION, dataset, arch)).astype({"models": str})
+
     def replicate_overlap(self) -> pd.DataFrame:
         return read_csv(self._path(paths.REPLICATE_OVERLAP))
 

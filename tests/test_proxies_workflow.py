@@ -16,6 +16,7 @@ pytestmark = pytest.mark.workflow
 def test_proxies_are_measured_and_validated_on_the_tiny_study(study):
     import yaml
 
+    import memgen
     import memgen.config as mc
 
     config = mc.validate(yaml.safe_load((study / "config.yaml").read_text()))  # defaults filled
@@ -42,6 +43,9 @@ def test_proxies_are_measured_and_validated_on_the_tiny_study(study):
     ref_epochs = config["ensembles"][ref]["members"] * mc.training(config, "digits", "mlp", ref)["epochs"]
     assert (every["cost_ratio"] == models * epochs / ref_epochs).all()
     assert (every["n_loo"] == config["loo"]["random"]).all() and every["n_canary"].eq(canary.sum()).all()
+    opened = memgen.open(study / "results")  # the results API reads the same tables
+    pd.testing.assert_frame_equal(opened.proxies_validation(), table)
+    assert len(opened.proxies()) == len(proxies)
     summary = (study / "results" / "summary.rst").read_text()
     assert "digits / mlp: memorization proxies against the ensembles" in summary
     assert (study / "results" / "figures" / "proxies_digits_mlp.pdf").stat().st_size > 0
