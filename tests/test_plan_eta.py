@@ -8,6 +8,7 @@ import yaml
 
 import memgen.config as mc
 from memgen.plan import eta
+from memgen.plan.proxy import CURVATURE_EPOCHS_PER_VECTOR
 from memgen.plan.replicates import cost
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,8 +26,10 @@ def test_the_60k_study_counts_what_it_trains():
     assert runs == 20 * (6 * 2 + 1)  # 6 removal sets x (memorized, random) + Table 3's class-matched control
     work = eta.study_work(config, "fashion_mnist", "mlp", n, list(config["ensembles"]), runs, loo=True)
     members = 64 * 15_000 + 64 * 30_000 + 64 * 42_000 + 256 * 57_000
-    assert work["point_epochs"] == (members + runs * n) * 30
-    assert work["training_jobs"] == (64 * 3 + 256) // 32 + runs // 20
+    # and the 4 proxy models on every point, with their curvature pass (memgen/plan/proxy.py)
+    proxies = 4 * n * (30 + CURVATURE_EPOCHS_PER_VECTOR * 10)
+    assert work["point_epochs"] == pytest.approx((members + runs * n) * 30 + proxies)
+    assert work["training_jobs"] == (64 * 3 + 256) // 32 + runs // 20 + 1
     assert eta.loo_models(config, n) == 0  # above loo.max_train_points: the rule skips it
 
 

@@ -9,6 +9,7 @@ jobs (scores, thresholds, tables, figures) their start-up only: at N = 60,000 th
 """
 
 import memgen.config as mc
+from memgen.plan.proxy import proxy_point_epochs
 from memgen.variants import VARIANTS, removal_id, run_conditions
 
 # short jobs of replicate 1 beyond the per-ensemble ones (the index, canaries, duplicates, the ablation's
@@ -27,7 +28,8 @@ def loo_models(config: dict, n: int) -> int:
 def study_work(
     config: dict, dataset: str, arch: str, n: int, ensembles: list[str], runs: int, loo: bool
 ) -> dict:
-    """Point-epochs and training jobs of the given ensembles, `runs` utility runs and (loo) the LOO truth."""
+    """Point-epochs and training jobs of the given ensembles, `runs` utility runs and (loo: the full study's
+    first replicate) the LOO truth and the proxy models."""
 
     def epochs(ens=None):
         return mc.training(config, dataset, arch, ens)["epochs"]
@@ -37,11 +39,13 @@ def study_work(
         for e in ensembles
     )
     models = loo_models(config, n) if loo else 0
+    proxies = proxy_point_epochs(config["proxies"], n, epochs(mc.reference(config))) if loo else 0
     return {
-        "point_epochs": member_pe + (runs + models) * n * epochs(),
+        "point_epochs": member_pe + (runs + models) * n * epochs() + proxies,
         "training_jobs": sum(mc.members(config, dataset, e) // config["shard_size"] for e in ensembles)
         + -(-runs // config["utility"]["shard_size"])
-        + (models // config["loo"]["members"] if models else 0),
+        + (models // config["loo"]["members"] if models else 0)
+        + (1 if loo else 0),
     }
 
 
