@@ -319,6 +319,38 @@ def _proxy_facts(d: Path) -> dict[str, str]:
     return out
 
 
+def _replicate_facts(root: Path, d: Path, dataset: str, arch: str) -> dict[str, str]:
+    """With replicates: the sets' overlap (replicate_overlap.csv) and the files memorized in every one
+    (memorized_replicates.csv), as one table and a list."""
+    path = root / "results" / "replicate_overlap.csv"
+    if not path.exists():
+        return {}
+    t = read_csv(path)
+    t = t[(t["dataset"] == dataset) & (t["arch"] == arch)]
+    rows = [
+        [str(r["replicates"]), str(r["sizes"]).replace(";", ", "),
+         f"{num(r['jaccard_mean'])} ({num(r['jaccard_min'])}–{num(r['jaccard_max'])})",
+         count(r["n_any"]), count(r["n_majority"]), count(r["n_every"])]
+        for _, r in t.iterrows()
+    ]  # fmt: skip
+    header = [
+        "replicates",
+        "set sizes",
+        "Jaccard, mean (min–max) over pairs",
+        "in any",
+        "in most",
+        "in every",
+    ]
+    out = {"replicates.overlap": table(header, rows)}
+    per_file = d / "memorized_replicates.csv"
+    if per_file.exists() and len(t):
+        f = read_csv(per_file)
+        every = f[f["replicates"] == int(t["replicates"].iloc[0])]
+        names = [f"#{r['index']} ({r['label_name']})" for _, r in every.iterrows()]
+        out["replicates.every"] = ", ".join(names) if names else "none"
+    return out
+
+
 def _influence_facts(d: Path) -> dict[str, str]:
     path = d / "influence.json"
     if not path.exists():
@@ -515,7 +547,7 @@ def source_facts(root: str | Path, which: str | None = None) -> dict[str, str]:
     d = root / "results" / dataset / arch
     out = {"dataset": dataset, "arch": arch}
     out |= _ensemble_facts(d) | _memorized_facts(d) | _influence_facts(d) | _sampling_bias_facts(d)
-    out |= _proxy_facts(d)
+    out |= _proxy_facts(d) | _replicate_facts(root, d, dataset, arch)
     out["table1"] = _table1(root / "results" / "table1.csv", dataset, arch)
     out["table3"] = _table3(root / "results" / "table3.csv", dataset, arch)
     out |= _table3_facts(d, root, dataset, arch)
