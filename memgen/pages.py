@@ -172,7 +172,20 @@ def _sampling_bias_facts(d: Path) -> dict[str, str]:
         for _, r in t.sort_values(["definition", "rate"]).iterrows()
     ]
     header = ["ensemble", "definition", "mean absolute error against the reference [95 % interval]", "points"]
-    return {"sampling_bias": table(header, rows)}
+    out = {"sampling_bias": table(header, rows)}
+    loo = read_csv(path)
+    loo = loo[(loo["against"] == "loo") & loo["points"].isin(["random", "top"])]
+    loo = loo[loo["definition"].isin(["fz", "frac"])]
+    if len(loo):
+        rows = [
+            [f"{r['ensemble']} ({count(r['members'])} members)", str(r["definition"]), str(r["points"]),
+             f"{num(r['mae'], '{:.3f}')} [{num(r['mae_lo'], '{:.3f}')}, {num(r['mae_hi'], '{:.3f}')}]",
+             num(r["rmse_corrected"], "{:.3f}"), count(r["n_points"])]
+            for _, r in loo.sort_values(["points", "definition", "rate"]).iterrows()
+        ]  # fmt: skip
+        header = ["ensemble", "definition", "points", "mean absolute error against leave-one-out [95 %]"]
+        out["sampling_bias.loo"] = table([*header, "rmse, truth's noise out", "n"], rows)
+    return out
 
 
 def _table1(path: Path, dataset: str, arch: str) -> str:
@@ -346,8 +359,9 @@ def _replicate_facts(root: Path, d: Path, dataset: str, arch: str) -> dict[str, 
     if per_file.exists() and len(t):
         f = read_csv(per_file)
         every = f[f["replicates"] == int(t["replicates"].iloc[0])]
-        names = [f"#{r['index']} ({r['label_name']})" for _, r in every.iterrows()]
-        out["replicates.every"] = ", ".join(names) if names else "none"
+        names = [f"#{r['index']} ({r['label_name']})" for _, r in every.head(12).iterrows()]
+        more = f", … ({len(every):,} in all: memorized_replicates.csv)" if len(every) > 12 else ""
+        out["replicates.every"] = ", ".join(names) + more if names else "none"
     return out
 
 
