@@ -66,7 +66,11 @@ def test_complete_run_writes_every_artifact(study):
         has_class = u["acc_random_class"].notna().any()
         assert has_class == (removal_id(tiny_config(), v) == table3 and u["n_removed"].gt(0).all()), v
     pngs = sorted(p.name for p in (r / "figures").glob("*.png"))
-    assert len(pngs) == 14 and all((r / "figures" / p).stat().st_size > 5000 for p in pngs)
+    assert (
+        len(pngs) == 15
+        and "proxies_digits_mlp.png" in pngs
+        and all((r / "figures" / p).stat().st_size > 5000 for p in pngs)
+    )
     # influence pairs from members that choose no memorized set: every kept pair names a natural training
     # point, and influence.json records the bar at this size
     from memgen.influence.jobs import INFLUENCE_COLUMNS, read_influence
