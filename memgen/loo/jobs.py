@@ -46,7 +46,7 @@ def plan_runs(plan_path) -> bool:
     return bool(load_json(plan_path)["run"])
 
 
-def _recipe(config, name, arch, params) -> TrainConfig:
+def reference_recipe(config, name, arch, params) -> TrainConfig:
     """The reference ensemble's recipe as planned (params) with the run-only keys (batching, checkpoint
     interval) of the config, parsed once at the top of a job."""
     return TrainConfig.from_dict(
@@ -54,12 +54,12 @@ def _recipe(config, name, arch, params) -> TrainConfig:
     )
 
 
-def _loader(config, name, params) -> dict:
+def job_loader(config, name, params) -> dict:
     """The rule's loader spec with the config's run-only loader keys (memgen.config.loader_run)."""
     return {**params["loader"], **mc.loader_run(config, name)}
 
 
-def _data(name, loader: dict, cfg: TrainConfig, paths):
+def data_with_labels(name, loader: dict, cfg: TrainConfig, paths):
     """The dataset and its canary labels, which must be as many."""
     ds = dataset_from(loader, name, None, cfg.random_resized_crop)
     labels = load_npz(paths["canaries"], ["label"])["label"]
@@ -98,8 +98,8 @@ def _evaluate(job, cfg, state_dict, x, y, dev) -> dict:
 def write_full(config, name, arch, paths: dict, params: dict, out, resume) -> dict:
     """loo/full.npz: M models on the whole training set (canary labels, as the score ensembles), each
     evaluated on every training point: `correct` bool [M, N], `log_odds` float32 [M, N], `seeds`."""
-    cfg = _recipe(config, name, arch, params)
-    ds, labels = _data(name, _loader(config, name, params), cfg, paths)
+    cfg = reference_recipe(config, name, arch, params)
+    ds, labels = data_with_labels(name, job_loader(config, name, params), cfg, paths)
     n, seeds = len(labels), list(params["seeds"])
     job, dev, results = _train(cfg, arch, ds, labels, seeds, resume)
     correct, log_odds = np.zeros((len(seeds), n), bool), np.zeros((len(seeds), n), np.float32)
@@ -144,7 +144,7 @@ def job_points(paths: dict, params: dict) -> np.ndarray:
 def write_removed(config, name, arch, paths: dict, params: dict, out, resume) -> dict:
     """loo/{stratum}/{group}.npz: for each of the job's points j and seed m, a model trained on every
     point but j, evaluated on j: `index` [P], `correct` bool [M, P], `log_odds` float32 [M, P]."""
-    cfg, loader = _recipe(config, name, arch, params), _loader(config, name, params)
+    cfg, loader = reference_recipe(config, name, arch, params), job_loader(config, name, params)
     points = job_points(paths, params)
     seeds = list(params["seeds"])
     M, P = len(seeds), len(points)
@@ -153,7 +153,7 @@ def write_removed(config, name, arch, paths: dict, params: dict, out, resume) ->
         save_npz(out, index=points, correct=correct, log_odds=log_odds)
         log.info("%s positions %d-%d: no natural point there, nothing trained", *_where(params))
         return {}
-    ds, labels = _data(name, loader, cfg, paths)
+    ds, labels = data_with_labels(name, loader, cfg, paths)
     holdout = [int(j) for j in points for _ in seeds]  # model (j, m) at j * M + m
     job, dev, results = _train(cfg, arch, ds, labels, seeds * P, resume, holdout)
     for p, j in enumerate(points):

@@ -10,17 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-import memgen.config as mc
 from memgen.analysis.memorized import read_memorized
 from memgen.data.index import load_index, point_paths
-from memgen.data.loaders import dataset_from
 from memgen.errors import fail
 from memgen.io import load_npz, save_csv, save_npz
+from memgen.loo.jobs import data_with_labels, job_loader, reference_recipe
 from memgen.preempt import stop_on_signals
 from memgen.proxies.definitions import COLUMNS, proxy_table
 from memgen.proxies.flag import FLAG_COLUMNS, flag
 from memgen.proxies.validation import validate
-from memgen.recipe import TrainConfig
 from memgen.scores.thresholds import read_scores
 
 log = logging.getLogger(__name__)
@@ -36,16 +34,9 @@ def write_proxy_log(config, name, arch, paths: dict, params: dict, out, resume) 
     from memgen.ensemble.train import Job, device, train
     from memgen.proxies.record import final_measures
 
-    recipe = mc.training(config, name, arch, mc.reference(config))  # its run-only keys: never a rerun
-    cfg = TrainConfig.from_dict({**recipe, **params["training"]})
-    loader = {**params["loader"], **mc.loader_run(config, name)}
-    ds = dataset_from(loader, name, None, cfg.random_resized_crop)
-    labels = load_npz(paths["canaries"], ["label"])["label"]
-    if len(labels) != len(ds.y_train):
-        raise fail(
-            f"{paths['canaries']} labels {len(labels)} points, the dataset has {len(ds.y_train)}",
-            "rerun the dataset's rules: snakemake --forcerun " + str(paths["canaries"]),
-        )
+    # the reference's recipe and the data with canary labels, read as leave-one-out's full models read them
+    cfg = reference_recipe(config, name, arch, params)
+    ds, labels = data_with_labels(name, job_loader(config, name, params), cfg, paths)
     seeds, n = list(params["seeds"]), len(labels)
     job = Job(ds.x_train, labels, [np.arange(n)] * len(seeds), seeds, arch, ds.num_classes, ds.mean, ds.std)
     dev = device()
