@@ -9,7 +9,7 @@ import pandas as pd
 
 from memgen.paths import PROXIES_VALIDATION, SHIPPED_VALIDATION, fill
 from memgen.proxies.definitions import PROXIES
-from memgen.report import heading, rst_image, rst_table
+from memgen.report import heading, rst_image, rst_table, write_page
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,7 +89,4 @@ def proxy_summary_rst(pairs: dict, flag: dict, shipped: dict) -> str:
 
 
 def write_proxy_summary(pairs: dict, flag: dict, shipped: dict, out) -> None:
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(str(out) + ".tmp")
-    tmp.write_text(proxy_summary_rst(pairs, flag, shipped))
-    tmp.replace(out)
+    write_page(proxy_summary_rst(pairs, flag, shipped), out)

@@ -667,9 +667,14 @@ def _not_built(what: str, scope: str) -> list[str]:
 
 
 def write_summary(table1_path, table3_path, pairs: dict, out: str) -> None:
+    write_page(summary_rst(table1_path, table3_path, pairs), out)
+
+
+def write_page(text: str, out) -> None:
+    """The report's first page, written whole or not at all (a half-written page is never left behind)."""
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(str(out) + ".tmp")
-    tmp.write_text(summary_rst(table1_path, table3_path, pairs))
+    tmp.write_text(text)
     tmp.replace(out)
 
 
