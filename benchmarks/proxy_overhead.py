@@ -7,7 +7,9 @@ Trains the proxy job as the proxy_log rule does (proxies.models models on every 
 reference ensemble's recipe: memgen.ensemble.train.train) twice, alternating --repeats times: plainly, and
 filling a PointLog (each point's correctness and loss in every training pass); then times the final
 measures (loss, margin, input-loss curvature with proxies.curvature_samples vectors) on every point.
-Prints each time and the overhead: (log + final measures) over plain training.
+Prints each time and the overhead: (log + final measures) over plain training. Also times curvature on the
+generic path every model other than memgen's MLP takes (memgen/proxies/record.py): its cost per vector in
+training epochs is memgen/plan/proxy.py's constant.
 """
 
 import argparse
@@ -20,10 +22,12 @@ import torch
 import yaml
 
 import memgen.config as mc
-from memgen.ensemble.common import Job
+from memgen.data.stream import iter_chunks
+from memgen.ensemble.common import Job, channel_stats, prepare
+from memgen.ensemble.models import build_model
 from memgen.ensemble.point_log import PointLog
 from memgen.ensemble.train import train
-from memgen.proxies.record import final_measures
+from memgen.proxies.record import curvature, final_measures
 from memgen.recipe import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,6 +39,18 @@ def timed(fn, *args, **kw) -> tuple[float, object]:
     t = time.perf_counter()
     out = fn(*args, **kw)
     return time.perf_counter() - t, out
+
+
+def generic_curvature(job: Job, cfg: TrainConfig, state_dict: dict, samples: int, h: float) -> float:
+    """Seconds of curvature alone on every point, the model wrapped so that it takes the generic path."""
+    model = build_model(job.arch, job.x.shape[1:], job.num_classes, cfg.model)
+    model.load_state_dict(state_dict)
+    model = torch.nn.Sequential(model.eval()).requires_grad_(False)
+    stats = channel_stats(job.mean, torch.device("cpu")), channel_stats(job.std, torch.device("cpu"))
+    y, gen, start = torch.as_tensor(job.y), torch.Generator().manual_seed(0), time.perf_counter()
+    for i, raw in enumerate(iter_chunks(job.x, 256)):
+        curvature(model, prepare(raw, *stats), y[256 * i : 256 * (i + 1)], samples, h, gen)
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -78,8 +94,10 @@ def main() -> None:
     print(f"  training, logging every point: {min(logged):8.1f} s  (+{min(logged) / base - 1:.1%})")
     print(f"  final loss, margin, curvature: {final:8.1f} s  (+{final / base:.1%}; {c[0]} vectors, h {c[1]})")
     print(f"  recording overhead in all:     +{(min(logged) + final) / base - 1:.1%} on top of training")
-    per_vector = (final / (M * c[0])) / (base / (M * cfg.epochs))
-    print(f"  one curvature vector costs {per_vector:.2f} training epochs (memgen/plan/proxy.py's constant)")
+    generic = sum(generic_curvature(job, cfg, r["state_dict"], *c) for r in results)
+    per_vector = (generic / (M * c[0])) / (base / (M * cfg.epochs))
+    print(f"  curvature, generic path:       {generic:8.1f} s  (+{generic / base:.1%}; any other model)")
+    print(f"  one generic curvature vector costs {per_vector:.2f} training epochs (memgen/plan/proxy.py)")
 
 
 if __name__ == "__main__":

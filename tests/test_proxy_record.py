@@ -31,6 +31,18 @@ def test_curvature_estimates_the_trace_of_the_squared_input_hessian_of_a_softmax
     assert curvature(model, sure, torch.tensor([0]), 8, 1e-4, torch.Generator()).item() < 1e-12
 
 
+def test_the_mlps_first_layer_shortcut_gives_the_generic_estimate():
+    """memgen's MLP takes the first-layer shortcut; wrapped in a Sequential it takes the generic path. With
+    the same generator (so the same vectors) the two agree point by point, kinks of the ReLU included."""
+    torch.manual_seed(3)
+    mlp = build_model("mlp", (1, 8, 8), 5, {"hidden": 16}).double().eval()
+    x, y = torch.randn(40, 1, 8, 8, dtype=torch.float64), torch.randint(0, 5, (40,))
+    fast = curvature(mlp, x, y, 6, 1e-3, torch.Generator().manual_seed(2))
+    generic = curvature(torch.nn.Sequential(mlp), x, y, 6, 1e-3, torch.Generator().manual_seed(2))
+    assert fast.shape == (40,) and (fast > 0).all()
+    torch.testing.assert_close(fast, generic, rtol=1e-6, atol=1e-9)
+
+
 def test_final_loss_and_margin_are_the_trained_models_on_unaugmented_points():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(10, 1, 8, 8), dtype=np.uint8)
