@@ -8,6 +8,9 @@
 
 With --proxy the proxy audit (`memgen audit DIR --proxy`: a few models, no ensemble) runs on the same folder
 right after the lean audit, and the two wall times are printed side by side (goal: the proxy audit <= 1/10).
+Where a SLURM client is installed, start its controller first (`bash ci/slurm.sh start`, then `stop`): the
+SLURM executor plugin runs `scontrol show config` whenever Snakemake starts, and with no controller that
+waits ~9 s, twice per audit, which is this machine's and not the audit's time.
 
 Writes the folder under --work (default ./memgen-audit-bench), runs `memgen audit DIR --cores 2` and
 prints the audit's plan line, its stage lines' last one, the wall time and the memorized count. Goals on
