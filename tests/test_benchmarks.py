@@ -23,7 +23,8 @@ FIGURES = {
         r"training, plain:\s+[\d.]+ s",
         r"training, logging every point:\s+[\d.]+ s",
         r"recording overhead in all:\s+\+-?[\d.]+%",
-        r"one curvature vector costs [\d.]+ training epochs",
+        r"curvature, generic path:\s+[\d.]+ s",
+        r"one generic curvature vector costs [\d.]+ training epochs",
     ],
     "dryrun_paper.py": [r"dry run tests/configs/tiny\.yaml all: \d+ jobs, [\d.]+ s wall", r"members\s+\d+"],
     "gpu_members.py": [
