@@ -91,9 +91,9 @@ def main() -> None:
         f"{args.threads} thread(s), best of {args.repeats}"
     )
     print(f"  training, plain:               {base:8.1f} s")
-    print(f"  training, logging every point: {min(logged):8.1f} s  (+{min(logged) / base - 1:.1%})")
+    print(f"  training, logging every point: {min(logged):8.1f} s  ({min(logged) / base - 1:+.1%})")
     print(f"  final loss, margin, curvature: {final:8.1f} s  (+{final / base:.1%}; {c[0]} vectors, h {c[1]})")
-    print(f"  recording overhead in all:     +{(min(logged) + final) / base - 1:.1%} on top of training")
+    print(f"  recording overhead in all:     {(min(logged) + final) / base - 1:+.1%} on top of training")
     generic = sum(generic_curvature(job, cfg, r["state_dict"], *c) for r in results)
     per_vector = (generic / (M * c[0])) / (base / (M * cfg.epochs))
     print(f"  curvature, generic path:       {generic:8.1f} s  (+{generic / base:.1%}; any other model)")

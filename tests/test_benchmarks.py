@@ -22,7 +22,7 @@ FIGURES = {
     "proxy_overhead.py": [
         r"training, plain:\s+[\d.]+ s",
         r"training, logging every point:\s+[\d.]+ s",
-        r"recording overhead in all:\s+\+-?[\d.]+%",
+        r"recording overhead in all:\s+[+-][\d.]+%",
         r"curvature, generic path:\s+[\d.]+ s",
         r"one generic curvature vector costs [\d.]+ training epochs",
     ],
