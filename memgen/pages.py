@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from memgen.errors import fail
+from memgen.influence.jobs import read_influence
 from memgen.results import read_csv
 
 FIELD = re.compile(r"\{\{\s*([\w.\-]+)\s*\}\}")
@@ -365,6 +366,11 @@ def _replicate_facts(root: Path, d: Path, dataset: str, arch: str) -> dict[str, 
     return out
 
 
+def _strongest(pairs: pd.DataFrame, k: int = 8) -> pd.DataFrame:
+    """The k strongest pairs by influence, then log-odds influence; ties in the table's order."""
+    return pairs.sort_values(["infl", "infl_log_odds"], ascending=False, kind="stable").head(k)
+
+
 def _influence_facts(d: Path) -> dict[str, str]:
     path = d / "influence.json"
     if not path.exists():
@@ -377,9 +383,10 @@ def _influence_facts(d: Path) -> dict[str, str]:
     }
     out["influence.ensemble"] = str(j.get("ensemble"))
     cols = ["train_index", "train_label_name", "test_index", "test_label_name", "infl", "infl_lo", "infl_hi"]
-    pairs = read_csv(d / "influence.csv", cols + ["infl_log_odds", "high", "memorized"])
-    out["influence.kept_rows"] = count(len(pairs))
-    top = pairs.sort_values(["infl", "infl_log_odds"], ascending=False).head(8)
+    # chunk by chunk, keeping each chunk's strongest: at N = 60,000 the table has ~10^7 rows
+    pairs = read_influence(d / "influence.csv", cols + ["infl_log_odds", "high", "memorized"], _strongest)
+    out["influence.kept_rows"] = count(pairs.attrs["rows"])
+    top = _strongest(pairs)
     rows = [
         [
             f"#{r['train_index']} ({r['train_label_name']})",
