@@ -52,7 +52,8 @@ def _squared_differences(model, x, y, v, h) -> torch.Tensor:
         return (g[B:].view(S, B, -1) - g[:B].view(1, B, -1)).pow(2).sum(2)
     # The first layer is linear: W(x + h v) = W x + h W v, and grad_x = W^T grad_z. So each vector's
     # image W v is computed once for the chunk, and ||W^T e||^2 = e^T (W W^T) e needs no input-sized
-    # product: the same numbers as the branch above (tests/test_proxy_record.py), a tenth of the work.
+    # product: the same numbers as the branch above (tests/test_proxy_record.py) in a third of its time
+    # on the Fashion-MNIST MLP (benchmarks/proxy_overhead.py).
     first, rest = split
     z = first(x.flatten(1))
     u = h * (v.flatten(1) @ first.weight.T)
