@@ -371,6 +371,20 @@ def _strongest(pairs: pd.DataFrame, k: int = 8) -> pd.DataFrame:
     return pairs.sort_values(["infl", "infl_log_odds"], ascending=False, kind="stable").head(k)
 
 
+def _replicate_job_facts(root: Path, dataset: str) -> dict[str, str]:
+    """The further replicates' jobs from their benchmark files (logs/<dataset>.rep*/): a run stopped and
+    resumed leaves no single GNU time report, but every job that finished left its file."""
+    files = sorted(root.glob(f"logs/{dataset}.rep*/**/*.benchmark.tsv"))
+    if not files:
+        return {}
+    b = pd.concat([pd.read_csv(f, sep="\t") for f in files])
+    return {
+        "replicates.jobs": count(len(files)),
+        "replicates.job_min": num(b["s"].sum() / 60, "{:,.0f}"),
+        "replicates.peak_rss_gib": num(b["max_rss"].max() / 1024, "{:.2f}"),
+    }
+
+
 def _influence_facts(d: Path) -> dict[str, str]:
     path = d / "influence.json"
     if not path.exists():
@@ -568,7 +582,7 @@ def source_facts(root: str | Path, which: str | None = None) -> dict[str, str]:
     d = root / "results" / dataset / arch
     out = {"dataset": dataset, "arch": arch}
     out |= _ensemble_facts(d) | _memorized_facts(d) | _influence_facts(d) | _sampling_bias_facts(d)
-    out |= _proxy_facts(d) | _replicate_facts(root, d, dataset, arch)
+    out |= _proxy_facts(d) | _replicate_facts(root, d, dataset, arch) | _replicate_job_facts(root, dataset)
     out["table1"] = _table1(root / "results" / "table1.csv", dataset, arch)
     out["table3"] = _table3(root / "results" / "table3.csv", dataset, arch)
     out |= _table3_facts(d, root, dataset, arch)

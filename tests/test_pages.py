@@ -1,6 +1,7 @@
 """docs/results pages from templates (memgen page): fields filled from a run's files, an unknown field or a
 bad front matter named in one line, --check finding a page that no longer matches its run."""
 
+import shutil
 import subprocess
 import sys
 
@@ -79,7 +80,7 @@ def test_check_finds_an_edited_number(tmp_path, fake_facts):
 
 
 @pytest.mark.workflow
-def test_a_page_from_the_tiny_study(study, tmp_path):
+def test_a_page_from_the_tiny_study(study, tmp_path, request):
     """Every family of facts from a real run's files, and the command's exit codes."""
     t = write_template(
         tmp_path,
@@ -91,9 +92,17 @@ def test_a_page_from_the_tiny_study(study, tmp_path):
         "span {{ run.span_min }} min, peak {{ run.peak_rss_gib }} GiB\n\n"
         "{{ run.memorized.classes }}\n\n{{ run.table1 }}\n\n{{ run.table3.classes }}\n\n"
         "{{ run.table3.split }}\n\n"
-        "{{ run.influence.strongest }}\n\n{{ run.scale }}\n",
+        "{{ run.influence.strongest }}\n\n{{ run.scale }}\n\n"
+        "replicates: {{ run.replicates.jobs }} jobs, {{ run.replicates.job_min }} min, "
+        "{{ run.replicates.peak_rss_gib }} GiB\n",
         head=f"source run: {study}\n",
     )
+    # a further replicate's job, as a stopped and resumed run leaves it: its benchmark file
+    bench = study / "logs" / "digits.rep2" / "mlp" / "members" / "0.benchmark.tsv"
+    bench.parent.mkdir(parents=True)
+    request.addfinalizer(lambda: shutil.rmtree(study / "logs" / "digits.rep2"))  # the shared study, restored
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    bench.write_text(header + "600.0\t0:10:00\t2048.0\t1\t1\t1\t0\t0\t100\t600\n")
     cmd = [sys.executable, "-m", "memgen", "page", str(t)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -107,3 +116,4 @@ def test_a_page_from_the_tiny_study(study, tmp_path):
     (tmp_path / "page.md").write_text(page.replace("memorized ", "memorized 1", 1))
     stale = subprocess.run([*cmd, "--check"], capture_output=True, text=True)
     assert stale.returncode == 1 and "+memorized" in stale.stdout
+    assert "replicates: 1 jobs, 10 min, 2.00 GiB" in page
