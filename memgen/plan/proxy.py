@@ -16,7 +16,7 @@ from memgen.variants import VARIANTS, removal_id, run_conditions
 # Seconds of one curvature vector's input-gradient pass over N points against one training epoch over N
 # points on the generic path every model but memgen's MLP takes (memgen/proxies/record.py), measured by
 # benchmarks/proxy_overhead.py (10,000 Fashion-MNIST images, the MLP preset, 1 thread, an idle machine:
-# 2.9 s for 10 vectors of 4 models against 11.0 s for their 30 batched epochs). The MLP pays a quarter.
+# 2.9 s for 10 vectors of 4 models against 11.0 s for their 30 batched epochs). The MLP pays about a third.
 CURVATURE_EPOCHS_PER_VECTOR = 0.79
 # Training points of the datasets a config names without them on disk (the paper's)
 KNOWN_N = {"cifar10": 50_000, "cifar100": 50_000, "imagenet": 1_281_167, "fashion_mnist": 60_000}
