@@ -542,22 +542,27 @@ def _seconds(clock: str) -> float:
 
 def _logged_facts(root: Path) -> dict[str, str]:
     """What the run's own command lines printed, kept beside its logs: `memgen plan --replicates` before it
-    started (logs/plan.txt) and benchmarks/bare_loop.py on its machine (logs/bare_loop.txt)."""
+    started (logs/plan*.txt) and benchmarks/bare_loop.py on its machine (logs/bare_loop.txt)."""
     out = {}
-    plan = root / "logs" / "plan.txt"
-    if plan.exists():
-        text = plan.read_text()
+    # logs/plan.txt: plan.*; a later plan kept beside it (logs/plan_<name>.txt, e.g. of the replicates):
+    # plan.<name>.*
+    for planned in sorted((root / "logs").glob("plan*.txt")):
+        prefix = "plan" if planned.name == "plan.txt" else f"plan.{planned.stem.removeprefix('plan_')}"
+        text = planned.read_text()
         for key, pattern in {
-            "plan.us_per_point_epoch": r"timed here: ([\d.]+) us per training point-epoch",
-            "plan.point_epochs_g": r"replicate 1: ([\d.]+) G point-epochs",
-            "plan.eta_min": r"replicate 1: .*?about (\d+) min",
-            "plan.further_min": r"each further replicate: .*?about (\d+) min",
-            "plan.members": r"replicate 1 \(the study\): (\d+) score members",
-            "plan.utility_runs": r"replicate 1 \(the study\): \d+ score members, (\d+) utility runs",
+            "us_per_point_epoch": r"timed here: ([\d.]+) us per training point-epoch",
+            "point_epochs_g": r"replicate 1: ([\d.]+) G point-epochs",
+            "eta_min": r"replicate 1: .*?about (\d+) min",
+            "further_min": r"each further replicate: .*?about (\d+) min",
+            "all_min": r"R = \d+: about (\d+) min in all",
+            "from_logs_min": r"~(\d+) min more for R = \d+",
+            "further_members": r"R = \d+: \d+ further replicate\(s\), (\d+) members",
+            "members": r"replicate 1 \(the study\): (\d+) score members",
+            "utility_runs": r"replicate 1 \(the study\): \d+ score members, (\d+) utility runs",
         }.items():
             m = re.search(pattern, text)
             if m:
-                out[key] = m.group(1)
+                out[f"{prefix}.{key}"] = m.group(1)
     # GNU time -v of each invocation of the study (a resumed run has several): wall.*; of a later partial
     # rerun kept beside it (logs/time_<name>.txt, e.g. after a fix): time.<name>.*
     for timed in sorted((root / "logs").glob("time*.txt")):

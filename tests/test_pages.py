@@ -1,6 +1,7 @@
 """docs/results pages from templates (memgen page): fields filled from a run's files, an unknown field or a
 bad front matter named in one line, --check finding a page that no longer matches its run."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -94,9 +95,17 @@ def test_a_page_from_the_tiny_study(study, tmp_path, request):
         "{{ run.table3.split }}\n\n"
         "{{ run.influence.strongest }}\n\n{{ run.scale }}\n\n"
         "replicates: {{ run.replicates.jobs }} jobs, {{ run.replicates.job_min }} min, "
-        "{{ run.replicates.peak_rss_gib }} GiB\n",
+        "{{ run.replicates.peak_rss_gib }} GiB\n"
+        "planned: {{ run.plan.replicates.further_members }} members, "
+        "{{ run.plan.replicates.further_min }} min each, {{ run.plan.replicates.all_min }} min in all, "
+        "{{ run.plan.replicates.from_logs_min }} min by logs\n",
         head=f"source run: {study}\n",
     )
+    # what `memgen plan` printed before further replicates ran, kept beside the logs as a user keeps it
+    plan = [sys.executable, "-m", "memgen", "plan", "--replicates", "2", "--scope", "answer"]
+    printed = subprocess.run(plan, cwd=study, capture_output=True, text=True, check=True).stdout
+    (study / "logs" / "plan_replicates.txt").write_text(printed)
+    request.addfinalizer((study / "logs" / "plan_replicates.txt").unlink)
     # a further replicate's job, as a stopped and resumed run leaves it: its benchmark file
     bench = study / "logs" / "digits.rep2" / "mlp" / "members" / "0.benchmark.tsv"
     bench.parent.mkdir(parents=True)
@@ -117,3 +126,5 @@ def test_a_page_from_the_tiny_study(study, tmp_path, request):
     stale = subprocess.run([*cmd, "--check"], capture_output=True, text=True)
     assert stale.returncode == 1 and "+memorized" in stale.stdout
     assert "replicates: 1 jobs, 10 min, 2.00 GiB" in page
+    planned = re.search(r"planned: \d+ members, (\d+) min each, (\d+) min in all, (\d+) min by logs", page)
+    assert planned, page.splitlines()[-1]
