@@ -540,15 +540,19 @@ def _seconds(clock: str) -> float:
     return sum(p * 60**i for i, p in enumerate(reversed(parts)))
 
 
+def _kept_logs(root: Path, stem: str, prefix: str):
+    """(fact prefix, text) of logs/<stem>.txt, as `prefix`, and of every logs/<stem>_<name>.txt kept beside it
+    (a later plan or a partial rerun's time, e.g. of the replicates), as `<stem>.<name>`."""
+    for path in sorted((root / "logs").glob(f"{stem}*.txt")):
+        named = prefix if path.stem == stem else f"{stem}.{path.stem.removeprefix(stem + '_')}"
+        yield named, path.read_text()
+
+
 def _logged_facts(root: Path) -> dict[str, str]:
     """What the run's own command lines printed, kept beside its logs: `memgen plan --replicates` before it
     started (logs/plan*.txt) and benchmarks/bare_loop.py on its machine (logs/bare_loop.txt)."""
     out = {}
-    # logs/plan.txt: plan.*; a later plan kept beside it (logs/plan_<name>.txt, e.g. of the replicates):
-    # plan.<name>.*
-    for planned in sorted((root / "logs").glob("plan*.txt")):
-        prefix = "plan" if planned.name == "plan.txt" else f"plan.{planned.stem.removeprefix('plan_')}"
-        text = planned.read_text()
+    for prefix, text in _kept_logs(root, "plan", "plan"):
         for key, pattern in {
             "us_per_point_epoch": r"timed here: ([\d.]+) us per training point-epoch",
             "point_epochs_g": r"replicate 1: ([\d.]+) G point-epochs",
@@ -563,11 +567,9 @@ def _logged_facts(root: Path) -> dict[str, str]:
             m = re.search(pattern, text)
             if m:
                 out[f"{prefix}.{key}"] = m.group(1)
-    # GNU time -v of each invocation of the study (a resumed run has several): wall.*; of a later partial
-    # rerun kept beside it (logs/time_<name>.txt, e.g. after a fix): time.<name>.*
-    for timed in sorted((root / "logs").glob("time*.txt")):
-        prefix = "wall" if timed.name == "time.txt" else f"time.{timed.stem.removeprefix('time_')}"
-        out |= _gnu_time_facts(timed.read_text(), prefix)
+    # GNU time -v of each invocation of the study (a resumed run has several), and of a later partial rerun
+    for prefix, text in _kept_logs(root, "time", "wall"):
+        out |= _gnu_time_facts(text, prefix)
     bare = root / "logs" / "bare_loop.txt"
     if bare.exists():
         text = bare.read_text()
